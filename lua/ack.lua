@@ -1,0 +1,64 @@
+-- ack.lua: finish running jobs successfully (one or many in one call).
+--
+-- Fenced: only the holder of the job's current lease may ack it. An ack repeated by the same
+-- holder after it already succeeded (a retry after a lost reply) answers 'ok' again and changes
+-- nothing. The job keeps its result and expires after the queue's succeeded retention.
+--
+-- KEYS[1] relayq:{<q>}:meta       HASH  queue settings (succeeded_ttl_ms)
+-- KEYS[2] relayq:{<q>}:running    ZSET  job id by lease deadline (ms)
+-- KEYS[3] relayq:{<q>}:succeeded  ZSET  job id by finish time (ms)
+-- KEYS[4] relayq:{<q>}:totals     HASH  lifetime counters
+-- ARGV[1] key prefix relayq:{<q>}:
+-- ARGV[2] queue name (for events)
+-- ARGV[3] largest result accepted, bytes
+-- ARGV[4 + 3*(i-1) ...] per job: id, lease token, result (JSON text, or '' for null)
+--
+-- Reply: {'ok', status_1, ..., status_N}, each 'ok', 'not_found' or 'lease_lost'
+--    or  {'invalid_argument', message}: nothing written.
+
+--@include lib/clock.lua
+--@include lib/args.lua
+--@include lib/config.lua
+--@include lib/lease.lua
+--@include lib/finish.lua
+--@include lib/events.lua
+
+local meta_key, running_key, succeeded_key, totals_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local prefix, queue = ARGV[1], ARGV[2]
+local max_result, err = int_arg(ARGV[3], 'max result bytes', 0, 536870912)
+if not max_result then return {'invalid_argument', err} end
+if (#ARGV - 3) % 3 ~= 0 or #ARGV == 3 then
+  return {'invalid_argument', 'expected id, lease, result triples'}
+end
+for a = 4, #ARGV, 3 do
+  if ARGV[a + 2] ~= '' then
+    local ok, e = json_arg(ARGV[a + 2], 'result', max_result)
+    if not ok then return {'invalid_argument', e} end
+  end
+end
+
+local now = now_ms()
+local config = read_config(meta_key, {'succeeded_ttl_ms'})
+-- writes below (each job's fence is checked just before its own write)
+local reply, done = {'ok'}, {}
+for a = 4, #ARGV, 3 do
+  local id, lease, result = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local job_key = prefix .. 'job:' .. id
+  local status, state, same_holder = check_lease(job_key, lease)
+  if status == 'ok' then
+    if result ~= '' then redis.call('HSET', job_key, 'res', result) end
+    finish(job_key, 'succeeded', now, config.succeeded_ttl_ms)
+    redis.call('ZREM', running_key, id)
+    redis.call('ZADD', succeeded_key, now, id)
+    done[#done + 1] = id
+  elseif state == 'succeeded' and same_holder then
+    status = 'ok'
+  end
+  reply[#reply + 1] = status
+end
+if #done > 0 then
+  redis.call('HINCRBY', totals_key, 'succeeded', #done)
+  trim_index(succeeded_key, now, config.succeeded_ttl_ms)
+end
+emit(prefix, queue, 'succeeded', done)
+return reply

@@ -1,0 +1,42 @@
+-- cancel.lua: cancel a job that has not started: only from ready or scheduled. A cancelled job
+-- keeps its hash for the succeeded retention, then expires.
+--
+-- Removing a ready job is LREM on its priority list: O(position in that list). Cancelling is an
+-- operator action, not a hot path; claims stay O(1).
+--
+-- KEYS[1] relayq:{<q>}:meta       HASH  queue settings (succeeded_ttl_ms)
+-- KEYS[2] relayq:{<q>}:prios      ZSET  priorities with a non-empty ready list
+-- KEYS[3] relayq:{<q>}:scheduled  ZSET  job id by due time (ms)
+-- KEYS[4] relayq:{<q>}:totals     HASH  lifetime counters
+-- ARGV[1] key prefix relayq:{<q>}:
+-- ARGV[2] queue name (for events)
+-- ARGV[3] job id
+--
+-- Reply: {'ok'} | {'not_found'} | {'conflict', state}  (running or finished: not cancellable)
+
+--@include lib/clock.lua
+--@include lib/config.lua
+--@include lib/ready.lua
+--@include lib/finish.lua
+--@include lib/events.lua
+
+local meta_key, prios_key, scheduled_key, totals_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local prefix, queue, id = ARGV[1], ARGV[2], ARGV[3]
+local job_key = prefix .. 'job:' .. id
+local job = redis.call('HMGET', job_key, 's', 'pr')
+local state = job[1]
+if not state then return {'not_found'} end
+if state ~= 'ready' and state ~= 'scheduled' then return {'conflict', state} end
+
+local now = now_ms()
+local config = read_config(meta_key, {'succeeded_ttl_ms'})
+-- writes below
+if state == 'ready' then
+  remove_ready(prefix, prios_key, id, job[2] or '0')
+else
+  redis.call('ZREM', scheduled_key, id)
+end
+finish(job_key, 'cancelled', now, config.succeeded_ttl_ms)
+redis.call('HINCRBY', totals_key, 'cancelled', 1)
+emit(prefix, queue, 'cancelled', {id})
+return {'ok'}

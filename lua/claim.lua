@@ -1,0 +1,102 @@
+-- claim.lua: hand up to N ready jobs to one worker, each under a fresh lease.
+--
+-- Atomic, so no two workers can ever hold the same job. On its way it promotes due scheduled
+-- jobs (a delay is honoured with no promoter running). Honours pause and the token-bucket rate
+-- limit (rate jobs/s refilled continuously, at most burst tokens). Claiming takes the highest
+-- priority first, FIFO within one: O(log 256) to find the priority, O(1) per job popped.
+--
+-- KEYS[1] relayq:{<q>}:meta       HASH  paused, rate, burst, tokens, tokens_at
+-- KEYS[2] relayq:{<q>}:prios      ZSET  priorities with a non-empty ready list
+-- KEYS[3] relayq:{<q>}:scheduled  ZSET  job id by due time (ms)
+-- KEYS[4] relayq:{<q>}:running    ZSET  job id by lease deadline (ms)
+-- KEYS[5] relayq:{<q>}:totals     HASH  lifetime counters
+-- KEYS[6] relayq:{<q>}:wake       LIST  wake-up token for idle workers
+-- KEYS[7] relayq:{<q>}:leases     STRING lease sequence
+-- ARGV[1] key prefix relayq:{<q>}:
+-- ARGV[2] queue name (for events)
+-- ARGV[3] most jobs to claim (1..1000)
+-- ARGV[4] lease length in ms (1..86400000)
+-- ARGV[5] worker id (1..200 bytes)
+-- ARGV[6] lease nonce: a random string from the claimer, prefixed to each lease token
+--
+-- Reply: {'ok', id_1, fields_1, ..., id_N, fields_N}  fields = the job hash after the claim
+--                                                     (HGETALL shape), N >= 1
+--    or  {'empty', next_due_in_ms}      nothing ready; -1 when nothing is scheduled either
+--    or  {'paused'}
+--    or  {'throttled', retry_after_ms}  jobs are ready but the rate limit has no token
+--    or  {'invalid_argument', message}
+
+--@include lib/clock.lua
+--@include lib/args.lua
+--@include lib/ready.lua
+--@include lib/wake.lua
+--@include lib/events.lua
+--@include lib/promote.lua
+
+local meta_key, prios_key, scheduled_key, running_key, totals_key, wake_key, leases_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local prefix, queue = ARGV[1], ARGV[2]
+
+local count, err = int_arg(ARGV[3], 'count', 1, 1000)
+if not count then return {'invalid_argument', err} end
+local visibility
+visibility, err = int_arg(ARGV[4], 'visibility_ms', 1, 86400000)
+if not visibility then return {'invalid_argument', err} end
+local worker
+worker, err = str_arg(ARGV[5], 'worker_id', 200)
+if not worker then return {'invalid_argument', err} end
+local nonce = ARGV[6] or ''
+if #nonce > 64 then return {'invalid_argument', 'lease nonce must be at most 64 bytes'} end
+
+local meta = redis.call('HMGET', meta_key, 'paused', 'rate', 'burst', 'tokens', 'tokens_at')
+if meta[1] == '1' then return {'paused'} end
+
+local now = now_ms()
+-- writes below (promotion is part of every claim, whatever it answers)
+promote_due(prefix, queue, scheduled_key, prios_key, now, 1000)
+
+if redis.call('EXISTS', prios_key) == 0 then
+  return {'empty', next_due_in(scheduled_key, now)}
+end
+
+-- Token bucket: refill by elapsed time, spend one token per job handed out.
+local rate, burst = tonumber(meta[2]), tonumber(meta[3])
+local tokens
+if rate then
+  local last = tonumber(meta[5]) or now
+  tokens = math.min(burst, (tonumber(meta[4]) or burst) + (now - last) * rate / 1000)
+  if tokens < 1 then
+    redis.call('HINCRBY', totals_key, 'throttled', 1)
+    return {'throttled', math.ceil((1 - tokens) * 1000 / rate)}
+  end
+  count = math.min(count, math.floor(tokens))
+end
+
+local ids = pop_ready(prefix, prios_key, count)
+if #ids == 0 then return {'empty', next_due_in(scheduled_key, now)} end
+local deadline = ms_str(now + visibility)
+local started = ms_str(now)
+local last_lease = redis.call('INCRBY', leases_key, #ids)
+local reply = {'ok'}
+local claimed = {}
+for i, id in ipairs(ids) do
+  local job_key = prefix .. 'job:' .. id
+  if redis.call('HGET', job_key, 's') == 'ready' then -- anything else is a stale entry: skip it
+    local lease = nonce .. string.format('%x', last_lease - #ids + i)
+    redis.call('HINCRBY', job_key, 'a', 1)
+    redis.call('HSET', job_key, 's', 'running', 'st', started, 'ld', deadline, 'w', worker, 'l', lease)
+    redis.call('ZADD', running_key, deadline, id)
+    reply[#reply + 1] = id
+    reply[#reply + 1] = redis.call('HGETALL', job_key)
+    claimed[#claimed + 1] = id
+  end
+end
+redis.call('HINCRBY', totals_key, 'claimed', #claimed)
+if rate then
+  redis.call('HSET', meta_key, 'tokens', tostring(tokens - #claimed), 'tokens_at', ms_str(now))
+end
+-- Jobs left behind: pass the wake-up on to the next idle worker.
+if redis.call('EXISTS', prios_key) == 1 then wake(wake_key) end
+emit(prefix, queue, 'running', claimed)
+if #claimed == 0 then return {'empty', next_due_in(scheduled_key, now)} end
+return reply

@@ -1,0 +1,132 @@
+-- enqueue.lua: create one or more jobs (all or nothing on validation).
+--
+-- Each job becomes a hash relayq:{<q>}:job:<id> and is made ready (tail of its priority list)
+-- or scheduled (by due time). With an idempotency key already seen on this queue within its TTL,
+-- nothing is created and the original id is answered with duplicate = 1.
+--
+-- KEYS[1] relayq:{<q>}:meta       HASH  queue settings (paused, defaults, retention)
+-- KEYS[2] relayq:{<q>}:prios      ZSET  priorities with a non-empty ready list
+-- KEYS[3] relayq:{<q>}:scheduled  ZSET  job id by due time (ms)
+-- KEYS[4] relayq:{<q>}:totals     HASH  lifetime counters
+-- KEYS[5] relayq:{<q>}:seq        STRING id sequence
+-- KEYS[6] relayq:{<q>}:wake       LIST  wake-up token for idle workers
+-- ARGV[1] key prefix relayq:{<q>}:  (job, ready and idem keys are built from it)
+-- ARGV[2] queue name (for events)
+-- ARGV[3] number of jobs N (1..1000)
+-- ARGV[4 + 10*(i-1) ...] per job, 10 fields ('' = absent):
+--   payload (JSON text), type, priority (0..255), delay_ms (>= 0), run_at_ms (epoch ms),
+--   max_attempts (1..1000), idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
+--
+-- Reply: {'ok', id_1, state_1, duplicate_1, ..., id_N, state_N, duplicate_N}
+--        (state is '' when a duplicate's original job has already expired)
+--    or  {'invalid_argument', message}: nothing written.
+
+--@include lib/clock.lua
+--@include lib/args.lua
+--@include lib/config.lua
+--@include lib/ready.lua
+--@include lib/wake.lua
+--@include lib/events.lua
+
+local meta_key, prios_key, scheduled_key, totals_key, seq_key, wake_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local prefix, queue = ARGV[1], ARGV[2]
+local FIELDS = 10
+local MAX_MS = 315576000000 -- ten years
+
+local n, err = int_arg(ARGV[3], 'job count', 1, 1000)
+if not n then return {'invalid_argument', err} end
+if #ARGV ~= 3 + FIELDS * n then
+  return {'invalid_argument', string.format('expected %d job fields, got %d', FIELDS * n, #ARGV - 3)}
+end
+
+local now = now_ms()
+local config = read_config(meta_key, {'max_attempts', 'idempotency_ttl_ms', 'max_payload_bytes'})
+local paused = redis.call('HGET', meta_key, 'paused') == '1'
+
+-- Check every job before writing anything.
+local jobs = {}
+for i = 1, n do
+  local a = 3 + FIELDS * (i - 1)
+  local job, e = {}, nil
+  local function check(value, message)
+    if value == nil and e == nil then e = message end
+    return value
+  end
+  job.payload = check(json_arg(ARGV[a + 1], 'payload', config.max_payload_bytes))
+  job.type = check(str_arg(ARGV[a + 2], 'type', 200, true))
+  job.priority = check(int_arg(ARGV[a + 3], 'priority', 0, 255, 0))
+  local delay = check(int_arg(ARGV[a + 4], 'delay_ms', 0, MAX_MS, 0))
+  local run_at = check(int_arg(ARGV[a + 5], 'run_at_ms', 0, now + MAX_MS, -1))
+  job.max_attempts = check(int_arg(ARGV[a + 6], 'max_attempts', 1, 1000, config.max_attempts))
+  job.idempotency_key = check(str_arg(ARGV[a + 7], 'idempotency_key', 512, true))
+  job.timeout_ms = check(int_arg(ARGV[a + 8], 'timeout_ms', 1, MAX_MS, -1))
+  job.backoff_base_ms = check(int_arg(ARGV[a + 9], 'backoff_base_ms', 0, MAX_MS, -1))
+  job.backoff_cap_ms = check(int_arg(ARGV[a + 10], 'backoff_cap_ms', 0, MAX_MS, -1))
+  if e == nil and ARGV[a + 4] ~= '' and ARGV[a + 5] ~= '' then
+    e = 'give delay_ms or run_at_ms, not both'
+  end
+  if e ~= nil then
+    if n > 1 then e = string.format('job %d: %s', i, e) end
+    return {'invalid_argument', e}
+  end
+  job.due = (run_at >= 0) and run_at or (now + delay)
+  jobs[i] = job
+end
+
+-- writes below
+local reply = {'ok'}
+local ready_ids, scheduled_ids = {}, {}
+local created = 0
+local seen_in_batch = {}
+for _, job in ipairs(jobs) do
+  local idem_key = job.idempotency_key ~= '' and (prefix .. 'idem:' .. job.idempotency_key) or nil
+  local original = idem_key and (seen_in_batch[idem_key] or redis.call('GET', idem_key)) or nil
+  if original then
+    local state = redis.call('HGET', prefix .. 'job:' .. original, 's') or ''
+    reply[#reply + 1] = original
+    reply[#reply + 1] = state
+    reply[#reply + 1] = 1
+  else
+    -- Ids are <epoch ms><6-digit sequence>: time-ordered, unique per queue. The loop guards
+    -- against a clock that went back onto an id still in use.
+    local id, job_key
+    repeat
+      local seq = redis.call('INCR', seq_key)
+      id = string.format('%d%06d', now, seq % 1000000)
+      job_key = prefix .. 'job:' .. id
+    until redis.call('EXISTS', job_key) == 0
+    local state = (job.due > now) and 'scheduled' or 'ready'
+    local fields = {'p', job.payload, 's', state, 'c', ms_str(now), 'ma', job.max_attempts}
+    local function put(name, value) fields[#fields + 1] = name; fields[#fields + 1] = value end
+    if job.type ~= '' then put('t', job.type) end
+    if job.priority ~= 0 then put('pr', job.priority) end
+    if job.due > now then put('r', ms_str(job.due)) end
+    if job.idempotency_key ~= '' then put('ik', job.idempotency_key) end
+    if job.timeout_ms >= 0 then put('to', job.timeout_ms) end
+    if job.backoff_base_ms >= 0 then put('bb', job.backoff_base_ms) end
+    if job.backoff_cap_ms >= 0 then put('bc', job.backoff_cap_ms) end
+    redis.call('HSET', job_key, unpack(fields))
+    if state == 'scheduled' then
+      redis.call('ZADD', scheduled_key, job.due, id)
+      scheduled_ids[#scheduled_ids + 1] = id
+    else
+      push_ready(prefix, prios_key, id, job.priority, false)
+      ready_ids[#ready_ids + 1] = id
+    end
+    if idem_key then
+      redis.call('SET', idem_key, id, 'PX', config.idempotency_ttl_ms)
+      seen_in_batch[idem_key] = id
+    end
+    created = created + 1
+    reply[#reply + 1] = id
+    reply[#reply + 1] = state
+    reply[#reply + 1] = 0
+  end
+end
+
+if created > 0 then redis.call('HINCRBY', totals_key, 'enqueued', created) end
+if #ready_ids > 0 and not paused then wake(wake_key) end
+emit(prefix, queue, 'ready', ready_ids)
+emit(prefix, queue, 'scheduled', scheduled_ids)
+return reply

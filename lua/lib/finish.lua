@@ -1,0 +1,16 @@
+-- lib/finish.lua: moving a job into a terminal state (succeeded, dead, cancelled). A finished job
+-- hash expires after its retention; succeeded and dead jobs are also indexed by finish time in a
+-- ZSET (relayq:{<q>}:succeeded, relayq:{<q>}:dead) so they can be counted, listed and trimmed.
+
+--@include lib/clock.lua
+
+local function finish(job_key, state, now, ttl_ms)
+  redis.call('HSET', job_key, 's', state, 'f', ms_str(now))
+  redis.call('HDEL', job_key, 'ld', 'w')
+  redis.call('PEXPIRE', job_key, ttl_ms)
+end
+
+-- Drops index entries older than the retention (their hashes have expired or are about to).
+local function trim_index(index_key, now, ttl_ms)
+  redis.call('ZREMRANGEBYSCORE', index_key, '-inf', '(' .. ms_str(now - ttl_ms))
+end

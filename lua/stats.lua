@@ -1,0 +1,43 @@
+-- stats.lua: one consistent snapshot of a queue (read only).
+--
+-- KEYS[1] relayq:{<q>}:meta       HASH  paused, rate, burst
+-- KEYS[2] relayq:{<q>}:prios      ZSET  priorities with a non-empty ready list
+-- KEYS[3] relayq:{<q>}:scheduled  ZSET  job id by due time (ms)
+-- KEYS[4] relayq:{<q>}:running    ZSET  job id by lease deadline (ms)
+-- KEYS[5] relayq:{<q>}:dead       ZSET  job id by time of death (ms)
+-- KEYS[6] relayq:{<q>}:succeeded  ZSET  job id by finish time (ms)
+-- KEYS[7] relayq:{<q>}:totals     HASH  lifetime counters
+-- ARGV[1] key prefix relayq:{<q>}:
+--
+-- Reply: {'ok', ready, scheduled, running, dead, succeeded, paused ('1'|'0'), rate, burst,
+--         {totals as HGETALL}, oldest_ready_enqueued_ms}   rate, burst: '' when unlimited;
+--         oldest_ready_enqueued_ms: -1 when nothing is ready
+
+--@include lib/ready.lua
+
+local meta_key, prios_key, scheduled_key, running_key, dead_key, succeeded_key, totals_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local prefix = ARGV[1]
+local meta = redis.call('HMGET', meta_key, 'paused', 'rate', 'burst')
+
+-- The head of the highest-priority list is the oldest job of the next to be claimed.
+local oldest = -1
+local top = redis.call('ZREVRANGE', prios_key, 0, 0)
+if #top > 0 then
+  local head = redis.call('LINDEX', ready_key(prefix, top[1]), 0)
+  if head then oldest = tonumber(redis.call('HGET', prefix .. 'job:' .. head, 'c')) or -1 end
+end
+
+return {
+  'ok',
+  ready_count(prefix, prios_key),
+  redis.call('ZCARD', scheduled_key),
+  redis.call('ZCARD', running_key),
+  redis.call('ZCARD', dead_key),
+  redis.call('ZCARD', succeeded_key),
+  meta[1] == '1' and '1' or '0',
+  meta[2] or '',
+  meta[3] or '',
+  redis.call('HGETALL', totals_key),
+  oldest,
+}

@@ -1,0 +1,32 @@
+"""relayq: a task queue for Python services built straight on Redis primitives.
+
+Every job state transition is one atomic Lua script; workers claim jobs under leases and ack or
+nack them; delivery is at-least-once. The public surface is exactly what this module exports.
+"""
+
+from .codec import Codec, DataclassCodec, JsonCodec
+from .connection import connect
+from .errors import (
+    Conflict,
+    InvalidArgument,
+    InvalidJobId,
+    InvalidPayload,
+    InvalidQueueName,
+    JobNotFound,
+    LeaseLost,
+    PayloadTooLarge,
+    RedisUnavailable,
+    RelayqError,
+)
+from .job import Job, parse_job_id
+from .options import JobOptions
+from .queue import ClaimResult, EnqueueResult, NackResult, NewJob, Queue, QueueStats, list_queues
+from .worker import App, Fail, Retry, Worker, WorkerEvents, current_job
+
+__all__ = [
+    "App", "Fail", "Retry", "Worker", "WorkerEvents", "current_job",
+    "ClaimResult", "Codec", "Conflict", "DataclassCodec", "EnqueueResult", "InvalidArgument",
+    "InvalidJobId", "InvalidPayload", "InvalidQueueName", "Job", "JobNotFound", "JobOptions",
+    "JsonCodec", "LeaseLost", "NackResult", "NewJob", "PayloadTooLarge", "Queue", "QueueStats",
+    "RedisUnavailable", "RelayqError", "connect", "list_queues", "parse_job_id",
+]

@@ -1,0 +1,94 @@
+"""Every error relayq raises, each with the stable `code` that the HTTP API answers.
+
+The Lua scripts answer a status string first; `STATUS_ERRORS` is the one table that maps those
+statuses to exceptions, and the API maps each exception's `code` and `http_status` to its reply.
+Redis connection failures are wrapped once, at the boundary, as `RedisUnavailable`.
+"""
+
+from __future__ import annotations
+
+
+class RelayqError(Exception):
+    """Base of all relayq errors. `code` is stable and machine-readable."""
+
+    code = "error"
+    http_status = 500
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+
+
+class InvalidArgument(RelayqError):
+    """A value was out of range, of the wrong type or missing."""
+
+    code = "invalid_argument"
+    http_status = 400
+
+
+class InvalidQueueName(InvalidArgument):
+    code = "invalid_queue_name"
+
+
+class InvalidJobId(InvalidArgument):
+    code = "invalid_job_id"
+
+
+class InvalidPayload(InvalidArgument):
+    """A payload or result that is not JSON (or cannot be encoded as JSON)."""
+
+    code = "invalid_payload"
+
+
+class PayloadTooLarge(InvalidArgument):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class JobNotFound(RelayqError):
+    code = "not_found"
+    http_status = 404
+
+
+class LeaseLost(RelayqError):
+    """The caller no longer holds the job's lease: it expired and was reaped, or the job was
+    claimed again. The caller must not assume its result was recorded."""
+
+    code = "lease_lost"
+    http_status = 409
+
+
+class Conflict(RelayqError):
+    """The job is in a state that does not allow the operation (e.g. cancelling a running job)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class RedisUnavailable(RelayqError):
+    """Redis could not be reached, or the connection broke mid-call."""
+
+    code = "redis_unavailable"
+    http_status = 503
+
+
+# Script status -> exception class. `ok`-like statuses are handled by the callers.
+STATUS_ERRORS: dict[str, type[RelayqError]] = {
+    "invalid_argument": InvalidArgument,
+    "not_found": JobNotFound,
+    "lease_lost": LeaseLost,
+    "conflict": Conflict,
+}
+
+
+def error_for_status(status: str, message: str = "") -> RelayqError:
+    """The exception for a script's refusal status."""
+    cls = STATUS_ERRORS.get(status)
+    if cls is None:
+        return RelayqError(f"unexpected script status {status!r} {message}".strip())
+    if cls is InvalidArgument:
+        if "over the limit" in message:
+            return PayloadTooLarge(message)
+        if "not valid JSON" in message:
+            return InvalidPayload(message)
+    return cls(message)

@@ -1,0 +1,140 @@
+"""Jobs as Python sees them: ids, the `Job` record read from a job hash, and its JSON view.
+
+A job id is ``<queue>.<number>``: the queue the job lives in, then a number that Redis made from
+its clock and a per-queue sequence (``<epoch ms><6 digits>``), so ids of a queue sort by creation
+time and every id says which queue (and so which Redis hash slot) holds the job.
+
+The job hash uses short field names to keep memory per job small; `FIELDS` maps them to the
+names of the JSON view (see docs/data-model.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from .errors import InvalidJobId
+from .keys import QUEUE_NAME
+
+T = TypeVar("T")
+
+LOCAL_ID = re.compile(r"[0-9]{1,20}")
+STATES = ("scheduled", "ready", "running", "succeeded", "dead", "cancelled")
+
+# job hash field -> JSON view field
+FIELDS = {
+    "p": "payload", "t": "type", "s": "state", "pr": "priority", "a": "attempts",
+    "ma": "max_attempts", "c": "created_at", "r": "run_at", "st": "started_at",
+    "f": "finished_at", "ld": "lease_deadline", "w": "worker_id", "res": "result",
+    "err": "last_error", "ik": "idempotency_key", "to": "timeout_ms", "l": "lease",
+    "bb": "backoff_base_ms", "bc": "backoff_cap_ms",
+}
+
+
+def make_job_id(queue: str, local_id: str) -> str:
+    return f"{queue}.{local_id}"
+
+
+def parse_job_id(job_id: object) -> tuple[str, str]:
+    """(queue, local id) of a job id, or InvalidJobId."""
+    if isinstance(job_id, str):
+        queue, dot, local = job_id.rpartition(".")
+        if dot and QUEUE_NAME.fullmatch(queue) and LOCAL_ID.fullmatch(local):
+            return queue, local
+    raise InvalidJobId(f"invalid job id {job_id!r}: expected <queue>.<number>")
+
+
+def rfc3339(ms: int | None) -> str | None:
+    """RFC 3339 UTC with milliseconds, e.g. 2026-11-22T20:07:51.123Z; None stays None."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{ms % 1000:03d}Z"
+    )
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None else None
+
+
+@dataclass(slots=True)
+class Job(Generic[T]):
+    """One job. Times are epoch milliseconds on the Redis clock; `to_dict()` gives the JSON view.
+    `lease` is set on jobs handed out by a claim: present it to ack, nack and heartbeat."""
+
+    id: str
+    queue: str
+    payload: T
+    state: str
+    type: str | None = None
+    priority: int = 0
+    attempts: int = 0
+    max_attempts: int = 5
+    created_at: int = 0
+    run_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    lease_deadline: int | None = None
+    worker_id: str | None = None
+    result: Any = None
+    last_error: str | None = None
+    idempotency_key: str | None = None
+    timeout_ms: int | None = None
+    lease: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_hash(cls, queue: str, local_id: str, h: dict[str, str], decode: Any) -> Job[Any]:
+        """Builds a Job from a job hash (as HGETALL returns it); `decode` turns payload text
+        into the payload; results are plain JSON."""
+        result = h.get("res")
+        return cls(
+            id=f"{queue}.{local_id}",
+            queue=queue,
+            payload=decode(h["p"]) if "p" in h else None,
+            state=h.get("s", ""),
+            type=h.get("t"),
+            priority=int(h.get("pr", 0)),
+            attempts=int(h.get("a", 0)),
+            max_attempts=int(h.get("ma", 5)),
+            created_at=int(h.get("c", 0)),
+            run_at=int(h["r"]) if "r" in h else int(h.get("c", 0)),
+            started_at=_int(h.get("st")),
+            finished_at=_int(h.get("f")),
+            lease_deadline=_int(h.get("ld")),
+            worker_id=h.get("w"),
+            result=json.loads(result) if result else None,
+            last_error=h.get("err"),
+            idempotency_key=h.get("ik"),
+            timeout_ms=_int(h.get("to")),
+            lease=h.get("l") if h.get("s") == "running" else None,
+        )
+
+    def to_dict(self, encode_payload: Any = None, with_lease: bool = False) -> dict[str, Any]:
+        """The JSON view of the SPEC (times as RFC 3339 strings). `encode_payload` maps a typed
+        payload back to plain JSON data."""
+        view = {
+            "id": self.id,
+            "queue": self.queue,
+            "type": self.type,
+            "payload": encode_payload(self.payload) if encode_payload else self.payload,
+            "state": self.state,
+            "priority": self.priority,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "created_at": rfc3339(self.created_at),
+            "run_at": rfc3339(self.run_at),
+            "started_at": rfc3339(self.started_at),
+            "finished_at": rfc3339(self.finished_at),
+            "lease_deadline": rfc3339(self.lease_deadline),
+            "worker_id": self.worker_id,
+            "result": self.result,
+            "last_error": self.last_error,
+            "idempotency_key": self.idempotency_key,
+            "timeout_ms": self.timeout_ms,
+        }
+        if with_lease:
+            view["lease"] = self.lease
+        return view

@@ -1,0 +1,88 @@
+"""The Redis key layout: one function per key, every queue key under one hash tag.
+
+All keys of queue `q` start with ``relayq:{q}:`` so that a queue lives in one Redis Cluster slot
+and every script touches one slot only. Field-level details are in docs/data-model.md.
+
+| key                         | type   | written by                                   | TTL                |
+|-----------------------------|--------|----------------------------------------------|--------------------|
+| relayq:{q}:job:<id>         | HASH   | enqueue, claim, ack, nack, heartbeat, reap,  | none while live;   |
+|                             |        | release, requeue, cancel, promote, purge     | retention once     |
+|                             |        |                                              | finished           |
+| relayq:{q}:ready:<priority> | LIST   | enqueue, promote, claim, nack, reap,         | none               |
+|                             |        | release, requeue, cancel                     |                    |
+| relayq:{q}:prios            | ZSET   | same as ready:<priority>: the priorities     | none               |
+|                             |        | whose ready list is non-empty                |                    |
+| relayq:{q}:scheduled        | ZSET   | enqueue, nack, promote, claim, cancel        | none               |
+|                             |        | (score: due time, ms)                        |                    |
+| relayq:{q}:running          | ZSET   | claim, heartbeat, ack, nack, reap, release   | none               |
+|                             |        | (score: lease deadline, ms)                  |                    |
+| relayq:{q}:dead             | ZSET   | nack, reap, requeue, purge (score: died, ms) | trimmed by reap    |
+| relayq:{q}:succeeded        | ZSET   | ack (score: finished, ms)                    | trimmed by ack/reap|
+| relayq:{q}:meta             | HASH   | pause, rate_limit, configure, claim (tokens) | none               |
+| relayq:{q}:totals           | HASH   | every transition (lifetime counters)         | none               |
+| relayq:{q}:idem:<key>       | STRING | enqueue, purge (value: job id)               | idempotency TTL    |
+| relayq:{q}:seq              | STRING | enqueue (id sequence)                        | none               |
+| relayq:{q}:leases           | STRING | claim (lease sequence)                       | none               |
+| relayq:{q}:wake             | LIST   | anything that makes jobs ready; BLPOP by     | none (<= 1 item)   |
+|                             |        | idle workers                                 |                    |
+| relayq:{q}:events           | PUBSUB | every transition (channel, not a key)        | -                  |
+| relayq:queues               | SET    | Queue on first use (names of all queues)     | none               |
+| relayq:apikeys              | HASH   | the API key store (key id -> record)         | none               |
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InvalidQueueName
+
+QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+QUEUES = "relayq:queues"
+API_KEYS = "relayq:apikeys"
+
+
+def check_queue_name(name: object) -> str:
+    """`name` if it is a valid queue name, else InvalidQueueName."""
+    if not isinstance(name, str) or not QUEUE_NAME.fullmatch(name):
+        raise InvalidQueueName(
+            f"invalid queue name {name!r}: use 1-64 characters from A-Z a-z 0-9 _ -"
+        )
+    return name
+
+
+def prefix(queue: str) -> str:
+    """The common prefix of every key of `queue` (includes the hash tag)."""
+    return f"relayq:{{{queue}}}:"
+
+
+class QueueKeys:
+    """The fixed keys of one queue, computed once."""
+
+    __slots__ = (
+        "prefix", "meta", "prios", "scheduled", "running", "dead", "succeeded", "totals",
+        "seq", "leases", "wake", "events",
+    )
+
+    def __init__(self, queue: str) -> None:
+        p = prefix(check_queue_name(queue))
+        self.prefix = p
+        self.meta = p + "meta"
+        self.prios = p + "prios"
+        self.scheduled = p + "scheduled"
+        self.running = p + "running"
+        self.dead = p + "dead"
+        self.succeeded = p + "succeeded"
+        self.totals = p + "totals"
+        self.seq = p + "seq"
+        self.leases = p + "leases"
+        self.wake = p + "wake"
+        self.events = p + "events"
+
+    def job(self, local_id: str) -> str:
+        return f"{self.prefix}job:{local_id}"
+
+    def ready(self, priority: int | str) -> str:
+        return f"{self.prefix}ready:{priority}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}idem:{key}"
