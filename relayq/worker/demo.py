@@ -1,0 +1,39 @@
+"""The built-in demo handler that `relayq-worker` runs when no `--app` is given.
+
+Deterministic where the payload asks: `{"sleep_ms": N}` sleeps N ms, `{"fail": true}` raises.
+Anything else sleeps briefly (10-100 ms), fails at the worker's `--demo-fail-rate` and otherwise
+succeeds with the payload echoed as its result.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+from .app import App
+
+
+class DemoFailure(Exception):
+    """What the demo handler raises when it fails on purpose."""
+
+
+def demo_app(fail_rate: float = 0.1) -> App:
+    app = App("demo")
+
+    @app.task(name="demo", default=True)
+    def demo(payload: Any) -> Any:
+        asks = payload if isinstance(payload, dict) else {}
+        if "sleep_ms" in asks or "fail" in asks:
+            sleep_ms = asks.get("sleep_ms", 0)
+            if isinstance(sleep_ms, (int, float)) and sleep_ms > 0:
+                time.sleep(sleep_ms / 1000)
+            if asks.get("fail") is True:
+                raise DemoFailure("demo job failed on request (payload fail=true)")
+            return payload
+        time.sleep(random.uniform(0.01, 0.1))
+        if random.random() < fail_rate:
+            raise DemoFailure(f"demo job failed at random (fail rate {fail_rate:g})")
+        return payload
+
+    return app

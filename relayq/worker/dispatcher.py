@@ -1,0 +1,209 @@
+"""The dispatcher: the worker's one claiming thread.
+
+It owns the inbox, where the executor posts finished jobs, the wakers post wake-ups and the
+lease keeper posts timeouts. Each turn it takes everything waiting in the inbox, then for each
+queue (in strict order, or weighted) records the outcomes and claims as many jobs as it has
+free slots, in a single round trip (`Queue.settle`). When nothing is claimable it arms the
+wakers and sleeps on the inbox: no polling.
+
+Outcomes that could not be recorded because Redis was away stay pending and are sent again
+after a backoff: acks and nacks are idempotent for the lease holder, so a repeat is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from ..errors import RedisUnavailable
+from ..logs import log_event
+from ..queue import ClaimResult, Outcome, Queue
+from ..retry import ReconnectBackoff
+from .events import WorkerEvents
+from .executor import Done, Executor
+from .inflight import InFlight, Running
+from .lease_keeper import TimedOut
+from .waker import Wake, Waker
+
+log = logging.getLogger("relayq.worker")
+
+
+class Stop:
+    """Inbox message: stop claiming; finish (or, with `release`, hand back) what is running."""
+
+    __slots__ = ("release",)
+
+    def __init__(self, release: bool) -> None:
+        self.release = release
+
+
+class Dispatcher:
+    def __init__(self, queues: list[Queue[Any]], weights: list[float] | None,
+                 executor: Executor, inflight: InFlight, events: WorkerEvents, *,
+                 concurrency: int, visibility_ms: int, worker_id: str,
+                 inbox: queue.SimpleQueue[Any]) -> None:
+        self.queues = queues
+        self.weights = weights
+        self.executor = executor
+        self.inflight = inflight
+        self.events = events
+        self.concurrency = concurrency
+        self.visibility_ms = visibility_ms
+        self.worker_id = worker_id
+        self.inbox = inbox
+        self.wakers = {q.name: Waker(q, inbox.put) for q in queues}
+        self._by_name = {q.name: q for q in queues}
+        self._pending: dict[str, list[tuple[Outcome, Running | None]]] = defaultdict(list)
+        self._draining = False
+        self._release = False
+        self._stolen: set[str] = set()
+        self._stop_event = threading.Event()
+        self._thread = threading.Thread(target=self.run, name="relayq-dispatcher", daemon=True)
+
+    def start(self) -> None:
+        for waker in self.wakers.values():
+            waker.start()
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def stop_wakers(self) -> None:
+        for waker in self.wakers.values():
+            waker.stop()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        backoff = ReconnectBackoff()
+        idle = False
+        while True:
+            message = self.inbox.get() if idle else self._poll()
+            self._take(message)
+            while True:  # everything else already waiting, in one turn
+                try:
+                    self._take(self.inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if self._release:
+                self._release_all()
+            if self._draining and not self._pending and self._nothing_to_wait_for():
+                break
+            try:
+                idle = self._turn()
+                backoff.reset()
+            except RedisUnavailable as e:
+                log_event(log, logging.WARNING, "redis.unavailable", part="dispatcher",
+                          error=str(e), pending=sum(map(len, self._pending.values())))
+                self._stop_event.wait(backoff.next_delay())
+                idle = False
+        self.stop_wakers()
+
+    def _nothing_to_wait_for(self) -> bool:
+        """True when every job still held is abandoned (released or timed out and already
+        failed): their outcomes will not be recorded, so there is nothing left to wait for."""
+        return all(r.abandoned for r in self.inflight.snapshot())
+
+    def _poll(self) -> Any:
+        try:
+            return self.inbox.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _take(self, message: Any) -> None:
+        if message is None:
+            return
+        if isinstance(message, Wake):
+            if message.token and len(self.inflight) >= self.concurrency:
+                self._stolen.add(message.queue)  # armed earlier, full now: pass the token on
+            return
+        if isinstance(message, Done):
+            running = message.running
+            self.inflight.remove(running.job.id)
+            if running.abandoned:  # timed out or lease lost: someone else owns its fate now
+                return
+            if message.outcome.kind == "ack":
+                self.events.succeeded(running.job, message.duration_s)
+            else:
+                self.events.failed(running.job, message.duration_s, message.outcome.error)
+            self._pending[running.queue.name].append((message.outcome, running))
+        elif isinstance(message, TimedOut):
+            job = message.running.job
+            log_event(log, logging.WARNING, "job.timed_out", id=job.id, timeout_ms=job.timeout_ms)
+            outcome = Outcome(job.id, job.lease or "", "nack",
+                              error=f"timed out after {job.timeout_ms} ms")
+            self._pending[message.running.queue.name].append((outcome, None))
+        elif isinstance(message, Stop):
+            self._draining = True
+            self._release = self._release or message.release
+
+    def _release_all(self) -> None:
+        """Hands every job still running back to its queue, without spending an attempt."""
+        for running in self.inflight.snapshot():
+            if not running.abandoned:
+                running.abandoned = True
+                job = running.job
+                self._pending[running.queue.name].append(
+                    (Outcome(job.id, job.lease or "", "release"), None))
+        self._release = False
+
+    def _queue_order(self) -> list[Queue[Any]]:
+        if not self.weights:
+            return self.queues
+        remaining = list(zip(self.queues, self.weights))
+        order = []
+        while remaining:
+            pick = random.choices(range(len(remaining)), [w for _, w in remaining])[0]
+            order.append(remaining.pop(pick)[0])
+        return order
+
+    def _turn(self) -> bool:
+        """Settles what is pending and claims into the free slots. True when the dispatcher
+        should now sleep until something arrives (wakers armed or everything busy)."""
+        free = 0 if self._draining else self.concurrency - len(self.inflight)
+        while self._stolen:
+            self._by_name[self._stolen.pop()].pass_wake()
+        hints: dict[str, int | None] = {}
+        for q in self._queue_order():
+            pending = self._pending.get(q.name, [])
+            if not pending and free <= 0:
+                continue
+            claim = q.claim_call(min(free, 1000), visibility_ms=self.visibility_ms,
+                                 worker_id=self.worker_id) if free > 0 else None
+            statuses, claimed = q.settle([o for o, _ in pending], claim)
+            self._settled(pending, statuses)
+            self._pending.pop(q.name, None)
+            if claimed is not None:
+                free -= self._dispatch(q, claimed)
+                if claimed.status != "ok":
+                    hints[q.name] = claimed.retry_in_ms
+                    if claimed.status == "throttled":
+                        self.events.throttled(q.name)
+        if free > 0 and not self._draining and len(hints) == len(self.queues):
+            for name, hint in hints.items():
+                self.wakers[name].arm(hint)
+            return True
+        return free <= 0 and not self._pending  # busy: wait for a job to finish
+
+    def _settled(self, pending: list[tuple[Outcome, Running | None]], statuses: list[str]) -> None:
+        for (outcome, running), status in zip(pending, statuses):
+            if running is not None:
+                self.events.settled(running.job, outcome.kind, status)
+            if status != "ok":
+                log_event(log, logging.WARNING, "job.lease_lost", id=outcome.job_id,
+                          outcome=outcome.kind, status=status)
+
+    def _dispatch(self, q: Queue[Any], claimed: ClaimResult) -> int:
+        if not claimed:
+            return 0
+        self.events.claimed(q.name, list(claimed), time.time() * 1000)
+        for job in claimed:
+            running = Running(job, q)
+            self.inflight.add(running)
+            self.executor.submit(running)
+        return len(claimed)

@@ -1,0 +1,142 @@
+"""The executor: runs handlers on `concurrency` threads (and async handlers on one event loop)
+and turns each finished job into an `Outcome` posted to the dispatcher's inbox.
+
+Only the executor's threads call user code. They touch nothing shared but the inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..codec import dumps
+from ..errors import InvalidPayload
+from ..logs import log_event
+from ..queue import Outcome
+from .app import App, Fail, Retry, _current_job
+from .inflight import Running
+
+log = logging.getLogger("relayq.worker")
+
+
+@dataclass(slots=True)
+class Done:
+    running: Running
+    outcome: Outcome
+    duration_s: float
+
+
+def outcome_of(running: Running, run: Callable[[], Any]) -> Done:
+    """Calls `run()` (the handler on the job's payload) and records how it ended."""
+    job = running.job
+    lease = job.lease or ""
+    start = time.perf_counter()
+    token = _current_job.set(job)
+    try:
+        result = run()
+        outcome = Outcome(job.id, lease, "ack", result_json=dumps(result) if result is not None
+                          else "")
+    except Retry as e:
+        outcome = Outcome(job.id, lease, "nack", error=f"Retry: {e}", delay_ms=e.delay_ms)
+    except Fail as e:
+        outcome = Outcome(job.id, lease, "nack", error=f"Fail: {e}", retry=False)
+    except InvalidPayload as e:
+        outcome = Outcome(job.id, lease, "nack", error=f"handler result is not JSON: {e}")
+    except BaseException as e:  # noqa: BLE001 - a handler's failure is the job's failure
+        if isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise
+        outcome = Outcome(job.id, lease, "nack", error=_describe(e))
+    finally:
+        _current_job.reset(token)
+    return Done(running, outcome, time.perf_counter() - start)
+
+
+def _describe(e: BaseException) -> str:
+    text = "".join(traceback.format_exception(type(e), e, e.__traceback__, limit=20))
+    return text[-8192:]
+
+
+class Executor:
+    def __init__(self, app: App, concurrency: int, post: Callable[[Any], None]) -> None:
+        self.app = app
+        self.concurrency = concurrency
+        self.post = post
+        self._work: queue.SimpleQueue[Running | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        for i in range(self.concurrency):
+            t = threading.Thread(target=self._serve, name=f"relayq-exec-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if any(task.is_async for task in self.app.tasks.values()):
+            self._loop = asyncio.new_event_loop()
+            self._loop_thread = threading.Thread(target=self._loop.run_forever,
+                                                 name="relayq-async", daemon=True)
+            self._loop_thread.start()
+
+    def submit(self, running: Running) -> None:
+        self._work.put(running)
+
+    def stop(self, timeout: float) -> None:
+        """Asks the threads to finish after their current job; waits up to `timeout`."""
+        for _ in self._threads:
+            self._work.put(None)
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._loop_thread:
+                self._loop_thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _serve(self) -> None:
+        while (running := self._work.get()) is not None:
+            self.post(self._run(running))
+
+    def _run(self, running: Running) -> Done:
+        job = running.job
+        task = self.app.handler_for(job.type)
+        if task is None:
+            def run() -> Any:
+                raise Fail(f"no task handles job type {job.type!r}")
+        elif task.is_async:
+            assert self._loop is not None
+
+            def run() -> Any:
+                coro = task.fn(job.payload)
+                future = asyncio.run_coroutine_threadsafe(_with_job(job, coro), self._loop)
+                timeout = job.timeout_ms / 1000 if job.timeout_ms else None
+                try:
+                    return future.result(timeout)
+                except TimeoutError:
+                    future.cancel()
+                    raise
+        else:
+            def run() -> Any:
+                return task.fn(job.payload)
+        done = outcome_of(running, run)
+        if done.outcome.kind == "nack":
+            log_event(log, logging.INFO, "job.failed", id=job.id, attempt=job.attempts,
+                      error=done.outcome.error.strip().splitlines()[-1][:200])
+        else:
+            log_event(log, logging.DEBUG, "job.succeeded", id=job.id,
+                      ms=round(done.duration_s * 1000, 2))
+        return done
+
+
+async def _with_job(job: Any, coro: Any) -> Any:
+    token = _current_job.set(job)
+    try:
+        return await coro
+    finally:
+        _current_job.reset(token)

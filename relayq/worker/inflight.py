@@ -1,0 +1,42 @@
+"""The jobs a worker holds right now, shared by the dispatcher (adds, removes), the lease keeper
+(reads, to extend leases and spot timeouts) and the runtime (reads, to release on shutdown).
+All access goes through one lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..job import Job
+from ..queue import Queue
+
+
+@dataclass(slots=True, eq=False)
+class Running:
+    job: Job[Any]
+    queue: Queue[Any]
+    started: float = field(default_factory=time.monotonic)
+    abandoned: bool = False  # timed out or lease lost: its outcome must not be recorded
+
+
+class InFlight:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, Running] = {}
+
+    def add(self, running: Running) -> None:
+        with self._lock:
+            self._jobs[running.job.id] = running
+
+    def remove(self, job_id: str) -> Running | None:
+        with self._lock:
+            return self._jobs.pop(job_id, None)
+
+    def snapshot(self) -> list[Running]:
+        with self._lock:
+            return list(self._jobs.values())
+
+    def __len__(self) -> int:
+        return len(self._jobs)

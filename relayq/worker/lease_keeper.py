@@ -1,0 +1,78 @@
+"""The lease keeper: extends the leases of every job this worker runs, so that a handler can
+run longer than the lease (`--visibility`) while its worker lives. One batched heartbeat call per
+queue, every third of the lease. It also enforces job timeouts (`timeout_ms`): a job over its
+time is failed (`timeout` posted to the dispatcher) and its lease is no longer extended.
+
+A heartbeat answered `lease_lost` means the job was reaped and may run elsewhere: the job is
+marked abandoned so that its outcome is dropped instead of recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import RedisUnavailable
+from ..logs import log_event
+from ..queue import Queue
+from .inflight import InFlight, Running
+
+log = logging.getLogger("relayq.worker")
+
+
+class TimedOut:
+    __slots__ = ("running",)
+
+    def __init__(self, running: Running) -> None:
+        self.running = running
+
+
+class LeaseKeeper:
+    def __init__(self, inflight: InFlight, visibility_ms: int, post: Callable[[Any], None]) -> None:
+        self.inflight = inflight
+        self.visibility_ms = visibility_ms
+        self.post = post
+        self.interval_s = max(0.05, visibility_ms / 3000)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="relayq-leases", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.tick()
+            except RedisUnavailable as e:
+                log_event(log, logging.WARNING, "redis.unavailable", part="lease_keeper",
+                          error=str(e))
+
+    def tick(self) -> None:
+        """One round: time out overdue jobs, extend the leases of the others."""
+        now = time.monotonic()
+        by_queue: dict[Queue[Any], list[Running]] = defaultdict(list)
+        for running in self.inflight.snapshot():
+            if running.abandoned:
+                continue
+            timeout_ms = running.job.timeout_ms
+            if timeout_ms and (now - running.started) * 1000 > timeout_ms:
+                running.abandoned = True
+                self.post(TimedOut(running))
+                continue
+            by_queue[running.queue].append(running)
+        for queue, jobs in by_queue.items():
+            replies = queue.heartbeat_many([(r.job.id, r.job.lease or "") for r in jobs],
+                                           self.visibility_ms)
+            for running, (status, _deadline) in zip(jobs, replies):
+                if status != "ok" and not running.abandoned:
+                    running.abandoned = True
+                    log_event(log, logging.WARNING, "job.lease_lost", id=running.job.id,
+                              status=status)

@@ -1,0 +1,122 @@
+"""`Worker`: composes the components of a worker process and owns their lifecycle.
+
+Start order (each depends on the ones before it):
+  1. executor threads (run handlers; post outcomes to the inbox)
+  2. dispatcher + its wakers (claims into free slots; settles outcomes)
+  3. lease keeper (extends leases of running jobs; times them out)
+  4. maintenance (reaper and promoter)
+Stop order is the reverse for 3-4; then the dispatcher drains: it stops claiming, waits up to
+`grace_s` for running jobs to finish and records their outcomes; whatever is still running after
+the grace period is released back to its queue without spending an attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import uuid
+from typing import Any
+
+from ..connection import Client, connect
+from ..logs import log_event
+from ..queue import DEFAULT_VISIBILITY_MS, Queue, default_worker_id
+from .app import App
+from .dispatcher import Dispatcher, Stop
+from .events import WorkerEvents
+from .executor import Executor
+from .inflight import InFlight
+from .lease_keeper import LeaseKeeper
+from .maintenance import Maintenance
+
+log = logging.getLogger("relayq.worker")
+
+
+class Worker:
+    """Runs the tasks of `app` for jobs of `queues` (strict priority in the order given, or
+    weighted when `weights` are given), `concurrency` at a time."""
+
+    def __init__(self, queues: list[str], app: App, redis: Client | str | None = None, *,
+                 concurrency: int = 4, visibility_ms: int = DEFAULT_VISIBILITY_MS,
+                 grace_s: float = 30.0, weights: list[float] | None = None,
+                 maintenance_interval_s: float = 1.0, events: WorkerEvents | None = None,
+                 worker_id: str | None = None) -> None:
+        if not queues:
+            raise ValueError("a worker needs at least one queue")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if weights is not None and len(weights) != len(queues):
+            raise ValueError("give one weight per queue")
+        self.redis = connect(redis) if redis is None or isinstance(redis, str) else redis
+        self.queues = [Queue(name, self.redis) for name in queues]
+        self.app = app
+        self.grace_s = grace_s
+        self.events = events or WorkerEvents()
+        self.worker_id = worker_id or f"{default_worker_id()}:{uuid.uuid4().hex[:6]}"
+        self.inflight = InFlight()
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.executor = Executor(app, concurrency, self.inbox.put)
+        self.dispatcher = Dispatcher(
+            self.queues, weights, self.executor, self.inflight, self.events,
+            concurrency=concurrency, visibility_ms=visibility_ms, worker_id=self.worker_id,
+            inbox=self.inbox)
+        self.lease_keeper = LeaseKeeper(self.inflight, visibility_ms, self.inbox.put)
+        self.maintenance = Maintenance(self.queues, self.events, maintenance_interval_s)
+        self._stopped = threading.Event()
+        self._stop_requested = threading.Event()
+
+    def start(self) -> None:
+        """Starts every component in the background and returns."""
+        self.executor.start()
+        self.dispatcher.start()
+        self.lease_keeper.start()
+        self.maintenance.start()
+        log_event(log, logging.INFO, "worker.started", worker=self.worker_id,
+                  queues=",".join(q.name for q in self.queues),
+                  concurrency=self.executor.concurrency)
+
+    def request_stop(self, release: bool = False) -> None:
+        """Stops claiming; running jobs finish (or, with `release`, go back at once)."""
+        self._stop_requested.set()
+        self.inbox.put(Stop(release))
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Drains and stops: waits up to `grace_s` (default: the worker's) for running jobs,
+        releases whatever is left, and stops every component."""
+        grace = self.grace_s if grace_s is None else grace_s
+        self.request_stop()
+        self.dispatcher.join(grace)
+        if self.dispatcher._thread.is_alive():
+            log_event(log, logging.WARNING, "worker.grace_expired",
+                      releasing=len(self.inflight))
+            self.inbox.put(Stop(release=True))
+            self.dispatcher.join(10)
+        self.maintenance.stop()
+        self.lease_keeper.stop()
+        self.executor.stop(timeout=0.5)
+        self.dispatcher.stop_wakers()
+        self._stopped.set()
+        log_event(log, logging.INFO, "worker.stopped", worker=self.worker_id)
+
+    def run(self) -> None:
+        """Runs until SIGTERM or SIGINT (main thread only), then drains and stops. A second
+        signal releases running jobs at once."""
+        signals = 0
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            nonlocal signals
+            signals += 1
+            log_event(log, logging.INFO, "worker.signal", signal=signal.Signals(signum).name,
+                      action="drain" if signals == 1 else "release")
+            self.request_stop(release=signals > 1)
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.start()
+            while not self._stop_requested.wait(1.0):
+                pass
+            self.stop()
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
