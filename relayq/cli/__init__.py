@@ -1,0 +1,1 @@
+"""The `relayq` command: one module per subcommand, each with `register(subparsers)`."""
