@@ -45,14 +45,14 @@ local config = read_config(meta_key, {'max_attempts', 'idempotency_ttl_ms', 'max
 local paused = redis.call('HGET', meta_key, 'paused') == '1'
 
 -- Check every job before writing anything.
-local jobs = {}
+local jobs, failure = {}, nil
+local function check(value, message)
+  if value == nil and failure == nil then failure = message end
+  return value
+end
 for i = 1, n do
   local a = 3 + FIELDS * (i - 1)
-  local job, e = {}, nil
-  local function check(value, message)
-    if value == nil and e == nil then e = message end
-    return value
-  end
+  local job = {}
   job.payload = check(json_arg(ARGV[a + 1], 'payload', config.max_payload_bytes))
   job.type = check(str_arg(ARGV[a + 2], 'type', 200, true))
   job.priority = check(int_arg(ARGV[a + 3], 'priority', 0, 255, 0))
@@ -63,12 +63,12 @@ for i = 1, n do
   job.timeout_ms = check(int_arg(ARGV[a + 8], 'timeout_ms', 1, MAX_MS, -1))
   job.backoff_base_ms = check(int_arg(ARGV[a + 9], 'backoff_base_ms', 0, MAX_MS, -1))
   job.backoff_cap_ms = check(int_arg(ARGV[a + 10], 'backoff_cap_ms', 0, MAX_MS, -1))
-  if e == nil and ARGV[a + 4] ~= '' and ARGV[a + 5] ~= '' then
-    e = 'give delay_ms or run_at_ms, not both'
+  if failure == nil and ARGV[a + 4] ~= '' and ARGV[a + 5] ~= '' then
+    failure = 'give delay_ms or run_at_ms, not both'
   end
-  if e ~= nil then
-    if n > 1 then e = string.format('job %d: %s', i, e) end
-    return {'invalid_argument', e}
+  if failure ~= nil then
+    if n > 1 then failure = string.format('job %d: %s', i, failure) end
+    return {'invalid_argument', failure}
   end
   job.due = (run_at >= 0) and run_at or (now + delay)
   jobs[i] = job
@@ -76,9 +76,21 @@ end
 
 -- writes below
 local reply = {'ok'}
-local ready_ids, scheduled_ids = {}, {}
+local ready_by_priority, scheduled_ids = {}, {}
 local created = 0
 local seen_in_batch = {}
+local now_str = ms_str(now)
+-- Ids are <epoch ms><6-digit sequence>: time-ordered, unique per queue. One INCRBY reserves a
+-- number for every job of the call; the EXISTS loop guards against a clock that went back onto
+-- an id still in use.
+local seq = redis.call('INCRBY', seq_key, n) - n
+local function next_id()
+  while true do
+    seq = seq + 1
+    local id = string.format('%d%06d', now, seq % 1000000)
+    if redis.call('EXISTS', prefix .. 'job:' .. id) == 0 then return id end
+  end
+end
 for _, job in ipairs(jobs) do
   local idem_key = job.idempotency_key ~= '' and (prefix .. 'idem:' .. job.idempotency_key) or nil
   local original = idem_key and (seen_in_batch[idem_key] or redis.call('GET', idem_key)) or nil
@@ -88,31 +100,30 @@ for _, job in ipairs(jobs) do
     reply[#reply + 1] = state
     reply[#reply + 1] = 1
   else
-    -- Ids are <epoch ms><6-digit sequence>: time-ordered, unique per queue. The loop guards
-    -- against a clock that went back onto an id still in use.
-    local id, job_key
-    repeat
-      local seq = redis.call('INCR', seq_key)
-      id = string.format('%d%06d', now, seq % 1000000)
-      job_key = prefix .. 'job:' .. id
-    until redis.call('EXISTS', job_key) == 0
+    local id = next_id()
     local state = (job.due > now) and 'scheduled' or 'ready'
-    local fields = {'p', job.payload, 's', state, 'c', ms_str(now), 'ma', job.max_attempts}
-    local function put(name, value) fields[#fields + 1] = name; fields[#fields + 1] = value end
-    if job.type ~= '' then put('t', job.type) end
-    if job.priority ~= 0 then put('pr', job.priority) end
-    if job.due > now then put('r', ms_str(job.due)) end
-    if job.idempotency_key ~= '' then put('ik', job.idempotency_key) end
-    if job.timeout_ms >= 0 then put('to', job.timeout_ms) end
-    if job.backoff_base_ms >= 0 then put('bb', job.backoff_base_ms) end
-    if job.backoff_cap_ms >= 0 then put('bc', job.backoff_cap_ms) end
-    redis.call('HSET', job_key, unpack(fields))
+    local fields = {'p', job.payload, 's', state, 'c', now_str, 'ma', job.max_attempts}
+    if job.type ~= '' then fields[#fields + 1] = 't'; fields[#fields + 1] = job.type end
+    if job.priority ~= 0 then fields[#fields + 1] = 'pr'; fields[#fields + 1] = job.priority end
+    if job.due > now then fields[#fields + 1] = 'r'; fields[#fields + 1] = ms_str(job.due) end
+    if job.idempotency_key ~= '' then
+      fields[#fields + 1] = 'ik'; fields[#fields + 1] = job.idempotency_key
+    end
+    if job.timeout_ms >= 0 then fields[#fields + 1] = 'to'; fields[#fields + 1] = job.timeout_ms end
+    if job.backoff_base_ms >= 0 then
+      fields[#fields + 1] = 'bb'; fields[#fields + 1] = job.backoff_base_ms
+    end
+    if job.backoff_cap_ms >= 0 then
+      fields[#fields + 1] = 'bc'; fields[#fields + 1] = job.backoff_cap_ms
+    end
+    redis.call('HSET', prefix .. 'job:' .. id, unpack(fields))
     if state == 'scheduled' then
       redis.call('ZADD', scheduled_key, job.due, id)
       scheduled_ids[#scheduled_ids + 1] = id
     else
-      push_ready(prefix, prios_key, id, job.priority, false)
-      ready_ids[#ready_ids + 1] = id
+      local ids = ready_by_priority[job.priority]
+      if not ids then ids = {}; ready_by_priority[job.priority] = ids end
+      ids[#ids + 1] = id
     end
     if idem_key then
       redis.call('SET', idem_key, id, 'PX', config.idempotency_ttl_ms)
@@ -125,6 +136,13 @@ for _, job in ipairs(jobs) do
   end
 end
 
+-- One push per priority, in enqueue order (FIFO within the priority).
+local ready_ids = {}
+for priority, ids in pairs(ready_by_priority) do
+  redis.call('RPUSH', ready_key(prefix, priority), unpack(ids))
+  redis.call('ZADD', prios_key, priority, priority)
+  for _, id in ipairs(ids) do ready_ids[#ready_ids + 1] = id end
+end
 if created > 0 then redis.call('HINCRBY', totals_key, 'enqueued', created) end
 if #ready_ids > 0 and not paused then wake(wake_key) end
 emit(prefix, queue, 'ready', ready_ids)

@@ -3,31 +3,31 @@
 All keys of queue `q` start with ``relayq:{q}:`` so that a queue lives in one Redis Cluster slot
 and every script touches one slot only. Field-level details are in docs/data-model.md.
 
-| key                         | type   | written by                                   | TTL                |
-|-----------------------------|--------|----------------------------------------------|--------------------|
-| relayq:{q}:job:<id>         | HASH   | enqueue, claim, ack, nack, heartbeat, reap,  | none while live;   |
-|                             |        | release, requeue, cancel, promote, purge     | retention once     |
-|                             |        |                                              | finished           |
-| relayq:{q}:ready:<priority> | LIST   | enqueue, promote, claim, nack, reap,         | none               |
-|                             |        | release, requeue, cancel                     |                    |
-| relayq:{q}:prios            | ZSET   | same as ready:<priority>: the priorities     | none               |
-|                             |        | whose ready list is non-empty                |                    |
-| relayq:{q}:scheduled        | ZSET   | enqueue, nack, promote, claim, cancel        | none               |
-|                             |        | (score: due time, ms)                        |                    |
-| relayq:{q}:running          | ZSET   | claim, heartbeat, ack, nack, reap, release   | none               |
-|                             |        | (score: lease deadline, ms)                  |                    |
-| relayq:{q}:dead             | ZSET   | nack, reap, requeue, purge (score: died, ms) | trimmed by reap    |
-| relayq:{q}:succeeded        | ZSET   | ack (score: finished, ms)                    | trimmed by ack/reap|
-| relayq:{q}:meta             | HASH   | pause, rate_limit, configure, claim (tokens) | none               |
-| relayq:{q}:totals           | HASH   | every transition (lifetime counters)         | none               |
-| relayq:{q}:idem:<key>       | STRING | enqueue, purge (value: job id)               | idempotency TTL    |
-| relayq:{q}:seq              | STRING | enqueue (id sequence)                        | none               |
-| relayq:{q}:leases           | STRING | claim (lease sequence)                       | none               |
-| relayq:{q}:wake             | LIST   | anything that makes jobs ready; BLPOP by     | none (<= 1 item)   |
-|                             |        | idle workers                                 |                    |
-| relayq:{q}:events           | PUBSUB | every transition (channel, not a key)        | -                  |
-| relayq:queues               | SET    | Queue on first use (names of all queues)     | none               |
-| relayq:apikeys              | HASH   | the API key store (key id -> record)         | none               |
+| key                      | type   | written by                                | TTL           |
+|--------------------------|--------|-------------------------------------------|---------------|
+| relayq:{q}:job:<id>      | HASH   | every transition of that job              | retention     |
+|                          |        |                                           | once finished |
+| relayq:{q}:ready:<prio>  | LIST   | enqueue, promote, claim, nack, reap,      | none          |
+|                          |        | release, requeue, cancel (FIFO per prio)  |               |
+| relayq:{q}:prios         | ZSET   | with ready:<prio>: the priorities whose   | none          |
+|                          |        | ready list is non-empty                   |               |
+| relayq:{q}:scheduled     | ZSET   | enqueue, nack, promote, claim, cancel     | none          |
+|                          |        | (score: due time, ms)                     |               |
+| relayq:{q}:running       | ZSET   | claim, heartbeat, ack, nack, reap,        | none          |
+|                          |        | release (score: lease deadline, ms)       |               |
+| relayq:{q}:dead          | ZSET   | nack, reap, requeue, purge (score: died)  | trimmed: reap |
+| relayq:{q}:succeeded     | ZSET   | ack (score: finished, ms)                 | trimmed: ack, |
+|                          |        |                                           | reap          |
+| relayq:{q}:meta          | HASH   | pause, rate_limit, configure, claim       | none          |
+| relayq:{q}:totals        | HASH   | every transition (lifetime counters)      | none          |
+| relayq:{q}:idem:<key>    | STRING | enqueue, purge (value: job id)            | idempotency   |
+| relayq:{q}:seq           | STRING | enqueue (id sequence)                     | none          |
+| relayq:{q}:leases        | STRING | claim (lease sequence)                    | none          |
+| relayq:{q}:wake          | LIST   | whatever makes jobs ready (a token);      | none          |
+|                          |        | BLPOP by idle workers                     |               |
+| relayq:{q}:events        | PUBSUB | every transition (a channel, not a key)   | -             |
+| relayq:queues            | SET    | Queue on first use (all queue names)      | none          |
+| relayq:apikeys           | HASH   | the API key store (key id -> record)      | none          |
 """
 
 from __future__ import annotations

@@ -141,6 +141,7 @@ class Queue(Generic[T]):
         self.codec: Codec[Any] = codec or codec_for(payload_type)
         self.max_payload_bytes = max_payload_bytes
         self._registered = False
+        self._id_prefix = name + "."
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
@@ -162,6 +163,10 @@ class Queue(Generic[T]):
 
     def local_id(self, job_id: str) -> str:
         """The number part of a job id of this queue (InvalidJobId for another queue's job)."""
+        if isinstance(job_id, str) and job_id.startswith(self._id_prefix):
+            local = job_id[len(self._id_prefix):]
+            if local.isascii() and local.isdigit() and len(local) <= 20:
+                return local  # the fast path: ids this queue handed out
         queue, local = parse_job_id(job_id)
         if queue != self.name:
             raise InvalidJobId(f"job {job_id} belongs to queue {queue}, not {self.name}")

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queue to serve (repeatable; strict order unless weights are given)")
     p.add_argument("--concurrency", "-c", type=int, default=4,
                    help="jobs run at once (threads) (default 4)")
+    p.add_argument("--prefetch", type=int, default=None,
+                   help="jobs claimed ahead of free threads (default: --concurrency; 0 for "
+                        "long jobs, so that idle workers get them)")
     p.add_argument("--app", metavar="MODULE:ATTR",
                    help="the relayq App with your tasks; without it the demo handler runs")
     p.add_argument("--redis", default=default_url(),
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         names, weights = parse_queues(args.queue)
         if args.concurrency < 1:
             raise RelayqError("--concurrency must be at least 1")
+        if args.prefetch is not None and args.prefetch < 0:
+            raise RelayqError("--prefetch must be 0 or more")
         if not 0 <= args.demo_fail_rate <= 1:
             raise RelayqError("--demo-fail-rate must be between 0 and 1")
         if args.visibility <= 0 or args.visibility > 86400:
@@ -80,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
             events = serve_worker_metrics(args.metrics_addr, args.redis, names)
         worker = Worker(names, app, args.redis, concurrency=args.concurrency,
+                        prefetch=args.prefetch,
                         visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
                         weights=weights, events=events)
     except RelayqError as e:

@@ -45,14 +45,14 @@ class Stop:
 class Dispatcher:
     def __init__(self, queues: list[Queue[Any]], weights: list[float] | None,
                  executor: Executor, inflight: InFlight, events: WorkerEvents, *,
-                 concurrency: int, visibility_ms: int, worker_id: str,
+                 capacity: int, visibility_ms: int, worker_id: str,
                  inbox: queue.SimpleQueue[Any]) -> None:
         self.queues = queues
         self.weights = weights
         self.executor = executor
         self.inflight = inflight
         self.events = events
-        self.concurrency = concurrency
+        self.capacity = capacity  # jobs held at once: running + prefetched
         self.visibility_ms = visibility_ms
         self.worker_id = worker_id
         self.inbox = inbox
@@ -119,7 +119,7 @@ class Dispatcher:
         if message is None:
             return
         if isinstance(message, Wake):
-            if message.token and len(self.inflight) >= self.concurrency:
+            if message.token and len(self.inflight) >= self.capacity:
                 self._stolen.add(message.queue)  # armed earlier, full now: pass the token on
             return
         if isinstance(message, Done):
@@ -135,10 +135,11 @@ class Dispatcher:
         elif isinstance(message, TimedOut):
             job = message.running.job
             log_event(log, logging.WARNING, "job.timed_out", id=job.id, timeout_ms=job.timeout_ms)
-            outcome = Outcome(job.id, job.lease or "", "nack",
-                              error=f"timed out after {job.timeout_ms} ms")
-            self._pending[message.running.queue.name].append((outcome, None))
+            self._abandon(message.running, "nack", f"timed out after {job.timeout_ms} ms")
         elif isinstance(message, Stop):
+            if not self._draining:  # prefetched jobs never started: hand them back now
+                for running in self.executor.take_unstarted():
+                    self._abandon(running, "release")
             self._draining = True
             self._release = self._release or message.release
 
@@ -146,11 +147,18 @@ class Dispatcher:
         """Hands every job still running back to its queue, without spending an attempt."""
         for running in self.inflight.snapshot():
             if not running.abandoned:
-                running.abandoned = True
-                job = running.job
-                self._pending[running.queue.name].append(
-                    (Outcome(job.id, job.lease or "", "release"), None))
+                self._abandon(running, "release")
         self._release = False
+
+    def _abandon(self, running: Running, kind: str, error: str = "") -> None:
+        """Records `kind` for a job this worker gives up on; its own outcome, if the handler
+        ever returns, is then dropped."""
+        running.abandoned = True
+        job = running.job
+        self._pending[running.queue.name].append(
+            (Outcome(job.id, job.lease or "", kind, error=error), None))
+        if running.started is None:  # never reached a handler: nothing will report back
+            self.inflight.remove(job.id)
 
     def _queue_order(self) -> list[Queue[Any]]:
         if not self.weights:
@@ -165,7 +173,7 @@ class Dispatcher:
     def _turn(self) -> bool:
         """Settles what is pending and claims into the free slots. True when the dispatcher
         should now sleep until something arrives (wakers armed or everything busy)."""
-        free = 0 if self._draining else self.concurrency - len(self.inflight)
+        free = 0 if self._draining else self.capacity - len(self.inflight)
         while self._stolen:
             self._by_name[self._stolen.pop()].pass_wake()
         hints: dict[str, int | None] = {}

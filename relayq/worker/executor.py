@@ -87,6 +87,19 @@ class Executor:
     def submit(self, running: Running) -> None:
         self._work.put(running)
 
+    def take_unstarted(self) -> list[Running]:
+        """Removes and returns the jobs waiting for a thread (prefetched, never started)."""
+        taken: list[Running] = []
+        while True:
+            try:
+                item = self._work.get_nowait()
+            except queue.Empty:
+                return taken
+            if item is None:  # a stop sentinel: keep it for the threads
+                self._work.put(None)
+                return taken
+            taken.append(item)
+
     def stop(self, timeout: float) -> None:
         """Asks the threads to finish after their current job; waits up to `timeout`."""
         for _ in self._threads:
@@ -101,6 +114,9 @@ class Executor:
 
     def _serve(self) -> None:
         while (running := self._work.get()) is not None:
+            if running.abandoned:
+                continue
+            running.started = time.monotonic()
             self.post(self._run(running))
 
     def _run(self, running: Running) -> Done:

@@ -5,8 +5,7 @@ All access goes through one lock."""
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..job import Job
@@ -17,8 +16,8 @@ from ..queue import Queue
 class Running:
     job: Job[Any]
     queue: Queue[Any]
-    started: float = field(default_factory=time.monotonic)
-    abandoned: bool = False  # timed out or lease lost: its outcome must not be recorded
+    started: float | None = None  # monotonic time its handler began; None while prefetched
+    abandoned: bool = False  # timed out, released or lease lost: its outcome is not recorded
 
 
 class InFlight:

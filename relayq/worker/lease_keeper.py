@@ -63,7 +63,8 @@ class LeaseKeeper:
             if running.abandoned:
                 continue
             timeout_ms = running.job.timeout_ms
-            if timeout_ms and (now - running.started) * 1000 > timeout_ms:
+            started = running.started
+            if timeout_ms and started is not None and (now - started) * 1000 > timeout_ms:
                 running.abandoned = True
                 self.post(TimedOut(running))
                 continue

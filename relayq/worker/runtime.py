@@ -35,10 +35,14 @@ log = logging.getLogger("relayq.worker")
 
 class Worker:
     """Runs the tasks of `app` for jobs of `queues` (strict priority in the order given, or
-    weighted when `weights` are given), `concurrency` at a time."""
+    weighted when `weights` are given), `concurrency` at a time. Up to `prefetch` more jobs
+    (default: as many as `concurrency`) are claimed ahead, so that a thread that finishes a job
+    starts the next without waiting for Redis; their leases are kept like those of running
+    jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs."""
 
     def __init__(self, queues: list[str], app: App, redis: Client | str | None = None, *,
-                 concurrency: int = 4, visibility_ms: int = DEFAULT_VISIBILITY_MS,
+                 concurrency: int = 4, prefetch: int | None = None,
+                 visibility_ms: int = DEFAULT_VISIBILITY_MS,
                  grace_s: float = 30.0, weights: list[float] | None = None,
                  maintenance_interval_s: float = 1.0, events: WorkerEvents | None = None,
                  worker_id: str | None = None) -> None:
@@ -46,6 +50,9 @@ class Worker:
             raise ValueError("a worker needs at least one queue")
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        prefetch = concurrency if prefetch is None else prefetch
+        if prefetch < 0:
+            raise ValueError("prefetch must be 0 or more")
         if weights is not None and len(weights) != len(queues):
             raise ValueError("give one weight per queue")
         self.redis = connect(redis) if redis is None or isinstance(redis, str) else redis
@@ -59,7 +66,8 @@ class Worker:
         self.executor = Executor(app, concurrency, self.inbox.put)
         self.dispatcher = Dispatcher(
             self.queues, weights, self.executor, self.inflight, self.events,
-            concurrency=concurrency, visibility_ms=visibility_ms, worker_id=self.worker_id,
+            capacity=concurrency + prefetch, visibility_ms=visibility_ms,
+            worker_id=self.worker_id,
             inbox=self.inbox)
         self.lease_keeper = LeaseKeeper(self.inflight, visibility_ms, self.inbox.put)
         self.maintenance = Maintenance(self.queues, self.events, maintenance_interval_s)

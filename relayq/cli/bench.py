@@ -1,0 +1,44 @@
+"""`relayq bench`: measure enqueue, bulk enqueue, drain, enqueue-to-start latency and memory per
+job, with the workload of the peer benchmark (see relayq/bench.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..bench import run_bench
+from .common import print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "bench", help="benchmark relayq on a private (or given) Redis",
+        description="Runs the peer benchmark's workload on relayq and prints the figures. "
+                    "Starts its own redis-server unless --redis is given; with --redis it "
+                    "touches only its own keys.")
+    p.add_argument("--jobs", "-n", type=int, default=20000, help="jobs per phase (20000)")
+    p.add_argument("--workers", "-w", type=int, default=2, help="worker processes (2)")
+    p.add_argument("--concurrency", "-c", type=int, default=8,
+                   help="handler threads per worker process (8)")
+    p.add_argument("--rate", type=float, default=200.0, help="latency phase: jobs/s (200)")
+    p.add_argument("--duration", type=float, default=10.0, help="latency phase: seconds (10)")
+    p.add_argument("--depths", default="",
+                   help="also measure claim+ack latency at these queue depths, e.g. 1000,1000000")
+    p.add_argument("--redis", help="use this Redis instead of starting one")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    depths = [int(d) for d in args.depths.split(",") if d.strip()]
+    result = run_bench(jobs=args.jobs, workers=args.workers, concurrency=args.concurrency,
+                       rate=args.rate, duration=args.duration, redis_url=args.redis,
+                       depths=depths, log=lambda m: print(f"[relayq bench] {m}",
+                                                          file=sys.stderr, flush=True))
+    if args.json:
+        print_json(result)
+    else:
+        for key in sorted(result):
+            value = result[key]
+            print(f"{key:28} {value:,.2f}" if isinstance(value, float) else f"{key:28} {value}")
+    return 0
