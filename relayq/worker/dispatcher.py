@@ -92,7 +92,7 @@ class Dispatcher:
                     break
             if self._release:
                 self._release_all()
-            if self._draining and not self._pending and self._nothing_to_wait_for():
+            if self._finished():
                 break
             try:
                 idle = self._turn()
@@ -102,7 +102,13 @@ class Dispatcher:
                           error=str(e), pending=sum(map(len, self._pending.values())))
                 self._stop_event.wait(backoff.next_delay())
                 idle = False
+            if self._finished():
+                break
         self.stop_wakers()
+
+    def _finished(self) -> bool:
+        """Draining, every outcome recorded, and nothing left worth waiting for."""
+        return self._draining and not self._pending and self._nothing_to_wait_for()
 
     def _nothing_to_wait_for(self) -> bool:
         """True when every job still held is abandoned (released or timed out and already

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -60,12 +61,15 @@ class Waker:
     def stop(self, timeout: float = 2.0) -> None:
         self._stopping.set()
         self._armed.set()
-        client_id = self._client_id
-        if client_id is not None:
-            # On failure the blocking call simply times out on its own.
-            with contextlib.suppress(redis.RedisError):
-                self.queue.redis.execute_command("CLIENT", "UNBLOCK", client_id)
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        # An unblock can arrive just before the BLPOP it was meant for, so repeat it until the
+        # thread is gone. If Redis is unreachable, the blocking call times out on its own.
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            client_id = self._client_id
+            if client_id is not None:
+                with contextlib.suppress(redis.RedisError):
+                    self.queue.redis.execute_command("CLIENT", "UNBLOCK", client_id)
+            self._thread.join(0.05)
 
     def _connection(self) -> Any:
         """A dedicated connection to the node holding this queue's wake key."""

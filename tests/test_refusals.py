@@ -1,0 +1,171 @@
+"""Bad input gets a clear error and changes nothing: every refusal, from Python or from a
+script called directly, leaves the queue's keyspace byte-for-byte unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import relayq
+from relayq import scripts
+from relayq.errors import (
+    Conflict,
+    InvalidArgument,
+    InvalidJobId,
+    InvalidPayload,
+    InvalidQueueName,
+    JobNotFound,
+    LeaseLost,
+    PayloadTooLarge,
+)
+from relayq.scripts import ScriptCall
+
+from .conftest import keyspace
+
+
+@pytest.fixture
+def busy(q: relayq.Queue) -> dict[str, Any]:
+    """A queue with a job in every state, so refusals have something to disturb."""
+    q.enqueue_many([{"n": i} for i in range(4)])
+    q.enqueue({"later": True}, delay_ms=600_000)
+    running, to_ack, to_kill, _ = q.claim(4)
+    q.ack(to_ack.id, to_ack.lease, {"ok": 1})
+    q.nack(to_kill.id, to_kill.lease, "dead", retry=False)
+    q.enqueue({"fresh": True}, idempotency_key="idem")
+    return {"running": running, "succeeded": to_ack, "dead": to_kill}
+
+
+def unchanged(r, q: relayq.Queue, action, error: type[Exception]) -> None:
+    before = keyspace(r, q.name)
+    with pytest.raises(error):
+        action()
+    assert keyspace(r, q.name) == before
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    ({"priority": 256}, InvalidArgument),
+    ({"priority": -1}, InvalidArgument),
+    ({"priority": "high"}, InvalidArgument),
+    ({"priority": True}, InvalidArgument),
+    ({"delay_ms": -5}, InvalidArgument),
+    ({"delay_ms": 1.5}, InvalidArgument),
+    ({"max_attempts": 0}, InvalidArgument),
+    ({"max_attempts": 1001}, InvalidArgument),
+    ({"timeout_ms": 0}, InvalidArgument),
+    ({"idempotency_key": ""}, InvalidArgument),
+    ({"idempotency_key": "k" * 513}, InvalidArgument),
+    ({"type": "t" * 201}, InvalidArgument),
+    ({"delay_ms": 10, "run_at": 1_900_000_000_000}, InvalidArgument),
+    ({"colour": "red"}, TypeError),
+])
+def test_bad_enqueue_options(r, q: relayq.Queue, busy, kwargs, error) -> None:
+    unchanged(r, q, lambda: q.enqueue({"x": 1}, **kwargs), error)
+
+
+@pytest.mark.parametrize("payload,error", [
+    ({1, 2}, InvalidPayload),
+    (float("nan"), InvalidPayload),
+    (object(), InvalidPayload),
+    ({"x": "a" * (1024 * 1024)}, PayloadTooLarge),
+])
+def test_bad_payloads(r, q: relayq.Queue, busy, payload, error) -> None:
+    unchanged(r, q, lambda: q.enqueue(payload), error)
+
+
+def test_a_bad_job_in_a_batch_writes_none(r, q: relayq.Queue, busy) -> None:
+    jobs = [relayq.NewJob({"n": i}) for i in range(10)]
+    jobs[7] = relayq.NewJob({"n": 7}, relayq.JobOptions(priority=300))
+    unchanged(r, q, lambda: q.enqueue_many(jobs), InvalidArgument)
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x" * 65, "é", "q:1", "{q}", None, 7, "a.b"])
+def test_invalid_queue_names(name) -> None:
+    with pytest.raises(InvalidQueueName):
+        relayq.Queue(name, "redis://127.0.0.1:1/0")
+
+
+@pytest.mark.parametrize("job_id", ["", "nodot", "q.", ".123", "q.12a", "q.-1", "bad name.1",
+                                    "q." + "9" * 21, None, 12])
+def test_invalid_job_ids(r, q: relayq.Queue, busy, job_id) -> None:
+    unchanged(r, q, lambda: q.get(job_id), InvalidJobId)
+    unchanged(r, q, lambda: q.cancel(job_id), InvalidJobId)
+
+
+def test_job_of_another_queue_is_refused(r, q: relayq.Queue, busy) -> None:
+    unchanged(r, q, lambda: q.cancel("other.1795000000000000001"), InvalidJobId)
+
+
+def test_fencing_refusals(r, q: relayq.Queue, busy) -> None:
+    running, succeeded, dead = busy["running"], busy["succeeded"], busy["dead"]
+    unchanged(r, q, lambda: q.ack(running.id, "stale"), LeaseLost)
+    unchanged(r, q, lambda: q.nack(running.id, "stale", "x"), LeaseLost)
+    unchanged(r, q, lambda: q.heartbeat(running.id, "stale"), LeaseLost)
+    unchanged(r, q, lambda: q.ack(dead.id, dead.lease or "x"), LeaseLost)
+    unchanged(r, q, lambda: q.ack(f"{q.name}.1700000000000000001", "x"), JobNotFound)
+    unchanged(r, q, lambda: q.cancel(running.id), Conflict)
+    unchanged(r, q, lambda: q.cancel(succeeded.id), Conflict)
+    unchanged(r, q, lambda: q.requeue_dead(running.id), JobNotFound)
+    unchanged(r, q, lambda: q.purge_dead(succeeded.id), JobNotFound)
+
+
+def test_bad_operator_arguments(r, q: relayq.Queue, busy) -> None:
+    running = busy["running"]
+    unchanged(r, q, lambda: q.claim(0), InvalidArgument)
+    unchanged(r, q, lambda: q.claim(1001), InvalidArgument)
+    unchanged(r, q, lambda: q.claim(1, visibility_ms=0), InvalidArgument)
+    unchanged(r, q, lambda: q.heartbeat(running.id, running.lease, visibility_ms=-1),
+              InvalidArgument)
+    unchanged(r, q, lambda: q.nack(running.id, running.lease, "x", delay_ms=-1),
+              InvalidArgument)
+    unchanged(r, q, lambda: q.set_rate_limit(0), InvalidArgument)
+    unchanged(r, q, lambda: q.set_rate_limit(5, burst=0), InvalidArgument)
+    unchanged(r, q, lambda: q.configure(max_attempts=0), InvalidArgument)
+    unchanged(r, q, lambda: q.configure(retention="forever"), InvalidArgument)
+    unchanged(r, q, lambda: q.dead(limit=0), InvalidArgument)
+    unchanged(r, q, lambda: q.dead(cursor="abc"), InvalidArgument)
+
+
+def raw(q: relayq.Queue, name: str, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+    return scripts.run(q.redis, ScriptCall(scripts.script(name), keys, args))
+
+
+def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue, busy) -> None:
+    k = q.keys
+    enq = (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake)
+    good_job = ['{"a":1}', "", "0", "", "", "", "", "", "", ""]
+    cases = [
+        ("enqueue", enq, (k.prefix, q.name, "1", *good_job[:-1])),           # too few fields
+        ("enqueue", enq, (k.prefix, q.name, "2", *good_job)),                # count mismatch
+        ("enqueue", enq, (k.prefix, q.name, "x", *good_job)),                # count not int
+        ("enqueue", enq, (k.prefix, q.name, "1", "{not json", *good_job[1:])),
+        ("enqueue", enq, (k.prefix, q.name, "1", '{"a":1}', "", "1e3", *good_job[3:])),
+        ("enqueue", enq, (k.prefix, q.name, "1", '{"a":1}', "", "0", "-3", *good_job[4:])),
+        ("claim", (k.meta, k.prios, k.scheduled, k.running, k.totals, k.wake, k.leases),
+         (k.prefix, q.name, "zero", "1000", "w", "n")),
+        ("claim", (k.meta, k.prios, k.scheduled, k.running, k.totals, k.wake, k.leases),
+         (k.prefix, q.name, "1", "1000", "", "n")),
+        ("ack", (k.meta, k.running, k.succeeded, k.totals), (k.prefix, q.name, "100", "a")),
+        ("ack", (k.meta, k.running, k.succeeded, k.totals),
+         (k.prefix, q.name, "100", "1", "l", "{bad")),
+        ("nack", (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals, k.wake),
+         (k.prefix, q.name, "1", "l", "e", "maybe", "", "0.5")),
+        ("nack", (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals, k.wake),
+         (k.prefix, q.name, "1", "l", "e", "1", "", "2")),
+        ("heartbeat", (k.running,), (k.prefix, "1000", "only-an-id")),
+        ("release", (k.meta, k.running, k.prios, k.wake), (k.prefix, q.name, "id")),
+        ("rate_limit", (k.meta, k.prios, k.wake), ("-1", "5")),
+        ("rate_limit", (k.meta, k.prios, k.wake), ("5", "1.5")),
+        ("configure", (k.meta,), ("max_attempts",)),
+        ("pause", (k.meta, k.prios, k.wake), ("yes",)),
+        ("reap", (k.meta, k.running, k.prios, k.dead, k.succeeded, k.totals, k.wake),
+         (k.prefix, q.name, "0")),
+        ("requeue", (k.meta, k.dead, k.prios, k.wake), (k.prefix, q.name, "many")),
+        ("purge", (k.dead,), (k.prefix, q.name, "-1")),
+    ]
+    for name, keys, args in cases:
+        before = keyspace(r, q.name)
+        reply = raw(q, name, keys, args)
+        assert reply[0] == "invalid_argument", (name, args, reply)
+        assert isinstance(reply[1], str) and reply[1]
+        assert keyspace(r, q.name) == before, (name, args)

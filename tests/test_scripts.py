@@ -1,0 +1,91 @@
+"""The script registry and the rules of lua/README.md, checked on every script."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import redis
+
+import relayq
+from relayq import scripts
+from relayq.redis_process import RedisProcess
+
+LUA = scripts.lua_dir()
+WRITES = re.compile(r"redis\.call\('(HSET|HDEL|HINCRBY|RPUSH|LPUSH|LPOP|LREM|ZADD|ZREM|"
+                    r"ZREMRANGEBYSCORE|SET|DEL|INCR|INCRBY|PEXPIRE|PERSIST|PUBLISH)'")
+
+
+def test_include_resolves_recursively_and_once() -> None:
+    files = {
+        "lib/a.lua": "A\n--@include lib/b.lua\n",
+        "lib/b.lua": "B\n",
+    }
+    source = "--@include lib/a.lua\n--@include lib/b.lua\nMAIN\n"
+    resolved = scripts.resolve_includes(source, files.__getitem__)
+    assert resolved.splitlines() == ["A", "B", "", "-- (already included: lib/b.lua)", "MAIN"]
+
+
+def test_include_of_a_missing_file_fails_loudly(tmp_path: Path) -> None:
+    (tmp_path / "broken.lua").write_text("--@include lib/nope.lua\nreturn 1\n")
+    with pytest.raises(FileNotFoundError):
+        scripts.load_scripts(tmp_path)
+
+
+def test_every_transition_has_a_script() -> None:
+    expected = {"enqueue", "claim", "ack", "nack", "heartbeat", "release", "reap", "promote",
+                "requeue", "cancel", "purge", "stats", "pause", "rate_limit", "configure"}
+    assert expected <= set(scripts.SCRIPTS)
+
+
+@pytest.mark.parametrize("name", sorted(scripts.SCRIPTS))
+def test_script_follows_the_folder_rules(name: str) -> None:
+    raw = (LUA / f"{name}.lua").read_text()
+    header = raw.split("\n\n", 1)[0] + raw.split("--@include", 1)[0]
+    assert header.startswith(f"-- {name}.lua: "), "header names the script and its purpose"
+    assert "-- KEYS[1]" in header, "header lists KEYS"
+    assert "-- Reply:" in header, "header gives the reply shape"
+    assert "redis.call('TIME')" not in raw, "time comes from lib/clock.lua only"
+    body = raw.split("-- writes below", 1)
+    if WRITES.search(raw) or "finish(" in raw or "push_ready(" in raw:
+        assert len(body) == 2, "a script that writes marks where writing starts"
+        assert not WRITES.search(body[0]), "no write before the marker"
+    assert "math.random" not in raw, "randomness comes from the caller"
+
+
+def test_scripts_run_after_script_flush(q: relayq.Queue, r) -> None:
+    q.enqueue({"n": 1})
+    r.script_flush()
+    (job,) = q.claim()  # NOSCRIPT is answered by loading the script and running it again
+    r.script_flush()
+    statuses, claimed = q.settle([relayq.queue.Outcome(job.id, job.lease or "", "ack")],
+                                 q.claim_call(1))
+    assert statuses == ["ok"] and claimed.status == "empty"
+
+
+def test_scripts_run_after_a_redis_restart(queue_name: str) -> None:
+    with RedisProcess(appendonly=True) as server:
+        client = relayq.connect(server.url)
+        q = relayq.Queue(queue_name, client)
+        q.enqueue({"n": 1})
+        server.restart()  # SIGKILL and start again: scripts are gone, AOF kept the job
+        # The pooled connection died with the server; it is found dead when checked out,
+        # before anything is sent, and replaced. NOSCRIPT then reloads the script.
+        (job,) = q.claim()
+        q.ack(job.id, job.lease or "")
+        assert q.get(job.id).state == "succeeded"
+        client.close()
+
+
+def test_load_all_and_connection_errors_are_wrapped() -> None:
+    client = relayq.connect("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with pytest.raises(relayq.RedisUnavailable):
+        scripts.load_all(client)
+    with pytest.raises(relayq.RedisUnavailable):
+        relayq.Queue("x", client).enqueue({})
+
+
+def test_error_reply_is_kept_for_bugs(r) -> None:
+    with pytest.raises(redis.ResponseError):
+        scripts.run(r, scripts.ScriptCall(scripts.script("stats"), (), ()))
