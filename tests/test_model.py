@@ -1,0 +1,314 @@
+"""Stateful property test: random sequences of operations run against the Lua scripts (through
+`Queue`) and against a plain-Python model of the SPEC; everything observable must agree after
+every step: what each call answers, which jobs a claim hands out and in what order, every
+job's state and attempts, the queue's counts and lifetime totals.
+
+Time is kept out of the model: delays are 0 or ten minutes and leases last ten minutes, so
+nothing falls due or expires during a run (those paths have their own tests with real
+short leases). Runs on fakeredis (many examples) and on the real redis-server (fewer).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import fakeredis
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+import relayq
+from relayq import Conflict, JobNotFound, JobOptions, LeaseLost, NewJob, Queue
+
+LONG_MS = 600_000
+PRIORITIES = st.sampled_from([0, 0, 1, 7, 255])
+IDEM_KEYS = st.sampled_from([None, None, None, "a", "b"])
+
+
+@dataclass
+class ModelJob:
+    id: str
+    priority: int
+    max_attempts: int
+    state: str
+    attempts: int = 0
+    lease: str | None = None
+    old_leases: list[str] = field(default_factory=list)
+
+
+class Model:
+    """The SPEC's queue semantics, in plain Python."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, ModelJob] = {}
+        self.ready: dict[int, list[str]] = {}  # FIFO per priority
+        self.idem: dict[str, str] = {}
+        self.paused = False
+        self.totals = dict.fromkeys(relayq.queue.TOTALS, 0)
+
+    def push_ready(self, job: ModelJob, front: bool = False) -> None:
+        job.state = "ready"
+        queue = self.ready.setdefault(job.priority, [])
+        queue.insert(0, job.id) if front else queue.append(job.id)
+
+    def pop_ready(self, count: int) -> list[str]:
+        taken = []
+        for priority in sorted(self.ready, reverse=True):
+            while self.ready[priority] and len(taken) < count:
+                taken.append(self.ready[priority].pop(0))
+        return taken
+
+    def count(self, state: str) -> int:
+        return sum(1 for j in self.jobs.values() if j.state == state)
+
+
+class QueueMachine(RuleBasedStateMachine):
+    client_factory: Any = None
+
+    @initialize()
+    def setup(self) -> None:
+        self.client = self.client_factory()
+        self.queue: Queue[Any] = Queue(f"m-{uuid.uuid4().hex[:8]}", self.client)
+        self.model = Model()
+
+    def teardown(self) -> None:
+        if hasattr(self, "queue"):
+            for key in self.client.scan_iter(match=f"relayq:{{{self.queue.name}}}:*"):
+                self.client.delete(key)
+
+    # -- producing ------------------------------------------------------------------------
+
+    def _expect_enqueue(self, result: relayq.EnqueueResult, priority: int, delayed: bool,
+                        idem: str | None, max_attempts: int) -> None:
+        m = self.model
+        if idem is not None and idem in m.idem:
+            original = m.jobs.get(m.idem[idem])
+            assert result.duplicate and result.id == m.idem[idem]
+            assert result.state == (original.state if original else None)
+            return
+        assert not result.duplicate and result.id not in m.jobs
+        job = ModelJob(result.id, priority, max_attempts, "scheduled")
+        m.jobs[job.id] = job
+        if not delayed:
+            m.push_ready(job)
+        assert result.state == job.state
+        if idem is not None:
+            m.idem[idem] = job.id
+        m.totals["enqueued"] += 1
+
+    @rule(n=st.integers(0, 1000), priority=PRIORITIES, delayed=st.booleans(), idem=IDEM_KEYS,
+          max_attempts=st.integers(1, 3))
+    def enqueue(self, n: int, priority: int, delayed: bool, idem: str | None,
+                max_attempts: int) -> None:
+        result = self.queue.enqueue({"n": n}, priority=priority,
+                                    delay_ms=LONG_MS if delayed else None,
+                                    idempotency_key=idem, max_attempts=max_attempts)
+        self._expect_enqueue(result, priority, delayed, idem, max_attempts)
+
+    @rule(batch=st.lists(st.tuples(PRIORITIES, st.booleans(), IDEM_KEYS, st.integers(1, 3)),
+                         min_size=1, max_size=5))
+    def enqueue_many(self, batch: list[tuple[int, bool, str | None, int]]) -> None:
+        jobs = [NewJob({"b": i}, JobOptions(priority=p, delay_ms=LONG_MS if d else None,
+                                            idempotency_key=k, max_attempts=a))
+                for i, (p, d, k, a) in enumerate(batch)]
+        results = self.queue.enqueue_many(jobs)
+        for result, (p, d, k, a) in zip(results, batch, strict=True):
+            self._expect_enqueue(result, p, d, k, a)
+
+    # -- consuming ------------------------------------------------------------------------
+
+    @rule(count=st.integers(1, 4))
+    def claim(self, count: int) -> None:
+        claimed = self.queue.claim(count, visibility_ms=LONG_MS)
+        m = self.model
+        if m.paused:
+            assert list(claimed) == [] and claimed.status == "paused"
+            return
+        expected = m.pop_ready(count)
+        assert [j.id for j in claimed] == expected
+        assert claimed.status == ("ok" if expected else "empty")
+        for job in claimed:
+            mj = m.jobs[job.id]
+            if mj.lease:
+                mj.old_leases.append(mj.lease)
+            mj.state, mj.attempts, mj.lease = "running", mj.attempts + 1, job.lease
+            assert job.attempts == mj.attempts and job.state == "running"
+            assert job.lease and job.lease not in mj.old_leases
+        m.totals["claimed"] += len(expected)
+
+    def _held(self) -> list[str]:
+        return sorted(j.id for j in self.model.jobs.values() if j.state == "running")
+
+    def _any_lease(self, data: st.DataObject, job: ModelJob) -> tuple[str, bool]:
+        """The job's lease, or a stale one (an earlier lease of it, or garbage)."""
+        stale = job.old_leases + ["not-a-lease"]
+        if job.lease and data.draw(st.booleans(), label="current lease"):
+            return job.lease, True
+        return data.draw(st.sampled_from(stale), label="stale lease"), False
+
+    @precondition(lambda self: self._held())
+    @rule(data=st.data())
+    def ack(self, data: st.DataObject) -> None:
+        job = self.model.jobs[data.draw(st.sampled_from(self._held()))]
+        lease, valid = self._any_lease(data, job)
+        if not valid:
+            with pytest.raises(LeaseLost):
+                self.queue.ack(job.id, lease, {"r": 1})
+            return
+        self.queue.ack(job.id, lease, {"r": 1})
+        job.state = "succeeded"
+        self.model.totals["succeeded"] += 1
+
+    @precondition(lambda self: self._held())
+    @rule(data=st.data(), retry=st.booleans(), later=st.booleans())
+    def nack(self, data: st.DataObject, retry: bool, later: bool) -> None:
+        job = self.model.jobs[data.draw(st.sampled_from(self._held()))]
+        lease, valid = self._any_lease(data, job)
+        delay = LONG_MS if later else 0
+        if not valid:
+            with pytest.raises(LeaseLost):
+                self.queue.nack(job.id, lease, "boom", retry=retry, delay_ms=delay)
+            return
+        result = self.queue.nack(job.id, lease, "boom", retry=retry, delay_ms=delay)
+        totals = self.model.totals
+        totals["failed"] += 1
+        if not retry or job.attempts >= job.max_attempts:
+            job.state = "dead"
+            totals["dead"] += 1
+        elif later:
+            job.state = "scheduled"
+            totals["retried"] += 1
+        else:
+            self.model.push_ready(job)
+            totals["retried"] += 1
+        assert (result.state, result.attempts) == (job.state, job.attempts)
+
+    @precondition(lambda self: self._held())
+    @rule(data=st.data())
+    def heartbeat(self, data: st.DataObject) -> None:
+        job = self.model.jobs[data.draw(st.sampled_from(self._held()))]
+        lease, valid = self._any_lease(data, job)
+        if valid:
+            assert self.queue.heartbeat(job.id, lease, LONG_MS) > 0
+        else:
+            with pytest.raises(LeaseLost):
+                self.queue.heartbeat(job.id, lease, LONG_MS)
+
+    @precondition(lambda self: self._held())
+    @rule(data=st.data())
+    def release(self, data: st.DataObject) -> None:
+        job = self.model.jobs[data.draw(st.sampled_from(self._held()))]
+        lease, valid = self._any_lease(data, job)
+        assert self.queue.release_many([(job.id, lease)]) == ["ok" if valid else "lease_lost"]
+        if valid:
+            job.attempts -= 1
+            job.old_leases.append(lease)
+            job.lease = None
+            self.model.push_ready(job, front=True)
+
+    # -- operating ------------------------------------------------------------------------
+
+    @precondition(lambda self: self.model.jobs)
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        job = self.model.jobs[data.draw(st.sampled_from(sorted(self.model.jobs)))]
+        if job.state in ("ready", "scheduled"):
+            self.queue.cancel(job.id)
+            if job.state == "ready":
+                self.model.ready[job.priority].remove(job.id)
+            job.state = "cancelled"
+            self.model.totals["cancelled"] += 1
+        else:
+            with pytest.raises(Conflict):
+                self.queue.cancel(job.id)
+
+    def _dead(self) -> list[str]:
+        return sorted(j.id for j in self.model.jobs.values() if j.state == "dead")
+
+    @precondition(lambda self: self.model.jobs)
+    @rule(data=st.data())
+    def requeue_dead(self, data: st.DataObject) -> None:
+        job = self.model.jobs[data.draw(st.sampled_from(sorted(self.model.jobs)))]
+        if job.state != "dead":
+            with pytest.raises(JobNotFound):
+                self.queue.requeue_dead(job.id)
+            return
+        assert self.queue.requeue_dead(job.id) == 1
+        job.attempts = 0
+        self.model.push_ready(job)
+
+    @rule()
+    def requeue_all_dead(self) -> None:
+        dead = self._dead()  # the oldest die first; ties keep id order
+        assert self.queue.requeue_all_dead() == len(dead)
+        for job_id in sorted(dead, key=lambda i: (self._died_at(i), i)):
+            job = self.model.jobs[job_id]
+            job.attempts = 0
+            self.model.push_ready(job)
+
+    def _died_at(self, job_id: str) -> int:
+        local = self.queue.local_id(job_id)
+        return int(self.client.zscore(self.queue.keys.dead, local))
+
+    @precondition(lambda self: self._dead())
+    @rule(data=st.data())
+    def purge_dead(self, data: st.DataObject) -> None:
+        job_id = data.draw(st.sampled_from(self._dead()))
+        assert self.queue.purge_dead(job_id) == 1
+        del self.model.jobs[job_id]
+        self.model.idem = {k: v for k, v in self.model.idem.items() if v != job_id}
+        with pytest.raises(JobNotFound):
+            self.queue.get(job_id)
+
+    @rule(paused=st.booleans())
+    def pause_or_resume(self, paused: bool) -> None:
+        self.queue.pause() if paused else self.queue.resume()
+        self.model.paused = paused
+
+    @rule()
+    def maintenance_finds_nothing_due(self) -> None:
+        assert self.queue.reap() == (0, 0)
+        assert self.queue.promote()[0] == 0
+
+    # -- what must always agree -----------------------------------------------------------
+
+    @invariant()
+    def counts_and_totals_agree(self) -> None:
+        if not hasattr(self, "queue"):
+            return
+        stats = self.queue.stats()
+        m = self.model
+        assert (stats.ready, stats.scheduled, stats.running, stats.dead, stats.succeeded) == (
+            m.count("ready"), m.count("scheduled"), m.count("running"), m.count("dead"),
+            m.count("succeeded"))
+        assert stats.paused == m.paused
+        assert stats.totals == m.totals
+
+    @invariant()
+    def every_job_agrees(self) -> None:
+        if not hasattr(self, "queue"):
+            return
+        for job in self.model.jobs.values():
+            real = self.queue.get(job.id)
+            assert (real.state, real.attempts, real.priority, real.max_attempts) == (
+                job.state, job.attempts, job.priority, job.max_attempts), job.id
+            assert real.lease == (job.lease if job.state == "running" else None)
+
+
+def _run(factory: Any, examples: int) -> None:
+    machine = type("Machine", (QueueMachine,), {"client_factory": staticmethod(factory)})
+    machine.TestCase.settings = settings(
+        max_examples=examples, stateful_step_count=30, deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    machine.TestCase().runTest()
+
+
+def test_scripts_match_the_model_on_fakeredis() -> None:
+    _run(lambda: fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True), 150)
+
+
+def test_scripts_match_the_model_on_redis(redis_url: str) -> None:
+    _run(lambda: relayq.connect(redis_url), 40)
