@@ -176,6 +176,12 @@ class Queue(Generic[T]):
         h = fields if isinstance(fields, dict) else _as_dict(fields)
         return Job.from_hash(self.name, local, h, self.codec.decode)
 
+    def _jobs(self, reply: Sequence[Any]) -> list[Job[T]]:
+        """Jobs from a claim reply: id, flat hash, id, flat hash, ..."""
+        name, decode, from_hash = self.name, self.codec.decode, Job.from_hash
+        return [from_hash(name, reply[i], _as_dict(reply[i + 1]), decode)
+                for i in range(1, len(reply), 2)]
+
     # -- producing ------------------------------------------------------------------------
 
     def enqueue(self, payload: T, **options: Any) -> EnqueueResult:
@@ -233,7 +239,7 @@ class Queue(Generic[T]):
     def parse_claim(self, reply: Any) -> ClaimResult:
         status = _check(reply)[0]
         if status == "ok":
-            return ClaimResult(self._job(reply[i], reply[i + 1]) for i in range(1, len(reply), 2))
+            return ClaimResult(self._jobs(reply))
         hint = reply[1] if len(reply) > 1 and reply[1] >= 0 else None
         return ClaimResult((), status, hint)
 

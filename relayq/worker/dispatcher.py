@@ -53,6 +53,7 @@ class Dispatcher:
         self.inflight = inflight
         self.events = events
         self.capacity = capacity  # jobs held at once: running + prefetched
+        self._batch = max(1, capacity // 4)
         self.visibility_ms = visibility_ms
         self.worker_id = worker_id
         self.inbox = inbox
@@ -177,32 +178,41 @@ class Dispatcher:
         return order
 
     def _turn(self) -> bool:
-        """Settles what is pending and claims into the free slots. True when the dispatcher
-        should now sleep until something arrives (wakers armed or everything busy)."""
+        """Records what is pending and claims into the free slots. Returns True when the
+        dispatcher should sleep until its inbox has something (the wakers are armed, or the
+        slots are full enough), False to take another turn at once (a claim came back short:
+        the next one will tell whether the queue is empty, and arm the wakers if so)."""
         free = 0 if self._draining else self.capacity - len(self.inflight)
+        # Claim in batches: while the prefetch buffer still feeds the threads, wait until a
+        # quarter of the capacity is free instead of claiming one job per finished one.
+        claiming = free > 0 and (free >= self._batch or self.executor.backlog() == 0)
         while self._stolen:
             self._by_name[self._stolen.pop()].pass_wake()
         hints: dict[str, int | None] = {}
+        short = False
         for q in self._queue_order():
             pending = self._pending.get(q.name, [])
-            if not pending and free <= 0:
+            wanted = min(free, 1000) if claiming else 0
+            if not pending and not wanted:
                 continue
-            claim = q.claim_call(min(free, 1000), visibility_ms=self.visibility_ms,
-                                 worker_id=self.worker_id) if free > 0 else None
+            claim = q.claim_call(wanted, visibility_ms=self.visibility_ms,
+                                 worker_id=self.worker_id) if wanted else None
             statuses, claimed = q.settle([o for o, _ in pending], claim)
             self._settled(pending, statuses)
             self._pending.pop(q.name, None)
             if claimed is not None:
-                free -= self._dispatch(q, claimed)
+                got = self._dispatch(q, claimed)
+                free -= got
+                short = 0 < got < wanted
                 if claimed.status != "ok":
                     hints[q.name] = claimed.retry_in_ms
                     if claimed.status == "throttled":
                         self.events.throttled(q.name)
-        if free > 0 and not self._draining and len(hints) == len(self.queues):
+        if claiming and len(hints) == len(self.queues):  # nothing claimable anywhere
             for name, hint in hints.items():
                 self.wakers[name].arm(hint)
             return True
-        return free <= 0 and not self._pending  # busy: wait for a job to finish
+        return not short
 
     def _settled(self, pending: list[tuple[Outcome, Running | None]], statuses: list[str]) -> None:
         for (outcome, running), status in zip(pending, statuses):

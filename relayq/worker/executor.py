@@ -87,6 +87,10 @@ class Executor:
     def submit(self, running: Running) -> None:
         self._work.put(running)
 
+    def backlog(self) -> int:
+        """Jobs waiting for a thread (approximate: the threads take from it concurrently)."""
+        return self._work.qsize()
+
     def take_unstarted(self) -> list[Running]:
         """Removes and returns the jobs waiting for a thread (prefetched, never started)."""
         taken: list[Running] = []
