@@ -63,6 +63,8 @@ class JobOptions:
 
     def script_args(self) -> list[str]:
         """The nine option fields of enqueue.lua (after the payload), checked."""
+        if self is DEFAULT_OPTIONS:
+            return DEFAULT_ARGS
         if self.delay_ms is not None and self.run_at is not None:
             raise InvalidArgument("give delay_ms or run_at, not both")
 
@@ -81,3 +83,7 @@ class JobOptions:
             opt_int(self.backoff_base_ms, "backoff_base_ms", 0, TEN_YEARS_MS),
             opt_int(self.backoff_cap_ms, "backoff_cap_ms", 0, TEN_YEARS_MS),
         ]
+
+
+DEFAULT_OPTIONS = JobOptions()
+DEFAULT_ARGS = ["", "0", "", "", "", "", "", "", ""]

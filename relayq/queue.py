@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from . import scripts
@@ -22,6 +22,7 @@ from .job import Job, make_job_id, parse_job_id
 from .keys import QUEUES, QueueKeys, check_queue_name
 from .options import (
     DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_OPTIONS,
     TEN_YEARS_MS,
     JobOptions,
     check_int,
@@ -65,7 +66,7 @@ class NewJob(Generic[T]):
     """A job to enqueue in a batch: its payload and options."""
 
     payload: T
-    options: JobOptions = field(default_factory=JobOptions)
+    options: JobOptions = DEFAULT_OPTIONS
 
 
 class Outcome(NamedTuple):
@@ -189,7 +190,8 @@ class Queue(Generic[T]):
         (datetime or epoch ms), max_attempts, idempotency_key, timeout_ms, backoff_base_ms,
         backoff_cap_ms. A duplicate idempotency key creates nothing: `duplicate=True` and the
         original id."""
-        return self.enqueue_many([NewJob(payload, JobOptions(**options))])[0]
+        return self.enqueue_many(
+            [NewJob(payload, JobOptions(**options) if options else DEFAULT_OPTIONS)])[0]
 
     def enqueue_many(self, jobs: Iterable[NewJob[T] | T]) -> list[EnqueueResult]:
         """Adds many jobs in one round trip. Every job is checked before any is written; in
@@ -213,7 +215,10 @@ class Queue(Generic[T]):
             chunk = fields[start:start + BATCH_LIMIT]
             args = [str(len(chunk))] + [f for job_fields in chunk for f in job_fields]
             calls.append(self._call("enqueue", self._enqueue_keys(), args))
-        replies = [_check(r) for r in scripts.run_pipelined(self.redis, calls)]
+        if len(calls) == 1:  # a pipeline object costs more than the call itself
+            replies = [_check(scripts.run(self.redis, calls[0]))]
+        else:
+            replies = [_check(r) for r in scripts.run_pipelined(self.redis, calls)]
         results = []
         for reply in replies:
             for i in range(1, len(reply), 3):
@@ -343,7 +348,8 @@ class Queue(Generic[T]):
         ] + ([self._release_call(releases)] if releases else []) + ([claim] if claim else [])
         if not calls:
             return [], None
-        replies = scripts.run_pipelined(self.redis, calls)
+        replies = ([scripts.run(self.redis, calls[0])] if len(calls) == 1
+                   else scripts.run_pipelined(self.redis, calls))
         ack_statuses = iter(_check(replies.pop(0))[1:] if acks else [])
         nack_statuses = iter(r[0] for r in replies[:len(nacks)])
         del replies[:len(nacks)]

@@ -242,9 +242,10 @@ class QueueMachine(RuleBasedStateMachine):
 
     @rule()
     def requeue_all_dead(self) -> None:
-        dead = self._dead()  # the oldest die first; ties keep id order
+        # Requeued oldest death first (ties in id order): read the order before the call.
+        dead = sorted(self._dead(), key=lambda i: (self._died_at(i), self.queue.local_id(i)))
         assert self.queue.requeue_all_dead() == len(dead)
-        for job_id in sorted(dead, key=lambda i: (self._died_at(i), i)):
+        for job_id in dead:
             job = self.model.jobs[job_id]
             job.attempts = 0
             self.model.push_ready(job)
