@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -160,7 +161,8 @@ class MetricsEvents(WorkerEvents):
         """Stops the HTTP endpoint (if `serve_worker_metrics` started one) and marks the
         queues as no longer served."""
         for name in self.queues:
-            WORKER_UP.remove(name)
+            with suppress(KeyError):  # another MetricsEvents of this process served it too
+                WORKER_UP.remove(name)
         if self._endpoint is not None:
             server, thread = self._endpoint
             server.shutdown()

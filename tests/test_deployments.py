@@ -186,7 +186,9 @@ def test_stack_services(stack: dict[str, Any]) -> None:
         assert Path(build["context"]) == ROOT and build["dockerfile"] == "deployments/Dockerfile"
         assert services[name]["environment"]["RELAYQ_REDIS_URL"] == "redis://redis:6379/0"
     assert "relayq-demo" in services["demo"]["command"][0]
-    assert services["demo"]["depends_on"]["server"]["condition"] == "service_healthy"
+    # The server starts (and makes its admin key) before anything else makes a key.
+    for name in ("demo", "demo-key"):
+        assert services[name]["depends_on"]["server"]["condition"] == "service_healthy"
     for published in (p for s in services.values() for p in s.get("ports", [])):
         assert published["host_ip"] == "127.0.0.1", published  # nothing open to the network
     mounts = {v["target"]: Path(v["source"]) for v in services["prometheus"]["volumes"]

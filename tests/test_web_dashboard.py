@@ -97,6 +97,8 @@ def test_sign_in_then_the_queue_list_updates_live(page: Page, fake: FakeApi, r: 
                                                   queue_name: str) -> None:
     q = relayq.Queue(queue_name, r)
     q.enqueue_many([{"n": i} for i in range(3)])
+    page.page.goto("/")
+    expect(page.page.locator("#login-message")).to_have_text("Sign in with an API key.")
     page.sign_in("wrong-key")
     expect(page.page.locator("#login-message")).to_have_text("That API key was refused.")
     page.page.get_by_label("API key").fill(KEY)

@@ -44,8 +44,12 @@ const ctx = {
   },
   /** Reports a failed request: a refused key sends the user to sign in again. */
   fail(err) {
-    if (err && err.status === 401) signedOut("The server refused the API key: sign in again.");
-    else toast(describeError(err), "error");
+    if (err && err.status === 401) {
+      signedOut(getKey() ? "The server refused the API key: sign in again."
+        : "Sign in with an API key.");
+    } else {
+      toast(describeError(err), "error");
+    }
   },
 };
 
