@@ -117,6 +117,13 @@ def list_queues(redis: Client) -> list[str]:
         return sorted(redis.smembers(QUEUES))
 
 
+def stats_many(redis: Client, names: Sequence[str]) -> list[QueueStats]:
+    """Stats of many queues in one round trip (each queue's snapshot is consistent on its own)."""
+    queues = [Queue(name, redis) for name in names]
+    replies = scripts.run_pipelined(redis, [q.stats_call() for q in queues])
+    return [q.parse_stats(reply) for q, reply in zip(queues, replies)]
+
+
 def _check(reply: Any) -> Any:
     """Raises the exception for a script refusal; returns the reply otherwise."""
     if reply and reply[0] not in ("ok", "empty", "paused", "throttled"):
@@ -379,9 +386,15 @@ class Queue(Generic[T]):
         return self._job(local, h)
 
     def stats(self) -> QueueStats:
+        return self.parse_stats(scripts.run(self.redis, self.stats_call()))
+
+    def stats_call(self) -> ScriptCall:
+        """The stats script call, to run alone or pipelined with other queues' (`stats_many`)."""
         k = self.keys
-        r = scripts.run(self.redis, ScriptCall(scripts.script("stats"), (
-            k.meta, k.prios, k.scheduled, k.running, k.dead, k.succeeded, k.totals), (k.prefix,)))
+        return ScriptCall(scripts.script("stats"), (
+            k.meta, k.prios, k.scheduled, k.running, k.dead, k.succeeded, k.totals), (k.prefix,))
+
+    def parse_stats(self, r: Any) -> QueueStats:
         totals = {name: 0 for name in TOTALS}
         totals.update({name: int(v) for name, v in _as_dict(r[9]).items()})
         rate_limit = {"rate": float(r[7]), "burst": int(r[8])} if r[7] else None

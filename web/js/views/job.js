@@ -1,0 +1,89 @@
+// Job lookup by id: every field of the job's JSON view (payload, result, error, timestamps),
+// refreshed when the job changes state; cancel, requeue or purge where its state allows.
+
+import {api} from "../api.js";
+import {badge, fmtJson, fmtTime, h, jobHref, queueHref, replace} from "../dom.js";
+
+const TIMES = {created_at: "Created", run_at: "Due", started_at: "Started",
+  finished_at: "Finished", lease_deadline: "Lease deadline"};
+
+export function mount(root, ctx, {id}) {
+  const input = h("input", {name: "id", required: true, value: id ?? "", autocomplete: "off",
+    placeholder: "job id, e.g. emails.1732300000000000001", "aria-label": "Job id"});
+  const details = h("div", {class: "job-details", "aria-live": "polite"});
+  root.append(
+    h("h1", {}, "Find a job"),
+    h("form", {class: "inline-form", on: {submit: (event) => {
+      event.preventDefault();
+      location.hash = jobHref(input.value.trim());
+    }}}, input, h("button", {type: "submit"}, "Find")),
+    details);
+
+  async function act(question, call, done) {
+    if (await ctx.act(question, call, done)) load();
+  }
+
+  function actions(job) {
+    const buttons = [];
+    if (job.state === "ready" || job.state === "scheduled") {
+      buttons.push(h("button", {type: "button", on: {click: () =>
+        act(`Cancel job ${job.id}?`, () => api.cancelJob(job.id), `Cancelled ${job.id}`)}},
+      "Cancel"));
+    }
+    if (job.state === "dead") {
+      buttons.push(
+        h("button", {type: "button", on: {click: () =>
+          act(null, () => api.requeueDead(job.queue, job.id), `Requeued ${job.id}`)}},
+        "Requeue"),
+        h("button", {type: "button", class: "danger", on: {click: () =>
+          act(`Delete dead job ${job.id} for good?`, () => api.purgeDead(job.queue, job.id),
+            `Purged ${job.id}`)}}, "Purge"));
+    }
+    return h("div", {class: "actions"}, buttons);
+  }
+
+  function row(label, ...value) {
+    return [h("dt", {}, label), h("dd", {}, ...value)];
+  }
+
+  function render(job) {
+    replace(details,
+      h("div", {class: "page-head"}, h("h2", {}, job.id), badge(job.state), actions(job)),
+      h("dl", {class: "fields"},
+        row("Queue", h("a", {href: queueHref(job.queue)}, job.queue)),
+        row("Type", job.type ?? "—"),
+        row("Priority", String(job.priority)),
+        row("Attempts", `${job.attempts} of ${job.max_attempts}`),
+        row("Worker", job.worker_id ?? "—"),
+        row("Idempotency key", job.idempotency_key ?? "—"),
+        Object.entries(TIMES).map(([name, label]) => row(label,
+          h("time", {dataset: {field: name}, title: job[name] ?? ""}, fmtTime(job[name]))))),
+      h("h3", {}, "Payload"), h("pre", {class: "json", dataset: {field: "payload"}},
+        fmtJson(job.payload)),
+      h("h3", {}, "Result"), h("pre", {class: "json", dataset: {field: "result"}},
+        fmtJson(job.result)),
+      h("h3", {}, "Last error"), h("pre", {class: "error-text", dataset: {field: "last_error"}},
+        job.last_error ?? "—"));
+  }
+
+  async function load() {
+    if (!id) return;
+    try {
+      render(await api.getJob(id));
+    } catch (err) {
+      if (err.status === 404 || err.status === 400) {
+        replace(details, h("p", {class: "empty"}, err.status === 404
+          ? `No job ${id} (it never existed, or it finished and expired).` : err.message));
+      } else {
+        ctx.fail(err);
+      }
+    }
+  }
+
+  load();
+  return {
+    unmount: ctx.on("job", (event) => {
+      if (Array.isArray(event.ids) && event.ids.includes(id)) load();
+    }),
+  };
+}

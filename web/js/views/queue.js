@@ -1,0 +1,118 @@
+// A queue page: live depth and totals, throughput, pause/resume, the rate limit, the
+// enqueue form, the dead-letter queue and the latest job state changes of this queue.
+
+import {api} from "../api.js";
+import {createChart} from "../chart.js";
+import {badge, fmtNumber, h, jobHref, setText} from "../dom.js";
+import {createDeadLetters} from "./dead.js";
+import {createEnqueueForm} from "./enqueue.js";
+
+const STATES = ["ready", "scheduled", "running", "dead", "succeeded"];
+const TOTALS = ["enqueued", "claimed", "succeeded", "failed", "retried", "dead", "reaped",
+  "throttled", "cancelled"];
+const ACTIVITY = 20;
+
+export function mount(root, ctx, {queue}) {
+  const depth = {};
+  const depthCards = STATES.map((state) => {
+    depth[state] = h("span", {class: "value"}, "—");
+    return h("div", {class: "card", dataset: {state}}, depth[state], h("span", {}, state));
+  });
+  const totals = {};
+  const totalsRow = TOTALS.map((name) => {
+    totals[name] = h("dd", {dataset: {total: name}}, "—");
+    return h("div", {}, h("dt", {}, name), totals[name]);
+  });
+  const pausedBadge = h("span", {hidden: true}, badge("paused"));
+  const toggle = h("button", {type: "button", on: {click: togglePause}}, "Pause");
+  const limitText = h("span", {class: "limit"}, "—");
+  const rate = h("input", {name: "rate", type: "number", min: 0.001, step: "any", required: true,
+    placeholder: "jobs/s", "aria-label": "Rate (jobs per second)"});
+  const burst = h("input", {name: "burst", type: "number", min: 1, step: 1,
+    placeholder: "burst", "aria-label": "Burst"});
+  const clearLimit = h("button", {type: "button", on: {click: () =>
+    act(() => api.clearRateLimit(queue), "Rate limit cleared")}}, "Clear");
+  const chart = createChart(`Jobs per second, ${queue}`);
+  const dead = createDeadLetters(ctx, queue, () => refresh());
+  const activity = h("ol", {class: "activity"});
+  let current = null;
+
+  root.append(
+    h("div", {class: "page-head"}, h("h1", {}, queue), pausedBadge, toggle),
+    h("section", {class: "panel"}, h("h2", {}, "Depth"), h("div", {class: "cards"}, depthCards),
+      h("h3", {}, "Lifetime totals"), h("dl", {class: "totals"}, totalsRow)),
+    h("section", {class: "panel"}, h("h2", {}, "Throughput"), chart.element),
+    h("section", {class: "panel"}, h("h2", {}, "Rate limit"),
+      h("p", {}, "Current: ", limitText),
+      h("form", {class: "inline-form", on: {submit: setLimit}}, rate, burst,
+        h("button", {type: "submit"}, "Set"), clearLimit)),
+    h("section", {class: "panel"}, h("h2", {}, "Enqueue a job"), createEnqueueForm(ctx, queue)),
+    dead.element,
+    h("section", {class: "panel"}, h("h2", {}, "Recent state changes"), activity));
+
+  function render(stats) {
+    current = stats;
+    for (const state of STATES) setText(depth[state], fmtNumber(stats[state]));
+    for (const name of TOTALS) setText(totals[name], fmtNumber((stats.totals || {})[name] ?? 0));
+    pausedBadge.hidden = !stats.paused;
+    setText(toggle, stats.paused ? "Resume" : "Pause");
+    setText(limitText, stats.rate_limit
+      ? `${stats.rate_limit.rate} jobs/s, burst ${stats.rate_limit.burst}` : "none");
+    clearLimit.disabled = !stats.rate_limit;
+    chart.draw(ctx.throughput.series(queue), ctx.throughput.windowMs);
+  }
+
+  async function act(call, done) {
+    await ctx.act(null, call, done);
+    refresh();
+  }
+
+  function togglePause() {
+    if (current && current.paused) act(() => api.resume(queue), `Resumed ${queue}`);
+    else act(() => api.pause(queue), `Paused ${queue}`);
+  }
+
+  function setLimit(event) {
+    event.preventDefault();
+    const value = Number(rate.value);
+    const b = burst.value === "" ? undefined : Number(burst.value);
+    act(() => api.setRateLimit(queue, value, b), `Rate limit set to ${value}/s`);
+  }
+
+  function refresh() {
+    api.queueStats(queue).then(render).catch(ctx.fail);
+  }
+
+  function onJob(event) {
+    if (event.queue !== queue) return;
+    if (event.state === "dead") dead.refreshSoon();
+    const ids = Array.isArray(event.ids) ? event.ids : [];
+    const shown = ids.slice(0, 5).map((id) => h("a", {href: jobHref(id)}, id));
+    const more = ids.length > shown.length ? ` and ${ids.length - shown.length} more` : "";
+    activity.prepend(h("li", {}, h("time", {}, new Date().toLocaleTimeString()), " ",
+      badge(String(event.state)), " ", shown.flatMap((a, i) => (i ? [", ", a] : [a])), more));
+    while (activity.childElementCount > ACTIVITY) activity.lastElementChild.remove();
+  }
+
+  // Dead jobs arrive with `job` events; a changed count also catches requeues and purges made
+  // elsewhere (which send no "dead" event).
+  let lastDead = null;
+  function onStats(snapshot) {
+    const stats = (snapshot.queues || []).find((s) => s.queue === queue);
+    if (!stats) return;
+    render(stats);
+    if (lastDead !== null && stats.dead !== lastDead) dead.refreshSoon();
+    lastDead = stats.dead;
+  }
+
+  refresh();
+  dead.refresh();
+  const offStats = ctx.on("stats", onStats);
+  const offJob = ctx.on("job", onJob);
+  return {
+    unmount() {
+      offStats();
+      offJob();
+    },
+  };
+}
