@@ -140,9 +140,13 @@ class Dispatcher:
                 self.events.failed(running.job, message.duration_s, message.outcome.error)
             self._pending[running.queue.name].append((message.outcome, running))
         elif isinstance(message, TimedOut):
-            job = message.running.job
+            running = message.running
+            job = running.job
+            error = f"timed out after {job.timeout_ms} ms"
             log_event(log, logging.WARNING, "job.timed_out", id=job.id, timeout_ms=job.timeout_ms)
-            self._abandon(message.running, "nack", f"timed out after {job.timeout_ms} ms")
+            self.events.failed(job, time.monotonic() - (running.started or time.monotonic()),
+                               error)
+            self._abandon(running, "nack", error)
         elif isinstance(message, Stop):
             if not self._draining:  # prefetched jobs never started: hand them back now
                 for running in self.executor.take_unstarted():
