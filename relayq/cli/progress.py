@@ -23,7 +23,7 @@ class ProgressBar:
 
     def update(self, done: int, total: int | None = None, *, final: bool = False) -> None:
         now = time.monotonic()
-        if not final and now - self._shown < (0.1 if self.tty else 5.0):
+        if not final and (done == 0 or now - self._shown < (0.1 if self.tty else 5.0)):
             return
         self._shown = now
         rate = done / max(now - self.started, 1e-6)

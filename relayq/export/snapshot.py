@@ -20,6 +20,7 @@ restore: two streaming passes, never the whole file in memory.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import heapq
@@ -173,13 +174,21 @@ def _state_of(line: str) -> str:
 
 
 def parse_time(value: Any, name: str) -> int | None:
-    """Epoch ms of an RFC 3339 UTC time as job views write it; None stays None."""
+    """Epoch ms of an RFC 3339 UTC time as job views write it (`2026-11-22T20:07:51.123Z`);
+    None stays None."""
     if value is None:
         return None
-    if not isinstance(value, str) or not value.endswith("Z"):
-        raise ValueError(f"{name} must be an RFC 3339 UTC time")
-    when = datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
-    return (when - EPOCH) // timedelta(milliseconds=1)
+    if not (isinstance(value, str) and len(value) == 24 and value[19] == "."
+            and value[23] == "Z" and value[20:23].isdigit()):
+        raise ValueError(f"{name} must be an RFC 3339 UTC time like 2026-11-22T20:07:51.123Z")
+    return _epoch_seconds(value[:19]) * 1000 + int(value[20:23])
+
+
+@functools.lru_cache(maxsize=4096)
+def _epoch_seconds(text: str) -> int:
+    """Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS` (UTC); cached, since the jobs of a
+    snapshot share few distinct seconds."""
+    return (datetime.fromisoformat(text).replace(tzinfo=UTC) - EPOCH) // timedelta(seconds=1)
 
 
 def _int(view: dict[str, Any], name: str, lo: int, hi: int, optional: bool = True) -> int | None:

@@ -43,6 +43,13 @@ def refused_by_lua_after_the_first_batch(data: bytes) -> bytes:
     return rezip([*lines, json.dumps(job).encode() + b"\n"])
 
 
+def bad_time_in_the_middle(data: bytes) -> bytes:
+    lines = lines_of(data)
+    job = json.loads(lines[300])
+    job["created_at"] = "yesterday"
+    return rezip([*lines[:300], json.dumps(job).encode() + b"\n", *lines[301:]])
+
+
 def no_header(data: bytes) -> bytes:
     return rezip(lines_of(data)[1:])
 
@@ -92,6 +99,7 @@ def publish(store: ObjectStore, queue: str, data: bytes, *, listed: bool,
     (truncated, False, "corrupt or truncated"),
     (bad_json_at_the_end, True, "line 602"),
     (refused_by_lua_after_the_first_batch, True, "line 602: priority"),
+    (bad_time_in_the_middle, True, "line 301: created_at must be an RFC 3339"),
     (no_header, True, "not a relayq snapshot"),
     (other_queue, True, "not 't-"),
     (lambda data: b"", True, "empty"),
