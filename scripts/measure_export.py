@@ -78,6 +78,18 @@ def probe(url: str, stop: threading.Event, worst: list[float]) -> None:
         time.sleep(0.001)
 
 
+def quiet_period(url: str, admin: Any, seconds: float) -> tuple[float, int]:
+    """The probe alone for `seconds`: what this machine's load does to the figures."""
+    admin.slowlog_reset()
+    stop, worst = threading.Event(), [0.0]
+    watcher = threading.Thread(target=probe, args=(url, stop, worst))
+    watcher.start()
+    time.sleep(seconds)
+    stop.set()
+    watcher.join()
+    return worst[0] * 1000, len(admin.slowlog_get(1024))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=100_000)
@@ -110,7 +122,11 @@ def main() -> None:
         admin = redis.Redis.from_url(server.url)
         admin.config_set("slowlog-log-slower-than", 1000)  # log every command over 1 ms
         admin.config_set("slowlog-max-len", 1024)
+        baseline = quiet_period(server.url, admin, 5.0)
+        print(f"baseline, 5 s with no export: worst PING {baseline[0]:.1f} ms, "
+              f"{baseline[1]} commands over 1 ms inside Redis")
         admin.slowlog_reset()
+        admin.config_resetstat()
         stop, worst = threading.Event(), [0.0]
         watcher = threading.Thread(target=probe, args=(server.url, stop, worst))
         watcher.start()
@@ -126,11 +142,18 @@ def main() -> None:
             worst_by_command[name] = max(worst_by_command.get(name, 0), entry["duration"] / 1000)
         print(f"commands that ran over 1 ms inside Redis during export: {len(slow)}; longest "
               f"per command (ms): {worst_by_command}")
+        stats = admin.execute_command("INFO", "latencystats")
+        for name in ("scan", "hgetall"):
+            print(f"  {name} inside Redis (us): {stats.get(f'latency_percentiles_usec_{name}')}")
 
-        redis.Redis.from_url(server.url).flushall()  # our own server: Redis lost
+        admin.flushall()  # our own server: Redis lost
+        admin.config_resetstat()
         jobs, seconds, mb = run_child("restore", server.url, uri, endpoint)
         print(f"restore: {jobs:,} jobs in {seconds:.1f}s = {jobs / seconds:,.0f} jobs/s, "
               f"peak RSS {mb:.0f} MiB")
+        stats = admin.execute_command("INFO", "latencystats")
+        print(f"  restore.lua calls (50 jobs each) inside Redis (us): "
+              f"{stats.get('latency_percentiles_usec_evalsha')}")
     finally:
         if moto is not None:
             moto.stop()

@@ -21,7 +21,7 @@ from ..connection import Client, redis_errors
 from ..keys import QueueKeys
 from ..queue import Queue
 
-SCAN_COUNT = 1000
+SCAN_COUNT = 500  # keys walked per SCAN call: about a millisecond of Redis time at most
 # Queue settings (relayq:{<q>}:meta) worth recording; the rate limiter's token state is not.
 SETTINGS = ("paused", "rate", "burst", "max_attempts", "backoff_base_ms", "backoff_cap_ms",
             "succeeded_ttl_ms", "dead_ttl_ms", "idempotency_ttl_ms", "max_payload_bytes")
