@@ -11,7 +11,7 @@ the consistency a snapshot gives.
 - scheduler: `ExportScheduler`, exports on a schedule from a thread
 """
 
-from .exporter import ExportResult, export_all, export_queue
+from .exporter import ExportResult, export_queue
 from .manifest import InvalidManifest
 from .restore import RestoreResult, restore_snapshot
 from .scheduler import ExportScheduler, parse_duration
@@ -26,6 +26,6 @@ from .store import (
 
 __all__ = [
     "ExportResult", "ExportScheduler", "InvalidManifest", "InvalidSnapshot", "ObjectNotFound",
-    "ObjectStore", "PreconditionFailed", "RestoreResult", "StoreUnavailable", "export_all",
-    "export_queue", "open_store", "parse_duration", "restore_snapshot",
+    "ObjectStore", "PreconditionFailed", "RestoreResult", "StoreUnavailable", "export_queue",
+    "open_store", "parse_duration", "restore_snapshot",
 ]

@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 
 from ..connection import Client
 from ..job import rfc3339
-from ..queue import list_queues
 from . import manifest, reads
 from .snapshot import FORMAT, VERSION, SnapshotWriter
 from .store import ObjectStore, StoreUnavailable
@@ -127,10 +126,3 @@ def _delete(store: ObjectStore, key: str) -> None:
     except StoreUnavailable as e:
         log.warning("could not delete %s: %s", key, e)
 
-
-def export_all(redis: Client, store: ObjectStore, queues: list[str] | None = None, *,
-               keep: int = DEFAULT_KEEP, progress: Callable[[str], Progress] | None = None
-               ) -> list[ExportResult]:
-    """Exports each of `queues` (default: every queue Redis knows), one after the other."""
-    return [export_queue(redis, store, q, keep=keep, progress=progress(q) if progress else None)
-            for q in (queues if queues is not None else list_queues(redis))]

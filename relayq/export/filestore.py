@@ -10,6 +10,7 @@ file. The ETag is a hash of the content (computed on `get`, which is used for sm
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .store import (
+    ETAG_CHARS,
     Data,
     ObjectNotFound,
     ObjectStore,
@@ -75,22 +77,26 @@ class FileStore(ObjectStore):
         except OSError as e:
             raise StoreUnavailable(f"{self.uri}: {e}") from e
 
-    def _write_temp(self, path: Path, data: Data) -> tuple[Path, str | None]:
-        """Writes `data` to a fsynced temporary file beside `path`; returns it and, for bytes,
-        the content ETag."""
+    def _write_temp(self, path: Path, data: Data) -> tuple[Path, str]:
+        """Writes `data` to a fsynced temporary file beside `path`, hashing it on the way;
+        returns the file and the content's ETag."""
+        digest = hashlib.sha256()
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
             with os.fdopen(fd, "wb") as f:
-                if isinstance(data, bytes):
-                    f.write(data)
-                else:
-                    shutil.copyfileobj(data, f, CHUNK)
+                chunks = [data] if isinstance(data, bytes) else iter(lambda: data.read(CHUNK), b"")
+                for chunk in chunks:
+                    digest.update(chunk)
+                    f.write(chunk)
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as e:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
             raise StoreUnavailable(f"{self.uri}: {e}") from e
-        return Path(tmp), content_etag(data) if isinstance(data, bytes) else None
+        return Path(tmp), digest.hexdigest()[:ETAG_CHARS]
 
     def put_if_absent(self, key: str, data: Data) -> str:
         path = self._path(key)
@@ -104,7 +110,7 @@ class FileStore(ObjectStore):
                 self._sync_dir(path.parent)
         finally:
             tmp.unlink(missing_ok=True)
-        return etag or self.get(key).etag
+        return etag
 
     def put_if_match(self, key: str, data: Data, etag: str) -> str:
         path = self._path(key)
@@ -121,7 +127,7 @@ class FileStore(ObjectStore):
                 self._sync_dir(path.parent)
         finally:
             tmp.unlink(missing_ok=True)
-        return new_etag or self.get(key).etag
+        return new_etag
 
     @staticmethod
     def _sync_dir(directory: Path) -> None:

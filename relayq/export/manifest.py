@@ -24,7 +24,6 @@ import json
 import random
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from ..errors import RelayqError
 from ..job import rfc3339
@@ -149,7 +148,3 @@ def commit(store: ObjectStore, queue: str, entry: Entry, keep: int, now_ms: int)
 def _with_sequence(entry: Entry, sequence: int) -> Entry:
     return Entry(**{**asdict(entry), "sequence": sequence})
 
-
-def describe(manifest: Manifest) -> dict[str, Any]:
-    """The manifest as plain data (for `--json` output)."""
-    return json.loads(manifest.to_json())

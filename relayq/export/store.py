@@ -90,8 +90,12 @@ def read_all(data: Data) -> bytes:
     return data if isinstance(data, bytes) else data.read()
 
 
+ETAG_CHARS = 32
+
+
 def content_etag(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:32]
+    """The ETag of the file and memory stores: a hash of the content."""
+    return hashlib.sha256(data).hexdigest()[:ETAG_CHARS]
 
 
 class MemoryStore(ObjectStore):
