@@ -41,10 +41,12 @@ def redis_time_ms(redis: Client) -> int:
     return seconds * 1000 + micros // 1000
 
 
-def job_hashes(redis: Client, queue: str, count: int = SCAN_COUNT
+def job_hashes(redis: Client, queue: str, count: int | None = None
                ) -> Iterator[list[tuple[str, dict[str, str]]]]:
-    """Batches of (local id, job hash) of every job of `queue`, as SCAN finds them. A key that
-    is gone by the time it is read (expired, purged) is left out."""
+    """Batches of (local id, job hash) of every job of `queue`, as SCAN finds them (`count`:
+    SCAN's COUNT, default SCAN_COUNT). A key that is gone by the time it is read (expired,
+    purged) is left out."""
+    count = count or SCAN_COUNT
     keys = QueueKeys(queue)
     pattern = keys.job("*")
     start = len(keys.job(""))

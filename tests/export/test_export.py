@@ -6,14 +6,15 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import threading
 from typing import Any
 
 from relayq import Queue
-from relayq.export import ObjectStore, export_queue, restore_snapshot, snapshot
+from relayq.export import ObjectStore, export_queue, reads, restore_snapshot, snapshot
 from relayq.export import manifest as manifests
 from relayq.export.snapshot import SnapshotWriter
 
-from ..conftest import keyspace
+from ..conftest import keyspace, wait_until
 from .helpers import all_ids, populate, views, wipe
 
 
@@ -127,3 +128,35 @@ def test_the_writer_keeps_the_last_read_of_a_job_seen_twice(q: Queue) -> None:
     assert [(j["id"].split(".")[1], j["state"]) for j in lines] == [
         ("5", "ready"), ("10", "running"), ("20", "ready"), ("30", "succeeded")]
     assert info.jobs == 4 and info.states == {"ready": 2, "running": 1, "succeeded": 1}
+
+
+def test_jobs_moving_during_the_export_appear_once_in_the_old_or_new_state(
+        q: Queue, store: ObjectStore, monkeypatch: Any) -> None:
+    monkeypatch.setattr(reads, "SCAN_COUNT", 20)  # many small batches: the export takes a while
+    ids = {r.id for r in q.enqueue_many([{"i": i} for i in range(3000)])}
+    moved, stop = [0], threading.Event()
+
+    def worker() -> None:  # claims and acks while the export runs
+        while not stop.is_set():
+            jobs = q.claim(5)
+            for job in jobs[:4]:
+                q.ack(job.id, job.lease, {"done": job.payload["i"]})
+            moved[0] += len(jobs)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        wait_until(lambda: moved[0] > 0, message="the worker to start")
+        at_start = moved[0]
+        result = export_queue(q.redis, store, q.name)
+        during = moved[0] - at_start
+    finally:
+        stop.set()
+        thread.join()
+    assert during > 0  # jobs really changed state while the export ran
+    jobs = read_lines(store, result.key)[1:]
+    assert [j["id"] for j in jobs] == sorted(ids, key=lambda i: int(i.split(".")[1]))
+    for job in jobs:  # each line is one whole version of its job
+        assert job["state"] in ("ready", "running", "succeeded")
+        assert (job["result"] is not None) == (job["state"] == "succeeded")
+        assert (job["started_at"] is None) == (job["state"] == "ready")
