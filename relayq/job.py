@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from .errors import InvalidJobId
 from .keys import QUEUE_NAME
@@ -136,3 +136,27 @@ class Job(Generic[T]):
         if with_lease:
             view["lease"] = self.lease
         return view
+
+
+class RestoredJob(NamedTuple):
+    """A job to put back as it was (`Queue.restore`, fed by `relayq restore`): the job hash's
+    values, with times in epoch ms and payload and result as JSON text. The field order is
+    restore.lua's."""
+
+    local_id: str
+    state: str
+    priority: int
+    payload: str
+    type: str | None
+    attempts: int
+    max_attempts: int
+    created_at: int
+    run_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    result: str | None = None
+    last_error: str | None = None
+    idempotency_key: str | None = None
+    timeout_ms: int | None = None
+    backoff_base_ms: int | None = None
+    backoff_cap_ms: int | None = None

@@ -28,6 +28,9 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 | relayq:{q}:events        | PUBSUB | every transition (a channel, not a key)   | -             |
 | relayq:queues            | SET    | Queue on first use (all queue names)      | none          |
 | relayq:apikeys           | HASH   | the API key store (key id -> record)      | none          |
+
+`restore` (relayq restore, lua/restore.lua) also writes: job hashes and their indexes (ready
+lists, prios, scheduled, dead, succeeded), idem keys, seq (only ever raised) and wake.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from . import scripts
 from .codec import Codec, codec_for, dumps
 from .connection import Client, connect, redis_errors
 from .errors import InvalidArgument, InvalidJobId, JobNotFound, error_for_status
-from .job import Job, make_job_id, parse_job_id
+from .job import Job, RestoredJob, make_job_id, parse_job_id
 from .keys import QUEUES, QueueKeys, check_queue_name
 from .options import (
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -34,6 +34,7 @@ from .scripts import ScriptCall
 T = TypeVar("T")
 
 BATCH_LIMIT = 1000  # jobs per enqueue script call: all or nothing within one call
+RESTORE_BATCH = 50  # jobs per restore script call: a few ms of Redis time each (measured)
 DEFAULT_VISIBILITY_MS = 30_000
 
 
@@ -420,6 +421,27 @@ class Queue(Generic[T]):
         return jobs, str(offset + limit) if len(ids) > limit else None
 
     # -- operating ------------------------------------------------------------------------
+
+    def restore(self, jobs: Sequence[RestoredJob], *, min_sequence: int | None = None
+                ) -> list[str]:
+        """Puts jobs back as they were (from a snapshot), each only if its id is absent: a status
+        per job, 'ok' | 'present' | 'conflict' (the id holds another job) | 'expired' (finished
+        and past its retention). Running jobs come back ready. The id sequence is raised to
+        `min_sequence`. Each script call (50 jobs) is checked whole before anything is
+        written."""
+        if not jobs:
+            return []
+        self._register()
+        k = self.keys
+        keys = (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake)
+        calls = []
+        for start in range(0, len(jobs), RESTORE_BATCH):
+            chunk = jobs[start:start + RESTORE_BATCH]
+            args = ["" if min_sequence is None else min_sequence, len(chunk)]
+            for job in chunk:
+                args += ["" if value is None else value for value in job]
+            calls.append(self._call("restore", keys, args))
+        return [s for reply in scripts.run_pipelined(self.redis, calls) for s in _check(reply)[2:]]
 
     def cancel(self, job_id: str) -> None:
         """Cancels a ready or scheduled job. Conflict when it is running or finished."""

@@ -217,7 +217,8 @@ def test_job_lookup_shows_fields_escaped_and_follows_state(page: Page, r: Any,
         re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}$"))
     expect(p.locator('time[data-field="finished_at"]')).to_have_text("—")
 
-    # The page follows the job through the `job` events.
+    # The page follows the job through the `job` events (once its stream is connected).
+    expect(p.locator("#live-status")).to_have_text("live")
     (claimed,) = q.claim(1)
     expect(p.locator(".job-details .badge")).to_have_text("running")
     q.nack(claimed.id, claimed.lease, "handler said <no>", retry=False)

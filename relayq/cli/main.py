@@ -17,6 +17,8 @@ from .common import EXIT_FAILURE, EXIT_USAGE, CommandError
 # Subcommand modules, in the order `relayq --help` lists them.
 COMMANDS = [
     "bench",
+    "export",
+    "restore",
 ]
 
 

@@ -1,0 +1,171 @@
+-- restore.lua: insert jobs from a snapshot (relayq restore), each only where its id is absent.
+--
+-- Restoring is idempotent: a job whose hash exists is left alone ('present'; 'conflict' when
+-- the existing job has another creation time, i.e. the id was reused by a different job). Jobs
+-- come back in the state they had, except that a job that was running comes back ready (its
+-- worker is gone; the attempt it had started stays counted). Ready jobs are appended to the tail
+-- of their priority list in the order given; scheduled jobs keep their due time; dead,
+-- succeeded and cancelled jobs keep their finish time and expire when their retention (the
+-- queue's setting, counted from that finish time) ends: one whose retention has already ended
+-- is not restored ('expired'). An idempotency key comes back with its job when its TTL (counted
+-- from the job's creation) has not run out and the key is free. The id sequence is raised to the
+-- snapshot's, so that ids handed out later do not repeat restored ones.
+--
+-- KEYS[1] relayq:{<q>}:meta       HASH  queue settings (retention, idempotency TTL, paused)
+-- KEYS[2] relayq:{<q>}:prios      ZSET  priorities with a non-empty ready list
+-- KEYS[3] relayq:{<q>}:scheduled  ZSET  job id by due time (ms)
+-- KEYS[4] relayq:{<q>}:dead       ZSET  job id by time of death (ms)
+-- KEYS[5] relayq:{<q>}:succeeded  ZSET  job id by finish time (ms)
+-- KEYS[6] relayq:{<q>}:seq        STRING id sequence
+-- KEYS[7] relayq:{<q>}:wake       LIST  wake-up token for idle workers
+-- ARGV[1] key prefix relayq:{<q>}:  (job, ready and idem keys are built from it)
+-- ARGV[2] queue name (for events)
+-- ARGV[3] lowest id sequence to leave behind (integer >= 0; '' = leave the sequence alone)
+-- ARGV[4] number of jobs N (1..1000)
+-- ARGV[5 + 17*(i-1) ...] per job, 17 fields ('' = absent):
+--   id (digits), state (ready|scheduled|running|succeeded|dead|cancelled), priority (0..255),
+--   payload (JSON text), type, attempts (>= 0), max_attempts (1..1000), created_at (epoch ms),
+--   run_at (epoch ms; required when scheduled), started_at (epoch ms), finished_at (epoch ms;
+--   required when succeeded, dead or cancelled), result (JSON text), last_error,
+--   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
+--
+-- Reply: {'ok', restored, status_1, ..., status_N}  status: 'ok' | 'present' | 'conflict' |
+--        'expired'
+--    or  {'invalid_argument', message}: nothing written.
+
+--@include lib/clock.lua
+--@include lib/args.lua
+--@include lib/config.lua
+--@include lib/ready.lua
+--@include lib/wake.lua
+--@include lib/events.lua
+
+local meta_key, prios_key, scheduled_key, dead_key, succeeded_key, seq_key, wake_key =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local prefix, queue = ARGV[1], ARGV[2]
+local FIELDS = 17
+local MAX_MS = 315576000000 -- ten years
+local MAX_TIME = 32503680000000 -- year 3000
+local STATES = {ready = true, scheduled = true, running = true, succeeded = true, dead = true,
+                cancelled = true}
+local FINISHED = {succeeded = true, dead = true, cancelled = true}
+
+local min_seq, err = int_arg(ARGV[3], 'sequence', 0, 9007199254740991, -1)
+if not min_seq then return {'invalid_argument', err} end
+local n
+n, err = int_arg(ARGV[4], 'job count', 1, 1000)
+if not n then return {'invalid_argument', err} end
+if #ARGV ~= 4 + FIELDS * n then
+  return {'invalid_argument', string.format('expected %d job fields, got %d', FIELDS * n, #ARGV - 4)}
+end
+
+local function json_or_empty(value, name)
+  if value == '' then return '' end
+  if not pcall(cjson.decode, value) then return nil, name .. ' is not valid JSON' end
+  return value
+end
+
+-- Check every job before writing anything.
+local jobs = {}
+for i = 1, n do
+  local a = 4 + FIELDS * (i - 1)
+  local job, e = {}, nil
+  local function check(value, message)
+    if value == nil and e == nil then e = message end
+    return value
+  end
+  job.id = ARGV[a + 1]
+  if not (string.match(job.id, '^%d+$') and #job.id <= 20) then e = 'id must be 1-20 digits' end
+  job.state = ARGV[a + 2]
+  if e == nil and not STATES[job.state] then e = 'unknown state ' .. string.sub(job.state, 1, 40) end
+  job.priority = check(int_arg(ARGV[a + 3], 'priority', 0, 255, 0))
+  job.payload = check(json_arg(ARGV[a + 4], 'payload', 536870912))
+  job.type = check(str_arg(ARGV[a + 5], 'type', 200, true))
+  job.attempts = check(int_arg(ARGV[a + 6], 'attempts', 0, 1000000))
+  job.max_attempts = check(int_arg(ARGV[a + 7], 'max_attempts', 1, 1000))
+  job.created = check(int_arg(ARGV[a + 8], 'created_at', 0, MAX_TIME))
+  job.run_at = check(int_arg(ARGV[a + 9], 'run_at', 0, MAX_TIME, -1))
+  job.started = check(int_arg(ARGV[a + 10], 'started_at', 0, MAX_TIME, -1))
+  job.finished = check(int_arg(ARGV[a + 11], 'finished_at', 0, MAX_TIME, -1))
+  job.result = check(json_or_empty(ARGV[a + 12], 'result'))
+  job.last_error = check(str_arg(ARGV[a + 13], 'last_error', 65536, true))
+  job.idempotency_key = check(str_arg(ARGV[a + 14], 'idempotency_key', 512, true))
+  job.timeout_ms = check(int_arg(ARGV[a + 15], 'timeout_ms', 1, MAX_MS, -1))
+  job.backoff_base_ms = check(int_arg(ARGV[a + 16], 'backoff_base_ms', 0, MAX_MS, -1))
+  job.backoff_cap_ms = check(int_arg(ARGV[a + 17], 'backoff_cap_ms', 0, MAX_MS, -1))
+  if e == nil and job.state == 'scheduled' and job.run_at < 0 then
+    e = 'a scheduled job needs run_at'
+  end
+  if e == nil and FINISHED[job.state] and job.finished < 0 then
+    e = 'a ' .. job.state .. ' job needs finished_at'
+  end
+  if e ~= nil then
+    return {'invalid_argument', string.format('job %d (%s): %s', i, string.sub(job.id, 1, 24), e)}
+  end
+  jobs[i] = job
+end
+
+local now = now_ms()
+local config = read_config(meta_key, {'succeeded_ttl_ms', 'dead_ttl_ms', 'idempotency_ttl_ms'})
+local paused = redis.call('HGET', meta_key, 'paused') == '1'
+
+-- writes below
+local reply = {'ok', 0}
+local restored = {ready = {}, scheduled = {}, succeeded = {}, dead = {}, cancelled = {}}
+for _, job in ipairs(jobs) do
+  local job_key = prefix .. 'job:' .. job.id
+  local state = job.state == 'running' and 'ready' or job.state
+  local expires_at = -1
+  if state == 'dead' then expires_at = job.finished + config.dead_ttl_ms
+  elseif FINISHED[state] then expires_at = job.finished + config.succeeded_ttl_ms end
+  local status = 'ok'
+  if redis.call('EXISTS', job_key) == 1 then
+    local created = tonumber(redis.call('HGET', job_key, 'c'))
+    status = (created == job.created) and 'present' or 'conflict'
+  elseif expires_at >= 0 and expires_at <= now then
+    status = 'expired'
+  else
+    local fields = {'p', job.payload, 's', state, 'c', ms_str(job.created), 'a', job.attempts,
+                    'ma', job.max_attempts}
+    local function put(name, value) fields[#fields + 1] = name; fields[#fields + 1] = value end
+    if job.type ~= '' then put('t', job.type) end
+    if job.priority ~= 0 then put('pr', job.priority) end
+    if job.run_at >= 0 and job.run_at ~= job.created then put('r', ms_str(job.run_at)) end
+    if job.started >= 0 then put('st', ms_str(job.started)) end
+    if job.finished >= 0 and FINISHED[state] then put('f', ms_str(job.finished)) end
+    if job.result ~= '' then put('res', job.result) end
+    if job.last_error ~= '' then put('err', job.last_error) end
+    if job.idempotency_key ~= '' then put('ik', job.idempotency_key) end
+    if job.timeout_ms >= 0 then put('to', job.timeout_ms) end
+    if job.backoff_base_ms >= 0 then put('bb', job.backoff_base_ms) end
+    if job.backoff_cap_ms >= 0 then put('bc', job.backoff_cap_ms) end
+    redis.call('HSET', job_key, unpack(fields))
+    if state == 'ready' then
+      push_ready(prefix, prios_key, job.id, job.priority, false)
+    elseif state == 'scheduled' then
+      redis.call('ZADD', scheduled_key, job.run_at, job.id)
+    elseif state == 'dead' then
+      redis.call('ZADD', dead_key, job.finished, job.id)
+    elseif state == 'succeeded' then
+      redis.call('ZADD', succeeded_key, job.finished, job.id)
+    end
+    if expires_at >= 0 then redis.call('PEXPIREAT', job_key, expires_at) end
+    if job.idempotency_key ~= '' then
+      local idem_ttl = job.created + config.idempotency_ttl_ms - now
+      if idem_ttl > 0 then
+        redis.call('SET', prefix .. 'idem:' .. job.idempotency_key, job.id, 'PX', idem_ttl, 'NX')
+      end
+    end
+    local ids = restored[state]
+    ids[#ids + 1] = job.id
+    reply[2] = reply[2] + 1
+  end
+  reply[#reply + 1] = status
+end
+
+if min_seq >= 0 and (tonumber(redis.call('GET', seq_key)) or 0) < min_seq then
+  redis.call('SET', seq_key, min_seq)
+end
+if #restored.ready > 0 and not paused then wake(wake_key) end
+for state, ids in pairs(restored) do emit(prefix, queue, state, ids) end
+return reply

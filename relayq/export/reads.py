@@ -1,0 +1,98 @@
+"""Every read export and restore make of Redis, in one place. Nothing here writes.
+
+Export reads a queue's jobs without ever blocking Redis for long: `SCAN` with `MATCH
+relayq:{<q>}:job:*` and a `COUNT` (each call walks about COUNT buckets of the key table, never
+the whole table, unlike `KEYS`), and for each batch of keys found, one pipeline of `HGETALL`s:
+a pipeline is many short commands sent together, not one long command, so other clients are
+served between them. On Redis Cluster the scan runs on the node that owns the queue's slot (every
+key of a queue shares its hash tag), so one node is asked and every job key lives there.
+
+What SCAN promises is what a snapshot promises (docs/export.md): a key present for the whole scan
+is returned at least once (possibly twice, when Redis resizes its table meanwhile); a key created
+or deleted during the scan may or may not be. Each HGETALL is atomic, so each job is read whole,
+as it was at one moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from ..connection import Client, redis_errors
+from ..keys import QueueKeys
+from ..queue import Queue
+
+SCAN_COUNT = 500  # keys walked per SCAN call: about a millisecond of Redis time at most
+# Queue settings (relayq:{<q>}:meta) worth recording; the rate limiter's token state is not.
+SETTINGS = ("paused", "rate", "burst", "max_attempts", "backoff_base_ms", "backoff_cap_ms",
+            "succeeded_ttl_ms", "dead_ttl_ms", "idempotency_ttl_ms", "max_payload_bytes")
+
+
+def _node(redis: Client, key: str) -> Client:
+    """The plain client to use for a queue's keys: on Redis Cluster, the node owning its slot."""
+    if hasattr(redis, "get_node_from_key"):
+        return redis.get_node_from_key(key).redis_connection
+    return redis
+
+
+def redis_time_ms(redis: Client) -> int:
+    """Now on the Redis clock (the one clock), in epoch milliseconds."""
+    with redis_errors():
+        seconds, micros = redis.time()
+    return seconds * 1000 + micros // 1000
+
+
+def job_hashes(redis: Client, queue: str, count: int | None = None
+               ) -> Iterator[list[tuple[str, dict[str, str]]]]:
+    """Batches of (local id, job hash) of every job of `queue`, as SCAN finds them (`count`:
+    SCAN's COUNT, default SCAN_COUNT). A key that is gone by the time it is read (expired,
+    purged) is left out."""
+    count = count or SCAN_COUNT
+    keys = QueueKeys(queue)
+    pattern = keys.job("*")
+    start = len(keys.job(""))
+    node = _node(redis, keys.meta)
+    with redis_errors():
+        cursor = 0
+        while True:
+            cursor, found = node.scan(cursor, match=pattern, count=count)
+            if found:
+                pipe = node.pipeline(transaction=False)
+                for key in found:
+                    pipe.hgetall(key)
+                hashes = pipe.execute()
+                yield [(key[start:], h) for key, h in zip(found, hashes) if h]
+            if cursor == 0:
+                return
+
+
+def queue_sequence(redis: Client, queue: str) -> int:
+    """The queue's id sequence (relayq:{<q>}:seq), 0 if it has none."""
+    with redis_errors():
+        return int(redis.get(QueueKeys(queue).seq) or 0)
+
+
+def queue_settings(redis: Client, queue: str) -> dict[str, str]:
+    """The queue's recorded settings (pause, rate limit, defaults, retention)."""
+    with redis_errors():
+        values = redis.hmget(QueueKeys(queue).meta, SETTINGS)
+    return {name: value for name, value in zip(SETTINGS, values) if value is not None}
+
+
+def existing(redis: Client, queue: str, local_ids: Iterable[str]) -> list[bool]:
+    """Whether each job exists (for a dry-run restore), in one pipeline."""
+    keys = QueueKeys(queue)
+    with redis_errors():
+        pipe = _node(redis, keys.meta).pipeline(transaction=False)
+        for local in local_ids:
+            pipe.exists(keys.job(local))
+        return [bool(n) for n in pipe.execute()]
+
+
+def estimated_jobs(redis: Client, queue: str) -> int:
+    """Jobs the queue indexes (ready, scheduled, running, dead, succeeded): the progress bar's
+    total for an export. Cancelled jobs are not indexed, so the true count can be a little
+    higher."""
+    stats = Queue(queue, redis).stats()
+    return stats.ready + stats.scheduled + stats.running + stats.dead + stats.succeeded
+
+
