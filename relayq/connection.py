@@ -1,8 +1,8 @@
 """The one place that turns a Redis URL into a client.
 
 Accepted: ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+sentinel://host:port[,host:port]/
-<service>[/<db>]`` and ``redis+cluster://host:port[,host:port]``. Default: ``RELAYQ_REDIS_URL``, else
-``redis://localhost:6379/0``.
+<service>[/<db>]`` and ``redis+cluster://host:port[,host:port]``. Default: ``RELAYQ_REDIS_URL``,
+else ``redis://localhost:6379/0``.
 
 Clients are made with `decode_responses=True` and **without automatic retries**: redis-py would
 otherwise resend a command after a broken connection, and a resent enqueue that had already run
@@ -68,7 +68,8 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> C
 
         path = [p for p in parts.path.split("/") if p]
         if not path:
-            raise InvalidArgument("redis+sentinel:// URL needs a service name: .../<service>[/<db>]")
+            raise InvalidArgument(
+                "redis+sentinel:// URL needs a service name: .../<service>[/<db>]")
         db = int(path[1]) if len(path) > 1 else 0
         query = parse_qs(parts.query)
         sentinel_password = query.get("sentinel_password", [None])[0]

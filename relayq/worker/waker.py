@@ -11,6 +11,7 @@ worker stops at once instead of waiting out a blocking call.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -61,10 +62,8 @@ class Waker:
         self._armed.set()
         client_id = self._client_id
         if client_id is not None:
-            try:
+            with contextlib.suppress(redis.RedisError):  # else the call times out on its own
                 self.queue.redis.execute_command("CLIENT", "UNBLOCK", client_id)
-            except redis.RedisError:
-                pass  # the blocking call times out on its own
         self._thread.join(timeout)
 
     def _connection(self) -> Any:
