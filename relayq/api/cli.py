@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
             # waitress's own limit only stops absurd bodies early; the app's limit (a JSON 413)
             # applies first to everything in between.
             max_request_body_size=2 * args.max_request_bytes,
+            # read ahead so that a client that went away is seen at once (its long poll
+            # stops waiting; its event stream ends)
+            channel_request_lookahead=1,
             asyncore_use_poll=True, ident="relayq")
     except RelayqError as e:
         print(f"relayq-server: {e.message}", file=sys.stderr)
@@ -130,13 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     if not config.auth:
         print("relayq-server: WARNING: --auth off: every request is allowed without a key. "
               "Use this only for local experiments.", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    def stop(*_: Any) -> None:
+        app.extensions["relayq"].close()  # long polls and streams end now; waitress drains
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     log_event(log, logging.INFO, "server.listening",
               url=f"http://{args.addr.rpartition(':')[0]}:{server.effective_port}",
               auth="required" if config.auth else "off")
     try:
         server.run()
-    except (KeyboardInterrupt, SystemExit):
+    except SystemExit:
         pass
     finally:
         server.close()

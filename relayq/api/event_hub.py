@@ -5,9 +5,11 @@ The hub's thread (started with the first client) holds one Pub/Sub connection su
 pattern ``relayq:{*}:events``, where every transition script publishes
 ``{"queue", "state", "ids": [<local ids>]}`` (lua/lib/events.lua). It turns local ids into public
 job ids and puts a ``job`` event on each client's bounded inbox; about once a second, while
-clients are connected, it reads every queue's stats once and puts one ``stats`` event on each.
+clients are connected, it reads every queue's stats once (known queues and those clients
+filter on) and puts one ``stats`` event on each.
 A client too slow to keep up (inbox full) is dropped: its stream ends and the browser
-reconnects. At most `max_clients` streams are open at once (ServerBusy beyond).
+reconnects. `close()` (the server is stopping) ends every stream the same way. At most
+`max_clients` streams are open at once (ServerBusy beyond).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ..retry import ReconnectBackoff
 log = logging.getLogger("relayq.server")
 CHANNEL_PATTERN = "relayq:{*}:events"
 INBOX_SIZE = 1000
-DROPPED = ("dropped", None)
+END = ("end", None)  # the last item of an inbox: the stream ends
 
 
 class Subscription:
@@ -38,16 +40,20 @@ class Subscription:
     def __init__(self, queue: str | None) -> None:
         self.queue = queue
         self.inbox: queue_module.Queue[tuple[str, Any]] = queue_module.Queue(INBOX_SIZE + 1)
-        self.dropped = False
+        self.ended = False
 
     def offer(self, event: str, data: Any) -> None:
-        if self.dropped:
+        if self.ended:
             return
         if self.inbox.qsize() >= INBOX_SIZE:
-            self.dropped = True
-            self.inbox.put(DROPPED)
+            self.end()
         else:
             self.inbox.put((event, data))
+
+    def end(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.inbox.put(END)
 
     def next(self, timeout_s: float) -> tuple[str, Any] | None:
         """The next event, or None when nothing came within `timeout_s`."""
@@ -58,7 +64,7 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, redis: Client, read_stats: Callable[[], list[dict[str, Any]]],
+    def __init__(self, redis: Client, read_stats: Callable[[set[str]], list[dict[str, Any]]],
                  max_clients: int, stats_every_s: float = 1.0) -> None:
         self.redis = redis
         self.read_stats = read_stats
@@ -89,6 +95,14 @@ class EventHub:
         with self._lock:
             self._clients.discard(sub)
 
+    def close(self) -> None:
+        """Ends every open stream (the server is stopping); new ones are refused."""
+        with self._lock:
+            self.max_clients = 0
+            clients = list(self._clients)
+        for sub in clients:
+            sub.end()
+
     def _broadcast(self, event: str, data: Any, queue: str | None = None) -> None:
         with self._lock:
             clients = list(self._clients)
@@ -98,7 +112,7 @@ class EventHub:
 
     def stats_event(self, queue: str | None) -> dict[str, Any]:
         """The data of a `stats` event now: every queue's stats (or only `queue`'s)."""
-        return _stats_for(self.read_stats(), queue)
+        return _stats_for(self.read_stats({queue} if queue else set()), queue)
 
     def _run(self) -> None:
         backoff = ReconnectBackoff()
@@ -143,9 +157,9 @@ class EventHub:
         self._broadcast("job", {"queue": queue, "state": state, "ids": public}, queue)
 
     def _broadcast_stats(self) -> None:
-        stats = self.read_stats()
         with self._lock:
             clients = list(self._clients)
+        stats = self.read_stats({sub.queue for sub in clients if sub.queue})
         for sub in clients:
             sub.offer("stats", _stats_for(stats, sub.queue))
 

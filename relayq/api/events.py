@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from ..keys import check_queue_name
-from .event_hub import DROPPED
+from .event_hub import END
 from .security import requires
 from .services import services
 
@@ -40,7 +40,7 @@ def stream() -> Response:
             item = sub.next(KEEPALIVE_S)
             if item is None:
                 yield ": keepalive\n\n"
-            elif item is DROPPED:  # too slow to keep up: end; the client reconnects
+            elif item is END:  # too slow to keep up, or the server stops: the client reconnects
                 return
             else:
                 yield sse(*item)

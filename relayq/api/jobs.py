@@ -70,12 +70,14 @@ def enqueue_batch(queue: str) -> Any:
 def claim(queue: str) -> Any:
     q = services().queue(queue)
     body = json_body(("worker_id", "count", "wait_ms", "visibility_ms"))
-    worker_id = optional(body, "worker_id", str, f"http:{request.remote_addr}")
+    worker_id = (required_str(body, "worker_id", 200) if "worker_id" in body
+                 else f"http:{request.remote_addr}")
     count = optional_int(body, "count", 1, MAX_CLAIM_COUNT, 1)
     wait_ms = optional_int(body, "wait_ms", 0, MAX_WAIT_MS, 0)
     visibility_ms = optional_int(body, "visibility_ms", 1, 86_400_000, DEFAULT_VISIBILITY_MS)
-    result = services().wake_hub.claim(q, wait_ms, lambda: q.claim(
-        count, visibility_ms=visibility_ms, worker_id=worker_id))
+    result = services().wake_hub.claim(
+        q, wait_ms, lambda: q.claim(count, visibility_ms=visibility_ms, worker_id=worker_id),
+        request.environ.get("waitress.client_disconnected", lambda: False))
     if not result:
         headers = {}
         if result.status == "throttled" and result.retry_in_ms is not None:

@@ -44,6 +44,11 @@ class Services:
         self.event_hub = EventHub(self.redis, self.all_stats, config.max_event_streams)
         self.queue = lru_cache(maxsize=QUEUE_CACHE_SIZE)(self._make_queue)
 
+    def close(self) -> None:
+        """Ends long polls and event streams at once: the server is stopping."""
+        self.wake_hub.close()
+        self.event_hub.close()
+
     def _make_queue(self, name: str) -> Queue[Any]:
         """The `Queue` for `name` (InvalidQueueName for a bad name; nothing is cached then)."""
         return Queue(name, self.redis, max_payload_bytes=self.config.max_payload_bytes)
@@ -52,8 +57,10 @@ class Services:
         """Queues in use plus those named by --queues, sorted."""
         return sorted(set(list_queues(self.redis)) | set(self.config.queues))
 
-    def all_stats(self) -> list[dict[str, Any]]:
-        return [self.queue(name).stats().to_dict() for name in self.queue_names()]
+    def all_stats(self, also: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+        """Stats of every queue (and of the queues in `also`, used or not), by name."""
+        names = sorted(set(self.queue_names()) | also)
+        return [self.queue(name).stats().to_dict() for name in names]
 
 
 def services() -> Services:

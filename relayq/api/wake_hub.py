@@ -8,7 +8,8 @@ leaves jobs behind, the claim script leaves a new token, which wakes the next wa
 cascade as idle workers). A token that arrives when no request waits any more is passed on with
 `Queue.pass_wake()`, so an idle worker elsewhere still gets it. A waiter also wakes by itself
 when the claim's hint says so (the next scheduled job is due, the rate limit has a token) and
-at its deadline, and then claims once more before answering.
+at its deadline, and then claims once more before answering. A request whose client has
+disconnected stops waiting (checked once a second) and claims nothing more.
 
 A waiter that was handed a token always claims (even past its deadline), so a token is never
 lost between the hub and the requests. The queue's thread ends within `block_s` of its last
@@ -32,6 +33,7 @@ from ..queue import ClaimResult, Queue
 from ..retry import ReconnectBackoff
 
 log = logging.getLogger("relayq.server")
+GONE_CHECK_S = 1.0  # how often a waiting request looks whether its client went away
 
 
 class _Watch:
@@ -52,11 +54,13 @@ class WakeHub:
         self.waiting = 0  # requests inside claim() that wait (for /healthz)
         self._lock = threading.Lock()
         self._watches: dict[str, _Watch] = {}
+        self._closing = False
 
-    def claim(self, queue: Queue[Any], wait_ms: int, claim: Callable[[], ClaimResult]
-              ) -> ClaimResult:
+    def claim(self, queue: Queue[Any], wait_ms: int, claim: Callable[[], ClaimResult],
+              gone: Callable[[], bool] = lambda: False) -> ClaimResult:
         """`claim()` now, and while it finds nothing, again on each wake-up until `wait_ms`
-        has passed. ServerBusy when `max_waiters` requests already wait."""
+        has passed. `gone()` says the client has disconnected: then it stops waiting and
+        claims nothing more. ServerBusy when `max_waiters` requests already wait."""
         result = claim()
         if result or wait_ms <= 0:
             return result
@@ -67,20 +71,35 @@ class WakeHub:
             self.waiting += 1
         try:
             deadline = time.monotonic() + wait_ms / 1000
-            while not result:
+            while not result and not self._closing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 hint = remaining if result.retry_in_ms is None else result.retry_in_ms / 1000
-                self._wait(queue, max(0.001, min(remaining, hint)))
+                handed_token = self._wait(queue, max(0.001, min(remaining, hint)), gone)
+                if gone():  # nobody would get what we claim now: let another have the token
+                    if handed_token:
+                        queue.pass_wake()
+                    break
                 result = claim()
             return result
         finally:
             with self._lock:
                 self.waiting -= 1
 
-    def _wait(self, queue: Queue[Any], timeout_s: float) -> None:
-        """Blocks until this request is handed a wake-up token or `timeout_s` passes."""
+    def close(self) -> None:
+        """Wakes every waiting request to answer now (the server is stopping)."""
+        with self._lock:
+            self._closing = True
+            waiters = [w for watch in self._watches.values() for w in watch.waiters]
+            for watch in self._watches.values():
+                watch.waiters.clear()
+        for waiter in waiters:
+            waiter.set()
+
+    def _wait(self, queue: Queue[Any], timeout_s: float, gone: Callable[[], bool]) -> bool:
+        """Blocks until this request is handed a wake-up token (True), `timeout_s` passes or
+        the client is gone (False). Looks at `gone()` once a second."""
         waiter = threading.Event()
         with self._lock:
             watch = self._watches.get(queue.name)
@@ -89,10 +108,15 @@ class WakeHub:
                 threading.Thread(target=self._run, args=(watch,), daemon=True,
                                  name=f"relayq-wake-{queue.name}").start()
             watch.waiters.append(waiter)
-        waiter.wait(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while not waiter.wait(min(GONE_CHECK_S, max(0.0, deadline - time.monotonic()))):
+            if gone() or time.monotonic() >= deadline:
+                break
         with self._lock:
-            if waiter in watch.waiters:  # timed out without a token
+            if waiter in watch.waiters:  # not handed a token
                 watch.waiters.remove(waiter)
+                return False
+        return True
 
     def _run(self, watch: _Watch) -> None:
         """One queue's thread: BLPOP tokens and hand each to the oldest waiter."""
