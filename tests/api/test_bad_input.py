@@ -81,22 +81,21 @@ def test_bad_queue_names(api: Api, r, q: Queue, name: str, code: str) -> None:
         refused(api, r, q, method, path, body, status=400, code=code)
 
 
+# the routes under /api/jobs/<id>: method, suffix, a body that is fine but for the id
+JOB_ROUTES = [("GET", "", None), ("DELETE", "", None), ("POST", "/ack", {"lease": "x"}),
+              ("POST", "/nack", {"lease": "x"}), ("POST", "/heartbeat", {"lease": "x"})]
+
+
 @pytest.mark.parametrize("job_id", ["nodot", "{q}.abc", "{q}.", ".123", "{q}.1.2",
                                     "{q}.123456789012345678901"])
 def test_bad_job_ids(api: Api, r, q: Queue, job_id: str) -> None:
-    for method, suffix, body in [("GET", "", None), ("DELETE", "", None),
-                                 ("POST", "/ack", {"lease": "x"}),
-                                 ("POST", "/nack", {"lease": "x"}),
-                                 ("POST", "/heartbeat", {"lease": "x"})]:
+    for method, suffix, body in JOB_ROUTES:
         refused(api, r, q, method, f"/api/jobs/{job_id}{suffix}", body, status=400,
                 code="invalid_job_id")
 
 
 def test_unknown_jobs_are_404(api: Api, r, q: Queue) -> None:
-    for method, suffix, body in [("GET", "", None), ("DELETE", "", None),
-                                 ("POST", "/ack", {"lease": "x"}),
-                                 ("POST", "/nack", {"lease": "x"}),
-                                 ("POST", "/heartbeat", {"lease": "x"})]:
+    for method, suffix, body in JOB_ROUTES:
         refused(api, r, q, method, f"/api/jobs/{{q}}.42{suffix}", body, status=404,
                 code="not_found")
 
