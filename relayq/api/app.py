@@ -42,7 +42,7 @@ HTTP_CODES = {400: "invalid_argument", 404: "not_found", 405: "method_not_allowe
 
 def create_app(config: ServerConfig | None = None) -> Flask:
     config = config or ServerConfig()
-    app = Flask("relayq.api")
+    app = Flask("relayq.api", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["relayq"] = Services(config)

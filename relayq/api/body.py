@@ -83,6 +83,17 @@ def rfc3339_ms(value: Any, name: str) -> int:
     return epoch_ms(int(when.timestamp() * 1000))  # an int: checked against the range
 
 
+def check_query(allowed: Collection[str]) -> None:
+    """Refuses query parameters other than `allowed`, and any given twice (a typo such as
+    `?limt=5` must not pass silently)."""
+    for name in request.args:
+        if name not in allowed:
+            raise InvalidArgument(f"unknown query parameter {name!r} "
+                                  f"(known: {', '.join(sorted(allowed))})")
+        if len(request.args.getlist(name)) > 1:
+            raise InvalidArgument(f"query parameter {name!r} given more than once")
+
+
 def query_int(name: str, lo: int, hi: int, default: int) -> int:
     text = request.args.get(name)
     if text is None:

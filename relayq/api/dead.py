@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from .body import query_int
+from .body import check_query, query_int
 from .security import requires
 from .services import services
 
@@ -17,6 +17,7 @@ bp = Blueprint("dead", __name__, url_prefix="/api/queues/<queue>/dead")
 @requires("queues:admin")
 def list_dead(queue: str) -> Any:
     q = services().queue(queue)
+    check_query(("limit", "cursor"))
     jobs, next_cursor = q.dead(query_int("limit", 1, 1000, 50), request.args.get("cursor"))
     return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
 

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from ..keys import check_queue_name
+from .body import check_query
 from .event_hub import END
 from .security import requires
 from .services import services
@@ -27,6 +28,7 @@ def sse(event: str, data: Any) -> str:
 @bp.get("/events")
 @requires("jobs:read")
 def stream() -> Response:
+    check_query(("queue",))
     queue = request.args.get("queue")
     if queue is not None:
         check_queue_name(queue)
