@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -199,17 +199,23 @@ class Client:
     def get(self, job_id: str) -> Job[Any]:
         return job_from_view(self._data("GET", self._job(job_id), repeatable=True))
 
-    def wait(self, job_id: str, timeout: float = 30.0, *, poll_s: float = 0.05) -> Job[Any]:
+    def wait(self, job_id: str, timeout: float = 30.0, *, poll_s: float = 0.05,
+             on_change: Callable[[Job[Any]], None] | None = None) -> Job[Any]:
         """The job once it is finished (succeeded, dead or cancelled); TimeoutError when it is
-        not within `timeout` seconds. Asks with a growing interval (from `poll_s` to 1 s)."""
+        not within `timeout` seconds. Asks with a growing interval (from `poll_s` to 1 s);
+        `on_change(job)` hears of each state it sees (e.g. to show progress)."""
         deadline = time.monotonic() + timeout
+        seen = None
         while True:
             job = self.get(job_id)
+            if on_change is not None and job.state != seen:
+                seen = job.state
+                on_change(job)
             if job.state in FINAL_STATES:
                 return job
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"job {job_id} is still {job.state} after {timeout}s")
+                raise TimeoutError(f"job {job_id} is still {job.state} after {timeout:g}s")
             time.sleep(min(poll_s, left))
             poll_s = min(poll_s * 2, 1.0)
 
