@@ -29,11 +29,14 @@ import urllib3
 from .codec import dumps
 from .errors import (
     HTTP_ERRORS,
+    Forbidden,
     InvalidArgument,
     JobNotFound,
     NotFound,
+    PayloadTooLarge,
     RelayqError,
     ServerUnavailable,
+    Unauthorized,
 )
 from .job import Job, parse_job_id, rfc3339
 from .keys import check_queue_name
@@ -43,6 +46,9 @@ from .queue import BATCH_LIMIT, ClaimResult, EnqueueResult, NackResult, NewJob, 
 DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)
 FINAL_STATES = ("succeeded", "dead", "cancelled")
+# replies without a relayq error body (from a proxy, or waitress itself): by status
+NON_JSON_ERRORS: dict[int, type[RelayqError]] = {
+    401: Unauthorized, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge}
 TIME_FIELDS = ("created_at", "run_at", "started_at", "finished_at", "lease_deadline")
 
 
@@ -133,7 +139,10 @@ class Client:
                 timeout=urllib3.Timeout(connect=5.0, read=self.timeout + extra_wait_s))
         except urllib3.exceptions.HTTPError as e:
             raise ServerUnavailable(f"relayq server {self.server} unreachable: {e}") from None
-        data = json.loads(response.data) if response.data.strip() else None
+        try:
+            data = json.loads(response.data) if response.data.strip() else None
+        except ValueError:  # not from relayq (a proxy's page, waitress's own 413, ...)
+            data = None
         if 200 <= response.status < 300:
             return response.status, data, response.headers
         raise self._error(path, response.status, data)
@@ -142,8 +151,8 @@ class Client:
     def _error(path: str, status: int, data: Any) -> RelayqError:
         error = data.get("error") if isinstance(data, dict) else None
         if not isinstance(error, dict):
-            cls = ServerUnavailable if status in RETRY_STATUSES else RelayqError
-            return cls(f"HTTP {status} from the relayq server")
+            cls = NON_JSON_ERRORS.get(status, ServerUnavailable if status >= 500 else RelayqError)
+            return cls(f"HTTP {status} from {path}, without a relayq error body")
         code, message = str(error.get("code")), str(error.get("message", ""))
         cls = HTTP_ERRORS.get(code, RelayqError)
         if cls is NotFound and not path.startswith("/api/keys"):

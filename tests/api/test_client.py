@@ -224,3 +224,9 @@ def test_only_calls_safe_to_repeat_are_retried(redis_down_server, call, path: st
 
 def test_relayq_exports_the_client() -> None:
     assert relayq.Client is Client and "Client" in relayq.__all__
+
+
+def test_a_reply_without_a_relayq_body_still_maps_by_status(redis_down_server) -> None:
+    """waitress itself refuses bodies over twice the app's limit, with a plain-text 413."""
+    with Client(redis_down_server.url) as c, pytest.raises(PayloadTooLarge, match="HTTP 413"):
+        c.enqueue("big", "x" * (33 * 1024 * 1024))
