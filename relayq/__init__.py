@@ -4,19 +4,25 @@ Every job state transition is one atomic Lua script; workers claim jobs under le
 nack them; delivery is at-least-once. The public surface is exactly what this module exports.
 """
 
+from .client import Client
 from .codec import Codec, DataclassCodec, JsonCodec
 from .connection import connect
 from .errors import (
     Conflict,
+    Forbidden,
     InvalidArgument,
     InvalidJobId,
     InvalidPayload,
     InvalidQueueName,
     JobNotFound,
     LeaseLost,
+    NotFound,
     PayloadTooLarge,
     RedisUnavailable,
     RelayqError,
+    ServerBusy,
+    ServerUnavailable,
+    Unauthorized,
 )
 from .job import Job, parse_job_id
 from .options import JobOptions
@@ -25,8 +31,9 @@ from .worker import App, Fail, Retry, Worker, WorkerEvents, current_job
 
 __all__ = [
     "App", "Fail", "Retry", "Worker", "WorkerEvents", "current_job",
-    "ClaimResult", "Codec", "Conflict", "DataclassCodec", "EnqueueResult", "InvalidArgument",
-    "InvalidJobId", "InvalidPayload", "InvalidQueueName", "Job", "JobNotFound", "JobOptions",
-    "JsonCodec", "LeaseLost", "NackResult", "NewJob", "PayloadTooLarge", "Queue", "QueueStats",
-    "RedisUnavailable", "RelayqError", "connect", "list_queues", "parse_job_id",
+    "ClaimResult", "Client", "Codec", "Conflict", "DataclassCodec", "EnqueueResult", "Forbidden",
+    "InvalidArgument", "InvalidJobId", "InvalidPayload", "InvalidQueueName", "Job",
+    "JobNotFound", "JobOptions", "JsonCodec", "LeaseLost", "NackResult", "NewJob", "NotFound",
+    "PayloadTooLarge", "Queue", "QueueStats", "RedisUnavailable", "RelayqError", "ServerBusy",
+    "ServerUnavailable", "Unauthorized", "connect", "list_queues", "parse_job_id",
 ]

@@ -45,9 +45,15 @@ class PayloadTooLarge(InvalidArgument):
     http_status = 413
 
 
-class JobNotFound(RelayqError):
+class NotFound(RelayqError):
+    """No such job, API key or route."""
+
     code = "not_found"
     http_status = 404
+
+
+class JobNotFound(NotFound):
+    pass
 
 
 class LeaseLost(RelayqError):
@@ -65,6 +71,45 @@ class Conflict(RelayqError):
     http_status = 409
 
 
+class InvalidJson(InvalidArgument):
+    """A request body that is not JSON."""
+
+    code = "invalid_json"
+
+
+class Unauthorized(RelayqError):
+    """No API key, a malformed Authorization header, or a key that does not exist."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(RelayqError):
+    """A valid API key without the scope the operation needs."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class MethodNotAllowed(RelayqError):
+    code = "method_not_allowed"
+    http_status = 405
+
+
+class ServerBusy(RelayqError):
+    """The server has no room for another long-running request (long poll or event stream)."""
+
+    code = "server_busy"
+    http_status = 503
+
+
+class ServerUnavailable(RelayqError):
+    """The HTTP client could not reach the relayq server (after its retries)."""
+
+    code = "server_unavailable"
+    http_status = 503
+
+
 class RedisUnavailable(RelayqError):
     """Redis could not be reached, or the connection broke mid-call."""
 
@@ -79,6 +124,14 @@ STATUS_ERRORS: dict[str, type[RelayqError]] = {
     "lease_lost": LeaseLost,
     "conflict": Conflict,
 }
+
+
+# HTTP error code -> exception class: what the HTTP client raises for an error reply.
+HTTP_ERRORS: dict[str, type[RelayqError]] = {cls.code: cls for cls in (
+    InvalidArgument, InvalidQueueName, InvalidJobId, InvalidPayload, InvalidJson,
+    PayloadTooLarge, NotFound, LeaseLost, Conflict, Unauthorized, Forbidden, MethodNotAllowed,
+    ServerBusy, ServerUnavailable, RedisUnavailable,
+)}
 
 
 def error_for_status(status: str, message: str = "") -> RelayqError:

@@ -1,12 +1,16 @@
 """What every `relayq` subcommand shares: output (`--json` for machines, tables for people),
-user errors as one line on stderr with a non-zero exit, never a traceback."""
+user errors as one line on stderr with a non-zero exit, never a traceback, and the options
+and client of the subcommands that talk to the HTTP API."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
+
+from ..client import Client
 
 EXIT_USAGE = 2      # bad arguments or input
 EXIT_FAILURE = 1    # the operation ran and failed (not found, conflict, unavailable, ...)
@@ -43,3 +47,32 @@ def safe_text(value: Any) -> str:
     text = "" if value is None else (value if isinstance(value, str) else json.dumps(value)
                                       if isinstance(value, (dict, list)) else str(value))
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
+def add_server_args(parser: argparse.ArgumentParser) -> None:
+    """--server and --json, for the subcommands that talk to the HTTP API (the key comes from
+    $RELAYQ_API_KEY only, so that it never shows in a process list)."""
+    parser.add_argument("--server", default=None, metavar="URL",
+                        help="relayq server (default $RELAYQ_SERVER or http://localhost:8080)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def client_for(args: argparse.Namespace) -> Client:
+    return Client(args.server)
+
+
+def json_arg(text: str, what: str) -> Any:
+    """A JSON value given on the command line ('-' reads it from stdin)."""
+    if text == "-":
+        text = sys.stdin.read()
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise CommandError(f"{what} is not valid JSON: {e}", EXIT_USAGE) from None
+
+
+def print_job(job: dict[str, Any]) -> None:
+    """One job as aligned `field  value` lines."""
+    width = max(map(len, job))
+    for name, value in job.items():
+        print(f"{name.ljust(width)}  {safe_text(value)}")

@@ -16,6 +16,11 @@ from .common import EXIT_FAILURE, EXIT_USAGE, CommandError
 
 # Subcommand modules, in the order `relayq --help` lists them.
 COMMANDS = [
+    "jobs",      # enqueue, job, cancel
+    "work",      # claim, ack, nack, heartbeat
+    "queues",    # status, pause, resume, rate-limit
+    "dlq",       # dlq list|requeue|purge
+    "keys",      # keys create|list|revoke
     "bench",
     "export",
     "restore",

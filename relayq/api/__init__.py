@@ -1,0 +1,3 @@
+"""The HTTP API server (`relayq-server`): a Flask app (`create_app`) with one blueprint per
+resource, served by waitress. Every view validates its input and calls the same `Queue`
+operations as the CLI and the worker; nothing here talks to Redis about jobs in any other way."""

@@ -1,0 +1,103 @@
+"""The Flask app factory: `create_app(config)` registers every blueprint of `BLUEPRINTS`, the
+authentication hook, request logging and the two error handlers that render every error as
+``{"error": {"code": "...", "message": "..."}}``.
+
+To add a resource (say `/metrics` or the dashboard), write a blueprint whose views carry
+`@public` or `@requires(scope)` (relayq.api.security) and add it to `BLUEPRINTS`: one line.
+Views reach the Redis client, the key store and queues through `relayq.api.services.services()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, g, jsonify, request
+from flask.wrappers import Response
+from werkzeug.exceptions import HTTPException
+
+from ..errors import RelayqError
+from ..logs import log_event
+from . import dead, events, health, jobs, keys, openapi, queues
+from .security import authenticate, current_key
+from .services import ServerConfig, Services
+
+log = logging.getLogger("relayq.server")
+
+BLUEPRINTS: list[Blueprint] = [
+    health.bp,
+    jobs.bp,
+    queues.bp,
+    dead.bp,
+    keys.bp,
+    events.bp,
+    openapi.bp,
+]
+
+# Werkzeug's HTTP errors (routing, body size, ...) -> our stable codes.
+HTTP_CODES = {400: "invalid_argument", 404: "not_found", 405: "method_not_allowed",
+              413: "payload_too_large"}
+
+
+def create_app(config: ServerConfig | None = None) -> Flask:
+    config = config or ServerConfig()
+    app = Flask("relayq.api", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["relayq"] = Services(config)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.before_request(_start_timer)
+    app.before_request(authenticate)
+    app.after_request(_log_request)
+    app.register_error_handler(RelayqError, _relayq_error)
+    app.register_error_handler(Exception, _other_error)
+    return app
+
+
+def error_response(code: str, message: str, status: int,
+                   headers: dict[str, str] | None = None) -> tuple[Response, int, dict[str, str]]:
+    return jsonify({"error": {"code": code, "message": message}}), status, headers or {}
+
+
+def _relayq_error(e: RelayqError) -> Any:
+    headers = {}
+    if e.http_status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="relayq"'
+    elif e.http_status == 503:
+        headers["Retry-After"] = "1"
+    if e.http_status >= 500:
+        log_event(log, logging.WARNING, "http.unavailable", path=request.path, code=e.code,
+                  error=e.message)
+    return error_response(e.code, e.message, e.http_status, headers)
+
+
+def _other_error(e: Exception) -> Any:
+    if isinstance(e, HTTPException):
+        status = e.code or 500
+        code = HTTP_CODES.get(status, (e.name or "error").lower().replace(" ", "_"))
+        headers = {k: v for k, v in e.get_headers() if k == "Allow"}
+        messages = {
+            404: f"no route {request.path}",
+            405: f"{request.method} is not allowed on {request.path}",
+            413: f"request body is over the limit of {request.max_content_length} bytes",
+        }
+        return error_response(code, messages.get(status, e.description or code), status,
+                              headers)
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return error_response("internal_error", "internal server error", 500)
+
+
+def _start_timer() -> None:
+    g.started = time.perf_counter()
+
+
+def _log_request(response: Response) -> Response:
+    """One line per request: method, path, status, time, and the key's id (never the key)."""
+    key = current_key()
+    log_event(log, logging.INFO, "http.request", method=request.method, path=request.path,
+              status=response.status_code,
+              ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+              key=key.id if key else "-")
+    return response

@@ -1,0 +1,103 @@
+"""Reading request input: the JSON body (an object with known fields only, no nulls where a value
+is expected), query parameters and RFC 3339 times. Ranges of job options are checked by `Queue`
+itself; this module checks what only HTTP can get wrong (not JSON, unknown or missing fields,
+wrong types)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from flask import request
+
+from ..errors import InvalidArgument, InvalidJson
+from ..options import check_int, check_str, epoch_ms
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body(allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Any]:
+    """The request body as a JSON object. An empty body counts as `{}`."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        body: Any = {}
+    else:
+        try:
+            body = json.loads(raw, parse_constant=_no_constants)
+        except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+            raise InvalidJson(f"request body is not valid JSON: {e}") from None
+    return check_fields(body, allowed, required)
+
+
+def check_fields(body: Any, allowed: Collection[str], required: Collection[str] = (),
+                 what: str = "request body") -> dict[str, Any]:
+    """`body` if it is an object with only `allowed` fields, all `required` ones present."""
+    if not isinstance(body, dict):
+        raise InvalidArgument(f"{what} must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise InvalidArgument(f"unknown field {unknown[0]!r} in {what} "
+                              f"(known: {', '.join(sorted(allowed))})")
+    for name in required:
+        if name not in body:
+            raise InvalidArgument(f"{what} needs the field {name!r}")
+    return body
+
+
+def optional(body: dict[str, Any], name: str, kind: type | tuple[type, ...],
+             default: Any = None) -> Any:
+    """`body[name]` checked to be of `kind` (bool is never an int here), or `default`."""
+    if name not in body:
+        return default
+    value = body[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("integer" if k is int else "number" if k is float else
+                            "boolean" if k is bool else "string" for k in kinds)
+        raise InvalidArgument(f"{name} must be a {names}")
+    return value
+
+
+def optional_int(body: dict[str, Any], name: str, lo: int, hi: int, default: int) -> int:
+    return check_int(optional(body, name, int, default), name, lo, hi)
+
+
+def required_str(body: dict[str, Any], name: str, max_bytes: int = 1024) -> str:
+    return check_str(optional(body, name, str), name, max_bytes)
+
+
+def rfc3339_ms(value: Any, name: str) -> int:
+    """Epoch ms of an RFC 3339 time with a time zone, e.g. 2030-01-02T03:04:05.678Z."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise InvalidArgument(f"{name} must be an RFC 3339 time string")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(f"{name} must be an RFC 3339 time, got {value!r}") from None
+    if when.tzinfo is None:
+        raise InvalidArgument(f"{name} needs a time zone (e.g. a trailing Z)")
+    return epoch_ms(int(when.timestamp() * 1000))  # an int: checked against the range
+
+
+def check_query(allowed: Collection[str]) -> None:
+    """Refuses query parameters other than `allowed`, and any given twice (a typo such as
+    `?limt=5` must not pass silently)."""
+    for name in request.args:
+        if name not in allowed:
+            raise InvalidArgument(f"unknown query parameter {name!r} "
+                                  f"(known: {', '.join(sorted(allowed))})")
+        if len(request.args.getlist(name)) > 1:
+            raise InvalidArgument(f"query parameter {name!r} given more than once")
+
+
+def query_int(name: str, lo: int, hi: int, default: int) -> int:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        raise InvalidArgument(f"{name} must be an integer between {lo} and {hi}")
+    return check_int(int(text), name, lo, hi)

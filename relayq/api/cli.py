@@ -1,0 +1,156 @@
+"""`relayq-server`: the HTTP API, served by waitress (a production WSGI server with a thread
+pool; never Flask's development server).
+
+    relayq-server --addr 127.0.0.1:8080 --redis redis://localhost:6379/0
+    relayq-server --auth off            # local experiments only: no keys checked
+
+Threads: `--threads` serve ordinary requests; on top of them the pool has one thread for each
+long poll (`--max-long-polls`) and each event stream (`--max-event-streams`) allowed at once,
+so that waiting requests can never starve enqueues. Past those caps the server answers 503
+`server_busy` with Retry-After instead of waiting.
+
+With auth on (the default) and no API key in Redis, the server creates an admin key and prints
+it once on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from typing import Any
+
+import waitress
+
+from ..auth import ADMIN
+from ..connection import default_url
+from ..errors import RelayqError
+from ..keys import check_queue_name
+from ..logs import log_event, setup_logging
+from ..options import DEFAULT_MAX_PAYLOAD_BYTES
+from .app import create_app
+from .services import ServerConfig, services
+
+log = logging.getLogger("relayq.server")
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """`host:port` (IPv6 as `[::1]:8080`)."""
+    host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise RelayqError(f"--addr expects host:port, got {addr!r}")
+    return host.strip("[]"), int(port)
+
+
+def parse_queues(values: list[str]) -> tuple[str, ...]:
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    return tuple(check_queue_name(n) for n in names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="relayq-server", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--addr", default="127.0.0.1:8080",
+                   help="address to listen on, host:port (default 127.0.0.1:8080)")
+    p.add_argument("--redis", default=default_url(),
+                   help="Redis URL (default $RELAYQ_REDIS_URL or redis://localhost:6379/0)")
+    p.add_argument("--auth", choices=["required", "off"], default="required",
+                   help="API keys required (default) or not checked at all")
+    p.add_argument("--queues", action="append", default=[], metavar="NAME[,NAME...]",
+                   help="queues to list even before their first use (repeatable)")
+    p.add_argument("--max-request-bytes", type=int, default=16 * 1024 * 1024,
+                   help="largest request body accepted, else 413 (default 16 MiB)")
+    p.add_argument("--max-payload-bytes", type=int, default=DEFAULT_MAX_PAYLOAD_BYTES,
+                   help="largest job payload or result, else 413 (default 1 MiB)")
+    p.add_argument("--threads", type=int, default=8,
+                   help="threads for ordinary requests (default 8)")
+    p.add_argument("--max-long-polls", type=int, default=128,
+                   help="claims waiting (wait_ms) at once, each with its own thread "
+                        "(default 128)")
+    p.add_argument("--max-event-streams", type=int, default=32,
+                   help="open /api/events streams, each with its own thread (default 32)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="text", choices=["text", "json"])
+    return p
+
+
+MINIMUMS = {"max_request_bytes": 1, "max_payload_bytes": 1, "threads": 1, "max_long_polls": 0,
+            "max_event_streams": 0}
+
+
+def _check_minimums(args: argparse.Namespace) -> None:
+    for name, least in MINIMUMS.items():
+        if getattr(args, name) < least:
+            raise RelayqError(f"--{name.replace('_', '-')} must be at least {least}")
+
+
+def bootstrap_key() -> None:
+    """With auth on and no key at all in Redis: make an admin key and print it once."""
+    created = services().keys.create_first("bootstrap-admin", [ADMIN])
+    if created is not None:
+        record, key = created
+        print(f"relayq-server: no API key existed, so an admin key was created (id {record.id})."
+              f"\nIt is shown only this once; keep it safe:\n{key}", flush=True)
+        log_event(log, logging.WARNING, "auth.bootstrap_key_created", key=record.id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        _check_minimums(args)
+        host, port = parse_addr(args.addr)
+        config = ServerConfig(
+            redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
+            max_request_bytes=args.max_request_bytes, max_payload_bytes=args.max_payload_bytes,
+            max_long_polls=args.max_long_polls, max_event_streams=args.max_event_streams)
+        app = create_app(config)
+    except RelayqError as e:
+        print(f"relayq-server: {e.message}", file=sys.stderr)
+        return 2
+    try:
+        with app.app_context():
+            if config.auth:
+                bootstrap_key()
+        server: Any = waitress.create_server(
+            app, host=host, port=port,
+            threads=args.threads + args.max_long_polls + args.max_event_streams,
+            connection_limit=args.max_long_polls + args.max_event_streams + 256,
+            # waitress's own limit only stops absurd bodies early; the app's limit (a JSON 413)
+            # applies first to everything in between.
+            max_request_body_size=2 * args.max_request_bytes,
+            # read ahead so that a client that went away is seen at once (its long poll
+            # stops waiting; its event stream ends)
+            channel_request_lookahead=1,
+            asyncore_use_poll=True, ident="relayq")
+    except RelayqError as e:
+        print(f"relayq-server: {e.message}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"relayq-server: cannot listen on {args.addr}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    if not config.auth:
+        print("relayq-server: WARNING: --auth off: every request is allowed without a key. "
+              "Use this only for local experiments.", file=sys.stderr, flush=True)
+
+    def stop(*_: Any) -> None:
+        app.extensions["relayq"].close()  # long polls and streams end now; waitress drains
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log_event(log, logging.INFO, "server.listening",
+              url=f"http://{args.addr.rpartition(':')[0]}:{server.effective_port}",
+              auth="required" if config.auth else "off")
+    try:
+        server.run()
+    except SystemExit:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Dead letters of a queue: list (paged), requeue one or all, purge one or all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+
+from .body import check_query, query_int
+from .security import requires
+from .services import services
+
+bp = Blueprint("dead", __name__, url_prefix="/api/queues/<queue>/dead")
+
+
+@bp.get("")
+@requires("queues:admin")
+def list_dead(queue: str) -> Any:
+    q = services().queue(queue)
+    check_query(("limit", "cursor"))
+    jobs, next_cursor = q.dead(query_int("limit", 1, 1000, 50), request.args.get("cursor"))
+    return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
+
+
+@bp.post("/<job_id>/requeue")
+@requires("queues:admin")
+def requeue_one(queue: str, job_id: str) -> Any:
+    return {"requeued": services().queue(queue).requeue_dead(job_id)}
+
+
+@bp.post("/requeue")
+@requires("queues:admin")
+def requeue_all(queue: str) -> Any:
+    return {"requeued": services().queue(queue).requeue_all_dead()}
+
+
+@bp.delete("/<job_id>")
+@requires("queues:admin")
+def purge_one(queue: str, job_id: str) -> Any:
+    return {"purged": services().queue(queue).purge_dead(job_id)}
+
+
+@bp.delete("")
+@requires("queues:admin")
+def purge_all(queue: str) -> Any:
+    return {"purged": services().queue(queue).purge_all_dead()}

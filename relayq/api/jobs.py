@@ -1,0 +1,140 @@
+"""Jobs: enqueue (one or a batch), claim (with long poll), ack, nack, heartbeat, get, cancel.
+
+A job id names its queue (``<queue>.<number>``), so routes under /api/jobs/<id> find the queue
+from the id. Long polls wait in the process-wide wake hub (relayq.api.wake_hub).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from ..errors import InvalidArgument
+from ..job import parse_job_id, rfc3339
+from ..options import JobOptions
+from ..queue import BATCH_LIMIT, DEFAULT_VISIBILITY_MS, NewJob, Queue
+from .body import check_fields, json_body, optional, optional_int, required_str, rfc3339_ms
+from .security import requires
+from .services import services
+
+bp = Blueprint("jobs", __name__, url_prefix="/api")
+
+OPTION_FIELDS = ("type", "priority", "delay_ms", "run_at", "max_attempts", "idempotency_key",
+                 "timeout_ms", "backoff_base_ms", "backoff_cap_ms")
+JOB_FIELDS = ("payload", *OPTION_FIELDS)
+MAX_CLAIM_COUNT = 100
+MAX_WAIT_MS = 30_000
+MAX_LEASE_BYTES = 128
+
+
+def new_job(body: Any, what: str = "request body") -> NewJob[Any]:
+    """A job to enqueue from its JSON object; option ranges are checked by `Queue`."""
+    fields = check_fields(body, JOB_FIELDS, ("payload",), what)
+    options = {name: fields[name] for name in OPTION_FIELDS if name in fields}
+    for name, value in options.items():
+        if value is None:
+            raise InvalidArgument(f"{name} must not be null (leave it out instead)")
+    if "run_at" in options:
+        options["run_at"] = rfc3339_ms(options["run_at"], "run_at")
+    return NewJob(fields["payload"], JobOptions(**options))
+
+
+def _enqueue_view(result: Any) -> dict[str, Any]:
+    return {"id": result.id, "state": result.state, "duplicate": result.duplicate}
+
+
+@bp.post("/queues/<queue>/jobs")
+@requires("jobs:write")
+def enqueue(queue: str) -> Any:
+    q = services().queue(queue)
+    job = new_job(json_body(JOB_FIELDS, ("payload",)))
+    (result,) = q.enqueue_many([job])
+    return _enqueue_view(result), 200 if result.duplicate else 201
+
+
+@bp.post("/queues/<queue>/jobs/batch")
+@requires("jobs:write")
+def enqueue_batch(queue: str) -> Any:
+    q = services().queue(queue)
+    items = json_body(("jobs",), ("jobs",))["jobs"]
+    if not isinstance(items, list) or not 1 <= len(items) <= BATCH_LIMIT:
+        raise InvalidArgument(f"jobs must be a list of 1 to {BATCH_LIMIT} jobs")
+    jobs = [new_job(item, f"job {i + 1}") for i, item in enumerate(items)]
+    return {"jobs": [_enqueue_view(r) for r in q.enqueue_many(jobs)]}, 201
+
+
+@bp.post("/queues/<queue>/claim")
+@requires("jobs:work")
+def claim(queue: str) -> Any:
+    q = services().queue(queue)
+    body = json_body(("worker_id", "count", "wait_ms", "visibility_ms"))
+    worker_id = (required_str(body, "worker_id", 200) if "worker_id" in body
+                 else f"http:{request.remote_addr}")
+    count = optional_int(body, "count", 1, MAX_CLAIM_COUNT, 1)
+    wait_ms = optional_int(body, "wait_ms", 0, MAX_WAIT_MS, 0)
+    visibility_ms = optional_int(body, "visibility_ms", 1, 86_400_000, DEFAULT_VISIBILITY_MS)
+    result = services().wake_hub.claim(
+        q, wait_ms, lambda: q.claim(count, visibility_ms=visibility_ms, worker_id=worker_id),
+        request.environ.get("waitress.client_disconnected", lambda: False))
+    if not result:
+        headers = {}
+        if result.status == "throttled" and result.retry_in_ms is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(result.retry_in_ms / 1000)))
+        return Response(status=204, headers=headers)
+    return {"jobs": [job.to_dict(with_lease=True) for job in result]}
+
+
+def _job_queue(job_id: str) -> Queue[Any]:
+    return services().queue(parse_job_id(job_id)[0])
+
+
+def _lease(body: dict[str, Any]) -> str:
+    return required_str(body, "lease", MAX_LEASE_BYTES)
+
+
+@bp.post("/jobs/<job_id>/ack")
+@requires("jobs:work")
+def ack(job_id: str) -> Any:
+    q = _job_queue(job_id)
+    body = json_body(("lease", "result"), ("lease",))
+    q.ack(job_id, _lease(body), body.get("result"))
+    return {"state": "succeeded"}
+
+
+@bp.post("/jobs/<job_id>/nack")
+@requires("jobs:work")
+def nack(job_id: str) -> Any:
+    q = _job_queue(job_id)
+    body = json_body(("lease", "error", "retry", "delay_ms"), ("lease",))
+    lease = _lease(body)
+    error = optional(body, "error", str, "")
+    retry = optional(body, "retry", bool, True)
+    delay_ms = optional(body, "delay_ms", int)
+    outcome = q.nack(job_id, lease, error, retry=retry, delay_ms=delay_ms)
+    return {"state": outcome.state, "attempts": outcome.attempts,
+            "run_at": rfc3339(outcome.run_at)}
+
+
+@bp.post("/jobs/<job_id>/heartbeat")
+@requires("jobs:work")
+def heartbeat(job_id: str) -> Any:
+    q = _job_queue(job_id)
+    body = json_body(("lease", "visibility_ms"), ("lease",))
+    lease = _lease(body)
+    visibility_ms = optional_int(body, "visibility_ms", 1, 86_400_000, DEFAULT_VISIBILITY_MS)
+    return {"lease_deadline": rfc3339(q.heartbeat(job_id, lease, visibility_ms))}
+
+
+@bp.get("/jobs/<job_id>")
+@requires("jobs:read")
+def get(job_id: str) -> Any:
+    return _job_queue(job_id).get(job_id).to_dict()
+
+
+@bp.delete("/jobs/<job_id>")
+@requires("jobs:write")
+def cancel(job_id: str) -> Any:
+    _job_queue(job_id).cancel(job_id)
+    return {"state": "cancelled"}

@@ -1,0 +1,41 @@
+"""API keys over HTTP: create (the secret is in this one reply only), list, revoke. A key may
+only create keys with scopes it holds itself (see relayq.auth.check_grant)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from ..auth import check_grant, check_scopes
+from .body import json_body, required_str
+from .security import current_key, requires
+from .services import services
+
+bp = Blueprint("keys", __name__, url_prefix="/api/keys")
+
+
+@bp.post("")
+@requires("keys:admin")
+def create() -> Any:
+    body = json_body(("name", "scopes"), ("name", "scopes"))
+    name = required_str(body, "name", 200)
+    scopes = check_scopes(body["scopes"])
+    holder = current_key()
+    if holder is not None:
+        check_grant(holder, scopes)
+    record, key = services().keys.create(name, scopes)
+    return {**record.to_dict(), "key": key}, 201
+
+
+@bp.get("")
+@requires("keys:admin")
+def list_keys() -> Any:
+    return {"keys": [k.to_dict() for k in services().keys.list()]}
+
+
+@bp.delete("/<key_id>")
+@requires("keys:admin")
+def revoke(key_id: str) -> Any:
+    services().keys.revoke(key_id)
+    return {"id": key_id, "revoked": True}

@@ -1,0 +1,316 @@
+"""`GET /api/openapi.json`: the OpenAPI 3.1 document of every route of this server.
+
+Written by hand from small builders so that it reads like the SPEC's table. Tests keep it true:
+they validate real responses against it and run schemathesis over it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from ..auth import SCOPES
+from ..job import STATES
+from ..options import TEN_YEARS_MS
+from ..queue import BATCH_LIMIT, TOTALS
+from .jobs import MAX_CLAIM_COUNT, MAX_LEASE_BYTES, MAX_WAIT_MS
+from .security import public
+
+bp = Blueprint("openapi", __name__, url_prefix="/api")
+
+JSON = "application/json"
+DAY_MS = 86_400_000
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(required: list[str] | tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
+    """A closed JSON object schema: only these properties."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties,
+                              "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def closed(**properties: Any) -> dict[str, Any]:
+    """A closed object whose every property is required (the shape of a response)."""
+    return obj(list(properties), **properties)
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer"}
+    if lo is not None:
+        schema["minimum"] = lo
+    if hi is not None:
+        schema["maximum"] = hi
+    return schema
+
+
+def string(max_length: int | None = None, **more: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", **more}
+    if max_length is not None:
+        schema.update(minLength=1, maxLength=max_length)
+    return schema
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+TIME = string(format="date-time", description="RFC 3339 UTC with milliseconds")
+ANY_JSON: dict[str, Any] = {"description": "any JSON value"}
+
+JOB_PROPERTIES: dict[str, Any] = {
+    "id": string(pattern=r"^[A-Za-z0-9_-]{1,64}\.[0-9]{1,20}$"),
+    "queue": string(),
+    "type": nullable(string()),
+    "payload": ANY_JSON,
+    "state": {"type": "string", "enum": list(STATES)},
+    "priority": integer(0, 255),
+    "attempts": integer(0),
+    "max_attempts": integer(1),
+    "created_at": TIME,
+    "run_at": nullable(TIME),
+    "started_at": nullable(TIME),
+    "finished_at": nullable(TIME),
+    "lease_deadline": nullable(TIME),
+    "worker_id": nullable(string()),
+    "result": ANY_JSON,
+    "last_error": nullable(string()),
+    "idempotency_key": nullable(string()),
+    "timeout_ms": nullable(integer(1)),
+}
+
+NEW_JOB = obj(
+    ["payload"],
+    payload=ANY_JSON,
+    type=string(200, description="at most 200 bytes of UTF-8"),
+    priority=integer(0, 255),
+    delay_ms=integer(0, TEN_YEARS_MS),
+    run_at={**TIME, "description": "RFC 3339 with a time zone; not with delay_ms"},
+    max_attempts=integer(1, 1000),
+    idempotency_key=string(512, description="at most 512 bytes of UTF-8"),
+    timeout_ms=integer(1, TEN_YEARS_MS),
+    backoff_base_ms=integer(0, TEN_YEARS_MS),
+    backoff_cap_ms=integer(0, TEN_YEARS_MS),
+)
+NEW_JOB["not"] = {"required": ["delay_ms", "run_at"]}
+
+LEASE = string(MAX_LEASE_BYTES)
+ENQUEUED = closed(id=JOB_PROPERTIES["id"], state=nullable(string()), duplicate={"type": "boolean"})
+STATS = closed(
+    queue=string(), ready=integer(0), scheduled=integer(0), running=integer(0),
+    dead=integer(0), succeeded=integer(0), paused={"type": "boolean"},
+    rate_limit={"oneOf": [{"type": "null"}, closed(rate={"type": "number"}, burst=integer(1))]},
+    totals={"type": "object", "properties": {name: integer(0) for name in TOTALS},
+            "additionalProperties": integer(0)},
+)
+API_KEY_PROPERTIES: dict[str, Any] = {
+    "id": string(pattern="^[0-9a-f]{16}$"), "name": string(),
+    "scopes": {"type": "array", "items": {"type": "string", "enum": list(SCOPES)}},
+    "created_at": TIME,
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": closed(error=closed(code=string(), message=string())),
+    "Job": closed(**JOB_PROPERTIES),
+    "ClaimedJob": closed(**JOB_PROPERTIES, lease=string()),
+    "NewJob": NEW_JOB,
+    "Enqueued": ENQUEUED,
+    "Batch": obj(["jobs"], jobs={"type": "array", "items": ref("NewJob"), "minItems": 1,
+                                 "maxItems": BATCH_LIMIT}),
+    "BatchEnqueued": closed(jobs={"type": "array", "items": ref("Enqueued")}),
+    "Claim": obj(worker_id=string(200), count=integer(1, MAX_CLAIM_COUNT),
+                 wait_ms=integer(0, MAX_WAIT_MS), visibility_ms=integer(1, DAY_MS)),
+    "Claimed": closed(jobs={"type": "array", "items": ref("ClaimedJob"), "minItems": 1}),
+    "Ack": obj(["lease"], lease=LEASE, result=ANY_JSON),
+    "Acked": closed(state={"const": "succeeded"}),
+    "Nack": obj(["lease"], lease=LEASE, error=string(), retry={"type": "boolean"},
+                delay_ms=integer(0, TEN_YEARS_MS)),
+    "Nacked": closed(state={"enum": ["scheduled", "ready", "dead"]}, attempts=integer(0),
+                     run_at=nullable(TIME)),
+    "Heartbeat": obj(["lease"], lease=LEASE, visibility_ms=integer(1, DAY_MS)),
+    "LeaseExtended": closed(lease_deadline=TIME),
+    "Cancelled": closed(state={"const": "cancelled"}),
+    "QueueStats": STATS,
+    "QueueList": closed(queues={"type": "array", "items": ref("QueueStats")}),
+    "Paused": closed(queue=string(), paused={"type": "boolean"}),
+    "RateLimit": obj(["rate"], rate={"type": "number", "exclusiveMinimum": 0,
+                                     "maximum": 1_000_000},
+                     burst=integer(1, 1_000_000)),
+    "RateLimitSet": closed(queue=string(), rate_limit=STATS["properties"]["rate_limit"]),
+    "DeadList": closed(jobs={"type": "array", "items": ref("Job")},
+                       next_cursor=nullable(string())),
+    "Requeued": closed(requeued=integer(0)),
+    "Purged": closed(purged=integer(0)),
+    "NewKey": obj(["name", "scopes"], name=string(200),
+                  scopes={**API_KEY_PROPERTIES["scopes"], "minItems": 1}),
+    "KeyCreated": closed(**API_KEY_PROPERTIES, key=string(
+        pattern="^rq_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$", description="shown only here, once")),
+    "KeyList": closed(keys={"type": "array", "items": closed(**API_KEY_PROPERTIES)}),
+    "KeyRevoked": closed(id=string(), revoked={"const": True}),
+    "Health": closed(status={"const": "ok"}, long_polls=integer(0), event_streams=integer(0)),
+    "Ready": closed(status={"const": "ready"}),
+}
+
+ERRORS = {
+    400: "bad input (invalid_argument, invalid_json, invalid_queue_name, invalid_job_id, ...)",
+    401: "no key, a malformed Authorization header, or an unknown or revoked key",
+    403: "the key lacks the scope",
+    404: "no such job, key or route",
+    405: "method not allowed",
+    409: "lease_lost or conflict",
+    413: "payload_too_large",
+    503: "redis_unavailable or server_busy",
+}
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": ref(schema)}}}
+
+
+def op(summary: str, scope: str | None, ok: dict[int, tuple[str, str]], *,
+       body: str | None = None, body_required: bool = True, errors: tuple[int, ...] = (),
+       params: tuple[str, ...] = (), query: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
+    """One operation. `scope` None: public. `ok`: status -> (schema, description)."""
+    responses: dict[str, Any] = {str(s): _json(name, text) for s, (name, text) in ok.items()}
+    codes = {*errors, 503}
+    if scope is not None:
+        codes |= {401, 403}
+    if body is not None:
+        codes |= {400, 413}
+    if params:
+        codes |= {400, 404}
+    for status in sorted(codes):
+        responses[str(status)] = _json("Error", ERRORS[status])
+    operation: dict[str, Any] = {
+        "summary": summary + (f" (scope {scope})" if scope else " (public)"),
+        "responses": responses,
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in params] + list(query),
+    }
+    if scope is None:
+        operation["security"] = []
+    if body is not None:
+        operation["requestBody"] = {"required": body_required,
+                                    "content": {JSON: {"schema": ref(body)}}}
+    return operation
+
+
+NO_JOBS = {"description": "nothing claimable now (empty, paused or throttled)", "headers": {
+    "Retry-After": {"description": "seconds until the rate limit has a token (throttled only)",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"}}}}
+SSE = {"description": "text/event-stream: `stats` events about every second and `job` events "
+                      "({queue, state, ids}) as jobs change state",
+       "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+QUEUE_FILTER = {"name": "queue", "in": "query", "required": False,
+                "schema": string(pattern="^[A-Za-z0-9_-]{1,64}$")}
+PAGE = ({"name": "limit", "in": "query", "required": False, "schema": integer(1, 1000)},
+        {"name": "cursor", "in": "query", "required": False, "schema": string(12)})
+
+PATHS: dict[str, Any] = {
+    "/api/queues/{queue}/jobs": {"post": op(
+        "Enqueue a job", "jobs:write", {201: ("Enqueued", "created"),
+                                        200: ("Enqueued", "duplicate idempotency key")},
+        body="NewJob", params=("queue",))},
+    "/api/queues/{queue}/jobs/batch": {"post": op(
+        f"Enqueue up to {BATCH_LIMIT} jobs, all or nothing", "jobs:write",
+        {201: ("BatchEnqueued", "created")}, body="Batch", params=("queue",))},
+    "/api/queues/{queue}/claim": {"post": op(
+        "Claim jobs under a lease, optionally waiting (long poll)", "jobs:work",
+        {200: ("Claimed", "claimed jobs, each with its lease")}, body="Claim",
+        body_required=False, params=("queue",))},
+    "/api/jobs/{job_id}/ack": {"post": op(
+        "Finish a running job successfully", "jobs:work", {200: ("Acked", "succeeded")},
+        body="Ack", params=("job_id",), errors=(409,))},
+    "/api/jobs/{job_id}/nack": {"post": op(
+        "Fail a running job (retry or dead)", "jobs:work", {200: ("Nacked", "failed")},
+        body="Nack", params=("job_id",), errors=(409,))},
+    "/api/jobs/{job_id}/heartbeat": {"post": op(
+        "Extend a running job's lease", "jobs:work", {200: ("LeaseExtended", "extended")},
+        body="Heartbeat", params=("job_id",), errors=(409,))},
+    "/api/jobs/{job_id}": {
+        "get": op("A job", "jobs:read", {200: ("Job", "the job")}, params=("job_id",)),
+        "delete": op("Cancel a ready or scheduled job", "jobs:write",
+                     {200: ("Cancelled", "cancelled")}, params=("job_id",), errors=(409,)),
+    },
+    "/api/queues": {"get": op("Every queue with its stats", "jobs:read",
+                              {200: ("QueueList", "queues")})},
+    "/api/queues/{queue}": {"get": op("A queue's stats", "jobs:read",
+                                      {200: ("QueueStats", "stats")}, params=("queue",))},
+    "/api/queues/{queue}/pause": {"post": op("Pause a queue", "queues:admin",
+                                             {200: ("Paused", "paused")}, params=("queue",))},
+    "/api/queues/{queue}/resume": {"post": op("Resume a queue", "queues:admin",
+                                              {200: ("Paused", "resumed")}, params=("queue",))},
+    "/api/queues/{queue}/rate-limit": {
+        "put": op("Set the rate limit", "queues:admin", {200: ("RateLimitSet", "set")},
+                  body="RateLimit", params=("queue",)),
+        "delete": op("Remove the rate limit", "queues:admin", {200: ("RateLimitSet", "removed")},
+                     params=("queue",)),
+    },
+    "/api/queues/{queue}/dead": {
+        "get": op("Dead jobs, most recent first, paged", "queues:admin",
+                  {200: ("DeadList", "a page")}, params=("queue",), query=PAGE),
+        "delete": op("Purge every dead job", "queues:admin", {200: ("Purged", "purged")},
+                     params=("queue",)),
+    },
+    "/api/queues/{queue}/dead/requeue": {"post": op(
+        "Requeue every dead job (attempts reset)", "queues:admin",
+        {200: ("Requeued", "requeued")}, params=("queue",))},
+    "/api/queues/{queue}/dead/{job_id}/requeue": {"post": op(
+        "Requeue one dead job (attempts reset)", "queues:admin",
+        {200: ("Requeued", "requeued")}, params=("queue", "job_id"))},
+    "/api/queues/{queue}/dead/{job_id}": {"delete": op(
+        "Purge one dead job", "queues:admin", {200: ("Purged", "purged")},
+        params=("queue", "job_id"))},
+    "/api/events": {"get": op("Live events (Server-Sent Events)", "jobs:read", {},
+                              query=(QUEUE_FILTER,), errors=(400,))},
+    "/api/keys": {
+        "post": op("Create an API key (the secret is shown once)", "keys:admin",
+                   {201: ("KeyCreated", "created")}, body="NewKey"),
+        "get": op("API keys (never their secrets)", "keys:admin", {200: ("KeyList", "keys")}),
+    },
+    "/api/keys/{key_id}": {"delete": op("Revoke an API key", "keys:admin",
+                                        {200: ("KeyRevoked", "revoked")}, params=("key_id",))},
+    "/api/openapi.json": {"get": {"summary": "This document (public)", "security": [],
+                                  "responses": {"200": {"description": "OpenAPI 3.1",
+                                                        "content": {JSON: {}}}}}},
+    "/healthz": {"get": op("Liveness", None, {200: ("Health", "alive")})},
+    "/readyz": {"get": op("Readiness: Redis reachable, scripts loaded", None,
+                          {200: ("Ready", "ready")})},
+}
+PATHS["/api/queues/{queue}/claim"]["post"]["responses"]["204"] = NO_JOBS
+PATHS["/api/events"]["get"]["responses"]["200"] = SSE
+
+PARAMETERS = {
+    "queue": {"name": "queue", "in": "path", "required": True,
+              "schema": string(pattern="^[A-Za-z0-9_-]{1,64}$")},
+    "job_id": {"name": "job_id", "in": "path", "required": True,
+               "schema": JOB_PROPERTIES["id"]},
+    "key_id": {"name": "key_id", "in": "path", "required": True,
+               "schema": API_KEY_PROPERTIES["id"]},
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "relayq HTTP API", "version": "1",
+             "description": "A task queue on Redis. At-least-once delivery; errors are "
+                            '{"error": {"code", "message"}} with stable codes.'},
+    "security": [{"bearer": []}],
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "parameters": PARAMETERS,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "description": "an API key: rq_<id>_<secret>"}},
+    },
+}
+
+
+@bp.get("/openapi.json")
+@public
+def document() -> Any:
+    return DOCUMENT

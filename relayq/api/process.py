@@ -1,0 +1,92 @@
+"""A `relayq-server` child process on a free loopback port: for the tests and `measure_http`'s
+command line (and anything else that needs a real server for a while). Its stdout and stderr go
+to files in a temp dir; `start()` waits until /healthz answers and picks up the admin key the
+server printed, if it printed one."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..redis_process import free_port
+
+KEY_LINE = re.compile(r"^(rq_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$", re.MULTILINE)
+
+
+class ServerProcess:
+    def __init__(self, redis_url: str, *args: str, cwd: str | Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.redis_url = redis_url
+        self.args = list(args)
+        self.port = free_port()
+        self.cwd = cwd
+        self.env = env
+        self.dir = Path(tempfile.mkdtemp(prefix="relayq-server-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def stdout(self) -> str:
+        return (self.dir / "stdout").read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return (self.dir / "stderr").read_text(errors="replace")
+
+    def printed_key(self) -> str | None:
+        """The admin key the server printed at start, if any."""
+        match = KEY_LINE.search(self.stdout)
+        return match.group(1) if match else None
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        command = [sys.executable, "-m", "relayq.api.cli", "--addr", f"127.0.0.1:{self.port}",
+                   "--redis", self.redis_url, *self.args]
+        with open(self.dir / "stdout", "wb") as out, open(self.dir / "stderr", "wb") as err:
+            self.proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=self.cwd,
+                                         env={**os.environ, **(self.env or {})},
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not self._healthy():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"relayq-server exited with {self.proc.returncode}:\n"
+                                   f"{self.stderr[-2000:]}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise TimeoutError(f"relayq-server did not answer within {timeout}s")
+            time.sleep(0.05)
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=1) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,66 @@
+"""Who may call what: every view names the scope it needs with `@requires(scope)`, or is
+marked `@public`. The app's `authenticate` hook (run before every view) reads
+``Authorization: Bearer <key>``, checks the key in the key store and its scope, and keeps the
+key in `g.api_key` (None when auth is off). A view with neither mark needs `admin`: forgetting
+the mark fails closed, never open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+
+from ..auth import ADMIN, ApiKey
+from ..errors import Forbidden, Unauthorized
+from .services import services
+
+View = TypeVar("View", bound=Callable[..., Any])
+PUBLIC = "public"
+
+
+def requires(scope: str) -> Callable[[View], View]:
+    def mark(view: View) -> View:
+        view.required_scope = scope  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def public(view: View) -> View:
+    view.required_scope = PUBLIC  # type: ignore[attr-defined]
+    return view
+
+
+def bearer_key() -> str:
+    """The key of the request's one `Authorization: Bearer` header; Unauthorized otherwise."""
+    values = request.headers.getlist("Authorization")
+    if not values:
+        raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <key>'")
+    if len(values) > 1:
+        raise Unauthorized("more than one Authorization header")
+    scheme, _, key = values[0].strip().partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("the Authorization header must read 'Bearer <key>'")
+    return key.strip()
+
+
+def authenticate() -> None:
+    """before_request hook: 401 without a valid key, 403 without the view's scope."""
+    g.api_key = None
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if view is None:  # no such route: the routing error answers (404 or 405)
+        return
+    scope = getattr(view, "required_scope", ADMIN)
+    if scope == PUBLIC or not services().config.auth:
+        return
+    key = services().keys.authenticate(bearer_key())
+    if not key.allows(scope):
+        raise Forbidden(f"this API key lacks the scope {scope!r}")
+    g.api_key = key
+
+
+def current_key() -> ApiKey | None:
+    """The key of the current request (None when auth is off or the view is public)."""
+    return g.get("api_key")

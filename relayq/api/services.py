@@ -1,0 +1,68 @@
+"""What the views share for the life of a server process: its settings (`ServerConfig`), the
+Redis client, the key store, the long-poll wake hub, the event hub and a bounded cache of
+`Queue` objects. One `Services` per app, kept in `app.extensions["relayq"]`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from flask import current_app
+
+from ..auth import KeyStore
+from ..connection import connect
+from ..options import DEFAULT_MAX_PAYLOAD_BYTES
+from ..queue import Queue, list_queues
+from .event_hub import EventHub
+from .wake_hub import WakeHub
+
+QUEUE_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Settings of one server. `queues` are listed (GET /api/queues, events) even before
+    their first use; `max_long_polls` and `max_event_streams` bound the requests that hold a
+    server thread for long (see relayq.api.cli for how the thread pool is sized from them)."""
+
+    redis_url: str | None = None
+    auth: bool = True
+    queues: tuple[str, ...] = ()
+    max_request_bytes: int = 16 * 1024 * 1024
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    max_long_polls: int = 128
+    max_event_streams: int = 32
+
+
+class Services:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.redis = connect(config.redis_url)
+        self.keys = KeyStore(self.redis)
+        self.wake_hub = WakeHub(self.redis, config.max_long_polls)
+        self.event_hub = EventHub(self.redis, self.all_stats, config.max_event_streams)
+        self.queue = lru_cache(maxsize=QUEUE_CACHE_SIZE)(self._make_queue)
+
+    def close(self) -> None:
+        """Ends long polls and event streams at once: the server is stopping."""
+        self.wake_hub.close()
+        self.event_hub.close()
+
+    def _make_queue(self, name: str) -> Queue[Any]:
+        """The `Queue` for `name` (InvalidQueueName for a bad name; nothing is cached then)."""
+        return Queue(name, self.redis, max_payload_bytes=self.config.max_payload_bytes)
+
+    def queue_names(self) -> list[str]:
+        """Queues in use plus those named by --queues, sorted."""
+        return sorted(set(list_queues(self.redis)) | set(self.config.queues))
+
+    def all_stats(self, also: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+        """Stats of every queue (and of the queues in `also`, used or not), by name."""
+        names = sorted(set(self.queue_names()) | also)
+        return [self.queue(name).stats().to_dict() for name in names]
+
+
+def services() -> Services:
+    """The services of the app handling the current request."""
+    return current_app.extensions["relayq"]

@@ -1,0 +1,150 @@
+"""The API key store: scoped keys kept in Redis as hashes only, used by the HTTP server (to
+authenticate requests and serve /api/keys) and by `relayq keys` (straight on Redis, for bootstrap).
+
+A key reads ``rq_<id>_<secret>``: `id` is 16 hex digits that name the key (safe to log and to
+show in lists), `secret` is 256 random bits. Redis keeps one HASH field per key in
+``relayq:apikeys``: id -> JSON ``{"name", "scopes", "sha256", "created_at"}``, where `sha256` is
+the digest of the secret; the secret itself is never stored and is shown only once, at creation.
+Lookup is O(1) (HGET by id) and the digests are compared with `hmac.compare_digest`. Nothing is
+cached, so a revoked key is refused by the very next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .connection import Client, redis_errors
+from .errors import Forbidden, InvalidArgument, NotFound, Unauthorized
+from .job import rfc3339
+from .keys import API_KEYS
+from .options import check_str
+
+ADMIN = "admin"
+SCOPES = ("jobs:write", "jobs:read", "jobs:work", "queues:admin", "keys:admin", ADMIN)
+KEY_FORMAT = re.compile(r"rq_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A stored key, without its secret."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: int  # epoch ms
+
+    def allows(self, scope: str) -> bool:
+        return ADMIN in self.scopes or scope in self.scopes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "scopes": list(self.scopes),
+                "created_at": rfc3339(self.created_at)}
+
+
+def check_scopes(scopes: Any) -> tuple[str, ...]:
+    """The scopes, checked: a non-empty list of known scope names (duplicates dropped)."""
+    if isinstance(scopes, str) or not isinstance(scopes, Iterable) or isinstance(scopes, dict):
+        raise InvalidArgument(f"scopes must be a list of: {', '.join(SCOPES)}")
+    names = list(scopes)
+    unknown = [s for s in names if s not in SCOPES]
+    if unknown or not names:
+        shown = ", ".join(map(repr, unknown)) if unknown else "none given"
+        raise InvalidArgument(f"bad scopes ({shown}): use some of {', '.join(SCOPES)}")
+    return tuple(dict.fromkeys(names))
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyStore:
+    """Creates, lists, revokes and checks API keys in `relayq:apikeys`."""
+
+    def __init__(self, redis: Client) -> None:
+        self.redis = redis
+
+    def create(self, name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
+        """A new key: its record and the full key string (shown to the user once)."""
+        record, full, stored = self._new(name, scopes)
+        with redis_errors():
+            self.redis.hset(API_KEYS, record.id, stored)
+        return record, full
+
+    def create_first(self, name: str, scopes: Iterable[str]) -> tuple[ApiKey, str] | None:
+        """Creates a key only if the store holds none (atomically, so that servers starting
+        together make one bootstrap key between them); None when keys already exist."""
+        record, full, stored = self._new(name, scopes)
+
+        def create_if_empty(pipe: Any) -> bool:
+            if pipe.hlen(API_KEYS):
+                return False
+            pipe.multi()
+            pipe.hset(API_KEYS, record.id, stored)
+            return True
+
+        with redis_errors():
+            created = self.redis.transaction(create_if_empty, API_KEYS, value_from_callable=True)
+        return (record, full) if created else None
+
+    @staticmethod
+    def _new(name: str, scopes: Iterable[str]) -> tuple[ApiKey, str, str]:
+        check_str(name, "name", 200)
+        record = ApiKey(secrets.token_hex(8), name, check_scopes(scopes),
+                        int(time.time() * 1000))
+        secret = secrets.token_urlsafe(32)
+        stored = json.dumps({"name": record.name, "scopes": list(record.scopes),
+                             "sha256": _digest(secret), "created_at": record.created_at})
+        return record, f"rq_{record.id}_{secret}", stored
+
+    def list(self) -> list[ApiKey]:
+        """Every key, oldest first (never with secrets: the store has none)."""
+        with redis_errors():
+            stored = self.redis.hgetall(API_KEYS)
+        keys = [self._record(key_id, text) for key_id, text in stored.items()]
+        return sorted(keys, key=lambda k: (k.created_at, k.id))
+
+    def revoke(self, key_id: str) -> None:
+        """Deletes a key; requests using it are refused from now on. NotFound if unknown."""
+        if not isinstance(key_id, str) or not KEY_ID.fullmatch(key_id):
+            raise NotFound(f"no API key {key_id!r}")
+        with redis_errors():
+            deleted = self.redis.hdel(API_KEYS, key_id)
+        if not deleted:
+            raise NotFound(f"no API key {key_id!r}")
+
+    def authenticate(self, key: str) -> ApiKey:
+        """The stored key that `key` (the full ``rq_<id>_<secret>`` string) proves; Unauthorized
+        when it is malformed, unknown or revoked, or its secret does not match."""
+        match = KEY_FORMAT.fullmatch(key)
+        if match is None:
+            raise Unauthorized("malformed API key")
+        key_id, secret = match.groups()
+        with redis_errors():
+            text = self.redis.hget(API_KEYS, key_id)
+        if text is None:
+            raise Unauthorized("unknown or revoked API key")
+        record = json.loads(text)
+        if not hmac.compare_digest(record["sha256"], _digest(secret)):
+            raise Unauthorized("unknown or revoked API key")
+        return self._record(key_id, text)
+
+    @staticmethod
+    def _record(key_id: str, text: str) -> ApiKey:
+        record = json.loads(text)
+        return ApiKey(key_id, record["name"], tuple(record["scopes"]), int(record["created_at"]))
+
+
+def check_grant(holder: ApiKey, scopes: Iterable[str]) -> None:
+    """A key may only make keys with scopes it holds itself (`admin` holds them all)."""
+    missing = [s for s in scopes if not holder.allows(s)]
+    if missing:
+        raise Forbidden(f"cannot grant scopes this key does not hold: {', '.join(missing)}")

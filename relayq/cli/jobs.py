@@ -1,0 +1,90 @@
+"""`relayq enqueue`, `relayq job`, `relayq cancel`: producing and looking at jobs, over the
+HTTP API.
+
+    relayq enqueue emails '{"to": "ada@example.com"}' --type send_email --priority 5
+    relayq job emails.1795379690080000001 --wait 30
+    relayq cancel emails.1795379690080000001
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .common import EXIT_FAILURE, add_server_args, client_for, json_arg, print_job, print_json
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("enqueue", help="add a job to a queue",
+                              description="Add a job to a queue (prints its id).")
+    p.add_argument("queue")
+    p.add_argument("payload", help="the payload as JSON ('-' reads it from stdin)")
+    p.add_argument("--type", help="job type (the task that runs it)")
+    p.add_argument("--priority", type=int, default=0, help="0-255, higher first (default 0)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--delay-ms", type=int, help="run no earlier than this many ms from now")
+    when.add_argument("--run-at", help="run no earlier than this RFC 3339 time")
+    p.add_argument("--max-attempts", type=int, help="attempts before the dead-letter queue")
+    p.add_argument("--idempotency-key", help="enqueue at most once per key (within its TTL)")
+    p.add_argument("--timeout-ms", type=int, help="a run that lasts longer fails")
+    add_server_args(p)
+    p.set_defaults(handler=enqueue)
+
+    p = subparsers.add_parser("job", help="show a job", description="Show a job.")
+    p.add_argument("id")
+    p.add_argument("--wait", type=float, metavar="SECONDS",
+                   help="first wait up to SECONDS for it to finish (exit 1 if it does not)")
+    add_server_args(p)
+    p.set_defaults(handler=show)
+
+    p = subparsers.add_parser("cancel", help="cancel a ready or scheduled job",
+                              description="Cancel a ready or scheduled job.")
+    p.add_argument("id")
+    add_server_args(p)
+    p.set_defaults(handler=cancel)
+
+
+def enqueue(args: argparse.Namespace) -> int:
+    options = {name: getattr(args, name) for name in (
+        "type", "delay_ms", "max_attempts", "idempotency_key", "timeout_ms")
+        if getattr(args, name) is not None}
+    if args.run_at is not None:
+        options["run_at"] = args.run_at
+    with client_for(args) as client:
+        result = client.enqueue(args.queue, json_arg(args.payload, "payload"),
+                                priority=args.priority, **options)
+    if args.json:
+        print_json(result._asdict())
+    else:
+        print(f"{result.id} {result.state}{' (duplicate)' if result.duplicate else ''}")
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    code = 0
+    with client_for(args) as client:
+        if args.wait is None:
+            job = client.get(args.id)
+        else:
+            try:
+                job = client.wait(args.id, args.wait, on_change=lambda j: print(
+                    f"relayq job: {j.id} is {j.state}", file=sys.stderr))
+            except TimeoutError as e:
+                print(f"relayq job: {e}", file=sys.stderr)
+                job, code = client.get(args.id), EXIT_FAILURE
+    if args.json:
+        print_json(job.to_dict())
+    else:
+        print_job(job.to_dict())
+    return code
+
+
+def cancel(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        client.cancel(args.id)
+    if args.json:
+        print_json({"id": args.id, "state": "cancelled"})
+    else:
+        print(f"{args.id} cancelled")
+    return 0

@@ -1,0 +1,87 @@
+"""`relayq status`, `pause`, `resume`, `rate-limit`: looking at and steering queues over the
+HTTP API.
+
+    relayq status                   # every queue
+    relayq pause emails
+    relayq rate-limit set emails 50 --burst 100
+    relayq rate-limit clear emails
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .common import add_server_args, client_for, print_json, print_table
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("status", help="queue stats",
+                              description="Stats of one queue, or of every queue.")
+    p.add_argument("queue", nargs="?")
+    add_server_args(p)
+    p.set_defaults(handler=status)
+
+    for verb, text in (("pause", "stop handing out a queue's jobs (enqueues still work)"),
+                       ("resume", "hand out a paused queue's jobs again")):
+        p = subparsers.add_parser(verb, help=text, description=text.capitalize() + ".")
+        p.add_argument("queue")
+        add_server_args(p)
+        p.set_defaults(handler=pause_or_resume, verb=verb)
+
+    p = subparsers.add_parser("rate-limit", help="set or clear a queue's rate limit",
+                              description="Set or clear a queue's rate limit (token bucket).")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    s = actions.add_parser("set", help="at most RATE jobs per second, in bursts of --burst")
+    s.add_argument("queue")
+    s.add_argument("rate", type=float)
+    s.add_argument("--burst", type=int, help="default: one second's worth")
+    add_server_args(s)
+    s.set_defaults(handler=rate_limit)
+    c = actions.add_parser("clear", help="no rate limit")
+    c.add_argument("queue")
+    add_server_args(c)
+    c.set_defaults(handler=rate_limit)
+
+
+def status(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        stats = [client.stats(args.queue)] if args.queue else client.queues()
+    if args.json:
+        views = [s.to_dict() for s in stats]
+        print_json(views[0] if args.queue else {"queues": views})
+        return 0
+    print_table(["queue", "ready", "scheduled", "running", "dead", "succeeded", "paused",
+                 "rate_limit", "enqueued"],
+                [[s.queue, s.ready, s.scheduled, s.running, s.dead, s.succeeded,
+                  "yes" if s.paused else "no", _rate(s.rate_limit), s.totals["enqueued"]]
+                 for s in stats])
+    return 0
+
+
+def _rate(limit: dict[str, Any] | None) -> str:
+    return "-" if limit is None else f"{limit['rate']:g}/s burst {limit['burst']}"
+
+
+def pause_or_resume(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        (client.pause if args.verb == "pause" else client.resume)(args.queue)
+    if args.json:
+        print_json({"queue": args.queue, "paused": args.verb == "pause"})
+    else:
+        print(f"{args.queue} {'paused' if args.verb == 'pause' else 'resumed'}")
+    return 0
+
+
+def rate_limit(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        if args.action == "set":
+            client.set_rate_limit(args.queue, args.rate, args.burst)
+        else:
+            client.clear_rate_limit(args.queue)
+        limit = client.stats(args.queue).rate_limit
+    if args.json:
+        print_json({"queue": args.queue, "rate_limit": limit})
+    else:
+        print(f"{args.queue} rate limit: {_rate(limit)}")
+    return 0
