@@ -11,6 +11,10 @@ so that waiting requests can never starve enqueues. Past those caps the server a
 
 With auth on (the default) and no API key in Redis, the server creates an admin key and prints
 it once on stdout.
+
+`--export-to URI --export-every 5m` exports every queue on that schedule from a background
+thread (relayq.export.ExportScheduler); several servers doing so at once stay correct, because
+snapshots and manifests are written with conditional puts.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import waitress
 from ..auth import ADMIN
 from ..connection import default_url
 from ..errors import RelayqError
+from ..export import ExportScheduler, open_store, parse_duration
+from ..export.exporter import DEFAULT_KEEP
 from ..keys import check_queue_name
 from ..logs import log_event, setup_logging
 from ..options import DEFAULT_MAX_PAYLOAD_BYTES
@@ -70,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 128)")
     p.add_argument("--max-event-streams", type=int, default=32,
                    help="open /api/events streams, each with its own thread (default 32)")
+    p.add_argument("--export-to", metavar="URI",
+                   help="export every queue on a schedule to file:///dir or s3://bucket/prefix")
+    p.add_argument("--export-every", default="5m", metavar="DURATION",
+                   help="how often to export with --export-to (default 5m)")
+    p.add_argument("--export-keep", type=int, default=DEFAULT_KEEP, metavar="K",
+                   help=f"snapshots kept per queue (default {DEFAULT_KEEP})")
+    p.add_argument("--s3-endpoint-url", metavar="URL",
+                   help="S3-compatible endpoint for s3:// export targets (MinIO, ...)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", default="text", choices=["text", "json"])
     return p
@@ -106,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             max_request_bytes=args.max_request_bytes, max_payload_bytes=args.max_payload_bytes,
             max_long_polls=args.max_long_polls, max_event_streams=args.max_event_streams)
         app = create_app(config)
+        exporter = _export_scheduler(args, app)
     except RelayqError as e:
         print(f"relayq-server: {e.message}", file=sys.stderr)
         return 2
@@ -138,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         app.extensions["relayq"].close()  # long polls and streams end now; waitress drains
         sys.exit(0)
 
+    if exporter is not None:
+        exporter.start()
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log_event(log, logging.INFO, "server.listening",
@@ -149,7 +167,20 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         server.close()
+        if exporter is not None:
+            exporter.stop()
     return 0
+
+
+def _export_scheduler(args: argparse.Namespace, app: Any) -> ExportScheduler | None:
+    """The scheduled export of --export-to, checked now (a bad URI fails at start)."""
+    if not args.export_to:
+        return None
+    if args.export_keep < 1:
+        raise RelayqError("--export-keep must be at least 1")
+    store = open_store(args.export_to, s3_endpoint_url=args.s3_endpoint_url)
+    return ExportScheduler(app.extensions["relayq"].redis, store,
+                           parse_duration(args.export_every), keep=args.export_keep)
 
 
 if __name__ == "__main__":

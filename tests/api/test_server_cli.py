@@ -26,3 +26,38 @@ def test_bad_starts_fail_cleanly(args: list[str], code: int, says: str) -> None:
                           text=True, timeout=60)
     assert done.returncode == code
     assert says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_server_exports_on_a_schedule(redis_url: str, q, tmp_path) -> None:
+    from relayq.export import manifest, open_store
+
+    from ..conftest import wait_until
+    from .conftest import start_server
+
+    q.enqueue({"n": 1})
+    target = f"file://{tmp_path}"
+    server = start_server(redis_url, "--export-to", target, "--export-every", "300ms",
+                          "--export-keep", "2")
+    try:
+        store = open_store(target)
+
+        def snapshots() -> list[str]:
+            return [e.key for e in manifest.load(store, q.name)[0].snapshots]
+
+        wait_until(lambda: len(snapshots()) >= 2, timeout=20, message="two scheduled exports")
+        current = manifest.load(store, q.name)[0]
+        assert len(current.snapshots) == 2  # --export-keep
+        assert current.snapshots[-1].jobs == 1
+    finally:
+        server.stop()
+
+
+def test_server_refuses_a_bad_export_target(redis_url: str) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "relayq.api.cli", "--redis", redis_url,
+                           "--export-to", "ftp://nowhere", "--addr", "127.0.0.1:0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("relayq-server: ") and "Traceback" not in proc.stderr
