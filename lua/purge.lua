@@ -11,17 +11,13 @@
 --        'ok' | 'not_found' (no such dead job)
 --    or  {'invalid_argument', message}
 
---@include lib/args.lua
+--@include lib/dead.lua
 --@include lib/events.lua
 
 local dead_key = KEYS[1]
 local prefix, queue = ARGV[1], ARGV[2]
-local limit, err = int_arg(ARGV[3], 'limit', 1, 10000)
-if not limit then return {'invalid_argument', err} end
-local ids = {}
-for a = 4, #ARGV do ids[#ids + 1] = ARGV[a] end
-local explicit = #ids > 0
-if not explicit then ids = redis.call('ZRANGE', dead_key, 0, limit - 1) end
+local ids, explicit = dead_targets(dead_key)
+if not ids then return {'invalid_argument', explicit} end
 
 -- writes below
 local reply, deleted = {'ok', 0}, {}
