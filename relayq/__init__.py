@@ -14,6 +14,7 @@ from .errors import (
     InvalidQueueName,
     JobNotFound,
     LeaseLost,
+    NotReplicated,
     PayloadTooLarge,
     RedisUnavailable,
     RelayqError,
@@ -27,6 +28,7 @@ __all__ = [
     "App", "Fail", "Retry", "Worker", "WorkerEvents", "current_job",
     "ClaimResult", "Codec", "Conflict", "DataclassCodec", "EnqueueResult", "InvalidArgument",
     "InvalidJobId", "InvalidPayload", "InvalidQueueName", "Job", "JobNotFound", "JobOptions",
-    "JsonCodec", "LeaseLost", "NackResult", "NewJob", "PayloadTooLarge", "Queue", "QueueStats",
-    "RedisUnavailable", "RelayqError", "connect", "list_queues", "parse_job_id",
+    "JsonCodec", "LeaseLost", "NackResult", "NewJob", "NotReplicated", "PayloadTooLarge",
+    "Queue", "QueueStats", "RedisUnavailable", "RelayqError", "connect", "list_queues",
+    "parse_job_id",
 ]
