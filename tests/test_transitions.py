@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 import relayq
-from relayq import Conflict, JobNotFound, LeaseLost, NewJob, JobOptions, Queue
+from relayq import Conflict, JobNotFound, JobOptions, LeaseLost, NewJob, Queue
 
 from .conftest import wait_until
 
@@ -215,7 +215,7 @@ def test_cancel_only_before_start(any_q: Queue) -> None:
 
 def test_delay_and_run_at_are_honoured_without_a_promoter(any_q: Queue) -> None:
     jid = any_q.enqueue({}, delay_ms=150).id
-    at = any_q.enqueue({}, run_at=datetime.now(timezone.utc) + timedelta(milliseconds=150)).id
+    at = any_q.enqueue({}, run_at=datetime.now(UTC) + timedelta(milliseconds=150)).id
     assert any_q.get(jid).state == "scheduled"
     assert list(any_q.claim(5)) == []
     claimed = wait_until(lambda: list(any_q.claim(5)), timeout=3, message="due jobs")
@@ -225,7 +225,7 @@ def test_delay_and_run_at_are_honoured_without_a_promoter(any_q: Queue) -> None:
 
 
 def test_run_at_in_the_past_is_ready_now(any_q: Queue) -> None:
-    res = any_q.enqueue({}, run_at=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    res = any_q.enqueue({}, run_at=datetime(2020, 1, 1, tzinfo=UTC))
     assert res.state == "ready"
 
 
