@@ -133,10 +133,15 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> C
 def _is_cluster_node(client: redis.Redis) -> bool:
     """True when the server says `cluster_enabled:1`; False when it does not, or cannot be
     asked (down, INFO disabled): the plain client then reports the real problem on first use."""
+    pool = client.connection_pool  # asked on database 0: a cluster node refuses SELECT
+    probe = redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": 0}))
     try:
-        return bool(client.info("cluster").get("cluster_enabled"))
+        return bool(probe.info("cluster").get("cluster_enabled"))
     except redis.RedisError:
         return False
+    finally:
+        probe.close()
 
 
 def is_cluster(client: Client) -> bool:
