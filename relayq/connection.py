@@ -12,7 +12,11 @@ already run creates a second job. relayq's callers retry where it is safe (the w
 backoff; acks and nacks are idempotent for the lease holder). Per client kind:
 - plain and Sentinel clients: `Retry(NoBackoff(), 0)`. A Sentinel client finds the primary
   anew on each new connection; a write refused by a demoted primary (READONLY) closes the
-  connection and raises, and nothing ran.
+  connection and raises, and nothing ran. An old primary that is still alive after a failover
+  (SENTINEL FAILOVER, a partition) is demoted by Sentinel only ~8 s later and accepts writes
+  until then, which it then throws away: `follow_primary()`, called before each script call,
+  asks the sentinels at most once a second, and redis-py drops connections to a primary that
+  is no longer the one named.
 - RedisCluster: `retry=Retry(NoBackoff(), 0)`, so a connection error or timeout is raised after
   the slot map is re-read, never resent. MOVED, ASK and TRYAGAIN are still followed: a node that
   answers them did not run the command, so following them cannot run anything twice. redis-py's
@@ -23,6 +27,7 @@ backoff; acks and nacks are idempotent for the lease holder). Per client kind:
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -43,10 +48,12 @@ from redis.exceptions import (
     TryAgainError,
 )
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from .errors import InvalidArgument, RedisUnavailable
 
 DEFAULT_URL = "redis://localhost:6379/0"
+PRIMARY_CHECK_S = 1.0  # how often a Sentinel client asks who the primary is
 
 Client = Any  # redis.Redis or redis.cluster.RedisCluster: both speak the commands relayq uses
 
@@ -102,8 +109,6 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> C
     password = unquote(parts.password) if parts.password else None
     username = unquote(parts.username) if parts.username else None
     if scheme == "redis+sentinel":
-        from redis.sentinel import Sentinel
-
         path = [p for p in parts.path.split("/") if p]
         if not path:
             raise InvalidArgument(
@@ -164,6 +169,21 @@ def refresh_topology(client: Client) -> None:
         # every node unreachable: the next call fails and refreshes again
         with suppress(redis.RedisError, RedisClusterException):
             client.nodes_manager.initialize()
+
+
+def follow_primary(client: Client) -> None:
+    """Sentinel clients: at most every PRIMARY_CHECK_S, asks the sentinels who the primary is;
+    when it changed, redis-py disconnects idle connections to the old one (and busy ones when
+    they are released). Nothing to do for other clients."""
+    pool = getattr(client, "connection_pool", None)
+    if not isinstance(pool, SentinelConnectionPool):
+        return
+    now = time.monotonic()
+    if now - getattr(pool, "relayq_checked_at", 0.0) < PRIMARY_CHECK_S:
+        return
+    pool.relayq_checked_at = now
+    with redis_errors():
+        pool.get_master_address()
 
 
 @contextmanager

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import redis
 from redis.exceptions import MovedError, NoScriptError
 
-from .connection import Client, node_client, redis_errors, refresh_topology
+from .connection import Client, follow_primary, node_client, redis_errors, refresh_topology
 from .errors import NotReplicated, RedisUnavailable
 from .replication import Wait
 
@@ -111,6 +111,7 @@ def load_all(client: redis.Redis) -> None:
 
 def run(client: redis.Redis, call: ScriptCall) -> Any:
     """Runs one script by SHA, loading it first if Redis does not have it."""
+    follow_primary(client)
     with redis_errors():
         try:
             return client.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
@@ -132,6 +133,7 @@ def run_pipelined(client: Client, calls: Iterable[ScriptCall], wait: Wait | None
     replies: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
     acked: int | None = None
+    follow_primary(client)
     with redis_errors():
         for _ in range(MAX_ROUNDS):
             target = node_client(client, calls[0].keys[0])
