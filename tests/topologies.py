@@ -22,6 +22,7 @@ from typing import Any
 import redis
 from redis.crc import key_slot
 
+import relayq
 from relayq.redis_process import RedisProcess, free_port
 
 ENV = "RELAYQ_TEST_TOPOLOGY"
@@ -264,8 +265,15 @@ class SentinelSetup:
         admin(self.sentinel).execute_command("SENTINEL", "FAILOVER", SERVICE)
 
     def wait_primary_is(self, server: RedisProcess, timeout: float = 30.0) -> None:
+        """Until the sentinel names `server`, it is a master, and clients can reach it."""
+        def reachable() -> bool:
+            client = relayq.connect(self.url, socket_timeout=1)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
         poll(lambda: self.primary() is server and
-             admin(server).info("replication")["role"] == "master", timeout,
+             admin(server).info("replication")["role"] == "master" and reachable(), timeout,
              f"{server.port} to be the primary")
 
     def rejoin(self, server: RedisProcess, timeout: float = 30.0) -> None:
