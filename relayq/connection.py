@@ -96,7 +96,8 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> C
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     options = _options(socket_timeout)
-    if scheme == "unix":
+    if scheme == "unix":  # no TCP keepalive on a unix socket
+        options.pop("socket_keepalive")
         return redis.Redis.from_url(url, retry=_no_retry(), **options)
     if scheme in ("redis", "rediss"):
         client = redis.Redis.from_url(url, retry=_no_retry(), **options)
