@@ -107,7 +107,7 @@ def _lost_in_a_crash(setup: SentinelSetup, replicas: int) -> dict[str, Any]:
     Counts what was confirmed and what the new primary no longer has."""
     client = relayq.connect(setup.url, socket_timeout=5)
     q: Queue[Any] = Queue(f"lag-{replicas}", client, replicas=replicas, replica_timeout_ms=200)
-    before = [q.enqueue({"n": i}, replicas=1).id for i in range(20)]
+    before = [q.enqueue({"n": i}, replicas=1, replica_timeout_ms=10_000).id for i in range(20)]
     primary, replica = setup.primary(), setup.replica()
     confirmed, refused = [], 0
     pause(replica)
