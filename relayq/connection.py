@@ -187,6 +187,16 @@ def follow_primary(client: Client) -> None:
         pool.get_master_address()
 
 
+def on_primary(client: Client, conn: Any) -> bool:
+    """False when `conn`, a connection held out of `client`'s pool (a blocking one), is on a
+    server Sentinel no longer names as primary (asked at most every PRIMARY_CHECK_S)."""
+    pool = getattr(client, "connection_pool", None)
+    if not isinstance(pool, SentinelConnectionPool):
+        return True
+    follow_primary(client)
+    return bool(pool.owns_connection(conn))
+
+
 @contextmanager
 def redis_errors() -> Iterator[None]:
     """Turns a broken or refused Redis connection, or a node that is not serving (failover,

@@ -10,7 +10,9 @@ Cluster, the owner of the queue's slot); `stop()` unblocks it with CLIENT UNBLOC
 node, so that a worker stops at once instead of waiting out a blocking call. After a failover the
 connection breaks, or the node answers UNBLOCKED (a demoted primary releases its blocked clients),
 MOVED or READONLY: the waker drops the connection, re-reads the cluster's slot map, and finds the
-new primary on its next turn.
+new primary on its next turn. Behind Sentinel a demoted primary that has not learnt it yet gives
+no error at all (and no wake tokens): before each wait the waker checks that its connection is
+still on the primary the sentinels name.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import redis
 
-from ..connection import node_client, refresh_topology
+from ..connection import node_client, on_primary, refresh_topology
 from ..errors import RedisUnavailable
 from ..logs import log_event
 from ..queue import Queue
@@ -90,6 +92,9 @@ class Waker:
                 break
             token = False
             try:
+                if conn is not None and not on_primary(self.queue.redis, conn):
+                    conn.disconnect()
+                    conn = None
                 if conn is None:
                     conn = self._connection()
                 conn.send_command("BLPOP", self.queue.keys.wake, f"{self._timeout_s:.3f}")
