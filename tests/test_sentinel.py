@@ -15,6 +15,7 @@ import pytest
 
 import relayq
 from relayq import JobNotFound, NotReplicated, Queue
+from relayq.worker import waker
 
 from .conftest import wait_until
 from .failover import crash_scenario, record
@@ -148,3 +149,30 @@ def test_replicated_writes_survive_a_crash_that_loses_default_writes(
     assert replicated["before_lost"] == 0
     assert replicated["confirmed_during_lag"] == replicated["lost"] == 0
     assert replicated["not_replicated"] == 3  # the caller was told each time
+
+
+def test_idle_wakers_move_to_the_new_primary(sentinel: SentinelSetup,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle worker's blocking wait must follow a forced failover before Sentinel demotes the
+    old primary (which would then drop its clients): the old one gets no more wake tokens."""
+    monkeypatch.setattr(waker, "MAX_BLOCK_S", 1.0)
+    ran: list[float] = []
+    app = relayq.App()
+    app.task(lambda payload: ran.append(time.monotonic()), name="note", default=True)
+    worker = relayq.Worker(["idle"], app, sentinel.url, concurrency=1)
+    old, new = sentinel.primary(), sentinel.replica()
+    worker.start()
+    try:
+        wait_until(lambda: admin(old).info("clients")["blocked_clients"] >= 1, timeout=10,
+                   message="the waker to block on the primary")
+        sentinel.failover()
+        sentinel.wait_primary_is(new)
+        wait_until(lambda: admin(new).info("clients")["blocked_clients"] >= 1, timeout=4,
+                   message="the waker to block on the new primary")
+        assert admin(old).info("replication")["role"] == "master"  # not demoted yet
+        sent = time.monotonic()
+        Queue("idle", relayq.connect(sentinel.url)).enqueue({})
+        wait_until(lambda: ran, timeout=5, message="the job to run")
+        assert ran[0] - sent < 0.5  # woken by the token, not by a timeout
+    finally:
+        worker.stop(grace_s=2)
