@@ -156,9 +156,9 @@ def run_pipelined(client: Client, calls: Iterable[ScriptCall], wait: Wait | None
             todo = repeat
         else:
             raise RedisUnavailable(f"the slot of {calls[0].keys[0]} kept moving")
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
+        for reply in replies:  # CLUSTERDOWN, READONLY, ... become RedisUnavailable here
+            if isinstance(reply, Exception):
+                raise reply
     if wait is not None and acked is not None and acked < wait.replicas:
         raise NotReplicated(
             f"written on the primary, but {acked} of {wait.replicas} replicas confirmed it "

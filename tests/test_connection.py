@@ -137,3 +137,17 @@ def test_worker_refuses_an_evicting_redis_unless_allowed() -> None:
         finally:
             allowed.terminate()
             allowed.wait(15)
+
+
+def test_a_server_that_stopped_serving_writes_is_unavailable_not_a_crash() -> None:
+    """A plain URL pointing at a primary that became a replica: pipelined and single writes
+    answer READONLY, which must reach callers as RedisUnavailable (the worker rides that out)."""
+    with RedisProcess() as primary, RedisProcess() as demoted:
+        client = relayq.connect(demoted.url)
+        client.execute_command("REPLICAOF", "127.0.0.1", primary.port)
+        q = relayq.Queue("demoted", client)
+        with pytest.raises(RedisUnavailable, match="ReadOnlyError"):
+            q.enqueue_many([{}])  # a pipeline
+        with pytest.raises(RedisUnavailable, match="ReadOnlyError"):
+            q.pause()  # a single script call
+        client.close()
