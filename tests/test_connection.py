@@ -31,7 +31,13 @@ SLOW = """local t0 = redis.call('TIME')
 local start = t0[1] * 1000000 + t0[2]
 repeat local t = redis.call('TIME') until (t[1] * 1000000 + t[2]) - start > ARGV[1] * 1000
 return redis.call('INCR', KEYS[1])"""
-SLOW_SCRIPT = Script("slow", SLOW, hashlib.sha1(SLOW.encode()).hexdigest())
+
+
+def _script(name: str, source: str) -> Script:
+    return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+SLOW_SCRIPT = _script("slow", SLOW)
 
 
 @pytest.fixture(scope="module", params=["single", "cluster", "sentinel"])
@@ -140,14 +146,16 @@ def test_worker_refuses_an_evicting_redis_unless_allowed() -> None:
 
 
 def test_a_server_that_stopped_serving_writes_is_unavailable_not_a_crash() -> None:
-    """A plain URL pointing at a primary that became a replica: pipelined and single writes
-    answer READONLY, which must reach callers as RedisUnavailable (the worker rides that out)."""
+    """A plain URL pointing at a primary that became a replica: pipelined and single script
+    writes answer READONLY, which must reach callers as RedisUnavailable (the worker's loops
+    ride that out; a raw redis error would end them)."""
+    write = _script("write", "return redis.call('INCR', KEYS[1])")
     with RedisProcess() as primary, RedisProcess() as demoted:
         client = relayq.connect(demoted.url)
         client.execute_command("REPLICAOF", "127.0.0.1", primary.port)
-        q = relayq.Queue("demoted", client)
+        call = ScriptCall(write, ("relayq:{demoted}:n",), ())
         with pytest.raises(RedisUnavailable, match="ReadOnlyError"):
-            q.enqueue_many([{}])  # a pipeline
+            scripts.run_pipelined(client, [call])
         with pytest.raises(RedisUnavailable, match="ReadOnlyError"):
-            q.pause()  # a single script call
+            scripts.run(client, call)
         client.close()
