@@ -61,6 +61,9 @@ Client = Any  # redis.Redis or redis.cluster.RedisCluster: both speak the comman
 # now": a failover or a slot migration in progress. Callers see them as RedisUnavailable.
 NOT_SERVING = (ClusterDownError, SlotNotCoveredError, TryAgainError, AskError, MovedError,
                ClusterError, MasterDownError, ReadOnlyError)
+# The same, for replies redis-py has no class for: a primary short of good replicas
+# (min-replicas-to-write), WAIT sent to a node that has become a replica.
+NOT_SERVING_REPLIES = ("NOREPLICAS", "WAIT cannot be used with replica instances")
 
 
 def default_url() -> str:
@@ -207,3 +210,7 @@ def redis_errors() -> Iterator[None]:
         raise RedisUnavailable(f"Redis unavailable: {e}") from e
     except NOT_SERVING as e:
         raise RedisUnavailable(f"Redis not serving: {type(e).__name__}: {e}") from e
+    except redis.ResponseError as e:
+        if str(e).startswith(NOT_SERVING_REPLIES):
+            raise RedisUnavailable(f"Redis not serving: {e}") from e
+        raise

@@ -138,18 +138,22 @@ def run_pipelined(client: Client, calls: Iterable[ScriptCall], wait: Wait | None
         for _ in range(MAX_ROUNDS):
             target = node_client(client, calls[0].keys[0])
             got = _round_trip(client, target, [calls[i] for i in todo], wait)
-            if wait is not None:
-                if isinstance(got[-1], Exception):
-                    raise got[-1]
-                acked = got[-1] if acked is None else min(acked, got[-1])
             repeat = []
             for i, reply in zip(todo, got):
                 replies[i] = reply
                 if isinstance(reply, (NoScriptError, MovedError)):
                     repeat.append(i)
+            moved = any(isinstance(replies[i], MovedError) for i in repeat)
+            if wait is not None and not moved:  # a redirected round wrote nothing to wait for
+                waited = got[len(todo)]
+                if isinstance(waited, Exception):
+                    if not any(isinstance(r, Exception) for r in replies):
+                        raise waited
+                else:
+                    acked = waited if acked is None else min(acked, waited)
             if not repeat:
                 break
-            if any(isinstance(replies[i], MovedError) for i in repeat):
+            if moved:
                 refresh_topology(client)
             for s in {calls[i].script for i in repeat if isinstance(replies[i], NoScriptError)}:
                 target.script_load(s.source)
