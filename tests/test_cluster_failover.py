@@ -1,7 +1,7 @@
 """kill -9 of the Redis Cluster primary that holds busy queues, while worker processes drain
 them and a producer keeps enqueueing (replicated-write mode): the replica takes over, workers and
 clients find it on their own, and no confirmed job is lost. Duplicated runs are counted, not
-hidden (at-least-once). A 6-node cluster (3 masters, 3 replicas); ~15 s."""
+hidden (at-least-once). A 6-node cluster (3 masters, 3 replicas); ~20 s."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis.cluster import ClusterNode
+from redis.crc import key_slot
+
+import relayq
+from relayq import Queue
 
 from .failover import crash_scenario
-from .topologies import Cluster, poll
+from .topologies import Cluster, admin, poll
 
 
 @pytest.fixture
@@ -45,3 +50,25 @@ def test_kill_9_of_a_busy_primary_loses_no_confirmed_job(replicated_cluster: Clu
     assert result["lost"] == 0 and result["upfront_lost"] == 0, result
     assert result["confirmed"] > 200, result
     assert cluster.primary_for(busy_key) is not victim
+
+
+def test_a_stale_slot_map_pointing_at_a_replica_is_followed_with_wait(
+        replicated_cluster: Cluster) -> None:
+    """After a failover a client may still send a queue's pipeline to the old primary, now a
+    replica: its scripts answer MOVED and its WAIT an error. The pipeline must move to the
+    primary and WAIT there, not fail on the replica's WAIT error."""
+    cluster = replicated_cluster
+    client = relayq.connect(cluster.url)
+    q = Queue(cluster.queue_names(0, 1, "stale")[0], client, replicas=1,
+              replica_timeout_ms=5000)
+    q.enqueue({})
+    slot = key_slot(f"{{{q.name}}}".encode())
+    primary = client.nodes_manager.slots_cache[slot][0]
+    replica = cluster.nodes[cluster.masters]  # master 0's replica (tests/topologies.py)
+    assert admin(replica).info("replication")["master_port"] == int(primary.port)
+    stale = ClusterNode("127.0.0.1", replica.port, server_type="replica")
+    client.nodes_manager.slots_cache[slot] = [stale]  # as if it were still the primary
+    results = q.enqueue_many([{"n": i} for i in range(3)])
+    assert len(results) == 3 and q.stats().ready == 4
+    assert client.nodes_manager.slots_cache[slot][0].name == primary.name
+    client.close()

@@ -159,3 +159,12 @@ def test_a_server_that_stopped_serving_writes_is_unavailable_not_a_crash() -> No
         with pytest.raises(RedisUnavailable, match="ReadOnlyError"):
             scripts.run(client, call)
         client.close()
+
+
+def test_a_primary_short_of_replicas_is_unavailable() -> None:
+    """min-replicas-to-write (recommended in docs/scaling.md) refuses writes with NOREPLICAS."""
+    with RedisProcess(extra_args=["--min-replicas-to-write", "1"]) as server:
+        q = relayq.Queue("short", relayq.connect(server.url))
+        with pytest.raises(RedisUnavailable, match="NOREPLICAS"):
+            q.enqueue({})
+        q.redis.close()
