@@ -17,6 +17,7 @@ from .errors import (
     JobNotFound,
     LeaseLost,
     NotFound,
+    NotReplicated,
     PayloadTooLarge,
     RedisUnavailable,
     RelayqError,
@@ -34,6 +35,7 @@ __all__ = [
     "ClaimResult", "Client", "Codec", "Conflict", "DataclassCodec", "EnqueueResult", "Forbidden",
     "InvalidArgument", "InvalidJobId", "InvalidPayload", "InvalidQueueName", "Job",
     "JobNotFound", "JobOptions", "JsonCodec", "LeaseLost", "NackResult", "NewJob", "NotFound",
-    "PayloadTooLarge", "Queue", "QueueStats", "RedisUnavailable", "RelayqError", "ServerBusy",
-    "ServerUnavailable", "Unauthorized", "connect", "list_queues", "parse_job_id",
+    "NotReplicated", "PayloadTooLarge", "Queue", "QueueStats", "RedisUnavailable",
+    "RelayqError", "ServerBusy", "ServerUnavailable", "Unauthorized", "connect", "list_queues",
+    "parse_job_id",
 ]

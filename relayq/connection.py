@@ -1,33 +1,69 @@
-"""The one place that turns a Redis URL into a client.
+"""The one place that turns a Redis URL into a client, and that knows the client kinds apart.
 
-Accepted: ``redis://``, ``rediss://`` (TLS), ``unix://``,
-``redis+sentinel://host:port[,host:port]/<service>[/<db>]`` and
-``redis+cluster://host:port[,host:port]``. Default: ``RELAYQ_REDIS_URL``, else
-``redis://localhost:6379/0``.
+Accepted: ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+sentinel://host:port[,host:port]/
+<service>[/<db>]`` and ``redis+cluster://host:port[,host:port]``. A ``redis://`` or ``rediss://``
+URL naming a Redis Cluster node is detected (one ``INFO cluster`` at connect) and gets a cluster
+client; if that probe cannot reach the server, a plain client is returned. Default:
+``RELAYQ_REDIS_URL``, else ``redis://localhost:6379/0``.
 
-Clients are made with `decode_responses=True` and **without automatic retries**: redis-py would
-otherwise resend a command after a broken connection, and a resent enqueue that had already run
-creates a second job. relayq's callers retry where it is safe (the worker, with backoff; acks
-and nacks are idempotent for the lease holder).
+Clients are made with `decode_responses=True` and **without automatic resends**: redis-py would
+otherwise resend a command after a broken connection or a timeout, and a resent enqueue that had
+already run creates a second job. relayq's callers retry where it is safe (the worker, with
+backoff; acks and nacks are idempotent for the lease holder). Per client kind:
+- plain and Sentinel clients: `Retry(NoBackoff(), 0)`. A Sentinel client finds the primary
+  anew on each new connection; a write refused by a demoted primary (READONLY) closes the
+  connection and raises, and nothing ran. An old primary that is still alive after a failover
+  (SENTINEL FAILOVER, a partition) is demoted by Sentinel only ~8 s later and accepts writes
+  until then, which it then throws away: `follow_primary()`, called before each script call,
+  asks the sentinels at most once a second, and redis-py drops connections to a primary that
+  is no longer the one named.
+- RedisCluster: `retry=Retry(NoBackoff(), 0)`, so a connection error or timeout is raised after
+  the slot map is re-read, never resent. MOVED, ASK and TRYAGAIN are still followed: a node that
+  answers them did not run the command, so following them cannot run anything twice. redis-py's
+  ClusterPipeline does resend after connection errors, so relayq never uses it (see
+  relayq/scripts.py, which pipelines on the node that owns the queue's slot instead).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ClusterError,
+    MasterDownError,
+    MovedError,
+    ReadOnlyError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from .errors import InvalidArgument, RedisUnavailable
 
 DEFAULT_URL = "redis://localhost:6379/0"
+PRIMARY_CHECK_S = 1.0  # how often a Sentinel client asks who the primary is
 
 Client = Any  # redis.Redis or redis.cluster.RedisCluster: both speak the commands relayq uses
+
+# Replies that mean "this command did not run here, and the server is not serving it right
+# now": a failover or a slot migration in progress. Callers see them as RedisUnavailable.
+NOT_SERVING = (ClusterDownError, SlotNotCoveredError, TryAgainError, AskError, MovedError,
+               ClusterError, MasterDownError, ReadOnlyError)
+# The same, for replies redis-py has no class for: a primary short of good replicas
+# (min-replicas-to-write), WAIT sent to a node that has become a replica.
+NOT_SERVING_REPLIES = ("NOREPLICAS", "WAIT cannot be used with replica instances")
 
 
 def default_url() -> str:
@@ -37,11 +73,14 @@ def default_url() -> str:
 def _options(socket_timeout: float | None) -> dict[str, Any]:
     return {
         "decode_responses": True,
-        "retry": Retry(NoBackoff(), 0),
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
     }
+
+
+def _no_retry() -> Retry:
+    return Retry(NoBackoff(), 0)
 
 
 def _hosts(netloc: str) -> list[tuple[str, int]]:
@@ -60,13 +99,20 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> C
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     options = _options(socket_timeout)
-    if scheme in ("redis", "rediss", "unix"):
-        return redis.Redis.from_url(url, **options)
+    if scheme == "unix":  # no TCP keepalive on a unix socket
+        options.pop("socket_keepalive")
+        return redis.Redis.from_url(url, retry=_no_retry(), **options)
+    if scheme in ("redis", "rediss"):
+        client = redis.Redis.from_url(url, retry=_no_retry(), **options)
+        if not _is_cluster_node(client):
+            return client
+        client.close()
+        if client.connection_pool.connection_kwargs.get("db", 0):
+            raise InvalidArgument(f"{url} is a Redis Cluster node: only database 0 exists there")
+        return RedisCluster.from_url(url, retry=_no_retry(), **options)
     password = unquote(parts.password) if parts.password else None
     username = unquote(parts.username) if parts.username else None
     if scheme == "redis+sentinel":
-        from redis.sentinel import Sentinel
-
         path = [p for p in parts.path.split("/") if p]
         if not path:
             raise InvalidArgument(
@@ -76,30 +122,95 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> C
         sentinel_password = query.get("sentinel_password", [None])[0]
         sentinel = Sentinel(
             _hosts(parts.netloc),
-            sentinel_kwargs={"password": sentinel_password, "socket_timeout": 5},
-            **{k: v for k, v in options.items() if k != "retry"},
+            sentinel_kwargs={"password": sentinel_password, "socket_timeout": 5,
+                             "socket_connect_timeout": 2},
+            **options,
         )
         return sentinel.master_for(
-            path[0], db=db, username=username, password=password, retry=options["retry"]
+            path[0], db=db, username=username, password=password, retry=_no_retry()
         )
     if scheme == "redis+cluster":
-        from redis.cluster import ClusterNode, RedisCluster
-
         nodes = [ClusterNode(h, p) for h, p in _hosts(parts.netloc)]
-        cluster_options = {k: v for k, v in options.items() if k != "retry"}
-        return RedisCluster(
-            startup_nodes=nodes, username=username, password=password, **cluster_options
-        )
+        return RedisCluster(startup_nodes=nodes, username=username, password=password,
+                            retry=_no_retry(), **options)
     raise InvalidArgument(
         f"unsupported Redis URL scheme {scheme!r}: use redis://, rediss://, unix://, "
         "redis+sentinel:// or redis+cluster://"
     )
 
 
+def _is_cluster_node(client: redis.Redis) -> bool:
+    """True when the server says `cluster_enabled:1`; False when it does not, or cannot be
+    asked (down, INFO disabled): the plain client then reports the real problem on first use."""
+    pool = client.connection_pool  # asked on database 0: a cluster node refuses SELECT
+    probe = redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": 0}))
+    try:
+        return bool(probe.info("cluster").get("cluster_enabled"))
+    except redis.RedisError:
+        return False
+    finally:
+        probe.close()
+
+
+def is_cluster(client: Client) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+def node_client(client: Client, key: str) -> redis.Redis:
+    """The plain client that talks to the node serving `key`: the node's own client on Redis
+    Cluster (so that several commands share one connection), `client` itself otherwise."""
+    if isinstance(client, RedisCluster):
+        with redis_errors():
+            return client.get_redis_connection(client.get_node_from_key(key))
+    return client
+
+
+def refresh_topology(client: Client) -> None:
+    """Re-reads the cluster's slot map after a connection error or MOVED (a failover may have
+    moved the slot to another node). Best effort; nothing to do for other clients."""
+    if isinstance(client, RedisCluster):
+        # every node unreachable: the next call fails and refreshes again
+        with suppress(redis.RedisError, RedisClusterException):
+            client.nodes_manager.initialize()
+
+
+def follow_primary(client: Client) -> None:
+    """Sentinel clients: at most every PRIMARY_CHECK_S, asks the sentinels who the primary is;
+    when it changed, redis-py disconnects idle connections to the old one (and busy ones when
+    they are released). Nothing to do for other clients."""
+    pool = getattr(client, "connection_pool", None)
+    if not isinstance(pool, SentinelConnectionPool):
+        return
+    now = time.monotonic()
+    if now - getattr(pool, "relayq_checked_at", 0.0) < PRIMARY_CHECK_S:
+        return
+    pool.relayq_checked_at = now
+    with redis_errors():
+        pool.get_master_address()
+
+
+def on_primary(client: Client, conn: Any) -> bool:
+    """False when `conn`, a connection held out of `client`'s pool (a blocking one), is on a
+    server Sentinel no longer names as primary (asked at most every PRIMARY_CHECK_S)."""
+    pool = getattr(client, "connection_pool", None)
+    if not isinstance(pool, SentinelConnectionPool):
+        return True
+    follow_primary(client)
+    return bool(pool.owns_connection(conn))
+
+
 @contextmanager
 def redis_errors() -> Iterator[None]:
-    """Turns a broken or refused Redis connection into RedisUnavailable (the one boundary)."""
+    """Turns a broken or refused Redis connection, or a node that is not serving (failover,
+    migrating slot), into RedisUnavailable: the one boundary."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError) as e:
+    except (redis.ConnectionError, redis.TimeoutError, SlotNotCoveredError) as e:
         raise RedisUnavailable(f"Redis unavailable: {e}") from e
+    except NOT_SERVING as e:
+        raise RedisUnavailable(f"Redis not serving: {type(e).__name__}: {e}") from e
+    except redis.ResponseError as e:
+        if str(e).startswith(NOT_SERVING_REPLIES):
+            raise RedisUnavailable(f"Redis not serving: {e}") from e
+        raise

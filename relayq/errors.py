@@ -117,6 +117,21 @@ class RedisUnavailable(RelayqError):
     http_status = 503
 
 
+class NotReplicated(RelayqError):
+    """A write reached the primary, but fewer replicas than asked confirmed it in time (Redis
+    `WAIT`): a failover now could lose it. `result` is what the call would have returned; the
+    caller may retry (an enqueue safely so with an idempotency key) or accept the risk."""
+
+    code = "not_replicated"
+    http_status = 503
+
+    def __init__(self, message: str, *, wanted: int, acked: int, result: object = None) -> None:
+        super().__init__(message)
+        self.wanted = wanted
+        self.acked = acked
+        self.result = result
+
+
 # Script status -> exception class. `ok`-like statuses are handled by the callers.
 STATUS_ERRORS: dict[str, type[RelayqError]] = {
     "invalid_argument": InvalidArgument,

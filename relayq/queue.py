@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from . import scripts
 from .codec import Codec, codec_for, dumps
 from .connection import Client, connect, redis_errors
-from .errors import InvalidArgument, InvalidJobId, JobNotFound, error_for_status
+from .errors import InvalidArgument, InvalidJobId, JobNotFound, NotReplicated, error_for_status
 from .job import Job, RestoredJob, make_job_id, parse_job_id
 from .keys import QUEUES, QueueKeys, check_queue_name
 from .options import (
@@ -29,6 +29,7 @@ from .options import (
     check_payload_size,
     check_str,
 )
+from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .scripts import ScriptCall
 
 T = TypeVar("T")
@@ -139,16 +140,21 @@ def _as_dict(flat: Sequence[str]) -> dict[str, str]:
 
 class Queue(Generic[T]):
     """One named queue. `redis` is a URL or a client from `relayq.connect()`; `payload_type`
-    (e.g. a dataclass) picks a codec so that payloads come back typed (`Queue[Order]`)."""
+    (e.g. a dataclass) picks a codec so that payloads come back typed (`Queue[Order]`).
+
+    `replicas=N`: the replicated-write mode (relayq/replication.py) for enqueue, ack, nack and
+    settle; each of those calls can override `replicas` and `replica_timeout_ms`."""
 
     def __init__(self, name: str, redis: Client | str | None = None, *,
                  payload_type: type[T] | None = None, codec: Codec[T] | None = None,
-                 max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> None:
+                 max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, replicas: int = 0,
+                 replica_timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         self.name = check_queue_name(name)
         self.keys = QueueKeys(name)
         self.redis: Client = connect(redis) if redis is None or isinstance(redis, str) else redis
         self.codec: Codec[Any] = codec or codec_for(payload_type)
         self.max_payload_bytes = max_payload_bytes
+        self.wait = wait_for(replicas, replica_timeout_ms)
         self._registered = False
         self._id_prefix = name + "."
 
@@ -160,8 +166,21 @@ class Queue(Generic[T]):
     def _call(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> ScriptCall:
         return ScriptCall(scripts.script(name), tuple(keys), (self.keys.prefix, self.name, *args))
 
-    def _run(self, call: ScriptCall) -> Any:
-        return _check(scripts.run(self.redis, call))
+    def _run(self, call: ScriptCall, wait: Wait | None = None) -> Any:
+        if wait is None:
+            return _check(scripts.run(self.redis, call))
+        return self._pipelined([call], wait, lambda replies: _check(replies[0]))
+
+    def _pipelined(self, calls: list[ScriptCall], wait: Wait | None,
+                   parse: Callable[[list[Any]], Any]) -> Any:
+        """parse(replies of `calls`); a NotReplicated carries the parsed result."""
+        try:
+            if wait is None and len(calls) == 1:  # a pipeline object costs more than the call
+                return parse([scripts.run(self.redis, calls[0])])
+            return parse(scripts.run_pipelined(self.redis, calls, wait))
+        except NotReplicated as e:
+            e.result = parse(e.result)
+            raise
 
     def _register(self) -> None:
         """Records the queue's name in relayq:queues (once per Queue object)."""
@@ -193,17 +212,21 @@ class Queue(Generic[T]):
 
     # -- producing ------------------------------------------------------------------------
 
-    def enqueue(self, payload: T, **options: Any) -> EnqueueResult:
+    def enqueue(self, payload: T, *, replicas: int | None = None,
+                replica_timeout_ms: int | None = None, **options: Any) -> EnqueueResult:
         """Adds one job. Options: type, priority (0-255, higher first), delay_ms or run_at
         (datetime or epoch ms), max_attempts, idempotency_key, timeout_ms, backoff_base_ms,
         backoff_cap_ms. A duplicate idempotency key creates nothing: `duplicate=True` and the
-        original id."""
+        original id. `replicas`, `replica_timeout_ms`: override the queue's WAIT."""
         return self.enqueue_many(
-            [NewJob(payload, JobOptions(**options) if options else DEFAULT_OPTIONS)])[0]
+            [NewJob(payload, JobOptions(**options) if options else DEFAULT_OPTIONS)],
+            replicas=replicas, replica_timeout_ms=replica_timeout_ms)[0]
 
-    def enqueue_many(self, jobs: Iterable[NewJob[T] | T]) -> list[EnqueueResult]:
+    def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
+                     replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
         """Adds many jobs in one round trip. Every job is checked before any is written; in
         Redis each call of up to 1000 jobs is all or nothing."""
+        wait = override(self.wait, replicas, replica_timeout_ms)
         jobs = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
         if not jobs:
             return []
@@ -223,12 +246,11 @@ class Queue(Generic[T]):
             chunk = fields[start:start + BATCH_LIMIT]
             args = [str(len(chunk))] + [f for job_fields in chunk for f in job_fields]
             calls.append(self._call("enqueue", self._enqueue_keys(), args))
-        if len(calls) == 1:  # a pipeline object costs more than the call itself
-            replies = [_check(scripts.run(self.redis, calls[0]))]
-        else:
-            replies = [_check(r) for r in scripts.run_pipelined(self.redis, calls)]
+        return self._pipelined(calls, wait, self._parse_enqueue)
+
+    def _parse_enqueue(self, replies: list[Any]) -> list[EnqueueResult]:
         results = []
-        for reply in replies:
+        for reply in map(_check, replies):
             for i in range(1, len(reply), 3):
                 results.append(EnqueueResult(make_job_id(self.name, reply[i]),
                                              reply[i + 1] or None, reply[i + 2] == 1))
@@ -263,18 +285,22 @@ class Queue(Generic[T]):
         return self.parse_claim(scripts.run(self.redis, self.claim_call(
             count, visibility_ms=visibility_ms, worker_id=worker_id)))
 
-    def ack(self, job_id: str, lease: str, result: Any = None) -> None:
+    def ack(self, job_id: str, lease: str, result: Any = None, *, replicas: int | None = None,
+            replica_timeout_ms: int | None = None) -> None:
         """Marks a running job succeeded. LeaseLost if `lease` is no longer the job's lease."""
-        status = self.ack_many([(job_id, lease, result)])[0]
+        status = self.ack_many([(job_id, lease, result)], replicas=replicas,
+                               replica_timeout_ms=replica_timeout_ms)[0]
         if status != "ok":
             raise error_for_status(status, f"ack of {job_id} refused: {status}")
 
-    def ack_many(self, acks: Iterable[tuple[str, str, Any]]) -> list[str]:
+    def ack_many(self, acks: Iterable[tuple[str, str, Any]], *, replicas: int | None = None,
+                 replica_timeout_ms: int | None = None) -> list[str]:
         """Acks (job_id, lease, result) triples in one call; a status per job
         ('ok' | 'not_found' | 'lease_lost')."""
         return self._run(self._ack_call(
             [(job_id, lease, "" if result is None else dumps(result))
-             for job_id, lease, result in acks]))[1:]
+             for job_id, lease, result in acks]),
+            override(self.wait, replicas, replica_timeout_ms))[1:]
 
     def _ack_call(self, acks: list[tuple[str, str, str]]) -> ScriptCall:
         """`acks`: (job_id, lease, result as JSON text or '')."""
@@ -286,11 +312,13 @@ class Queue(Generic[T]):
         return self._call("ack", (k.meta, k.running, k.succeeded, k.totals), args)
 
     def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
-             delay_ms: int | None = None) -> NackResult:
+             delay_ms: int | None = None, replicas: int | None = None,
+             replica_timeout_ms: int | None = None) -> NackResult:
         """Marks a running job failed: retried after a full-jitter backoff (or `delay_ms`), or
         dead when `retry` is False or its attempts are spent."""
-        return self._parse_nack(job_id, scripts.run(self.redis, self._nack_call(
-            job_id, lease, error, retry, delay_ms)))
+        return self._pipelined([self._nack_call(job_id, lease, error, retry, delay_ms)],
+                               override(self.wait, replicas, replica_timeout_ms),
+                               lambda replies: self._parse_nack(job_id, replies[0]))
 
     def _nack_call(self, job_id: str, lease: str, error: str, retry: bool,
                    delay_ms: int | None) -> ScriptCall:
@@ -356,8 +384,14 @@ class Queue(Generic[T]):
         ] + ([self._release_call(releases)] if releases else []) + ([claim] if claim else [])
         if not calls:
             return [], None
-        replies = ([scripts.run(self.redis, calls[0])] if len(calls) == 1
-                   else scripts.run_pipelined(self.redis, calls))
+        wait = self.wait if acks or nacks else None
+        return self._pipelined(calls, wait, lambda replies: self._parse_settle(
+            outcomes, replies, acks, nacks, releases, claim))
+
+    def _parse_settle(self, outcomes: list[Outcome], replies: list[Any], acks: list[Any],
+                      nacks: list[Outcome], releases: list[Any], claim: ScriptCall | None
+                      ) -> tuple[list[str], ClaimResult | None]:
+        replies = list(replies)
         ack_statuses = iter(_check(replies.pop(0))[1:] if acks else [])
         nack_statuses = iter(r[0] for r in replies[:len(nacks)])
         del replies[:len(nacks)]

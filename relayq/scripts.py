@@ -10,6 +10,14 @@ Sources are read and their `--@include lib/<name>.lua` lines resolved when this 
 imported, so a missing or broken file fails at start, not at first use. Scripts run with EVALSHA;
 after a Redis restart or SCRIPT FLUSH the first call answers NOSCRIPT, and the script is loaded
 and the call repeated (a NOSCRIPT call did not run, so repeating it is safe).
+
+Pipelines (`run_pipelined`) hold calls of one queue, so of one hash slot. On Redis Cluster they
+run on the plain client of the node that owns the slot, not through redis-py's ClusterPipeline:
+that one resends commands after a connection error or timeout, when they may already have run.
+A call answered MOVED (the slot moved in a failover) did not run either: the slot map is re-read
+and the call repeated on the new owner. With `wait`, every round trip ends with Redis `WAIT` on
+the same connection, which covers exactly the writes of that round trip; fewer replicas than
+asked raise NotReplicated (the writes stand on the primary, but a failover could lose them).
 """
 
 from __future__ import annotations
@@ -23,9 +31,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import MovedError, NoScriptError
 
-from .connection import redis_errors
+from .connection import Client, follow_primary, node_client, redis_errors, refresh_topology
+from .errors import NotReplicated, RedisUnavailable
+from .replication import Wait
 
 INCLUDE = re.compile(r"^--@include\s+(\S+)\s*$", re.MULTILINE)
 
@@ -101,6 +111,7 @@ def load_all(client: redis.Redis) -> None:
 
 def run(client: redis.Redis, call: ScriptCall) -> Any:
     """Runs one script by SHA, loading it first if Redis does not have it."""
+    follow_primary(client)
     with redis_errors():
         try:
             return client.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
@@ -109,26 +120,68 @@ def run(client: redis.Redis, call: ScriptCall) -> Any:
             return client.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
 
 
-def run_pipelined(client: redis.Redis, calls: Iterable[ScriptCall]) -> list[Any]:
-    """Runs several scripts in one round trip (not a transaction: each script is atomic on its
-    own). Calls that answered NOSCRIPT did not run; they are repeated, in order, once loaded."""
+MAX_ROUNDS = 4  # round trips for one pipeline: the first, then repeats after NOSCRIPT/MOVED
+
+
+def run_pipelined(client: Client, calls: Iterable[ScriptCall], wait: Wait | None = None
+                  ) -> list[Any]:
+    """Runs several scripts of one queue in one round trip (not a transaction: each script is
+    atomic on its own). Calls that did not run (NOSCRIPT, MOVED) are repeated, in order, once
+    the script is loaded or the slot map re-read. With `wait`, NotReplicated when a round trip's
+    WAIT saw fewer replicas than asked; its `result` holds the replies."""
     calls = list(calls)
+    replies: list[Any] = [None] * len(calls)
+    todo = list(range(len(calls)))
+    acked: int | None = None
+    follow_primary(client)
     with redis_errors():
-        replies = _pipeline(client, calls)
-        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
-        if missing:
-            for s in {calls[i].script for i in missing}:
-                client.script_load(s.source)
-            for i, reply in zip(missing, _pipeline(client, [calls[i] for i in missing])):
+        for _ in range(MAX_ROUNDS):
+            target = node_client(client, calls[0].keys[0])
+            got = _round_trip(client, target, [calls[i] for i in todo], wait)
+            repeat = []
+            for i, reply in zip(todo, got):
                 replies[i] = reply
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
+                if isinstance(reply, (NoScriptError, MovedError)):
+                    repeat.append(i)
+            moved = any(isinstance(replies[i], MovedError) for i in repeat)
+            if wait is not None and not moved:  # a redirected round wrote nothing to wait for
+                waited = got[len(todo)]
+                if isinstance(waited, Exception):
+                    if not any(isinstance(r, Exception) for r in replies):
+                        raise waited
+                else:
+                    acked = waited if acked is None else min(acked, waited)
+            if not repeat:
+                break
+            if moved:
+                refresh_topology(client)
+            for s in {calls[i].script for i in repeat if isinstance(replies[i], NoScriptError)}:
+                target.script_load(s.source)
+            todo = repeat
+        else:
+            raise RedisUnavailable(f"the slot of {calls[0].keys[0]} kept moving")
+        for reply in replies:  # CLUSTERDOWN, READONLY, ... become RedisUnavailable here
+            if isinstance(reply, Exception):
+                raise reply
+    if wait is not None and acked is not None and acked < wait.replicas:
+        raise NotReplicated(
+            f"written on the primary, but {acked} of {wait.replicas} replicas confirmed it "
+            f"within {wait.timeout_ms} ms: a failover now could lose it",
+            wanted=wait.replicas, acked=acked, result=replies)
     return replies
 
 
-def _pipeline(client: redis.Redis, calls: list[ScriptCall]) -> list[Any]:
-    pipe = client.pipeline(transaction=False)
+def _round_trip(client: Client, target: redis.Redis, calls: list[ScriptCall],
+                wait: Wait | None) -> list[Any]:
+    """One pipeline on one connection: the calls, then WAIT when asked. A broken connection
+    makes a cluster client re-read its slot map before the error goes up."""
+    pipe = target.pipeline(transaction=False)
     for call in calls:
         pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-    return pipe.execute(raise_on_error=False)
+    if wait is not None:
+        pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
+    try:
+        return pipe.execute(raise_on_error=False)
+    except (redis.ConnectionError, redis.TimeoutError):
+        refresh_topology(client)
+        raise

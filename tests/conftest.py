@@ -16,6 +16,8 @@ import pytest
 import relayq
 from relayq.redis_process import RedisProcess
 
+from .topologies import session_url
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisProcess]:
@@ -25,8 +27,10 @@ def redis_server() -> Iterator[RedisProcess]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(redis_server: RedisProcess) -> str:
-    return redis_server.url
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The Redis of the engine tests: the session's redis-server, or the cluster or Sentinel
+    setup that RELAYQ_TEST_TOPOLOGY names (tests/topologies.py)."""
+    return session_url(request)
 
 
 @pytest.fixture

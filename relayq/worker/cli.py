@@ -8,12 +8,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from ..connection import default_url
-from ..errors import RelayqError
+from ..errors import RedisUnavailable, RelayqError
+from ..eviction import check_eviction
 from ..keys import check_queue_name
-from ..logs import setup_logging
+from ..logs import log_event, setup_logging
+from ..replication import DEFAULT_TIMEOUT_MS
 from .app import load_app
 from .demo import demo_app
 from .runtime import Worker
@@ -58,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "back (default 30)")
     p.add_argument("--demo-fail-rate", type=float, default=0.1,
                    help="share of demo jobs that fail at random (default 0.1)")
+    p.add_argument("--allow-eviction", action="store_true",
+                   help="start even though Redis's maxmemory-policy may evict queue keys")
+    p.add_argument("--replicas", type=int, default=0, metavar="N",
+                   help="replicated-write mode: WAIT for N replicas after each ack and nack "
+                        "(default 0: off)")
+    p.add_argument("--replica-timeout-ms", type=int, default=DEFAULT_TIMEOUT_MS, metavar="MS",
+                   help=f"how long that WAIT may take (default {DEFAULT_TIMEOUT_MS})")
     p.add_argument("--metrics-addr", metavar="HOST:PORT",
                    help="serve Prometheus metrics on this address")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -87,12 +97,29 @@ def main(argv: list[str] | None = None) -> int:
         worker = Worker(names, app, args.redis, concurrency=args.concurrency,
                         prefetch=args.prefetch,
                         visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
-                        weights=weights, events=events)
+                        weights=weights, events=events, replicas=args.replicas,
+                        replica_timeout_ms=args.replica_timeout_ms)
+        check_redis(worker.redis, args.allow_eviction)
     except RelayqError as e:
         print(f"relayq-worker: {e.message}", file=sys.stderr)
         return 2
     worker.run()
     return 0
+
+
+def check_redis(client: object, allow_eviction: bool) -> None:
+    """The startup check: refuses (RelayqError) a Redis that may evict queue keys unless
+    `allow_eviction`; a Redis that cannot be reached yet is only logged (the worker waits)."""
+    log = logging.getLogger("relayq.worker")
+    try:
+        check = check_eviction(client)
+    except RedisUnavailable as e:
+        log_event(log, logging.WARNING, "redis.eviction_unchecked", error=e.message)
+        return
+    if not check.ok and not allow_eviction:
+        raise RelayqError("refusing to start:\n" + check.message())
+    if check.message():
+        log_event(log, logging.WARNING, "redis.eviction_risk", detail=check.message())
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from ..errors import RedisUnavailable
+from ..errors import NotReplicated, RedisUnavailable
 from ..logs import log_event
 from ..queue import ClaimResult, Outcome, Queue
 from ..retry import ReconnectBackoff
@@ -201,7 +201,12 @@ class Dispatcher:
                 continue
             claim = q.claim_call(wanted, visibility_ms=self.visibility_ms,
                                  worker_id=self.worker_id) if wanted else None
-            statuses, claimed = q.settle([o for o, _ in pending], claim)
+            try:
+                statuses, claimed = q.settle([o for o, _ in pending], claim)
+            except NotReplicated as e:  # recorded on the primary: go on, but say so
+                log_event(log, logging.WARNING, "redis.not_replicated", queue=q.name,
+                          wanted=e.wanted, acked=e.acked)
+                statuses, claimed = e.result
             self._settled(pending, statuses)
             self._pending.pop(q.name, None)
             if claimed is not None:

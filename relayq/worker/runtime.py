@@ -22,6 +22,7 @@ from typing import Any
 from ..connection import Client, connect
 from ..logs import log_event
 from ..queue import DEFAULT_VISIBILITY_MS, Queue, default_worker_id
+from ..replication import DEFAULT_TIMEOUT_MS
 from .app import App
 from .dispatcher import Dispatcher, Stop
 from .events import WorkerEvents
@@ -38,14 +39,16 @@ class Worker:
     weighted when `weights` are given), `concurrency` at a time. Up to `prefetch` more jobs
     (default: as many as `concurrency`) are claimed ahead, so that a thread that finishes a job
     starts the next without waiting for Redis; their leases are kept like those of running
-    jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs."""
+    jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs. `replicas`: the
+    replicated-write mode for its acks and nacks (relayq/replication.py)."""
 
     def __init__(self, queues: list[str], app: App, redis: Client | str | None = None, *,
                  concurrency: int = 4, prefetch: int | None = None,
                  visibility_ms: int = DEFAULT_VISIBILITY_MS,
                  grace_s: float = 30.0, weights: list[float] | None = None,
                  maintenance_interval_s: float = 1.0, events: WorkerEvents | None = None,
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, replicas: int = 0,
+                 replica_timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
         if concurrency < 1:
@@ -56,7 +59,8 @@ class Worker:
         if weights is not None and len(weights) != len(queues):
             raise ValueError("give one weight per queue")
         self.redis = connect(redis) if redis is None or isinstance(redis, str) else redis
-        self.queues = [Queue(name, self.redis) for name in queues]
+        self.queues = [Queue(name, self.redis, replicas=replicas,
+                             replica_timeout_ms=replica_timeout_ms) for name in queues]
         self.app = app
         self.grace_s = grace_s
         self.events = events or WorkerEvents()
