@@ -27,7 +27,8 @@ from .errors import (
 )
 from .job import Job, parse_job_id
 from .options import JobOptions
-from .queue import ClaimResult, EnqueueResult, NackResult, NewJob, Queue, QueueStats, list_queues
+from .queue import Queue, list_queues
+from .results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
 from .worker import App, Fail, Retry, Worker, WorkerEvents, current_job
 
 __all__ = [

@@ -41,7 +41,8 @@ from .errors import (
 from .job import Job, parse_job_id, rfc3339
 from .keys import check_queue_name
 from .options import JobOptions, epoch_ms
-from .queue import BATCH_LIMIT, ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
+from .queue import BATCH_LIMIT
+from .results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
 
 DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)

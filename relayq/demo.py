@@ -23,7 +23,7 @@ from .codec import dumps
 from .errors import InvalidArgument, RelayqError
 from .keys import check_queue_name
 from .options import JobOptions
-from .queue import NewJob
+from .results import NewJob
 
 
 def build_parser() -> argparse.ArgumentParser:

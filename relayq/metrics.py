@@ -61,7 +61,8 @@ from .connection import Client, connect
 from .errors import RelayqError
 from .job import Job
 from .logs import log_event
-from .queue import TOTALS, list_queues, stats_many
+from .queue import list_queues, stats_many
+from .results import TOTALS
 from .worker.events import WorkerEvents
 
 log = logging.getLogger("relayq.metrics")

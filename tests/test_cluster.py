@@ -18,6 +18,7 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 import relayq
+import relayq.results
 from relayq import InvalidArgument, Queue, scripts
 from relayq.job import RestoredJob
 from relayq.redis_process import free_port
@@ -82,7 +83,7 @@ def exercise_every_script(q: Queue[Any]) -> None:
     short = q.claim(1, visibility_ms=1)
     wait_until(lambda: q.reap()[0], timeout=5, message="reap of an expired lease")
     (job,) = q.claim(1)
-    statuses, claimed = q.settle([relayq.queue.Outcome(job.id, job.lease, "nack", error="x",
+    statuses, claimed = q.settle([relayq.results.Outcome(job.id, job.lease, "nack", error="x",
                                                        retry=False)], q.claim_call(1))
     assert statuses == ["ok"] and claimed is not None
     assert q.purge_dead(job.id) == 1

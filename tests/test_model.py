@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import relayq
+import relayq.results
 from relayq import Conflict, JobNotFound, JobOptions, LeaseLost, NewJob, Queue
 
 LONG_MS = 600_000
@@ -47,7 +48,7 @@ class Model:
         self.ready: dict[int, list[str]] = {}  # FIFO per priority
         self.idem: dict[str, str] = {}
         self.paused = False
-        self.totals = dict.fromkeys(relayq.queue.TOTALS, 0)
+        self.totals = dict.fromkeys(relayq.results.TOTALS, 0)
 
     def push_ready(self, job: ModelJob, front: bool = False) -> None:
         job.state = "ready"

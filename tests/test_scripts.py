@@ -9,6 +9,7 @@ import pytest
 import redis
 
 import relayq
+import relayq.results
 from relayq import scripts
 from relayq.redis_process import RedisProcess
 
@@ -59,7 +60,7 @@ def test_scripts_run_after_script_flush(q: relayq.Queue, r) -> None:
     r.script_flush()
     (job,) = q.claim()  # NOSCRIPT is answered by loading the script and running it again
     r.script_flush()
-    statuses, claimed = q.settle([relayq.queue.Outcome(job.id, job.lease or "", "ack")],
+    statuses, claimed = q.settle([relayq.results.Outcome(job.id, job.lease or "", "ack")],
                                  q.claim_call(1))
     assert statuses == ["ok"] and claimed.status == "empty"
 

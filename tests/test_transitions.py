@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import relayq
+import relayq.results
 from relayq import Conflict, JobNotFound, JobOptions, LeaseLost, NewJob, Queue
 
 from .conftest import wait_until
@@ -299,8 +300,8 @@ def test_release_hands_back_without_spending_an_attempt(any_q: Queue) -> None:
 def test_settle_acks_nacks_and_claims_in_one_call(any_q: Queue) -> None:
     a, b, c = (r.id for r in any_q.enqueue_many([1, 2, 3]))
     ja, jb = any_q.claim(2)
-    outcomes = [relayq.queue.Outcome(a, ja.lease, "ack", result_json="7"),
-                relayq.queue.Outcome(b, jb.lease, "nack", error="e", retry=False)]
+    outcomes = [relayq.results.Outcome(a, ja.lease, "ack", result_json="7"),
+                relayq.results.Outcome(b, jb.lease, "nack", error="e", retry=False)]
     statuses, claimed = any_q.settle(outcomes, any_q.claim_call(5))
     assert statuses == ["ok", "ok"]
     assert [j.id for j in claimed] == [c]

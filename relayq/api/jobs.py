@@ -14,7 +14,8 @@ from flask import Blueprint, Response, request
 from ..errors import InvalidArgument
 from ..job import parse_job_id, rfc3339
 from ..options import JobOptions
-from ..queue import BATCH_LIMIT, DEFAULT_VISIBILITY_MS, NewJob, Queue
+from ..queue import BATCH_LIMIT, DEFAULT_VISIBILITY_MS, Queue
+from ..results import NewJob
 from .body import check_fields, json_body, optional, optional_int, required_str, rfc3339_ms
 from .security import requires
 from .services import services

@@ -13,7 +13,8 @@ from flask import Blueprint
 from ..auth import SCOPES
 from ..job import STATES
 from ..options import TEN_YEARS_MS
-from ..queue import BATCH_LIMIT, TOTALS
+from ..queue import BATCH_LIMIT
+from ..results import TOTALS
 from .jobs import MAX_CLAIM_COUNT, MAX_LEASE_BYTES, MAX_WAIT_MS
 from .security import public
 

@@ -29,7 +29,8 @@ from typing import Any
 from ..connection import Client, redis_errors
 from ..errors import RelayqError, ServerBusy
 from ..logs import log_event
-from ..queue import ClaimResult, Queue
+from ..queue import Queue
+from ..results import ClaimResult
 from ..retry import ReconnectBackoff
 
 log = logging.getLogger("relayq.server")

@@ -22,7 +22,8 @@ from typing import Any
 
 from ..errors import NotReplicated, RedisUnavailable
 from ..logs import log_event
-from ..queue import ClaimResult, Outcome, Queue
+from ..queue import Queue
+from ..results import ClaimResult, Outcome
 from ..retry import ReconnectBackoff
 from .events import WorkerEvents
 from .executor import Done, Executor

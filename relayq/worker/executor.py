@@ -19,7 +19,7 @@ from typing import Any
 from ..codec import dumps
 from ..errors import InvalidPayload
 from ..logs import log_event
-from ..queue import Outcome
+from ..results import Outcome
 from .app import App, Fail, Retry, _current_job
 from .inflight import Running
 
