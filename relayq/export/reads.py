@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from ..connection import Client, redis_errors
+from ..connection import Client, node_client, redis_errors
 from ..keys import QueueKeys
 from ..queue import Queue
 
@@ -25,13 +25,6 @@ SCAN_COUNT = 500  # keys walked per SCAN call: about a millisecond of Redis time
 # Queue settings (relayq:{<q>}:meta) worth recording; the rate limiter's token state is not.
 SETTINGS = ("paused", "rate", "burst", "max_attempts", "backoff_base_ms", "backoff_cap_ms",
             "succeeded_ttl_ms", "dead_ttl_ms", "idempotency_ttl_ms", "max_payload_bytes")
-
-
-def _node(redis: Client, key: str) -> Client:
-    """The plain client to use for a queue's keys: on Redis Cluster, the node owning its slot."""
-    if hasattr(redis, "get_node_from_key"):
-        return redis.get_node_from_key(key).redis_connection
-    return redis
 
 
 def redis_time_ms(redis: Client) -> int:
@@ -50,7 +43,7 @@ def job_hashes(redis: Client, queue: str, count: int | None = None
     keys = QueueKeys(queue)
     pattern = keys.job("*")
     start = len(keys.job(""))
-    node = _node(redis, keys.meta)
+    node = node_client(redis, keys.meta)
     with redis_errors():
         cursor = 0
         while True:
@@ -82,7 +75,7 @@ def existing(redis: Client, queue: str, local_ids: Iterable[str]) -> list[bool]:
     """Whether each job exists (for a dry-run restore), in one pipeline."""
     keys = QueueKeys(queue)
     with redis_errors():
-        pipe = _node(redis, keys.meta).pipeline(transaction=False)
+        pipe = node_client(redis, keys.meta).pipeline(transaction=False)
         for local in local_ids:
             pipe.exists(keys.job(local))
         return [bool(n) for n in pipe.execute()]
