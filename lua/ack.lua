@@ -40,23 +40,26 @@ end
 local now = now_ms()
 local config = read_config(meta_key, {'succeeded_ttl_ms'})
 -- writes below (each job's fence is checked just before its own write)
-local reply, done = {'ok'}, {}
+local reply, done, indexed = {'ok'}, {}, {}
+local now_str = ms_str(now)
 for a = 4, #ARGV, 3 do
   local id, lease, result = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local job_key = prefix .. 'job:' .. id
   local status, state, same_holder = check_lease(job_key, lease)
   if status == 'ok' then
-    if result ~= '' then redis.call('HSET', job_key, 'res', result) end
-    finish(job_key, 'succeeded', now, config.succeeded_ttl_ms)
-    redis.call('ZREM', running_key, id)
-    redis.call('ZADD', succeeded_key, now, id)
+    finish(job_key, 'succeeded', now, config.succeeded_ttl_ms,
+      result ~= '' and {'res', result} or nil)
     done[#done + 1] = id
+    indexed[#indexed + 1] = now_str
+    indexed[#indexed + 1] = id
   elseif state == 'succeeded' and same_holder then
     status = 'ok'
   end
   reply[#reply + 1] = status
 end
 if #done > 0 then
+  redis.call('ZREM', running_key, unpack(done))
+  redis.call('ZADD', succeeded_key, unpack(indexed))
   redis.call('HINCRBY', totals_key, 'succeeded', #done)
   trim_index(succeeded_key, now, config.succeeded_ttl_ms)
 end

@@ -19,8 +19,8 @@
 -- ARGV[5] worker id (1..200 bytes)
 -- ARGV[6] lease nonce: a random string from the claimer, prefixed to each lease token
 --
--- Reply: {'ok', id_1, fields_1, ..., id_N, fields_N}  fields = the job hash after the claim
---                                                     (HGETALL shape), N >= 1
+-- Reply: {'ok', id_1, fields_1, ..., id_N, fields_N}  N >= 1; fields = the job hash after the
+--        claim, as flat name, value pairs in which a name may repeat: the last value wins
 --    or  {'empty', next_due_in_ms}      nothing ready; -1 when nothing is scheduled either
 --    or  {'paused'}
 --    or  {'throttled', retry_after_ms}  jobs are ready but the rate limit has no token
@@ -78,19 +78,29 @@ local deadline = ms_str(now + visibility)
 local started = ms_str(now)
 local last_lease = redis.call('INCRBY', leases_key, #ids)
 local reply = {'ok'}
-local claimed = {}
+local claimed, running = {}, {}
 for i, id in ipairs(ids) do
   local job_key = prefix .. 'job:' .. id
-  if redis.call('HGET', job_key, 's') == 'ready' then -- anything else is a stale entry: skip it
+  local h = redis.call('HGETALL', job_key)
+  local state, attempts
+  for f = 1, #h, 2 do
+    if h[f] == 's' then state = h[f + 1] elseif h[f] == 'a' then attempts = h[f + 1] end
+  end
+  if state == 'ready' then -- anything else is a stale entry: skip it
     local lease = nonce .. string.format('%x', last_lease - #ids + i)
-    redis.call('HINCRBY', job_key, 'a', 1)
-    redis.call('HSET', job_key, 's', 'running', 'st', started, 'ld', deadline, 'w', worker, 'l', lease)
-    redis.call('ZADD', running_key, deadline, id)
+    local changed = {'s', 'running', 'a', (tonumber(attempts) or 0) + 1, 'st', started,
+                     'ld', deadline, 'w', worker, 'l', lease}
+    redis.call('HSET', job_key, unpack(changed))
+    -- The reply is the hash as it was, then the fields just written: the last value wins.
+    for _, v in ipairs(changed) do h[#h + 1] = v end
     reply[#reply + 1] = id
-    reply[#reply + 1] = redis.call('HGETALL', job_key)
+    reply[#reply + 1] = h
     claimed[#claimed + 1] = id
+    running[#running + 1] = deadline
+    running[#running + 1] = id
   end
 end
+if #running > 0 then redis.call('ZADD', running_key, unpack(running)) end
 redis.call('HINCRBY', totals_key, 'claimed', #claimed)
 if rate then
   redis.call('HSET', meta_key, 'tokens', tostring(tokens - #claimed), 'tokens_at', ms_str(now))

@@ -76,7 +76,6 @@ if not retry or attempts >= max_attempts then
 end
 
 redis.call('HINCRBY', totals_key, 'retried', 1)
-redis.call('HDEL', job_key, 'ld', 'w')
 if delay < 0 then
   delay = backoff_ms(attempts, tonumber(job[4]) or config.backoff_base_ms,
     tonumber(job[5]) or config.backoff_cap_ms, jitter)

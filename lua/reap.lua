@@ -54,7 +54,6 @@ for _, id in ipairs(expired) do
       died[#died + 1] = id
     else
       redis.call('HSET', job_key, 's', 'ready', 'err', 'lease expired: worker lost')
-      redis.call('HDEL', job_key, 'ld', 'w')
       push_ready(prefix, prios_key, id, job[4] or '0', true)
       requeued[#requeued + 1] = id
     end

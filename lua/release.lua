@@ -34,7 +34,7 @@ for a = 3, #ARGV, 2 do
   if status == 'ok' then
     local attempts = tonumber(redis.call('HGET', job_key, 'a')) or 1
     redis.call('HSET', job_key, 's', 'ready', 'a', math.max(0, attempts - 1))
-    redis.call('HDEL', job_key, 'l', 'ld', 'w')
+    redis.call('HDEL', job_key, 'l')
     redis.call('ZREM', running_key, id)
     push_ready(prefix, prios_key, id, redis.call('HGET', job_key, 'pr') or '0', true)
     released[#released + 1] = id

@@ -34,7 +34,7 @@ for _, id in ipairs(ids) do
     if redis.call('HGET', job_key, 's') == 'dead' then
       redis.call('PERSIST', job_key)
       redis.call('HSET', job_key, 's', 'ready', 'a', 0)
-      redis.call('HDEL', job_key, 'f', 'l', 'ld', 'w', 'r')
+      redis.call('HDEL', job_key, 'f', 'l', 'r')
       push_ready(prefix, prios_key, id, redis.call('HGET', job_key, 'pr') or '0', false)
       requeued[#requeued + 1] = id
       status = 'ok'

@@ -102,7 +102,7 @@ class Job(Generic[T]):
             int(run_at) if run_at else created,
             int(started) if started else None,
             int(finished) if finished else None,
-            int(deadline) if deadline else None,
+            int(deadline) if deadline and state == "running" else None,
             get("w"),
             json.loads(result) if result else None,
             get("err"), get("ik"),

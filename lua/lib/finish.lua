@@ -4,9 +4,14 @@
 
 --@include lib/clock.lua
 
-local function finish(job_key, state, now, ttl_ms)
-  redis.call('HSET', job_key, 's', state, 'f', ms_str(now))
-  redis.call('HDEL', job_key, 'ld', 'w')
+-- `extra`: more name, value pairs to write with the state (e.g. the result). The lease deadline
+-- and worker stay as they were: `w` tells who ran the job last, `ld` counts only while running.
+local function finish(job_key, state, now, ttl_ms, extra)
+  if extra then
+    redis.call('HSET', job_key, 's', state, 'f', ms_str(now), unpack(extra))
+  else
+    redis.call('HSET', job_key, 's', state, 'f', ms_str(now))
+  end
   redis.call('PEXPIRE', job_key, ttl_ms)
 end
 
