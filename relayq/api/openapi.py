@@ -285,6 +285,19 @@ PATHS: dict[str, Any] = {
 PATHS["/api/queues/{queue}/claim"]["post"]["responses"]["204"] = NO_JOBS
 PATHS["/api/events"]["get"]["responses"]["200"] = SSE
 
+
+def _text(operation: dict[str, Any], description: str, *media_types: str) -> dict[str, Any]:
+    operation["responses"]["200"] = {
+        "description": description,
+        "content": {media: {"schema": {"type": "string"}} for media in media_types}}
+    return operation
+
+
+PATHS["/metrics"] = {"get": _text(
+    op("Prometheus metrics: this process's counters and every queue's state", None, {}),
+    "the exposition (OpenMetrics when the Accept header asks for it)",
+    "text/plain", "application/openmetrics-text")}
+
 PARAMETERS = {
     "queue": {"name": "queue", "in": "path", "required": True,
               "schema": string(pattern="^[A-Za-z0-9_-]{1,64}$")},

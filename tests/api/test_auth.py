@@ -83,6 +83,7 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
     "keys revoke": ("keys:admin", lambda q, url: ("DELETE", f"/api/keys/{_key_id(url)}", None)),
     "healthz": (None, lambda q, _: ("GET", "/healthz", None)),
     "readyz": (None, lambda q, _: ("GET", "/readyz", None)),
+    "metrics": (None, lambda q, _: ("GET", "/metrics", None)),
     "openapi": (None, lambda q, _: ("GET", "/api/openapi.json", None)),
 }
 
