@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import RelayqError
 from ..logs import log_event
-from . import dead, events, health, jobs, keys, openapi, queues
+from . import dead, events, health, jobs, keys, openapi, queues, session
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
 
@@ -32,6 +32,7 @@ BLUEPRINTS: list[Blueprint] = [
     dead.bp,
     keys.bp,
     events.bp,
+    session.bp,
     openapi.bp,
 ]
 

@@ -284,6 +284,15 @@ PATHS: dict[str, Any] = {
 }
 PATHS["/api/queues/{queue}/claim"]["post"]["responses"]["204"] = NO_JOBS
 PATHS["/api/events"]["get"]["responses"]["200"] = SSE
+PATHS["/api/events"]["get"]["description"] = (
+    "Also accepts, in place of the Authorization header, the session cookie of "
+    "POST /api/session (EventSource cannot send a header). Ends once the key is revoked.")
+
+
+def _no_content(operation: dict[str, Any], description: str) -> dict[str, Any]:
+    operation["responses"]["204"] = {"description": description}
+    return operation
+
 
 
 def _text(operation: dict[str, Any], description: str, *media_types: str) -> dict[str, Any]:
@@ -293,6 +302,13 @@ def _text(operation: dict[str, Any], description: str, *media_types: str) -> dic
     return operation
 
 
+PATHS["/api/session"] = {
+    "post": _no_content(op("Open a session for the event stream: an HttpOnly cookie "
+                           "(SameSite=Strict, Path=/api/events) that GET /api/events accepts "
+                           "in place of the key", "jobs:read", {}),
+                        "opened; the cookie is in Set-Cookie (none with auth off)"),
+    "delete": _no_content(op("Drop the session cookie", None, {}), "dropped"),
+}
 PATHS["/metrics"] = {"get": _text(
     op("Prometheus metrics: this process's counters and every queue's state", None, {}),
     "the exposition (OpenMetrics when the Accept header asks for it)",

@@ -81,6 +81,8 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
         "POST", "/api/keys", {"name": "made-in-test", "scopes": ["keys:admin"]})),
     "keys list": ("keys:admin", lambda q, _: ("GET", "/api/keys", None)),
     "keys revoke": ("keys:admin", lambda q, url: ("DELETE", f"/api/keys/{_key_id(url)}", None)),
+    "session open": ("jobs:read", lambda q, _: ("POST", "/api/session", None)),
+    "session close": (None, lambda q, _: ("DELETE", "/api/session", None)),
     "healthz": (None, lambda q, _: ("GET", "/healthz", None)),
     "readyz": (None, lambda q, _: ("GET", "/readyz", None)),
     "metrics": (None, lambda q, _: ("GET", "/metrics", None)),
