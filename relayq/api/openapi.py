@@ -14,6 +14,7 @@ from ..auth import SCOPES
 from ..job import STATES
 from ..options import TEN_YEARS_MS
 from ..queue import BATCH_LIMIT, TOTALS
+from .dashboard import FILE_NAME
 from .jobs import MAX_CLAIM_COUNT, MAX_LEASE_BYTES, MAX_WAIT_MS
 from .security import public
 
@@ -294,7 +295,6 @@ def _no_content(operation: dict[str, Any], description: str) -> dict[str, Any]:
     return operation
 
 
-
 def _text(operation: dict[str, Any], description: str, *media_types: str) -> dict[str, Any]:
     operation["responses"]["200"] = {
         "description": description,
@@ -314,6 +314,21 @@ PATHS["/metrics"] = {"get": _text(
     "the exposition (OpenMetrics when the Accept header asks for it)",
     "text/plain", "application/openmetrics-text")}
 
+
+def _file(summary: str, media_type: str, params: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A file of the dashboard: 200, or 304 when the If-None-Match ETag is still current."""
+    operation = _text(op(summary, None, {}, params=params), "the file", media_type)
+    operation["responses"]["304"] = {"description": "unchanged (If-None-Match)"}
+    return operation
+
+
+PATHS["/"] = {"get": _file("The dashboard (web/index.html)", "text/html")}
+PATHS["/favicon.svg"] = {"get": _file("The dashboard's icon", "image/svg+xml")}
+PATHS["/css/{name}"] = {"get": _file("A stylesheet of the dashboard", "text/css", ("name",))}
+PATHS["/js/{name}"] = {"get": _file("A script of the dashboard", "text/javascript", ("name",))}
+PATHS["/js/views/{name}"] = {"get": _file("A view script of the dashboard", "text/javascript",
+                                          ("name",))}
+
 PARAMETERS = {
     "queue": {"name": "queue", "in": "path", "required": True,
               "schema": string(pattern="^[A-Za-z0-9_-]{1,64}$")},
@@ -321,6 +336,8 @@ PARAMETERS = {
                "schema": JOB_PROPERTIES["id"]},
     "key_id": {"name": "key_id", "in": "path", "required": True,
                "schema": API_KEY_PROPERTIES["id"]},
+    "name": {"name": "name", "in": "path", "required": True,
+             "schema": string(pattern=f"^{FILE_NAME.pattern}$")},
 }
 
 DOCUMENT: dict[str, Any] = {

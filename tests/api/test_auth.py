@@ -87,6 +87,11 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
     "readyz": (None, lambda q, _: ("GET", "/readyz", None)),
     "metrics": (None, lambda q, _: ("GET", "/metrics", None)),
     "openapi": (None, lambda q, _: ("GET", "/api/openapi.json", None)),
+    "dashboard": (None, lambda q, _: ("GET", "/", None)),
+    "dashboard icon": (None, lambda q, _: ("GET", "/favicon.svg", None)),
+    "dashboard css": (None, lambda q, _: ("GET", "/css/app.css", None)),
+    "dashboard js": (None, lambda q, _: ("GET", "/js/main.js", None)),
+    "dashboard views": (None, lambda q, _: ("GET", "/js/views/queue.js", None)),
 }
 
 CALLERS = ["no key", "bad key", *SCOPES]
