@@ -21,6 +21,7 @@ import pytest
 
 import relayq
 from relayq.auth import KeyStore
+from relayq.devstack import DemoLoad
 from relayq.redis_process import RedisProcess, free_port
 
 from .conftest import wait_until
@@ -179,3 +180,12 @@ def test_with_no_redis_at_all_it_says_how_to_get_one(tmp_path: Path) -> None:
     assert lines == ["relayq dev: no Redis to run: install redis-server 6.2 or later "
                      "(Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), "
                      "or pip install 'relayq[dev]' for a bundled one, or pass --redis URL"]
+
+
+def test_the_demo_load_counts_the_requests_it_could_not_make() -> None:
+    load = DemoLoad(f"http://127.0.0.1:{free_port()}", "rq_none", rate=40, dead_share=0).start()
+    try:
+        wait_until(lambda: load.failed_requests >= 2, message="enqueues to nowhere to fail")
+    finally:
+        load.stop()
+    assert load.enqueued == 0 and load.last_error

@@ -118,7 +118,11 @@ def _watch(stack: DevStack) -> str | None:
         if time.monotonic() >= next_status:
             next_status += STATUS_EVERY_S
             s = stack.stats()
-            print(f"{QUEUE}: {s.totals.get('enqueued', 0)} enqueued, "
-                  f"{s.totals.get('succeeded', 0)} succeeded, {s.totals.get('retried', 0)} "
-                  f"retried, {s.dead} dead | now {s.ready} ready, {s.running} running",
-                  flush=True)
+            line = (f"{QUEUE}: {s.totals.get('enqueued', 0)} enqueued, "
+                    f"{s.totals.get('succeeded', 0)} succeeded, {s.totals.get('retried', 0)} "
+                    f"retried, {s.dead} dead | now {s.ready} ready, {s.running} running")
+            load = stack.load
+            if load is not None and load.failed_requests:
+                line += (f" | {load.failed_requests} enqueue requests failed, the last: "
+                         f"{load.last_error}")
+            print(line, flush=True)
