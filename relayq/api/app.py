@@ -2,8 +2,8 @@
 authentication hook, request logging and the two error handlers that render every error as
 ``{"error": {"code": "...", "message": "..."}}``.
 
-To add a resource, write a blueprint whose views carry
-`@public` or `@requires(scope)` (relayq.api.security) and add it to `BLUEPRINTS`: one line.
+To add a resource, write a blueprint whose views carry `@public` or `@requires(scope)`
+(relayq.api.security) and add it to `BLUEPRINTS`: one line.
 Views reach the Redis client, the key store and queues through `relayq.api.services.services()`.
 """
 
