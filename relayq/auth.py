@@ -7,6 +7,11 @@ show in lists), `secret` is 256 random bits. Redis keeps one HASH field per key 
 the digest of the secret; the secret itself is never stored and is shown only once, at creation.
 Lookup is O(1) (HGET by id) and the digests are compared with `hmac.compare_digest`. Nothing is
 cached, so a revoked key is refused by the very next request.
+
+Sessions stand in for a key where a client cannot send a header (the dashboard's EventSource):
+`open_session` makes a random token and keeps only its SHA-256 in ``relayq:session:<sha256>``
+(value: the key's id, with a TTL); `authenticate_session` finds the key again and checks that it
+still exists, so revoking the key ends its sessions too.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ from typing import Any
 from .connection import Client, redis_errors
 from .errors import Forbidden, InvalidArgument, NotFound, Unauthorized
 from .job import rfc3339
-from .keys import API_KEYS
+from .keys import API_KEYS, session
 from .options import check_str
 
 ADMIN = "admin"
 SCOPES = ("jobs:write", "jobs:read", "jobs:work", "queues:admin", "keys:admin", ADMIN)
 KEY_FORMAT = re.compile(r"rq_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 KEY_ID = re.compile(r"[0-9a-f]{16}")
+SESSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +134,40 @@ class KeyStore:
         if match is None:
             raise Unauthorized("malformed API key")
         key_id, secret = match.groups()
+        text = self._stored(key_id)
+        if not hmac.compare_digest(json.loads(text)["sha256"], _digest(secret)):
+            raise Unauthorized("unknown or revoked API key")
+        return self._record(key_id, text)
+
+    def get(self, key_id: str) -> ApiKey:
+        """The stored key with this id; Unauthorized once it is revoked."""
+        return self._record(key_id, self._stored(key_id))
+
+    def _stored(self, key_id: str) -> str:
         with redis_errors():
             text = self.redis.hget(API_KEYS, key_id)
         if text is None:
             raise Unauthorized("unknown or revoked API key")
-        record = json.loads(text)
-        if not hmac.compare_digest(record["sha256"], _digest(secret)):
-            raise Unauthorized("unknown or revoked API key")
-        return self._record(key_id, text)
+        return text
+
+    def open_session(self, key: ApiKey, ttl_s: int) -> str:
+        """A new session token standing for `key` for `ttl_s` seconds (Redis keeps only the
+        token's digest)."""
+        token = secrets.token_urlsafe(32)
+        with redis_errors():
+            self.redis.set(session(_digest(token)), key.id, ex=ttl_s)
+        return token
+
+    def authenticate_session(self, token: str) -> ApiKey:
+        """The key a session token stands for; Unauthorized when the token is malformed,
+        unknown or expired, or its key has been revoked."""
+        if not SESSION_TOKEN.fullmatch(token):
+            raise Unauthorized("malformed session cookie: sign in again")
+        with redis_errors():
+            key_id = self.redis.get(session(_digest(token)))
+        if key_id is None:
+            raise Unauthorized("unknown or expired session: sign in again")
+        return self.get(key_id)
 
     @staticmethod
     def _record(key_id: str, text: str) -> ApiKey:

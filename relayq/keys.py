@@ -28,6 +28,8 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 | relayq:{q}:events        | PUBSUB | every transition (a channel, not a key)   | -             |
 | relayq:queues            | SET    | Queue on first use (all queue names)      | none          |
 | relayq:apikeys           | HASH   | the API key store (key id -> record)      | none          |
+| relayq:session:<sha256>  | STRING | POST /api/session: a dashboard session    | session TTL   |
+|                          |        | (SHA-256 of its token -> the key's id)    | (10 minutes)  |
 
 `restore` (relayq restore, lua/restore.lua) also writes: job hashes and their indexes (ready
 lists, prios, scheduled, dead, succeeded), idem keys, seq (only ever raised) and wake.
@@ -42,6 +44,11 @@ from .errors import InvalidQueueName
 QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 QUEUES = "relayq:queues"
 API_KEYS = "relayq:apikeys"
+
+
+def session(token_sha256: str) -> str:
+    """The record of one dashboard session, by the SHA-256 (hex) of its token."""
+    return f"relayq:session:{token_sha256}"
 
 
 def check_queue_name(name: object) -> str:

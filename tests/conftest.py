@@ -1,13 +1,17 @@
 """Fixtures: a private redis-server for the session (never a Redis we did not start), unique
 queue names per test, fakeredis beside it for script-level tests, and a check that no test
-leaves relayq threads or child processes behind."""
+leaves relayq threads or child processes behind. `worker_process` runs a real relayq-worker."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -78,6 +82,27 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+@contextmanager
+def worker_process(redis_url: str, queue: str, *args: str,
+                   log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `relayq-worker` serving `queue` (the demo handler unless `args` name an --app),
+    its output in `log`. On the way out SIGTERM drains it: it must exit 0 in time."""
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "relayq.worker.cli", "--queue", queue, "--redis", redis_url,
+             "--grace", "5", *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            assert worker.wait(15) == 0, log.read_text(errors="replace")[-2000:]
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait(5)
 
 
 def keyspace(client: Any, queue: str) -> dict[str, tuple[bytes, bool]]:

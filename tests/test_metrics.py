@@ -1,12 +1,10 @@
 """relayq/metrics.py against real components: a worker's lifecycle events, the Redis collector,
-`promtool check metrics`, and a real Prometheus server scraping a real `relayq-worker` process."""
+`promtool check metrics`, and a real Prometheus server scraping a real `relayq-server` and a
+real `relayq-worker` process."""
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +15,14 @@ from prometheus_client.openmetrics.parser import (
 
 import relayq
 from relayq import metrics
+from relayq.api.process import ServerProcess
+from relayq.auth import KeyStore
 from relayq.errors import RelayqError
 from relayq.job import Job
 from relayq.redis_process import free_port
 from relayq.worker.demo import demo_app
 
-from .conftest import wait_until
+from .conftest import wait_until, worker_process
 from .promtools import (
     http_get,
     prometheus_server,
@@ -113,13 +113,17 @@ def test_collector_reads_a_hundred_queues_at_scrape_time(r: Any, queue_name: str
         if i % 10 == 0:
             q.enqueue({"later": True}, delay_ms=600_000)
     relayq.Queue(names[7], r).pause()
-    text = render(r)
-    assert sample(text, "relayq_redis_up") == 1
+    scraped = samples(render(r))  # parsed once: the suite's Redis holds many more queues
+
+    def value(name: str, **labels: str) -> float | None:
+        return scraped.get((name, frozenset(labels.items())))
+
+    assert value("relayq_redis_up") == 1
     for i, name in enumerate(names):
-        assert sample(text, "relayq_queue_depth", queue=name, state="ready") == 1 + i % 4
-        assert sample(text, "relayq_queue_depth", queue=name, state="scheduled") == (
+        assert value("relayq_queue_depth", queue=name, state="ready") == 1 + i % 4
+        assert value("relayq_queue_depth", queue=name, state="scheduled") == (
             1 if i % 10 == 0 else 0)
-        assert sample(text, "relayq_queue_paused", queue=name) == (1 if i == 7 else 0)
+        assert value("relayq_queue_paused", queue=name) == (1 if i == 7 else 0)
     # A later scrape sees later state: nothing is cached between scrapes.
     relayq.Queue(names[1], r).enqueue({"n": "more"})
     assert sample(render(r), "relayq_queue_depth", queue=names[1], state="ready") == 3
@@ -180,37 +184,48 @@ def test_serve_worker_metrics_answers_until_closed(redis_url: str,
     assert http_get(f"http://127.0.0.1:{port}/metrics", timeout=0.5) is None
 
 
-def test_prometheus_scrapes_a_real_worker_process(r: Any, redis_url: str, queue_name: str,
-                                                  tmp_path: Path) -> None:
-    """End to end: `relayq-worker --metrics-addr` runs jobs; a real Prometheus scrapes it every
-    second, evaluates the shipped alert rules, and answers queries for relayq_ series."""
+def test_prometheus_scrapes_a_real_server_and_worker(r: Any, redis_url: str, queue_name: str,
+                                                    tmp_path: Path) -> None:
+    """End to end: jobs go in through a real `relayq-server` and run on a real `relayq-worker
+    --metrics-addr`; a real Prometheus scrapes both every second, evaluates the shipped alert
+    rules, and answers queries for relayq_ series from each."""
     port = free_port()
-    worker_log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "relayq.worker.cli", "--queue", queue_name, "--redis", redis_url,
-         "--metrics-addr", f"127.0.0.1:{port}", "--concurrency", "2", "--demo-fail-rate", "0"],
-        stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        relayq.Queue(queue_name, r).enqueue_many([{"sleep_ms": 1}] * 5)
+    key = KeyStore(r).create("prometheus-test", ["jobs:write"])[1]
+    with ServerProcess(redis_url, cwd=ROOT) as server, worker_process(
+            redis_url, queue_name, "--metrics-addr", f"127.0.0.1:{port}", "--concurrency", "2",
+            "--demo-fail-rate", "0", log=tmp_path / "worker.log"):
+        with relayq.Client(server.url, key) as client:
+            client.enqueue_many(queue_name, [{"sleep_ms": 1}] * 5)
         wait_for_sample(f"http://127.0.0.1:{port}/metrics", "relayq_jobs_succeeded_total", 5,
                         queue=queue_name)
         config = f"""
 global: {{scrape_interval: 1s, evaluation_interval: 1s}}
 rule_files: ["{ROOT / 'deployments/prometheus/alerts.yml'}"]
 scrape_configs:
+  - job_name: relayq-server
+    static_configs: [{{targets: ["127.0.0.1:{server.port}"]}}]
   - job_name: relayq-worker
     static_configs: [{{targets: ["127.0.0.1:{port}"]}}]
 """
         with prometheus_server(config, tmp_path / "prometheus") as prom:
-            selector = f'{{queue="{queue_name}"}}'
-            result = wait_until(
-                lambda: prom.query(f"relayq_jobs_succeeded_total{selector}"), timeout=30,
-                interval=0.25, message="Prometheus to have scraped the worker")
-            assert result[0]["value"][1] == "5"
-            assert result[0]["metric"]["job"] == "relayq-worker"
-            depth = prom.query(f'relayq_queue_depth{{queue="{queue_name}",state="succeeded"}}')
-            assert depth[0]["value"][1] == "5"
-            assert prom.query('up{job="relayq-worker"}')[0]["value"][1] == "1"
+            mine = f'queue="{queue_name}"'
+
+            def value_by_job(expr: str) -> dict[str, str]:
+                return {s["metric"]["job"]: s["value"][1] for s in prom.query(expr)}
+
+            assert wait_until(
+                lambda: len(value_by_job(f"relayq_queue_depth{{{mine},state=\"succeeded\"}}"))
+                == 2, timeout=30, interval=0.25, message="Prometheus to have scraped both")
+            # What each process counted itself: the server the enqueues, the worker the runs.
+            assert value_by_job(f"relayq_jobs_enqueued_total{{{mine}}}") == {
+                "relayq-server": "5"}
+            assert value_by_job(f"relayq_jobs_succeeded_total{{{mine}}}") == {
+                "relayq-worker": "5"}
+            # The queue state both read from Redis, the same from each.
+            assert value_by_job(f'max by (job) (relayq_queue_depth{{{mine},state="succeeded"}})'
+                                ) == {"relayq-server": "5", "relayq-worker": "5"}
+            assert value_by_job("up") == {"relayq-server": "1", "relayq-worker": "1"}
+
             def evaluated_rules() -> list[dict[str, Any]]:
                 rules = [rule for g in prom.api("/api/v1/rules")["groups"] for rule in g["rules"]]
                 return rules if all(rule["health"] != "unknown" for rule in rules) else []
@@ -218,15 +233,6 @@ scrape_configs:
             rules = wait_until(evaluated_rules, timeout=15, interval=0.25,
                                message="the alert rules to be evaluated")
             assert all(rule["health"] == "ok" for rule in rules), rules
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            assert worker.wait(15) == 0, (tmp_path / "worker.log").read_text()
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait(5)
-            worker_log.close()
 
 
 def test_serve_worker_metrics_reports_a_busy_port() -> None:

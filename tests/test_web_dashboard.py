@@ -1,8 +1,7 @@
 """The dashboard in a real headless Chromium (Debian's `chromium`, driven by Playwright) against
-tests/fake_api.py: a STAND-IN for relayq-server, until the server lands, that implements the
-routes of web/README.md over the real Queue API and a real Redis, and sends the strict
-Content-Security-Policy. Any console error (a CSP violation, a failed module, an exception)
-fails the test. Screenshots go to test-artifacts/ (git-ignored)."""
+a real `relayq-server` process with auth on, on a Redis of this module's own, and real
+`relayq-worker` processes wherever jobs must run. Any console error (a CSP violation, a failed
+module, an exception) fails the test. Screenshots go to test-artifacts/ (git-ignored)."""
 
 from __future__ import annotations
 
@@ -14,16 +13,45 @@ from typing import Any
 import pytest
 
 import relayq
+from relayq.api.dashboard import CSP
+from relayq.api.events import KEY_CHECK_S
+from relayq.api.process import ServerProcess
+from relayq.api.security import SESSION_COOKIE
+from relayq.auth import ADMIN, KeyStore
+from relayq.redis_process import RedisProcess
 
-from .conftest import wait_until
-from .fake_api import FakeApi
+from .conftest import wait_until, worker_process
 
 playwright_sync = pytest.importorskip("playwright.sync_api")  # in the test extra; see .ci/run
 expect = playwright_sync.expect
 
+ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-KEY = "test-key"
+ARTIFACTS = ROOT / "test-artifacts"
+WRONG_KEY = "rq_0123456789abcdef_" + "W" * 43
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """This module's own Redis (overrides the session's), so that the dashboard lists only the
+    queues of these tests."""
+    with RedisProcess() as redis_server:
+        yield redis_server.url
+
+
+@pytest.fixture(scope="module")
+def admin_key(redis_url: str) -> str:
+    client = relayq.connect(redis_url)
+    try:
+        return KeyStore(client).create("dashboard-tests", [ADMIN])[1]
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def server(redis_url: str, admin_key: str) -> Iterator[ServerProcess]:
+    with ServerProcess(redis_url, cwd=ROOT) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
@@ -39,16 +67,24 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def fake(redis_url: str) -> Iterator[FakeApi]:
-    api = FakeApi(redis_url, key=KEY).start()
-    yield api
-    api.stop()
+def client(server: ServerProcess, admin_key: str) -> Iterator[relayq.Client]:
+    with relayq.Client(server.url, admin_key) as c:
+        yield c
+
+
+@pytest.fixture
+def worker(redis_url: str, queue_name: str, tmp_path: Path) -> Iterator[Any]:
+    """A real worker on the test's queue: the demo handler, failing only when asked to."""
+    with worker_process(redis_url, queue_name, "--demo-fail-rate", "0", "--concurrency", "4",
+                        "--prefetch", "0", log=tmp_path / "worker.log") as process:
+        yield process
 
 
 class Page:
-    """A browser page on the fake API that records every console error."""
+    """A browser page on one server that records every console error and dialog."""
 
-    def __init__(self, browser: Any, base_url: str) -> None:
+    def __init__(self, browser: Any, base_url: str, key: str = "") -> None:
+        self.key = key
         self.context = browser.new_context(base_url=base_url, viewport={"width": 1280,
                                                                         "height": 900})
         self.page = self.context.new_page()
@@ -57,33 +93,38 @@ class Page:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", self._dialog)
-        self.page.set_default_timeout(10_000)
+        self.page.set_default_timeout(15_000)
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(dialog.message)
         dialog.accept()
 
-    def sign_in(self, key: str = KEY, hash_route: str = "") -> None:
+    def sign_in(self, key: str | None = None, hash_route: str = "") -> None:
         self.page.goto("/" + hash_route)
-        self.page.get_by_label("API key").fill(key)
+        self.page.get_by_label("API key").fill(key or self.key)
         self.page.get_by_role("button", name="Sign in").click()
+
+    def session_cookie(self) -> dict[str, Any] | None:
+        cookies = [c for c in self.context.cookies() if c["name"] == SESSION_COOKIE]
+        return cookies[0] if cookies else None
 
     def screenshot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
-    def unexpected_errors(self) -> list[str]:
-        """Console errors, less failed requests for a refused key (401: the sign-in flow) and
-        the optional session route (404: query-parameter mode)."""
-        return [e for e in self.errors if not re.search(r"status of (401|404)", e)]
+    def unexpected_errors(self, also_expected: str = "") -> list[str]:
+        """Console errors, less failed requests that the sign-in flow and the job lookup make
+        on purpose (401 for a refused key, 404 for no such job), and `also_expected`."""
+        expected = r"status of (401|404)" + (f"|{also_expected}" if also_expected else "")
+        return [e for e in self.errors if not re.search(expected, e)]
 
     def close(self) -> None:
         self.context.close()
 
 
 @pytest.fixture
-def page(browser: Any, fake: FakeApi) -> Iterator[Page]:
-    p = Page(browser, fake.url)
+def page(browser: Any, server: ServerProcess, admin_key: str) -> Iterator[Page]:
+    p = Page(browser, server.url, admin_key)
     yield p
     p.close()
     assert not p.unexpected_errors()
@@ -93,31 +134,39 @@ def depth_cell(page: Page, queue: str, state: str) -> Any:
     return page.page.locator(f'tr[data-queue="{queue}"] td[data-state="{state}"]')
 
 
-def test_sign_in_then_the_queue_list_updates_live(page: Page, fake: FakeApi, r: Any,
-                                                  queue_name: str) -> None:
-    q = relayq.Queue(queue_name, r)
-    q.enqueue_many([{"n": i} for i in range(3)])
-    page.page.goto("/")
-    expect(page.page.locator("#login-message")).to_have_text("Sign in with an API key.")
-    page.sign_in("wrong-key")
-    expect(page.page.locator("#login-message")).to_have_text("That API key was refused.")
-    page.page.get_by_label("API key").fill(KEY)
-    page.page.get_by_role("button", name="Sign in").click()
-    expect(depth_cell(page, queue_name, "ready")).to_have_text("3")
-    expect(page.page.locator("#live-status")).to_have_text("live")
-    # Live: a change in Redis reaches the page through the event stream, with no reload.
-    q.enqueue_many([{"n": i} for i in range(4)])
-    jobs = q.claim(2)
-    expect(depth_cell(page, queue_name, "ready")).to_have_text("5")
-    expect(depth_cell(page, queue_name, "running")).to_have_text("2")
-    q.ack(jobs[0].id, jobs[0].lease)
-    expect(depth_cell(page, queue_name, "succeeded")).to_have_text("1")
-    # The throughput chart has drawn the completion (its label carries the latest rates).
-    expect(page.page.locator("canvas.chart")).to_have_attribute(
+def test_sign_in_then_a_queue_appears_as_jobs_arrive_and_run(
+        page: Page, server: ServerProcess, client: relayq.Client, worker: Any,
+        queue_name: str, admin_key: str) -> None:
+    p = page.page
+    stream_urls: list[str] = []
+    p.on("request", lambda request: "/api/events" in request.url
+         and stream_urls.append(request.url))
+    response = p.goto("/")
+    assert response.headers["content-security-policy"] == CSP
+    expect(p.locator("#login-message")).to_have_text("Sign in with an API key.")
+    page.sign_in(WRONG_KEY)
+    expect(p.locator("#login-message")).to_have_text("That API key was refused.")
+    p.get_by_label("API key").fill(admin_key)
+    p.get_by_role("button", name="Sign in").click()
+    expect(p.locator("#live-status")).to_have_text("live")
+    expect(p.locator(f'tr[data-queue="{queue_name}"]')).to_have_count(0)
+
+    # Jobs arrive over HTTP; the queue shows up, and the worker's progress with it, live.
+    client.enqueue_many(queue_name, [{"sleep_ms": 1500, "n": i} for i in range(8)])
+    expect(p.locator(f'tr[data-queue="{queue_name}"]')).to_be_visible()
+    expect(depth_cell(page, queue_name, "running")).to_have_text("4")
+    expect(depth_cell(page, queue_name, "succeeded")).to_have_text("8")
+    expect(depth_cell(page, queue_name, "ready")).to_have_text("0")
+    expect(p.locator("canvas.chart")).to_have_attribute(
         "aria-label", re.compile(r"succeeded \d+\.\d\d/s"))
-    assert page.page.evaluate("localStorage.getItem('relayq.apiKey')") == KEY
-    # The key went in ?access_token= (no session route on this server), never elsewhere.
-    assert fake.event_requests[-1] == {"query": {"access_token": KEY}, "cookie": False}
+    assert p.evaluate("localStorage.getItem('relayq.apiKey')") == admin_key
+
+    # The stream authenticated with the session cookie: the key is in no URL.
+    assert stream_urls and set(stream_urls) == {f"{server.url}/api/events"}
+    cookie = page.session_cookie()
+    assert cookie is not None and admin_key not in cookie["value"]
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (
+        True, "Strict", "/api/events")
     page.screenshot("queues")
 
 
@@ -158,53 +207,41 @@ def test_queue_page_pause_rate_limit_and_enqueue(page: Page, r: Any, queue_name:
     page.screenshot("queue")
 
 
-def kill(q: relayq.Queue[Any], payload: Any, error: str) -> str:
-    """Makes one dead job (whatever else is ready goes back untouched)."""
-    job_id = q.enqueue(payload, max_attempts=1).id
-    claimed = q.claim(100)
-    others = [(job.id, job.lease) for job in claimed if job.id != job_id]
-    if others:
-        q.release_many(others)
-    (job,) = [job for job in claimed if job.id == job_id]
-    q.nack(job.id, job.lease, error)
-    return job_id
-
-
-def test_dead_letter_queue_inspect_requeue_purge(page: Page, r: Any, queue_name: str) -> None:
+def test_dead_jobs_show_up_live_and_are_requeued_and_purged_by_clicking(
+        page: Page, client: relayq.Client, worker: Any, r: Any, queue_name: str) -> None:
     q = relayq.Queue(queue_name, r)
-    ids = [kill(q, {"n": i}, f"boom {i}") for i in range(4)]
+    ids = [client.enqueue(queue_name, {"fail": True, "n": i}, max_attempts=1).id
+           for i in range(3)]
     page.sign_in(hash_route=f"#/queues/{queue_name}")
     p = page.page
     rows = p.locator("table.dead tbody tr")
-    expect(rows).to_have_count(4)
-    expect(p.locator(f'tr[data-job="{ids[2]}"] .error-text')).to_have_text("boom 2")
+    expect(rows).to_have_count(3)  # the worker failed each once: dead, and shown as they die
+    expect(p.locator(f'tr[data-job="{ids[2]}"] .error-text')).to_contain_text(
+        "failed on request")
 
+    p.get_by_role("button", name="Pause").click()  # so that a requeued job waits, ready
+    expect(p.get_by_role("button", name="Resume")).to_be_visible()
     p.locator(f'tr[data-job="{ids[0]}"]').get_by_role("button", name="Requeue").click()
-    expect(rows).to_have_count(3)
-    assert q.get(ids[0]).state == "ready" and q.get(ids[0]).attempts == 0
-    p.locator(f'tr[data-job="{ids[1]}"]').get_by_role("button", name="Purge").click()
     expect(rows).to_have_count(2)
+    assert (q.get(ids[0]).state, q.get(ids[0]).attempts) == ("ready", 0)
+    p.locator(f'tr[data-job="{ids[1]}"]').get_by_role("button", name="Purge").click()
+    expect(rows).to_have_count(1)
     assert page.dialogs == [f"Delete dead job {ids[1]} for good?"]
     with pytest.raises(relayq.JobNotFound):
         q.get(ids[1])
 
-    # A job that dies elsewhere shows up by itself (through its `job` event).
-    ids.append(kill(q, {"n": 4}, "boom 4"))
-    expect(rows).to_have_count(3)
-    p.get_by_role("button", name="Requeue all").click()
-    expect(p.locator("table.dead")).to_be_hidden()
-    assert q.stats().dead == 0 and {q.get(i).state for i in ids[2:]} == {"ready"}
-
-    for job in q.claim(10):
-        q.nack(job.id, job.lease, "again", retry=False)
-    expect(rows).to_have_count(4)
+    # Resumed, the worker runs the requeued job again; it dies again and comes back by itself.
+    p.get_by_role("button", name="Resume").click()
+    expect(rows).to_have_count(2)
+    assert q.get(ids[0]).attempts == 1
     p.get_by_role("button", name="Purge all").click()
     expect(p.get_by_text("No dead jobs.")).to_be_visible()
     assert q.stats().dead == 0
+    page.screenshot("dead")
 
 
-def test_job_lookup_shows_fields_escaped_and_follows_state(page: Page, r: Any,
-                                                           queue_name: str) -> None:
+def test_a_payload_full_of_html_is_shown_as_text_and_runs_nothing(page: Page, r: Any,
+                                                                  queue_name: str) -> None:
     q = relayq.Queue(queue_name, r)
     hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>"
     job_id = q.enqueue({"html": hostile}, type="<b>bold</b>", idempotency_key="k-1").id
@@ -237,52 +274,67 @@ def test_job_lookup_shows_fields_escaped_and_follows_state(page: Page, r: Any,
     expect(p.locator(".job-details")).to_contain_text(f"No job {queue_name}.999")
 
 
-def test_event_stream_reconnects_after_the_server_drops_it(page: Page, fake: FakeApi, r: Any,
-                                                           queue_name: str) -> None:
+def test_live_updates_come_back_after_the_server_restarts(browser: Any, redis_url: str,
+                                                         admin_key: str, r: Any,
+                                                         queue_name: str) -> None:
     q = relayq.Queue(queue_name, r)
-    q.enqueue({})
-    page.sign_in()
-    expect(depth_cell(page, queue_name, "ready")).to_have_text("1")
-    streams = len(fake.event_requests)
-    fake.drop_streams()
-    wait_until(lambda: len(fake.event_requests) > streams, message="the dashboard to reconnect")
-    q.enqueue({})
-    expect(depth_cell(page, queue_name, "ready")).to_have_text("2")
-    expect(page.page.locator("#live-status")).to_have_text("live")
-
-
-def test_session_cookie_keeps_the_key_out_of_the_stream_url(browser: Any, redis_url: str,
-                                                            r: Any, queue_name: str) -> None:
-    fake = FakeApi(redis_url, key=KEY, sessions=True).start()
-    page = Page(browser, fake.url)
+    first = ServerProcess(redis_url, cwd=ROOT).start()
+    second = None
+    page = Page(browser, first.url, admin_key)
     try:
-        relayq.Queue(queue_name, r).enqueue({})
+        q.enqueue({})
         page.sign_in()
+        status = page.page.locator("#live-status")
         expect(depth_cell(page, queue_name, "ready")).to_have_text("1")
-        expect(page.page.locator("#live-status")).to_have_text("live")
-        assert fake.event_requests[-1] == {"query": {}, "cookie": True}
-        page.page.get_by_role("button", name="Sign out").click()
-        expect(page.page.get_by_label("API key")).to_be_visible()
-        assert page.page.evaluate("localStorage.getItem('relayq.apiKey')") is None
-        assert not page.unexpected_errors()
+        expect(status).to_have_text("live")
+        first.stop()
+        expect(status).to_have_text("reconnecting")
+        second = ServerProcess(redis_url, cwd=ROOT, port=first.port).start()
+        expect(status).to_have_text("live")
+        q.enqueue({})
+        expect(depth_cell(page, queue_name, "ready")).to_have_text("2")
+        # While the server was down, the browser's own attempts were refused, and said so.
+        assert not page.unexpected_errors(also_expected="ERR_CONNECTION_REFUSED")
     finally:
         page.close()
-        fake.stop()
+        first.stop()
+        if second is not None:
+            second.stop()
 
 
-def test_no_key_and_auth_off_needs_no_sign_in(browser: Any, redis_url: str, r: Any,
-                                              queue_name: str) -> None:
-    """A server started with --auth off answers without a key: no login form."""
-    fake = FakeApi(redis_url, key=KEY).start()
-    fake._authorized = lambda: True  # type: ignore[method-assign]
-    page = Page(browser, fake.url)
-    try:
-        relayq.Queue(queue_name, r).enqueue({})
-        page.page.goto("/")
-        expect(depth_cell(page, queue_name, "ready")).to_have_text("1")
-        expect(page.page.locator("#login")).to_be_hidden()
-        expect(page.page.get_by_role("button", name="Sign out")).to_be_hidden()
-        assert not page.unexpected_errors()
-    finally:
-        page.close()
-        fake.stop()
+def test_a_revoked_key_ends_at_the_sign_in_form_and_sign_out_forgets_the_key(
+        page: Page, r: Any, queue_name: str) -> None:
+    store = KeyStore(r)
+    record, key = store.create("revoked-in-test", ["jobs:read"])
+    relayq.Queue(queue_name, r).enqueue({})
+    page.sign_in(key)
+    p = page.page
+    expect(depth_cell(page, queue_name, "ready")).to_have_text("1")
+    expect(p.locator("#live-status")).to_have_text("live")
+    store.revoke(record.id)
+    # The open stream looks its key up again, ends, and the dashboard, refused, signs out.
+    expect(p.get_by_label("API key")).to_be_visible(timeout=(KEY_CHECK_S + 20) * 1000)
+
+    page.sign_in()
+    expect(p.locator("#live-status")).to_have_text("live")
+    assert page.session_cookie() is not None
+    p.get_by_role("button", name="Sign out").click()
+    expect(p.get_by_label("API key")).to_be_visible()
+    assert p.evaluate("localStorage.getItem('relayq.apiKey')") is None
+    assert page.session_cookie() is None
+
+
+def test_with_auth_off_no_sign_in_is_needed(browser: Any, redis_url: str, r: Any,
+                                            queue_name: str) -> None:
+    with ServerProcess(redis_url, "--auth", "off", cwd=ROOT) as server:
+        page = Page(browser, server.url)
+        try:
+            relayq.Queue(queue_name, r).enqueue({})
+            page.page.goto("/")
+            expect(depth_cell(page, queue_name, "ready")).to_have_text("1")
+            expect(page.page.locator("#live-status")).to_have_text("live")
+            expect(page.page.locator("#login")).to_be_hidden()
+            expect(page.page.get_by_role("button", name="Sign out")).to_be_hidden()
+            assert not page.unexpected_errors()
+        finally:
+            page.close()

@@ -2,8 +2,8 @@
 authentication hook, request logging and the two error handlers that render every error as
 ``{"error": {"code": "...", "message": "..."}}``.
 
-To add a resource (say `/metrics` or the dashboard), write a blueprint whose views carry
-`@public` or `@requires(scope)` (relayq.api.security) and add it to `BLUEPRINTS`: one line.
+To add a resource, write a blueprint whose views carry `@public` or `@requires(scope)`
+(relayq.api.security) and add it to `BLUEPRINTS`: one line.
 Views reach the Redis client, the key store and queues through `relayq.api.services.services()`.
 """
 
@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import RelayqError
 from ..logs import log_event
-from . import dead, events, health, jobs, keys, openapi, queues
+from . import dashboard, dead, events, health, jobs, keys, openapi, queues, session
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
 
@@ -32,7 +32,9 @@ BLUEPRINTS: list[Blueprint] = [
     dead.bp,
     keys.bp,
     events.bp,
+    session.bp,
     openapi.bp,
+    dashboard.bp,
 ]
 
 # Werkzeug's HTTP errors (routing, body size, ...) -> our stable codes.

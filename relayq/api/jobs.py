@@ -13,6 +13,7 @@ from flask import Blueprint, Response, request
 
 from ..errors import InvalidArgument
 from ..job import parse_job_id, rfc3339
+from ..metrics import record_claimed, record_enqueued, record_throttled
 from ..options import JobOptions
 from ..queue import BATCH_LIMIT, DEFAULT_VISIBILITY_MS, Queue
 from ..results import NewJob
@@ -52,6 +53,7 @@ def enqueue(queue: str) -> Any:
     q = services().queue(queue)
     job = new_job(json_body(JOB_FIELDS, ("payload",)))
     (result,) = q.enqueue_many([job])
+    record_enqueued(q.name, 0 if result.duplicate else 1)
     return _enqueue_view(result), 200 if result.duplicate else 201
 
 
@@ -63,7 +65,9 @@ def enqueue_batch(queue: str) -> Any:
     if not isinstance(items, list) or not 1 <= len(items) <= BATCH_LIMIT:
         raise InvalidArgument(f"jobs must be a list of 1 to {BATCH_LIMIT} jobs")
     jobs = [new_job(item, f"job {i + 1}") for i, item in enumerate(items)]
-    return {"jobs": [_enqueue_view(r) for r in q.enqueue_many(jobs)]}, 201
+    results = q.enqueue_many(jobs)
+    record_enqueued(q.name, sum(not r.duplicate for r in results))
+    return {"jobs": [_enqueue_view(r) for r in results]}, 201
 
 
 @bp.post("/queues/<queue>/claim")
@@ -81,9 +85,12 @@ def claim(queue: str) -> Any:
         request.environ.get("waitress.client_disconnected", lambda: False))
     if not result:
         headers = {}
-        if result.status == "throttled" and result.retry_in_ms is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(result.retry_in_ms / 1000)))
+        if result.status == "throttled":
+            record_throttled(q.name)
+            if result.retry_in_ms is not None:
+                headers["Retry-After"] = str(max(1, math.ceil(result.retry_in_ms / 1000)))
         return Response(status=204, headers=headers)
+    record_claimed(q.name, result)
     return {"jobs": [job.to_dict(with_lease=True) for job in result]}
 
 

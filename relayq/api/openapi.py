@@ -15,6 +15,7 @@ from ..job import STATES
 from ..options import TEN_YEARS_MS
 from ..queue import BATCH_LIMIT
 from ..results import TOTALS
+from .dashboard import FILE_NAME
 from .jobs import MAX_CLAIM_COUNT, MAX_LEASE_BYTES, MAX_WAIT_MS
 from .security import public
 
@@ -285,6 +286,49 @@ PATHS: dict[str, Any] = {
 }
 PATHS["/api/queues/{queue}/claim"]["post"]["responses"]["204"] = NO_JOBS
 PATHS["/api/events"]["get"]["responses"]["200"] = SSE
+PATHS["/api/events"]["get"]["description"] = (
+    "Also accepts, in place of the Authorization header, the session cookie of "
+    "POST /api/session (EventSource cannot send a header). Ends once the key is revoked.")
+
+
+def _no_content(operation: dict[str, Any], description: str) -> dict[str, Any]:
+    operation["responses"]["204"] = {"description": description}
+    return operation
+
+
+def _text(operation: dict[str, Any], description: str, *media_types: str) -> dict[str, Any]:
+    operation["responses"]["200"] = {
+        "description": description,
+        "content": {media: {"schema": {"type": "string"}} for media in media_types}}
+    return operation
+
+
+PATHS["/api/session"] = {
+    "post": _no_content(op("Open a session for the event stream: an HttpOnly cookie "
+                           "(SameSite=Strict, Path=/api/events) that GET /api/events accepts "
+                           "in place of the key", "jobs:read", {}),
+                        "opened; the cookie is in Set-Cookie (none with auth off)"),
+    "delete": _no_content(op("Drop the session cookie", None, {}), "dropped"),
+}
+PATHS["/metrics"] = {"get": _text(
+    op("Prometheus metrics: this process's counters and every queue's state", None, {}),
+    "the exposition (OpenMetrics when the Accept header asks for it)",
+    "text/plain", "application/openmetrics-text")}
+
+
+def _file(summary: str, media_type: str, params: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A file of the dashboard: 200, or 304 when the If-None-Match ETag is still current."""
+    operation = _text(op(summary, None, {}, params=params), "the file", media_type)
+    operation["responses"]["304"] = {"description": "unchanged (If-None-Match)"}
+    return operation
+
+
+PATHS["/"] = {"get": _file("The dashboard (web/index.html)", "text/html")}
+PATHS["/favicon.svg"] = {"get": _file("The dashboard's icon", "image/svg+xml")}
+PATHS["/css/{name}"] = {"get": _file("A stylesheet of the dashboard", "text/css", ("name",))}
+PATHS["/js/{name}"] = {"get": _file("A script of the dashboard", "text/javascript", ("name",))}
+PATHS["/js/views/{name}"] = {"get": _file("A view script of the dashboard", "text/javascript",
+                                          ("name",))}
 
 PARAMETERS = {
     "queue": {"name": "queue", "in": "path", "required": True,
@@ -293,6 +337,8 @@ PARAMETERS = {
                "schema": JOB_PROPERTIES["id"]},
     "key_id": {"name": "key_id", "in": "path", "required": True,
                "schema": API_KEY_PROPERTIES["id"]},
+    "name": {"name": "name", "in": "path", "required": True,
+             "schema": string(pattern=f"^{FILE_NAME.pattern}$")},
 }
 
 DOCUMENT: dict[str, Any] = {

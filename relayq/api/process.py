@@ -1,7 +1,8 @@
 """A `relayq-server` child process on a free loopback port: for the tests and `measure_http`'s
 command line (and anything else that needs a real server for a while). Its stdout and stderr go
 to files in a temp dir; `start()` waits until /healthz answers and picks up the admin key the
-server printed, if it printed one."""
+server printed, if it printed one. `port` picks the port (a free one by default): a server
+started again on the port of a stopped one is the same server to its clients."""
 
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ KEY_LINE = re.compile(r"^(rq_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$", re.MULTILINE)
 
 class ServerProcess:
     def __init__(self, redis_url: str, *args: str, cwd: str | Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, port: int | None = None) -> None:
         self.redis_url = redis_url
         self.args = list(args)
-        self.port = free_port()
+        self.port = port or free_port()
         self.cwd = cwd
         self.env = env
         self.dir = Path(tempfile.mkdtemp(prefix="relayq-server-"))

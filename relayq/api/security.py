@@ -3,6 +3,10 @@ marked `@public`. The app's `authenticate` hook (run before every view) reads
 ``Authorization: Bearer <key>``, checks the key in the key store and its scope, and keeps the
 key in `g.api_key` (None when auth is off). A view with neither mark needs `admin`: forgetting
 the mark fails closed, never open.
+
+A view also marked `@session_cookie` (only the event stream: EventSource cannot send a header)
+accepts, when no Authorization header is sent, the session cookie of `POST /api/session`
+(relayq.api.session) in its place: it stands for the key that opened it, scopes and all.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from .services import services
 
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC = "public"
+SESSION_COOKIE = "relayq_session"
 
 
 def requires(scope: str) -> Callable[[View], View]:
@@ -30,6 +35,11 @@ def requires(scope: str) -> Callable[[View], View]:
 
 def public(view: View) -> View:
     view.required_scope = PUBLIC  # type: ignore[attr-defined]
+    return view
+
+
+def session_cookie(view: View) -> View:
+    view.accepts_session = True  # type: ignore[attr-defined]
     return view
 
 
@@ -55,7 +65,11 @@ def authenticate() -> None:
     scope = getattr(view, "required_scope", ADMIN)
     if scope == PUBLIC or not services().config.auth:
         return
-    key = services().keys.authenticate(bearer_key())
+    if getattr(view, "accepts_session", False) and "Authorization" not in request.headers \
+            and SESSION_COOKIE in request.cookies:
+        key = services().keys.authenticate_session(request.cookies[SESSION_COOKIE])
+    else:
+        key = services().keys.authenticate(bearer_key())
     if not key.allows(scope):
         raise Forbidden(f"this API key lacks the scope {scope!r}")
     g.api_key = key

@@ -13,7 +13,7 @@ from flask import current_app
 from ..auth import KeyStore
 from ..connection import connect
 from ..options import DEFAULT_MAX_PAYLOAD_BYTES
-from ..queue import Queue, list_queues
+from ..queue import Queue, list_queues, stats_many
 from .event_hub import EventHub
 from .wake_hub import WakeHub
 
@@ -58,9 +58,10 @@ class Services:
         return sorted(set(list_queues(self.redis)) | set(self.config.queues))
 
     def all_stats(self, also: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-        """Stats of every queue (and of the queues in `also`, used or not), by name."""
+        """Stats of every queue (and of the queues in `also`, used or not), by name, read in
+        one round trip (the event stream sends them all every second)."""
         names = sorted(set(self.queue_names()) | also)
-        return [self.queue(name).stats().to_dict() for name in names]
+        return [stats.to_dict() for stats in stats_many(self.redis, names)]
 
 
 def services() -> Services:

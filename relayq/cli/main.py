@@ -24,6 +24,7 @@ COMMANDS = [
     "bench",
     "export",
     "restore",
+    "dev",       # Redis, server + dashboard, workers and a demo load, all here
 ]
 
 

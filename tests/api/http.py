@@ -1,13 +1,17 @@
 """Raw HTTP for the API tests: `Api.call()` sends one request with urllib3 and checks every
 reply it gets against the server's own OpenAPI document (status documented, body valid against
-its schema), so each test that talks HTTP also keeps /api/openapi.json true."""
+its schema), so each test that talks HTTP also keeps /api/openapi.json true. `EventStream`
+reads the Server-Sent Events of /api/events."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
 from jsonschema import Draft202012Validator, FormatChecker
@@ -100,3 +104,44 @@ class Api:
 
     def with_key(self, key: str | None) -> Api:
         return Api(self.url, key, self.checker)
+
+
+class EventStream:
+    """An SSE client of GET /api/events: `next()` reads one event as (name, data). `key` goes
+    in the Authorization header; `headers` are sent as well (a Cookie, say)."""
+
+    def __init__(self, url: str, key: str | None, query: str = "",
+                 headers: dict[str, str] | None = None) -> None:
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
+        sent = dict(headers or {})
+        if key:
+            sent["Authorization"] = f"Bearer {key}"
+        self.conn.request("GET", f"/api/events{query}", headers=sent)
+        self.response = self.conn.getresponse()
+
+    def next(self) -> tuple[str, Any]:
+        name, data = "message", None
+        while True:
+            line = self.response.readline().decode()
+            if not line:
+                raise EOFError("stream ended")
+            line = line.rstrip("\n")
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data = json.loads(line[6:])
+            elif line == "" and data is not None:
+                return name, data
+
+    def next_of(self, name: str, deadline_s: float = 10.0) -> Any:
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline:
+            event, data = self.next()
+            if event == name:
+                return data
+        raise AssertionError(f"no {name} event within {deadline_s}s")
+
+    def close(self) -> None:
+        self.response.close()  # else the response's file keeps the socket open
+        self.conn.close()

