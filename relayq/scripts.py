@@ -125,11 +125,39 @@ MAX_ROUNDS = 4  # round trips for one pipeline: the first, then repeats after NO
 
 def run_pipelined(client: Client, calls: Iterable[ScriptCall], wait: Wait | None = None
                   ) -> list[Any]:
-    """Runs several scripts of one queue in one round trip (not a transaction: each script is
-    atomic on its own). Calls that did not run (NOSCRIPT, MOVED) are repeated, in order, once
-    the script is loaded or the slot map re-read. With `wait`, NotReplicated when a round trip's
+    """Runs several scripts in one round trip per Redis node (not a transaction: each script is
+    atomic on its own); replies in the order of `calls`. Calls of one queue share a node; calls
+    of several queues (stats of every queue) are grouped by the node holding each queue on
+    Redis Cluster. Calls that did not run (NOSCRIPT, MOVED) are repeated, in order, once the
+    script is loaded or the slot map re-read. With `wait`, NotReplicated when a round trip's
     WAIT saw fewer replicas than asked; its `result` holds the replies."""
     calls = list(calls)
+    groups = _by_node(client, calls)
+    if len(groups) == 1:
+        return _run_on_node(client, calls, wait)
+    replies: list[Any] = [None] * len(calls)
+    for indexes in groups:
+        for i, reply in zip(indexes, _run_on_node(client, [calls[i] for i in indexes], wait)):
+            replies[i] = reply
+    return replies
+
+
+def _by_node(client: Client, calls: list[ScriptCall]) -> list[list[int]]:
+    """Indexes of `calls`, grouped by the node that serves their first key (one group unless
+    the client is a cluster client and the calls span nodes)."""
+    if not calls or not hasattr(client, "get_node_from_key"):
+        return [list(range(len(calls)))]
+    groups: dict[str, list[int]] = {}
+    with redis_errors():
+        for i, call in enumerate(calls):
+            groups.setdefault(client.get_node_from_key(call.keys[0]).name, []).append(i)
+    return list(groups.values())
+
+
+def _run_on_node(client: Client, calls: list[ScriptCall], wait: Wait | None) -> list[Any]:
+    """run_pipelined for calls that all live on one node."""
+    if not calls:
+        return []
     replies: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
     acked: int | None = None

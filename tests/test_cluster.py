@@ -21,6 +21,7 @@ import relayq
 import relayq.results
 from relayq import InvalidArgument, Queue, scripts
 from relayq.job import RestoredJob
+from relayq.queue import stats_many
 from relayq.redis_process import free_port
 from relayq.scripts import Script, ScriptCall
 
@@ -175,6 +176,19 @@ def test_idle_workers_block_on_every_master_and_wake_at_once(cluster: Cluster) -
         producer.close()
     finally:
         worker.stop(grace_s=2)
+
+
+def test_stats_of_queues_on_every_master_in_one_call(cluster: Cluster) -> None:
+    names = [cluster.queue_names(m, 1, "stats")[0] for m in range(3)]
+    client = relayq.connect(cluster.url)
+    try:
+        assert stats_many(client, []) == []
+        for depth, name in enumerate(names, start=1):
+            Queue(name, client).enqueue_many([{"n": i} for i in range(depth)])
+        stats = stats_many(client, names)  # one round trip per master, replies in order
+        assert [(s.queue, s.ready) for s in stats] == [(n, d) for d, n in enumerate(names, 1)]
+    finally:
+        client.close()
 
 
 def test_competing_worker_processes_run_each_job_once(cluster: Cluster, tmp_path: Any) -> None:

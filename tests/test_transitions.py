@@ -329,6 +329,16 @@ def test_typed_queue_round_trips_dataclasses(any_r, queue_name: str) -> None:
         orders.enqueue({"id": 1})
 
 
+def test_stats_of_no_queues_and_of_several(any_r, queue_name: str) -> None:
+    from relayq.queue import stats_many
+
+    assert stats_many(any_r, []) == []
+    a, b = Queue(queue_name + "-a", any_r), Queue(queue_name + "-b", any_r)
+    b.enqueue_many([1, 2])
+    assert [(s.queue, s.ready) for s in stats_many(any_r, [a.name, b.name])] == [
+        (a.name, 0), (b.name, 2)]
+
+
 def test_list_queues(any_r, queue_name: str) -> None:
     Queue(queue_name, any_r).enqueue({})
     assert queue_name in relayq.list_queues(any_r)
