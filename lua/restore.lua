@@ -22,12 +22,13 @@
 -- ARGV[2] queue name (for events)
 -- ARGV[3] lowest id sequence to leave behind (integer >= 0; '' = leave the sequence alone)
 -- ARGV[4] number of jobs N (1..1000)
--- ARGV[5 + 17*(i-1) ...] per job, 17 fields ('' = absent):
+-- ARGV[5 + 18*(i-1) ...] per job, 18 fields ('' = absent):
 --   id (digits), state (ready|scheduled|running|succeeded|dead|cancelled), priority (0..255),
 --   payload (JSON text), type, attempts (>= 0), max_attempts (1..1000), created_at (epoch ms),
 --   run_at (epoch ms; required when scheduled), started_at (epoch ms), finished_at (epoch ms;
 --   required when succeeded, dead or cancelled), result (JSON text), last_error,
---   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
+--   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms, worker_id (the worker that
+--   ran it last; dropped for a running job, which comes back ready)
 --
 -- Reply: {'ok', restored, status_1, ..., status_N}  status: 'ok' | 'present' | 'conflict' |
 --        'expired'
@@ -43,7 +44,7 @@
 local meta_key, prios_key, scheduled_key, dead_key, succeeded_key, seq_key, wake_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, queue = ARGV[1], ARGV[2]
-local FIELDS = 17
+local FIELDS = 18
 local MAX_MS = 315576000000 -- ten years
 local MAX_TIME = 32503680000000 -- year 3000
 local STATES = {ready = true, scheduled = true, running = true, succeeded = true, dead = true,
@@ -93,6 +94,7 @@ for i = 1, n do
   job.timeout_ms = check(int_arg(ARGV[a + 15], 'timeout_ms', 1, MAX_MS, -1))
   job.backoff_base_ms = check(int_arg(ARGV[a + 16], 'backoff_base_ms', 0, MAX_MS, -1))
   job.backoff_cap_ms = check(int_arg(ARGV[a + 17], 'backoff_cap_ms', 0, MAX_MS, -1))
+  job.worker_id = check(str_arg(ARGV[a + 18], 'worker_id', 200, true))
   if e == nil and job.state == 'scheduled' and job.run_at < 0 then
     e = 'a scheduled job needs run_at'
   end
@@ -139,6 +141,7 @@ for _, job in ipairs(jobs) do
     if job.timeout_ms >= 0 then put('to', job.timeout_ms) end
     if job.backoff_base_ms >= 0 then put('bb', job.backoff_base_ms) end
     if job.backoff_cap_ms >= 0 then put('bc', job.backoff_cap_ms) end
+    if job.worker_id ~= '' and job.state ~= 'running' then put('w', job.worker_id) end
     redis.call('HSET', job_key, unpack(fields))
     if state == 'ready' then
       push_ready(prefix, prios_key, job.id, job.priority, false)

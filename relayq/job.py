@@ -160,3 +160,4 @@ class RestoredJob(NamedTuple):
     timeout_ms: int | None = None
     backoff_base_ms: int | None = None
     backoff_cap_ms: int | None = None
+    worker_id: str | None = None

@@ -246,6 +246,7 @@ def restored_job(view: Any, queue: str) -> RestoredJob:
         timeout_ms=_int(view, "timeout_ms", 1, TEN_YEARS_MS),
         backoff_base_ms=_int(view, "backoff_base_ms", 0, TEN_YEARS_MS),
         backoff_cap_ms=_int(view, "backoff_cap_ms", 0, TEN_YEARS_MS),
+        worker_id=_str(view, "worker_id", 200) or None,
     )
     if job.created_at is None:
         raise ValueError("created_at is missing")
