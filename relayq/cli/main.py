@@ -24,6 +24,7 @@ COMMANDS = [
     "bench",
     "export",
     "restore",
+    "chaos",
 ]
 
 
