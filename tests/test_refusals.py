@@ -19,6 +19,7 @@ from relayq.errors import (
     LeaseLost,
     PayloadTooLarge,
 )
+from relayq.job import RestoredJob
 from relayq.scripts import ScriptCall
 
 from .conftest import keyspace
@@ -32,8 +33,8 @@ def busy(q: relayq.Queue) -> dict[str, Any]:
     running, to_ack, to_kill, _ = q.claim(4)
     q.ack(to_ack.id, to_ack.lease, {"ok": 1})
     q.nack(to_kill.id, to_kill.lease, "dead", retry=False)
-    q.enqueue({"fresh": True}, idempotency_key="idem")
-    return {"running": running, "succeeded": to_ack, "dead": to_kill}
+    fresh = q.enqueue({"fresh": True}, idempotency_key="idem").id
+    return {"running": running, "succeeded": to_ack, "dead": to_kill, "ready": fresh}
 
 
 def unchanged(r, q: relayq.Queue, action, error: type[Exception]) -> None:
@@ -169,3 +170,68 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
         assert reply[0] == "invalid_argument", (name, args, reply)
         assert isinstance(reply[1], str) and reply[1]
         assert keyspace(r, q.name) == before, (name, args)
+
+
+class _Captured(Exception):
+    pass
+
+
+def calls_of(monkeypatch: pytest.MonkeyPatch, action: Any) -> list[ScriptCall]:
+    """The script calls `action` makes (each as it would be sent), without running any."""
+    seen: list[ScriptCall] = []
+
+    def capture(_client: Any, call: Any) -> Any:
+        seen.extend([call] if isinstance(call, ScriptCall) else call)
+        raise _Captured
+
+    with monkeypatch.context() as m:
+        m.setattr(scripts, "run", capture)
+        m.setattr(scripts, "run_pipelined", capture)
+        with pytest.raises(_Captured):
+            action()
+    return seen
+
+
+def _operations(q: relayq.Queue, busy: dict[str, Any]) -> dict[str, Any]:
+    running, dead = busy["running"], busy["dead"]
+    restored = RestoredJob("1700000000000000001", "ready", 0, '{"n":1}', None, 0, 5,
+                           1_700_000_000_000)
+    return {
+        "enqueue": lambda: q.enqueue({"x": 1}), "claim": lambda: q.claim(1),
+        "ack": lambda: q.ack(running.id, running.lease),
+        "nack": lambda: q.nack(running.id, running.lease, "e"),
+        "heartbeat": lambda: q.heartbeat(running.id, running.lease),
+        "release": lambda: q.release_many([(running.id, running.lease)]),
+        "cancel": lambda: q.cancel(busy["ready"]), "reap": q.reap, "promote": q.promote,
+        "stats": q.stats, "pause": q.pause, "rate_limit": lambda: q.set_rate_limit(5),
+        "configure": lambda: q.configure(max_attempts=3),
+        "requeue": lambda: q.requeue_dead(dead.id), "purge": lambda: q.purge_dead(dead.id),
+        "restore": lambda: q.restore([restored]),
+    }
+
+
+def test_every_script_has_an_operation_here(q: relayq.Queue, busy) -> None:
+    assert set(_operations(q, busy)) == set(scripts.SCRIPTS)
+
+
+@pytest.mark.parametrize("name", sorted(scripts.SCRIPTS))
+def test_scripts_refuse_wrong_key_counts_and_another_queues_keys(
+        r, q: relayq.Queue, busy, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """A script given one key too few or too many, a key of another queue, or another queue's
+    prefix or name in ARGV refuses before it writes (too few keys used to write half a
+    transition and then fail on the missing key)."""
+    (call,) = calls_of(monkeypatch, _operations(q, busy)[name])
+    other = "relayq:{other-queue}:"
+    keys, args = call.keys, call.args
+    variants = [(keys[:-1], args), (keys + (q.keys.prefix + "extra",), args)]
+    if len(keys) > 1:
+        variants.append((keys[:-1] + (other + keys[-1].rsplit(":", 1)[1],), args))
+    if args and args[0] == q.keys.prefix:
+        variants.append((keys, (other, *args[1:])))
+    if len(args) > 1 and args[1] == q.name:
+        variants.append((keys, (args[0], "other-queue", *args[2:])))
+    for keys, args in variants:
+        before, others = keyspace(r, q.name), keyspace(r, "other-queue")
+        reply = raw(q, name, keys, args)
+        assert reply[0] == "invalid_argument", (keys, args, reply)
+        assert keyspace(r, q.name) == before and keyspace(r, "other-queue") == others
