@@ -163,6 +163,12 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
          (k.prefix, q.name, "0")),
         ("requeue", (k.meta, k.dead, k.prios, k.wake), (k.prefix, q.name, "many")),
         ("purge", (k.dead,), (k.prefix, q.name, "-1")),
+        ("cancel", (k.meta, k.prios, k.scheduled, k.totals), (k.prefix, q.name)),  # no id
+        ("promote", (k.scheduled, k.prios, k.wake, k.meta), (k.prefix, q.name, "x")),
+        ("heartbeat", (k.running,), (k.prefix, "1000")),                     # no pairs
+        ("configure", (k.meta,), ("max_attempts", "3", "colour", "red")),
+        ("restore", (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake),
+         (k.prefix, q.name, "", "1", "1", "bogus-state", *[""] * 15)),
     ]
     for name, keys, args in cases:
         before = keyspace(r, q.name)
