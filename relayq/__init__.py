@@ -22,6 +22,7 @@ from .errors import (
     RelayqError,
     ServerBusy,
     ServerUnavailable,
+    TooManyRequests,
     Unauthorized,
 )
 from .job import Job, parse_job_id
@@ -35,5 +36,6 @@ __all__ = [
     "InvalidArgument", "InvalidJobId", "InvalidPayload", "InvalidQueueName", "Job",
     "JobNotFound", "JobOptions", "JsonCodec", "LeaseLost", "NackResult", "NewJob", "NotFound",
     "PayloadTooLarge", "Queue", "QueueStats", "RedisUnavailable", "RelayqError", "ServerBusy",
-    "ServerUnavailable", "Unauthorized", "connect", "list_queues", "parse_job_id",
+    "ServerUnavailable", "TooManyRequests", "Unauthorized", "connect", "list_queues",
+    "parse_job_id",
 ]

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, g, jsonify, request
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
-from ..errors import RelayqError
+from ..errors import RelayqError, TooManyRequests
 from ..logs import log_event
 from . import dead, events, health, jobs, keys, openapi, queues
 from .security import authenticate, current_key
@@ -65,6 +65,8 @@ def _relayq_error(e: RelayqError) -> Any:
     headers = {}
     if e.http_status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="relayq"'
+    elif isinstance(e, TooManyRequests):
+        headers["Retry-After"] = str(e.retry_after_s)
     elif e.http_status == 503:
         headers["Retry-After"] = "1"
     if e.http_status >= 500:

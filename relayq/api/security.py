@@ -2,11 +2,13 @@
 marked `@public`. The app's `authenticate` hook (run before every view) reads
 ``Authorization: Bearer <key>``, checks the key in the key store and its scope, and keeps the
 key in `g.api_key` (None when auth is off). A view with neither mark needs `admin`: forgetting
-the mark fails closed, never open.
+the mark fails closed, never open. Failed authentications are throttled per client address
+(relayq.api.throttle): 429 with Retry-After.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,8 +16,10 @@ from flask import current_app, g, request
 
 from ..auth import ADMIN, ApiKey
 from ..errors import Forbidden, Unauthorized
+from ..logs import log_event
 from .services import services
 
+log = logging.getLogger("relayq.server")
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC = "public"
 
@@ -47,7 +51,8 @@ def bearer_key() -> str:
 
 
 def authenticate() -> None:
-    """before_request hook: 401 without a valid key, 403 without the view's scope."""
+    """before_request hook: 401 without a valid key, 403 without the view's scope, 429 while
+    the client's address is throttled for failing too often."""
     g.api_key = None
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if view is None:  # no such route: the routing error answers (404 or 405)
@@ -55,7 +60,15 @@ def authenticate() -> None:
     scope = getattr(view, "required_scope", ADMIN)
     if scope == PUBLIC or not services().config.auth:
         return
-    key = services().keys.authenticate(bearer_key())
+    s = services()
+    address = request.remote_addr or "-"
+    s.auth_throttle.check(address)  # 429 before the key is even looked at
+    try:
+        key = s.keys.authenticate(bearer_key())
+    except Unauthorized:
+        if s.auth_throttle.failed(address):
+            log_event(log, logging.WARNING, "auth.throttled", address=address)
+        raise
     if not key.allows(scope):
         raise Forbidden(f"this API key lacks the scope {scope!r}")
     g.api_key = key

@@ -1,5 +1,5 @@
 """Security of the HTTP API: auth bypass attempts, scope escalation, the constant-time key check,
-secrets never logged."""
+secrets never logged, failed-auth throttling (429)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import http.client
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,12 +18,13 @@ import relayq
 import relayq.auth
 from relayq import Queue
 from relayq.api.process import ServerProcess
+from relayq.api.throttle import AuthThrottle
 from relayq.auth import KeyStore
-from relayq.errors import Unauthorized
+from relayq.errors import TooManyRequests, Unauthorized
 from relayq.keys import API_KEYS
 from relayq.redis_process import RedisProcess
 
-from ..conftest import keyspace
+from ..conftest import keyspace, wait_until
 from .conftest import ROOT
 from .http import Api
 
@@ -240,3 +242,56 @@ def test_no_secret_is_ever_logged(queue_name: str) -> None:
         digest = hashlib.sha256(part.encode()).hexdigest()
         for line in lines:
             assert part not in line and digest not in line, line
+
+
+# -- throttling failed authentication -----------------------------------------------------------
+
+
+def test_the_throttle_bucket() -> None:
+    now = [100.0]
+    throttle = AuthThrottle(rate=2.0, burst=3, max_addresses=2, clock=lambda: now[0])
+    assert [throttle.failed("a") for _ in range(3)] == [False, False, True]
+    with pytest.raises(TooManyRequests) as refused:
+        throttle.check("a")
+    assert refused.value.retry_after_s == 1 and refused.value.http_status == 429
+    throttle.check("b")  # another address has its own bucket
+    now[0] += 0.5  # one failure forgiven
+    throttle.check("a")
+    assert throttle.failed("a") is True
+    throttle.failed("b")
+    throttle.failed("c")  # a third address: the least recently failed ("a") is dropped
+    assert len(throttle) == 2
+    throttle.check("a")
+    off = AuthThrottle(burst=0)
+    assert not any(off.failed("a") for _ in range(100))
+    off.check("a")
+
+
+@pytest.fixture
+def strict_server(redis_url: str) -> Iterator[ServerProcess]:
+    server = ServerProcess(redis_url, "--auth-failure-burst", "3", "--auth-failure-rate", "2",
+                           cwd=ROOT).start()
+    yield server
+    server.stop()
+
+
+def test_failed_authentications_are_throttled_per_address(strict_server: ServerProcess,
+                                                          admin_key: str, q: Queue) -> None:
+    url, path = strict_server.url, f"/api/queues/{q.name}"
+
+    def get(key: str, source: str = "127.0.0.1") -> tuple[int, Any, Any]:
+        return raw_request(url, "GET", path, [("Authorization", f"Bearer {key}")],
+                           source=source)
+
+    assert [get("rq_bad")[0] for _ in range(3)] == [401, 401, 401]
+    status, body, headers = get(admin_key)  # a good key is refused too: nothing to learn
+    assert (status, body["error"]["code"], headers["Retry-After"]) == (
+        429, "too_many_requests", "1")
+    assert raw_request(url, "GET", "/healthz", [])[0] == 200  # public routes: never
+    assert get(admin_key, source="127.0.0.2")[0] == 200  # another address: its own bucket
+    assert get("rq_bad", source="127.0.0.2")[0] == 401
+    wait_until(lambda: get(admin_key)[0] == 200, timeout=5, interval=0.1,
+               message="a token to come back")
+    assert [get(admin_key)[0] for _ in range(10)] == [200] * 10  # success costs nothing
+    server_log = strict_server.stderr
+    assert "auth.throttled" in server_log and "address=127.0.0.1" in server_log
