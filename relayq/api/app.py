@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from ..errors import RelayqError, TooManyRequests
 from ..logs import log_event
 from . import dead, events, health, jobs, keys, openapi, queues
+from .headers import security_headers
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
 
@@ -51,6 +52,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.before_request(_start_timer)
     app.before_request(authenticate)
     app.after_request(_log_request)
+    app.after_request(security_headers)
     app.register_error_handler(RelayqError, _relayq_error)
     app.register_error_handler(Exception, _other_error)
     return app

@@ -1,5 +1,5 @@
 """Security of the HTTP API: auth bypass attempts, scope escalation, the constant-time key check,
-secrets never logged, failed-auth throttling (429)."""
+secrets never logged, failed-auth throttling (429) and the security headers on API replies."""
 
 from __future__ import annotations
 
@@ -295,3 +295,27 @@ def test_failed_authentications_are_throttled_per_address(strict_server: ServerP
     assert [get(admin_key)[0] for _ in range(10)] == [200] * 10  # success costs nothing
     server_log = strict_server.stderr
     assert "auth.throttled" in server_log and "address=127.0.0.1" in server_log
+
+
+# -- headers ------------------------------------------------------------------------------------
+
+
+def test_api_replies_carry_security_headers(api: Api, q: Queue, server: ServerProcess) -> None:
+    replies = [api.call("GET", f"/api/queues/{q.name}"),
+               api.call("POST", f"/api/queues/{q.name}/claim"),  # 204
+               api.call("GET", "/api/jobs/nope"),  # 400
+               api.with_key(None).call("GET", "/api/queues"),  # 401
+               api.call("GET", "/api/no-such-route"),  # 404
+               api.call("GET", "/api/openapi.json"), api.call("GET", "/healthz"),
+               api.call("GET", "/readyz")]
+    for reply in replies:
+        assert reply.headers["X-Content-Type-Options"] == "nosniff", reply
+        assert reply.headers["Cache-Control"] == "no-store", reply
+        assert reply.headers["X-Frame-Options"] == "DENY"
+        assert reply.headers["Referrer-Policy"] == "no-referrer"
+    stream = api.http.request("GET", server.url + "/api/events",
+                              headers={"Authorization": f"Bearer {api.key}"},
+                              preload_content=False, retries=False)
+    stream.close()
+    assert stream.headers["X-Content-Type-Options"] == "nosniff"
+    assert stream.headers["Cache-Control"] == "no-cache"  # the stream's own choice is kept
