@@ -3,14 +3,18 @@ value fails before anything is sent, with a message that names the problem."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import InvalidArgument, PayloadTooLarge
+from .errors import InvalidArgument, InvalidPayload, PayloadTooLarge
 
 TEN_YEARS_MS = 315_576_000_000
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 128  # arrays and objects within a payload or result (serde_json's default)
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
 
 
 def check_int(value: Any, name: str, lo: int, hi: int) -> int:
@@ -44,6 +48,26 @@ def check_payload_size(text: str, limit: int, what: str = "payload") -> str:
     size = len(text.encode())
     if size > limit:
         raise PayloadTooLarge(f"{what} is {size} bytes, over the limit of {limit}")
+    return text
+
+
+def json_too_deep(text: str) -> bool:
+    """Whether the arrays and objects of a JSON text nest deeper than MAX_JSON_DEPTH."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:  # the common case: no scan
+        return False
+    depth = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
+
+
+def check_json_depth(text: str, what: str = "payload") -> str:
+    """`text` unless it nests deeper than MAX_JSON_DEPTH (InvalidPayload): deeper values
+    could be stored but not always shown again (rendering recurses once per level)."""
+    if json_too_deep(text):
+        raise InvalidPayload(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
     return text
 
 

@@ -3,6 +3,7 @@ script called directly, leaves the queue's keyspace byte-for-byte unchanged."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from relayq.errors import (
     PayloadTooLarge,
 )
 from relayq.job import RestoredJob
+from relayq.options import MAX_JSON_DEPTH, json_too_deep
 from relayq.scripts import ScriptCall
 
 from .conftest import keyspace
@@ -72,6 +74,38 @@ def test_bad_enqueue_options(r, q: relayq.Queue, busy, kwargs, error) -> None:
 ])
 def test_bad_payloads(r, q: relayq.Queue, busy, payload, error) -> None:
     unchanged(r, q, lambda: q.enqueue(payload), error)
+
+
+def nested(depth: int) -> Any:
+    """A JSON value `depth` levels deep: lists and objects in turn, with a bracket in a
+    string on the way (it must not count)."""
+    value: Any = "[{"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+def test_payloads_and_results_nested_too_deep_are_refused(r, q: relayq.Queue, busy) -> None:
+    """Deeper than MAX_JSON_DEPTH is refused up front: such a job could be enqueued, but
+    rendering it over HTTP (one level per frame) failed later, depending on the stack."""
+    unchanged(r, q, lambda: q.enqueue(nested(MAX_JSON_DEPTH + 1)), InvalidPayload)
+    unchanged(r, q, lambda: q.enqueue_many([{"ok": 1}, nested(900)]), InvalidPayload)
+    running = busy["running"]
+    unchanged(r, q, lambda: q.ack(running.id, running.lease, nested(MAX_JSON_DEPTH + 1)),
+              InvalidPayload)
+    deepest = q.enqueue(nested(MAX_JSON_DEPTH)).id
+    assert q.get(deepest).payload == nested(MAX_JSON_DEPTH)
+
+
+@pytest.mark.parametrize(("text", "too_deep"), [
+    ("[" * 129 + "]" * 129, True), ("[" * 128 + "]" * 128, False),
+    ("[" * 64 + "{}," * 200 + "1" + "]" * 64, False),            # many brackets, shallow
+    ('["' + "[" * 200 + '"]', False),                              # brackets inside a string
+    (json.dumps(["\\", nested(129)]), True),                       # an escaped backslash
+    (json.dumps(['a"]{[' * 100, nested(127)]), False),              # escaped quotes, brackets
+])
+def test_json_depth_counts_nesting_not_brackets_in_strings(text: str, too_deep: bool) -> None:
+    assert json_too_deep(text) is too_deep
 
 
 def test_a_bad_job_in_a_batch_writes_none(r, q: relayq.Queue, busy) -> None:

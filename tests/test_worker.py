@@ -12,6 +12,7 @@ import pytest
 
 import relayq
 from relayq import App, Fail, Queue, Retry, Worker, current_job
+from relayq.options import DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH
 from relayq.redis_process import RedisProcess
 
 from .conftest import wait_until
@@ -55,6 +56,29 @@ def test_runs_jobs_and_records_results(q: Queue, app: App, start_worker) -> None
         wait_until(state_of(q, jid, "succeeded"), message=f"{jid} succeeded")
         assert q.get(jid).result == {"twice": i * 2, "job": jid}
     assert q.stats().totals["succeeded"] == 50
+
+
+def test_a_result_the_queue_cannot_keep_fails_the_job_saying_why(
+        r, queue_name: str, app: App, start_worker) -> None:
+    @app.task
+    def oversized(payload):
+        return "x" * DEFAULT_MAX_PAYLOAD_BYTES
+
+    @app.task
+    def nested(payload):
+        value: Any = 1
+        for _ in range(MAX_JSON_DEPTH + 1):
+            value = [value]
+        return value
+
+    q = Queue(queue_name, r)
+    big, deep = q.enqueue({}, type="oversized").id, q.enqueue({}, type="nested").id
+    start_worker(app)
+    for jid, why in [(big, f"over the limit of {DEFAULT_MAX_PAYLOAD_BYTES}"),
+                     (deep, f"nested more than {MAX_JSON_DEPTH}")]:
+        wait_until(state_of(q, jid, "dead"), message=f"{jid} to fail for good")
+        assert why in q.get(jid).last_error
+    wait_until(lambda: q.stats().running == 0, message="nothing left running")
 
 
 def test_failures_retry_then_succeed(q: Queue, app: App, start_worker) -> None:
