@@ -3,6 +3,7 @@ value fails before anything is sent, with a message that names the problem."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 128  # arrays and objects within a payload or result (serde_json's default)
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def check_int(value: Any, name: str, lo: int, hi: int) -> int:
@@ -63,11 +65,19 @@ def json_too_deep(text: str) -> bool:
     return False
 
 
-def check_json_depth(text: str, what: str = "payload") -> str:
-    """`text` unless it nests deeper than MAX_JSON_DEPTH (InvalidPayload): deeper values
-    could be stored but not always shown again (rendering recurses once per level)."""
+def check_json_text(text: str, what: str = "payload") -> str:
+    """`text` (JSON from the codec) unless the scripts' cjson would refuse it, or it could not
+    always be shown again (InvalidPayload): nested deeper than MAX_JSON_DEPTH (rendering
+    recurses once per level), or with a lone UTF-16 surrogate in a string (Python escapes one
+    as `\\udXXX`; cjson refuses it)."""
     if json_too_deep(text):
         raise InvalidPayload(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+    if _SURROGATE.search(text):  # rare: only then decode to look closer
+        try:
+            json.dumps(json.loads(text), ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise InvalidPayload(f"{what} has a lone surrogate in a string: not valid "
+                                 "Unicode") from None
     return text
 
 

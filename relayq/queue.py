@@ -26,7 +26,7 @@ from .options import (
     TEN_YEARS_MS,
     JobOptions,
     check_int,
-    check_json_depth,
+    check_json_text,
     check_payload_size,
     check_str,
 )
@@ -211,7 +211,7 @@ class Queue(Generic[T]):
         fields: list[list[str]] = []
         for i, job in enumerate(jobs):
             try:
-                text = check_json_depth(check_payload_size(self.codec.encode(job.payload),
+                text = check_json_text(check_payload_size(self.codec.encode(job.payload),
                                                            self.max_payload_bytes))
                 fields.append([text, *job.options.script_args()])
             except InvalidArgument as e:
@@ -283,7 +283,7 @@ class Queue(Generic[T]):
         args: list[Any] = [self.max_payload_bytes]
         for job_id, lease, text in acks:
             args += [self.local_id(job_id), lease,
-                     check_json_depth(check_payload_size(text, self.max_payload_bytes, "result"),
+                     check_json_text(check_payload_size(text, self.max_payload_bytes, "result"),
                                       "result")]
         k = self.keys
         return self._call("ack", (k.meta, k.running, k.succeeded, k.totals), args)
@@ -377,7 +377,7 @@ class Queue(Generic[T]):
         try:
             if len(outcome.result_json) > self.max_payload_bytes // 4:
                 check_payload_size(outcome.result_json, self.max_payload_bytes, "result")
-            check_json_depth(outcome.result_json, "result")
+            check_json_text(outcome.result_json, "result")
         except InvalidArgument as e:
             return outcome._replace(kind="nack", result_json="", retry=False, error=e.message)
         return outcome
@@ -528,8 +528,8 @@ class Queue(Generic[T]):
         if not settings:
             raise InvalidArgument("configure needs at least one setting")
         args = [x for name, value in settings.items() for x in (name, str(value))]
-        self._register()
         self._run(ScriptCall(scripts.script("configure"), (self.keys.meta,), tuple(args)))
+        self._register()  # after: the script checks the values (a refusal lists nothing)
 
     # -- maintenance (the worker's reaper and promoter) ------------------------------------
 

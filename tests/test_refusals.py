@@ -21,6 +21,7 @@ from relayq.errors import (
     PayloadTooLarge,
 )
 from relayq.job import RestoredJob
+from relayq.keys import QUEUES
 from relayq.options import MAX_JSON_DEPTH, json_too_deep
 from relayq.scripts import ScriptCall
 
@@ -71,9 +72,24 @@ def test_bad_enqueue_options(r, q: relayq.Queue, busy, kwargs, error) -> None:
     (float("nan"), InvalidPayload),
     (object(), InvalidPayload),
     ({"x": "a" * (1024 * 1024)}, PayloadTooLarge),
+    ({"x": "\ud800"}, InvalidPayload),
+    (["\udca5 low half first", "\ud83d\udca5"], InvalidPayload),
 ])
 def test_bad_payloads(r, q: relayq.Queue, busy, payload, error) -> None:
     unchanged(r, q, lambda: q.enqueue(payload), error)
+
+
+def test_refused_input_does_not_list_a_new_queue(r, queue_name: str) -> None:
+    """A refused enqueue or configure leaves no trace, not even the queue's name in the list
+    of queues (the payload is refused by Redis's cjson only after the name was added)."""
+    q = relayq.Queue(queue_name, r)
+    with pytest.raises(InvalidPayload):
+        q.enqueue({"x": "\ud800"})
+    with pytest.raises(InvalidArgument):
+        q.configure(max_attempts=0)
+    assert not r.sismember(QUEUES, queue_name) and keyspace(r, queue_name) == {}
+    assert q.enqueue({"emoji": "\U0001f4a5"}).state == "ready"  # a proper pair is fine
+    assert r.sismember(QUEUES, queue_name)
 
 
 def nested(depth: int) -> Any:

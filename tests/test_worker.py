@@ -71,13 +71,25 @@ def test_a_result_the_queue_cannot_keep_fails_the_job_saying_why(
             value = [value]
         return value
 
+    @app.task
+    def lone_surrogate(payload):
+        return {"text": "half of a pair: \ud83d"}  # Python encodes it; Redis's cjson refuses it
+
+    @app.task
+    def fine(payload):
+        return "ok"
+
     q = Queue(queue_name, r)
-    big, deep = q.enqueue({}, type="oversized").id, q.enqueue({}, type="nested").id
+    bad = [q.enqueue({}, type=t).id for t in ("oversized", "nested", "lone_surrogate")]
     start_worker(app)
-    for jid, why in [(big, f"over the limit of {DEFAULT_MAX_PAYLOAD_BYTES}"),
-                     (deep, f"nested more than {MAX_JSON_DEPTH}")]:
+    for jid, why in zip(bad, [f"over the limit of {DEFAULT_MAX_PAYLOAD_BYTES}",
+                              f"nested more than {MAX_JSON_DEPTH}", "lone surrogate"]):
         wait_until(state_of(q, jid, "dead"), message=f"{jid} to fail for good")
         assert why in q.get(jid).last_error
+    # and the worker goes on: one bad result refused a whole batch of acks, and that killed
+    # the worker's claiming thread (every later job stayed ready)
+    good = q.enqueue({}, type="fine").id
+    wait_until(state_of(q, good, "succeeded"), message="a job after the bad results")
     wait_until(lambda: q.stats().running == 0, message="nothing left running")
 
 
