@@ -372,3 +372,44 @@ def test_worker_rides_out_a_redis_restart(queue_name: str, app: App) -> None:
         finally:
             worker.stop(grace_s=2)
             client.close()
+
+
+def test_the_worker_threads_survive_unexpected_errors(
+        r, q: Queue, app: App, start_worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug (here: injected) in a round of the dispatcher, the lease keeper or the reaper is
+    logged and that round skipped; none of the threads dies (a dead dispatcher never claimed
+    again; a dead reaper never recovered a job)."""
+    failures = {"settle": 2, "heartbeat_many": 1, "reap": 1}  # fail the n-th call, once
+
+    def failing(name: str) -> Any:
+        real, calls = getattr(Queue, name), [0]
+
+        def wrapper(self: Queue, *args: Any, **kwargs: Any) -> Any:
+            calls[0] += 1
+            if calls[0] == failures[name]:
+                raise RuntimeError(f"injected failure in {name}")
+            return real(self, *args, **kwargs)
+
+        return wrapper
+
+    for name in failures:
+        monkeypatch.setattr(Queue, name, failing(name))
+
+    @app.task(default=True)
+    def work(payload):
+        time.sleep(payload)
+        return payload
+
+    orphan = q.enqueue(0).id
+    (claimed,) = q.claim(1, visibility_ms=300, worker_id="vanished")
+    assert claimed.id == orphan
+    ids = [q.enqueue(0.5).id] + [q.enqueue(0).id for _ in range(5)]
+    worker = start_worker(app, visibility_ms=300)
+    wait_until(lambda: all(q.get(j).state == "succeeded" for j in [orphan, *ids]), timeout=20,
+               message="every job to succeed despite the failures")
+    assert q.get(ids[0]).attempts == 1, "the long job kept its lease through a failed beat"
+    threads = [worker.dispatcher._thread, worker.lease_keeper._thread,
+               worker.maintenance._thread]
+    assert all(t.is_alive() for t in threads)
+    later = q.enqueue(0).id
+    wait_until(state_of(q, later, "succeeded"), message="a job after the failures")
