@@ -251,3 +251,14 @@ def test_the_cli_shows_hostile_jobs_and_dead_letters_escaped(server, admin_key: 
                            timeout=30).stdout.splitlines()
     assert len(lines) == 2, "a header and one row: the newline in the error is escaped"
     assert "\\x1b[1mboom\\x07\\nTraceback" in lines[1]
+
+
+def test_the_cli_shows_hostile_key_names_escaped(redis_url: str) -> None:
+    name = "\x1b]0;owned\x07\x1b[2J<b>ops</b>\u202e"
+    for argv in (["keys", "create", "--name", name, "--scopes", "jobs:read"],
+                 ["keys", "list"]):
+        done = subprocess.run([sys.executable, "-m", "relayq.cli.main", *argv, "--redis",
+                               redis_url], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert unsafe_characters(done.stdout) == [], argv
+        assert "\\x1b]0;owned\\x07" in done.stdout
