@@ -244,6 +244,8 @@ class Chaos:
                          for n in range(self.config.producers)]
             for t in producers:
                 t.join()
+            self.log(f"{len(self._confirmed)} of {self.config.jobs} jobs confirmed after "
+                     f"{time.monotonic() - self._t0:.1f} s")
             self._killer.join()
             if self._failure is not None:
                 raise self._failure
@@ -350,8 +352,8 @@ class Chaos:
 
     def _kill_loop(self) -> None:
         c = self.config
-        for k in range(c.kills):
-            if self._stop.wait(c.kill_interval_s):
+        for k in range(c.kills):  # on a fixed schedule: slow restarts do not push it back
+            if self._stop.wait(self._t0 + (k + 1) * c.kill_interval_s - time.monotonic()):
                 return
             target = c.targets[k % len(c.targets)]
             began = time.monotonic()

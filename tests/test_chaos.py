@@ -35,7 +35,7 @@ def test_a_ci_sized_chaos_run_loses_nothing() -> None:
     assert re.search(r"latency submit->succeeded: p50 \d+ ms, p95 \d+ ms, p99 \d+ ms", run.stdout)
     # every kill was reported on stderr as it happened, and progress too
     assert len(re.findall(r"kill \d/6: kill -9 (worker|server|redis)", run.stderr)) == 6
-    assert "submitted 300/300" in run.stderr
+    assert "300 of 300 jobs confirmed" in run.stderr
     # nothing it started outlives it: no process mentions its Redis or server port any more
     ports = re.findall(r"127\.0\.0\.1:(\d+)", run.stderr)
     assert len(ports) >= 2
