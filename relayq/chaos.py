@@ -292,6 +292,10 @@ class Chaos:
 
     def _stop_all(self) -> None:
         stop_processes(self.workers, 15)
+        if hasattr(self, "client"):  # set once Redis and the server were up
+            self.client.close()
+            self.runs.close()
+            self.queue.redis.close()
         if self.server is not None:
             self.server.stop()
         if self.redis is not None:
