@@ -23,6 +23,9 @@
 --@include lib/finish.lua
 --@include lib/events.lua
 
+local bad_keys = keys_problem(4, 2)
+if bad_keys then return {'invalid_argument', bad_keys} end
+
 local meta_key, running_key, succeeded_key, totals_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, queue = ARGV[1], ARGV[2]
 local max_result, err = int_arg(ARGV[3], 'max result bytes', 0, 536870912)

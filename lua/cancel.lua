@@ -13,15 +13,22 @@
 -- ARGV[3] job id
 --
 -- Reply: {'ok'} | {'not_found'} | {'conflict', state}  (running or finished: not cancellable)
+--    or  {'invalid_argument', message}  (wrong keys)
 
 --@include lib/clock.lua
 --@include lib/config.lua
 --@include lib/ready.lua
 --@include lib/finish.lua
 --@include lib/events.lua
+--@include lib/args.lua
+
+local bad_keys = keys_problem(4, 2)
+if bad_keys then return {'invalid_argument', bad_keys} end
 
 local meta_key, prios_key, scheduled_key, totals_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local prefix, queue, id = ARGV[1], ARGV[2], ARGV[3]
+local prefix, queue = ARGV[1], ARGV[2]
+local id, err = str_arg(ARGV[3], 'job id', 20)
+if not id then return {'invalid_argument', err} end
 local job_key = prefix .. 'job:' .. id
 local job = redis.call('HMGET', job_key, 's', 'pr')
 local state = job[1]

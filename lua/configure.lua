@@ -10,6 +10,9 @@
 
 --@include lib/args.lua
 
+local bad_keys = keys_problem(1, 0)
+if bad_keys then return {'invalid_argument', bad_keys} end
+
 local meta_key = KEYS[1]
 local YEARS_10 = 315576000000
 local LIMITS = {

@@ -28,6 +28,9 @@
 --@include lib/wake.lua
 --@include lib/events.lua
 
+local bad_keys = keys_problem(6, 2)
+if bad_keys then return {'invalid_argument', bad_keys} end
+
 local meta_key, prios_key, scheduled_key, totals_key, seq_key, wake_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local prefix, queue = ARGV[1], ARGV[2]

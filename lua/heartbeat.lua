@@ -16,6 +16,9 @@
 --@include lib/args.lua
 --@include lib/lease.lua
 
+local bad_keys = keys_problem(1, 1)
+if bad_keys then return {'invalid_argument', bad_keys} end
+
 local running_key, prefix = KEYS[1], ARGV[1]
 local visibility, err = int_arg(ARGV[2], 'visibility_ms', 1, 86400000)
 if not visibility then return {'invalid_argument', err} end

@@ -35,6 +35,9 @@
 --@include lib/backoff.lua
 --@include lib/events.lua
 
+local bad_keys = keys_problem(7, 2)
+if bad_keys then return {'invalid_argument', bad_keys} end
+
 local meta_key, running_key, scheduled_key, prios_key, dead_key, totals_key, wake_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, queue, id, lease = ARGV[1], ARGV[2], ARGV[3], ARGV[4]

@@ -9,6 +9,10 @@
 -- Reply: {'ok'} | {'invalid_argument', message}
 
 --@include lib/wake.lua
+--@include lib/args.lua
+
+local bad_keys = keys_problem(3, 0)
+if bad_keys then return {'invalid_argument', bad_keys} end
 
 local meta_key, prios_key, wake_key = KEYS[1], KEYS[2], KEYS[3]
 if ARGV[1] ~= '1' and ARGV[1] ~= '0' then

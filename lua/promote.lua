@@ -20,6 +20,9 @@
 --@include lib/events.lua
 --@include lib/promote.lua
 
+local bad_keys = keys_problem(4, 2)
+if bad_keys then return {'invalid_argument', bad_keys} end
+
 local scheduled_key, prios_key, wake_key, meta_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, queue = ARGV[1], ARGV[2]
 local limit, err = int_arg(ARGV[3], 'limit', 1, 10000)

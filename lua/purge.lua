@@ -14,6 +14,9 @@
 --@include lib/dead.lua
 --@include lib/events.lua
 
+local bad_keys = keys_problem(1, 2)
+if bad_keys then return {'invalid_argument', bad_keys} end
+
 local dead_key = KEYS[1]
 local prefix, queue = ARGV[1], ARGV[2]
 local ids, explicit = dead_targets(dead_key)

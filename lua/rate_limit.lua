@@ -13,6 +13,9 @@
 --@include lib/args.lua
 --@include lib/wake.lua
 
+local bad_keys = keys_problem(3, 0)
+if bad_keys then return {'invalid_argument', bad_keys} end
+
 local meta_key, prios_key, wake_key = KEYS[1], KEYS[2], KEYS[3]
 if ARGV[1] == '' then
   -- writes below

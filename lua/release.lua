@@ -18,6 +18,10 @@
 --@include lib/ready.lua
 --@include lib/wake.lua
 --@include lib/events.lua
+--@include lib/args.lua
+
+local bad_keys = keys_problem(4, 2)
+if bad_keys then return {'invalid_argument', bad_keys} end
 
 local meta_key, running_key, prios_key, wake_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, queue = ARGV[1], ARGV[2]

@@ -12,8 +12,13 @@
 -- Reply: {'ok', ready, scheduled, running, dead, succeeded, paused ('1'|'0'), rate, burst,
 --         {totals as HGETALL}, oldest_ready_enqueued_ms}   rate, burst: '' when unlimited;
 --         oldest_ready_enqueued_ms: -1 when nothing is ready
+--    or  {'invalid_argument', message}  (wrong keys)
 
 --@include lib/ready.lua
+--@include lib/args.lua
+
+local bad_keys = keys_problem(7, 1)
+if bad_keys then return {'invalid_argument', bad_keys} end
 
 local meta_key, prios_key, scheduled_key, running_key, dead_key, succeeded_key, totals_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]

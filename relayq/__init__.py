@@ -23,6 +23,7 @@ from .errors import (
     RelayqError,
     ServerBusy,
     ServerUnavailable,
+    TooManyRequests,
     Unauthorized,
 )
 from .job import Job, parse_job_id
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidArgument", "InvalidJobId", "InvalidPayload", "InvalidQueueName", "Job",
     "JobNotFound", "JobOptions", "JsonCodec", "LeaseLost", "NackResult", "NewJob", "NotFound",
     "NotReplicated", "PayloadTooLarge", "Queue", "QueueStats", "RedisUnavailable",
-    "RelayqError", "ServerBusy", "ServerUnavailable", "Unauthorized", "connect", "list_queues",
+    "RelayqError", "ServerBusy", "ServerUnavailable", "TooManyRequests", "Unauthorized",
+    "connect", "list_queues",
     "parse_job_id",
 ]

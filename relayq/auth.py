@@ -5,8 +5,9 @@ A key reads ``rq_<id>_<secret>``: `id` is 16 hex digits that name the key (safe 
 show in lists), `secret` is 256 random bits. Redis keeps one HASH field per key in
 ``relayq:apikeys``: id -> JSON ``{"name", "scopes", "sha256", "created_at"}``, where `sha256` is
 the digest of the secret; the secret itself is never stored and is shown only once, at creation.
-Lookup is O(1) (HGET by id) and the digests are compared with `hmac.compare_digest`. Nothing is
-cached, so a revoked key is refused by the very next request.
+Lookup is O(1) (HGET by id) and the digests are compared with `hmac.compare_digest`, also when
+the id is unknown (against a digest no secret has), so that a check takes the same time whether
+or not the id exists. Nothing is cached, so a revoked key is refused by the very next request.
 
 Sessions stand in for a key where a client cannot send a header (the dashboard's EventSource):
 `open_session` makes a random token and keeps only its SHA-256 in ``relayq:session:<sha256>``
@@ -37,6 +38,7 @@ SCOPES = ("jobs:write", "jobs:read", "jobs:work", "queues:admin", "keys:admin", 
 KEY_FORMAT = re.compile(r"rq_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 KEY_ID = re.compile(r"[0-9a-f]{16}")
 SESSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+NO_DIGEST = "0" * 64  # compared against when the id is unknown (no secret hashes to it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +136,12 @@ class KeyStore:
         if match is None:
             raise Unauthorized("malformed API key")
         key_id, secret = match.groups()
-        text = self._stored(key_id)
-        if not hmac.compare_digest(json.loads(text)["sha256"], _digest(secret)):
+        with redis_errors():
+            text = self.redis.hget(API_KEYS, key_id)
+        # The same work for an unknown id as for a wrong secret: hash, then compare two digests
+        # of equal length in constant time. Nothing depends on the id beyond the O(1) lookup.
+        stored = NO_DIGEST if text is None else json.loads(text)["sha256"]
+        if not hmac.compare_digest(stored, _digest(secret)) or text is None:
             raise Unauthorized("unknown or revoked API key")
         return self._record(key_id, text)
 

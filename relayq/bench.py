@@ -63,6 +63,20 @@ def noop(payload: Any) -> None:
 # -- the driver -------------------------------------------------------------------------------
 
 
+def stop_processes(procs: list[subprocess.Popen[bytes]], wait_s: float) -> None:
+    """SIGTERM to every process (each leads its own process group), then up to `wait_s` for
+    each to exit, then SIGKILL to the group of any still running."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(10)
+
+
 def percentile(sorted_values: list[float], q: float) -> float | None:
     if not sorted_values:
         return None
@@ -220,15 +234,7 @@ class Bench:
 
     def stop_workers(self) -> None:
         t0 = time.perf_counter()
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
+        stop_processes(self.procs, 30)
         self.result["stop_s"] = time.perf_counter() - t0
         self.procs = []
 

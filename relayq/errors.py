@@ -91,6 +91,18 @@ class Forbidden(RelayqError):
     http_status = 403
 
 
+class TooManyRequests(RelayqError):
+    """Too many failed authentications from one client address: refused, key unchecked,
+    until `retry_after_s` has passed (relayq.api.throttle)."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+    def __init__(self, message: str = "", retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class MethodNotAllowed(RelayqError):
     code = "method_not_allowed"
     http_status = 405
@@ -145,7 +157,7 @@ STATUS_ERRORS: dict[str, type[RelayqError]] = {
 HTTP_ERRORS: dict[str, type[RelayqError]] = {cls.code: cls for cls in (
     InvalidArgument, InvalidQueueName, InvalidJobId, InvalidPayload, InvalidJson,
     PayloadTooLarge, NotFound, LeaseLost, Conflict, Unauthorized, Forbidden, MethodNotAllowed,
-    ServerBusy, ServerUnavailable, RedisUnavailable,
+    TooManyRequests, ServerBusy, ServerUnavailable, RedisUnavailable,
 )}
 
 

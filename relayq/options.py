@@ -3,14 +3,20 @@ value fails before anything is sent, with a message that names the problem."""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import InvalidArgument, PayloadTooLarge
+from .errors import InvalidArgument, InvalidPayload, PayloadTooLarge
 
 TEN_YEARS_MS = 315_576_000_000
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 128  # arrays and objects within a payload or result (serde_json's default)
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"[\[\]{}]")
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def check_int(value: Any, name: str, lo: int, hi: int) -> int:
@@ -44,6 +50,34 @@ def check_payload_size(text: str, limit: int, what: str = "payload") -> str:
     size = len(text.encode())
     if size > limit:
         raise PayloadTooLarge(f"{what} is {size} bytes, over the limit of {limit}")
+    return text
+
+
+def json_too_deep(text: str) -> bool:
+    """Whether the arrays and objects of a JSON text nest deeper than MAX_JSON_DEPTH."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:  # the common case: no scan
+        return False
+    depth = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return True
+    return False
+
+
+def check_json_text(text: str, what: str = "payload") -> str:
+    """`text` (JSON from the codec) unless the scripts' cjson would refuse it, or it could not
+    always be shown again (InvalidPayload): nested deeper than MAX_JSON_DEPTH (rendering
+    recurses once per level), or with a lone UTF-16 surrogate in a string (Python escapes one
+    as `\\udXXX`; cjson refuses it)."""
+    if json_too_deep(text):
+        raise InvalidPayload(f"{what} is nested more than {MAX_JSON_DEPTH} levels deep")
+    if _SURROGATE.search(text):  # rare: only then decode to look closer
+        try:
+            json.dumps(json.loads(text), ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise InvalidPayload(f"{what} has a lone surrogate in a string: not valid "
+                                 "Unicode") from None
     return text
 
 

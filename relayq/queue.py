@@ -25,6 +25,7 @@ from .options import (
     TEN_YEARS_MS,
     JobOptions,
     check_int,
+    check_json_text,
     check_payload_size,
     check_str,
 )
@@ -172,7 +173,8 @@ class Queue(Generic[T]):
         fields: list[list[str]] = []
         for i, job in enumerate(jobs):
             try:
-                text = check_payload_size(self.codec.encode(job.payload), self.max_payload_bytes)
+                text = check_json_text(check_payload_size(self.codec.encode(job.payload),
+                                                           self.max_payload_bytes))
                 fields.append([text, *job.options.script_args()])
             except InvalidArgument as e:
                 if len(jobs) > 1:
@@ -246,7 +248,8 @@ class Queue(Generic[T]):
         args: list[Any] = [self.max_payload_bytes]
         for job_id, lease, text in acks:
             args += [self.local_id(job_id), lease,
-                     check_payload_size(text, self.max_payload_bytes, "result")]
+                     check_json_text(check_payload_size(text, self.max_payload_bytes, "result"),
+                                      "result")]
         k = self.keys
         return self._call("ack", (k.meta, k.running, k.succeeded, k.totals), args)
 
@@ -340,12 +343,16 @@ class Queue(Generic[T]):
         return [next(by_kind[o.kind]) for o in outcomes], claimed
 
     def _fit(self, outcome: Outcome) -> Outcome:
-        """An ack whose result is over the size limit becomes a failure that names why."""
-        if outcome.kind == "ack" and len(outcome.result_json) > self.max_payload_bytes // 4:
-            size = len(outcome.result_json.encode())
-            if size > self.max_payload_bytes:
-                return outcome._replace(kind="nack", result_json="", retry=False, error=(
-                    f"result is {size} bytes, over the limit of {self.max_payload_bytes}"))
+        """An ack whose result is over the size limit or nested too deep becomes a failure
+        that names why."""
+        if outcome.kind != "ack":
+            return outcome
+        try:
+            if len(outcome.result_json) > self.max_payload_bytes // 4:
+                check_payload_size(outcome.result_json, self.max_payload_bytes, "result")
+            check_json_text(outcome.result_json, "result")
+        except InvalidArgument as e:
+            return outcome._replace(kind="nack", result_json="", retry=False, error=e.message)
         return outcome
 
     # -- reading --------------------------------------------------------------------------
@@ -494,8 +501,8 @@ class Queue(Generic[T]):
         if not settings:
             raise InvalidArgument("configure needs at least one setting")
         args = [x for name, value in settings.items() for x in (name, str(value))]
-        self._register()
         self._run(ScriptCall(scripts.script("configure"), (self.keys.meta,), tuple(args)))
+        self._register()  # after: the script checks the values (a refusal lists nothing)
 
     # -- maintenance (the worker's reaper and promoter) ------------------------------------
 

@@ -18,6 +18,7 @@ import fakeredis
 import pytest
 
 import relayq
+from relayq.keys import API_KEYS, QUEUE_NAME, QUEUES
 from relayq.redis_process import RedisProcess
 
 from .topologies import session_url
@@ -110,6 +111,18 @@ def keyspace(client: Any, queue: str) -> dict[str, tuple[bytes, bool]]:
     keys = sorted(client.scan_iter(match=f"relayq:{{{queue}}}:*", count=1000))
     return {key: (client.execute_command("DUMP", key, NEVER_DECODE=True), client.pttl(key) > 0)
             for key in keys}
+
+
+def writable(client: Any, path: str) -> Any:
+    """All that an HTTP request to `path` could write: the keyspace of each queue the path
+    names (as a queue or by a job id), the list of queues and the API key store."""
+    queues = set()
+    for part in path.split("?")[0].split("/"):
+        for name in (part, part.rpartition(".")[0]):
+            if QUEUE_NAME.fullmatch(name):
+                queues.add(name)
+    return ({name: keyspace(client, name) for name in sorted(queues)},
+            client.smembers(QUEUES), client.hgetall(API_KEYS))
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ import pytest
 
 import relayq
 from relayq import App, Fail, Queue, Retry, Worker, current_job
+from relayq.options import DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH
 from relayq.redis_process import RedisProcess
 
 from .conftest import wait_until
@@ -55,6 +56,41 @@ def test_runs_jobs_and_records_results(q: Queue, app: App, start_worker) -> None
         wait_until(state_of(q, jid, "succeeded"), message=f"{jid} succeeded")
         assert q.get(jid).result == {"twice": i * 2, "job": jid}
     assert q.stats().totals["succeeded"] == 50
+
+
+def test_a_result_the_queue_cannot_keep_fails_the_job_saying_why(
+        r, queue_name: str, app: App, start_worker) -> None:
+    @app.task
+    def oversized(payload):
+        return "x" * DEFAULT_MAX_PAYLOAD_BYTES
+
+    @app.task
+    def nested(payload):
+        value: Any = 1
+        for _ in range(MAX_JSON_DEPTH + 1):
+            value = [value]
+        return value
+
+    @app.task
+    def lone_surrogate(payload):
+        return {"text": "half of a pair: \ud83d"}  # Python encodes it; Redis's cjson refuses it
+
+    @app.task
+    def fine(payload):
+        return "ok"
+
+    q = Queue(queue_name, r)
+    bad = [q.enqueue({}, type=t).id for t in ("oversized", "nested", "lone_surrogate")]
+    start_worker(app)
+    for jid, why in zip(bad, [f"over the limit of {DEFAULT_MAX_PAYLOAD_BYTES}",
+                              f"nested more than {MAX_JSON_DEPTH}", "lone surrogate"]):
+        wait_until(state_of(q, jid, "dead"), message=f"{jid} to fail for good")
+        assert why in q.get(jid).last_error
+    # and the worker goes on: one bad result refused a whole batch of acks, and that killed
+    # the worker's claiming thread (every later job stayed ready)
+    good = q.enqueue({}, type="fine").id
+    wait_until(state_of(q, good, "succeeded"), message="a job after the bad results")
+    wait_until(lambda: q.stats().running == 0, message="nothing left running")
 
 
 def test_failures_retry_then_succeed(q: Queue, app: App, start_worker) -> None:
@@ -336,3 +372,44 @@ def test_worker_rides_out_a_redis_restart(queue_name: str, app: App) -> None:
         finally:
             worker.stop(grace_s=2)
             client.close()
+
+
+def test_the_worker_threads_survive_unexpected_errors(
+        r, q: Queue, app: App, start_worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug (here: injected) in a round of the dispatcher, the lease keeper or the reaper is
+    logged and that round skipped; none of the threads dies (a dead dispatcher never claimed
+    again; a dead reaper never recovered a job)."""
+    failures = {"settle": 2, "heartbeat_many": 1, "reap": 1}  # fail the n-th call, once
+
+    def failing(name: str) -> Any:
+        real, calls = getattr(Queue, name), [0]
+
+        def wrapper(self: Queue, *args: Any, **kwargs: Any) -> Any:
+            calls[0] += 1
+            if calls[0] == failures[name]:
+                raise RuntimeError(f"injected failure in {name}")
+            return real(self, *args, **kwargs)
+
+        return wrapper
+
+    for name in failures:
+        monkeypatch.setattr(Queue, name, failing(name))
+
+    @app.task(default=True)
+    def work(payload):
+        time.sleep(payload)
+        return payload
+
+    orphan = q.enqueue(0).id
+    (claimed,) = q.claim(1, visibility_ms=300, worker_id="vanished")
+    assert claimed.id == orphan
+    ids = [q.enqueue(0.5).id] + [q.enqueue(0).id for _ in range(5)]
+    worker = start_worker(app, visibility_ms=300)
+    wait_until(lambda: all(q.get(j).state == "succeeded" for j in [orphan, *ids]), timeout=20,
+               message="every job to succeed despite the failures")
+    assert q.get(ids[0]).attempts == 1, "the long job kept its lease through a failed beat"
+    threads = [worker.dispatcher._thread, worker.lease_keeper._thread,
+               worker.maintenance._thread]
+    assert all(t.is_alive() for t in threads)
+    later = q.enqueue(0).id
+    wait_until(state_of(q, later, "succeeded"), message="a job after the failures")

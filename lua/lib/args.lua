@@ -53,3 +53,23 @@ local function json_arg(value, name, max)
   end
   return value
 end
+
+-- What is wrong with the keys of a call, or nil: exactly `n` KEYS, all of one queue, and where
+-- a script takes them (`named` = 1 or 2), ARGV[1] the key prefix and ARGV[2] the name of that
+-- same queue. Checked first, because a missing key would fail a script halfway through its
+-- writes, and a key of another queue would mix two queues (and two hash slots on a cluster).
+local function keys_problem(n, named)
+  if #KEYS ~= n then return string.format('expected %d keys, got %d', n, #KEYS) end
+  local own = string.match(KEYS[1], '^relayq:{[%w_%-]+}:')
+  if not own then return 'KEYS[1] is not a key of a relayq queue' end
+  for i = 2, n do
+    if string.sub(KEYS[i], 1, #own) ~= own then
+      return string.format('KEYS[%d] belongs to another queue than KEYS[1]', i)
+    end
+  end
+  if named >= 1 and ARGV[1] ~= own then return 'ARGV[1] must be the key prefix of KEYS[1]' end
+  if named >= 2 and ARGV[2] ~= string.sub(own, 9, -3) then
+    return 'ARGV[2] must be the queue name of KEYS[1]'
+  end
+  return nil
+end

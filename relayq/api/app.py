@@ -17,9 +17,10 @@ from flask import Blueprint, Flask, g, jsonify, request
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
-from ..errors import RelayqError
+from ..errors import RelayqError, TooManyRequests
 from ..logs import log_event
 from . import dashboard, dead, events, health, jobs, keys, openapi, queues, session
+from .headers import security_headers
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
 
@@ -53,6 +54,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.before_request(_start_timer)
     app.before_request(authenticate)
     app.after_request(_log_request)
+    app.after_request(security_headers)
     app.register_error_handler(RelayqError, _relayq_error)
     app.register_error_handler(Exception, _other_error)
     return app
@@ -67,6 +69,8 @@ def _relayq_error(e: RelayqError) -> Any:
     headers = {}
     if e.http_status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="relayq"'
+    elif isinstance(e, TooManyRequests):
+        headers["Retry-After"] = str(e.retry_after_s)
     elif e.http_status == 503:
         headers["Retry-After"] = "1"
     if e.http_status >= 500:

@@ -10,7 +10,9 @@ so that waiting requests can never starve enqueues. Past those caps the server a
 `server_busy` with Retry-After instead of waiting.
 
 With auth on (the default) and no API key in Redis, the server creates an admin key and prints
-it once on stdout.
+it once on stdout. Failed authentications are throttled per client address: after
+`--auth-failure-burst` failures in a row (20) an address gets 429 with Retry-After, its key
+unchecked, until `--auth-failure-rate` (1 a second) has forgiven one.
 
 `--export-to URI --export-every 5m` exports every queue on that schedule from a background
 thread (relayq.export.ExportScheduler); several servers doing so at once stay correct, because
@@ -37,6 +39,7 @@ from ..logs import log_event, setup_logging
 from ..options import DEFAULT_MAX_PAYLOAD_BYTES
 from .app import create_app
 from .services import ServerConfig, services
+from .throttle import DEFAULT_BURST, DEFAULT_RATE
 
 log = logging.getLogger("relayq.server")
 
@@ -76,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 128)")
     p.add_argument("--max-event-streams", type=int, default=32,
                    help="open /api/events streams, each with its own thread (default 32)")
+    p.add_argument("--auth-failure-burst", type=int, default=DEFAULT_BURST, metavar="N",
+                   help="failed authentications in a row from one address before it gets 429 "
+                        f"(default {DEFAULT_BURST}; 0: never throttle)")
+    p.add_argument("--auth-failure-rate", type=float, default=DEFAULT_RATE, metavar="PER_S",
+                   help="failed authentications forgiven per second per address "
+                        f"(default {DEFAULT_RATE:g})")
     p.add_argument("--export-to", metavar="URI",
                    help="export every queue on a schedule to file:///dir or s3://bucket/prefix")
     p.add_argument("--export-every", default="5m", metavar="DURATION",
@@ -90,13 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 MINIMUMS = {"max_request_bytes": 1, "max_payload_bytes": 1, "threads": 1, "max_long_polls": 0,
-            "max_event_streams": 0}
+            "max_event_streams": 0, "auth_failure_burst": 0}
 
 
 def _check_minimums(args: argparse.Namespace) -> None:
     for name, least in MINIMUMS.items():
         if getattr(args, name) < least:
             raise RelayqError(f"--{name.replace('_', '-')} must be at least {least}")
+    if not args.auth_failure_rate > 0:
+        raise RelayqError("--auth-failure-rate must be positive")
 
 
 def bootstrap_key() -> None:
@@ -118,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         config = ServerConfig(
             redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
             max_request_bytes=args.max_request_bytes, max_payload_bytes=args.max_payload_bytes,
-            max_long_polls=args.max_long_polls, max_event_streams=args.max_event_streams)
+            max_long_polls=args.max_long_polls, max_event_streams=args.max_event_streams,
+            auth_failure_rate=args.auth_failure_rate, auth_failure_burst=args.auth_failure_burst)
         app = create_app(config)
         exporter = _export_scheduler(args, app)
     except RelayqError as e:

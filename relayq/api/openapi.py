@@ -167,6 +167,8 @@ ERRORS = {
     405: "method not allowed",
     409: "lease_lost or conflict",
     413: "payload_too_large",
+    429: "too_many_requests: too many failed authentications from this address; the key was "
+         "not checked (Retry-After)",
     503: "redis_unavailable or server_busy",
 }
 
@@ -182,7 +184,7 @@ def op(summary: str, scope: str | None, ok: dict[int, tuple[str, str]], *,
     responses: dict[str, Any] = {str(s): _json(name, text) for s, (name, text) in ok.items()}
     codes = {*errors, 503}
     if scope is not None:
-        codes |= {401, 403}
+        codes |= {401, 403, 429}
     if body is not None:
         codes |= {400, 413}
     if params:

@@ -54,7 +54,8 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         command = [sys.executable, "-m", "relayq.api.cli", "--addr", f"127.0.0.1:{self.port}",
                    "--redis", self.redis_url, *self.args]
-        with open(self.dir / "stdout", "wb") as out, open(self.dir / "stderr", "wb") as err:
+        # appended: a restarted server (after kill()) keeps the earlier output
+        with open(self.dir / "stdout", "ab") as out, open(self.dir / "stderr", "ab") as err:
             self.proc = subprocess.Popen(command, stdout=out, stderr=err, cwd=self.cwd,
                                          env={**os.environ, **(self.env or {})},
                                          start_new_session=True)
@@ -75,6 +76,13 @@ class ServerProcess:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def kill(self) -> None:
+        """SIGKILL to the server's process group: no drain, no goodbye (for crash tests).
+        `start()` brings it back on the same port."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

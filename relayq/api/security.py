@@ -2,7 +2,8 @@
 marked `@public`. The app's `authenticate` hook (run before every view) reads
 ``Authorization: Bearer <key>``, checks the key in the key store and its scope, and keeps the
 key in `g.api_key` (None when auth is off). A view with neither mark needs `admin`: forgetting
-the mark fails closed, never open.
+the mark fails closed, never open. Failed authentications are throttled per client address
+(relayq.api.throttle): 429 with Retry-After.
 
 A view also marked `@session_cookie` (only the event stream: EventSource cannot send a header)
 accepts, when no Authorization header is sent, the session cookie of `POST /api/session`
@@ -11,6 +12,7 @@ accepts, when no Authorization header is sent, the session cookie of `POST /api/
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,8 +20,10 @@ from flask import current_app, g, request
 
 from ..auth import ADMIN, ApiKey
 from ..errors import Forbidden, Unauthorized
+from ..logs import log_event
 from .services import services
 
+log = logging.getLogger("relayq.server")
 View = TypeVar("View", bound=Callable[..., Any])
 PUBLIC = "public"
 SESSION_COOKIE = "relayq_session"
@@ -57,7 +61,8 @@ def bearer_key() -> str:
 
 
 def authenticate() -> None:
-    """before_request hook: 401 without a valid key, 403 without the view's scope."""
+    """before_request hook: 401 without a valid key, 403 without the view's scope, 429 while
+    the client's address is throttled for failing too often."""
     g.api_key = None
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if view is None:  # no such route: the routing error answers (404 or 405)
@@ -65,11 +70,19 @@ def authenticate() -> None:
     scope = getattr(view, "required_scope", ADMIN)
     if scope == PUBLIC or not services().config.auth:
         return
-    if getattr(view, "accepts_session", False) and "Authorization" not in request.headers \
-            and SESSION_COOKIE in request.cookies:
-        key = services().keys.authenticate_session(request.cookies[SESSION_COOKIE])
-    else:
-        key = services().keys.authenticate(bearer_key())
+    s = services()
+    address = request.remote_addr or "-"
+    s.auth_throttle.check(address)  # 429 before the key is even looked at
+    try:
+        if getattr(view, "accepts_session", False) and "Authorization" not in request.headers \
+                and SESSION_COOKIE in request.cookies:
+            key = s.keys.authenticate_session(request.cookies[SESSION_COOKIE])
+        else:
+            key = s.keys.authenticate(bearer_key())
+    except Unauthorized:
+        if s.auth_throttle.failed(address):
+            log_event(log, logging.WARNING, "auth.throttled", address=address)
+        raise
     if not key.allows(scope):
         raise Forbidden(f"this API key lacks the scope {scope!r}")
     g.api_key = key

@@ -15,6 +15,7 @@ from ..connection import connect
 from ..options import DEFAULT_MAX_PAYLOAD_BYTES
 from ..queue import Queue, list_queues, stats_many
 from .event_hub import EventHub
+from .throttle import DEFAULT_BURST, DEFAULT_RATE, AuthThrottle
 from .wake_hub import WakeHub
 
 QUEUE_CACHE_SIZE = 1024
@@ -24,7 +25,9 @@ QUEUE_CACHE_SIZE = 1024
 class ServerConfig:
     """Settings of one server. `queues` are listed (GET /api/queues, events) even before
     their first use; `max_long_polls` and `max_event_streams` bound the requests that hold a
-    server thread for long (see relayq.api.cli for how the thread pool is sized from them)."""
+    server thread for long (see relayq.api.cli for how the thread pool is sized from them);
+    `auth_failure_rate` and `auth_failure_burst` throttle failed authentications per client
+    address (relayq.api.throttle)."""
 
     redis_url: str | None = None
     auth: bool = True
@@ -33,6 +36,8 @@ class ServerConfig:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     max_long_polls: int = 128
     max_event_streams: int = 32
+    auth_failure_rate: float = DEFAULT_RATE
+    auth_failure_burst: int = DEFAULT_BURST
 
 
 class Services:
@@ -40,6 +45,7 @@ class Services:
         self.config = config
         self.redis = connect(config.redis_url)
         self.keys = KeyStore(self.redis)
+        self.auth_throttle = AuthThrottle(config.auth_failure_rate, config.auth_failure_burst)
         self.wake_hub = WakeHub(self.redis, config.max_long_polls)
         self.event_hub = EventHub(self.redis, self.all_stats, config.max_event_streams)
         self.queue = lru_cache(maxsize=QUEUE_CACHE_SIZE)(self._make_queue)

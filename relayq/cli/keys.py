@@ -16,7 +16,7 @@ from typing import Any
 from ..auth import SCOPES, KeyStore
 from ..client import Client
 from ..connection import connect, default_url
-from .common import print_json, print_table
+from .common import print_json, print_table, safe_text
 
 
 def register(subparsers: Any) -> None:
@@ -88,7 +88,8 @@ def create(args: argparse.Namespace) -> int:
     if args.json:
         print_json({name: made[name] for name in ("id", "key", "name", "scopes")})
     else:
-        print(f"created key {made['id']} ({made['name']}: {', '.join(made['scopes'])}).\n"
+        print(f"created key {made['id']} ({safe_text(made['name'])}: "
+              f"{', '.join(made['scopes'])}).\n"
               "It is shown only this once; keep it safe:\n" + made["key"])
     return 0
 

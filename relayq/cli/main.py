@@ -25,6 +25,7 @@ COMMANDS = [
     "export",
     "restore",
     "dev",       # Redis, server + dashboard, workers and a demo load, all here
+    "chaos",
 ]
 
 

@@ -7,7 +7,8 @@ free slots, in a single round trip (`Queue.settle`). When nothing is claimable i
 wakers and sleeps on the inbox: no polling.
 
 Outcomes that could not be recorded because Redis was away stay pending and are sent again
-after a backoff: acks and nacks are idempotent for the lease holder, so a repeat is safe.
+after a backoff: acks and nacks are idempotent for the lease holder, so a repeat is safe. Any
+other failure of a turn (a bug) is logged and its pending outcomes dropped, never the thread.
 """
 
 from __future__ import annotations
@@ -104,9 +105,22 @@ class Dispatcher:
                           error=str(e), pending=sum(map(len, self._pending.values())))
                 self._stop_event.wait(backoff.next_delay())
                 idle = False
+            except Exception:  # a bug or an unforeseen refusal: never stop claiming
+                self._drop_pending()
+                self._stop_event.wait(backoff.next_delay())
+                idle = False
             if self._finished():
                 break
         self.stop_wakers()
+
+    def _drop_pending(self) -> None:
+        """After an unexpected failure of a turn: gives up the outcomes not yet recorded (a
+        repeat could fail the same way forever). Their jobs' leases are no longer extended, so
+        the reaper hands them out again: at-least-once still holds."""
+        dropped = [o.job_id for pending in self._pending.values() for o, _ in pending]
+        self._pending.clear()
+        log.exception("dispatcher.failed", extra={"fields": {
+            "dropped": len(dropped), "ids": ",".join(dropped[:20])}})
 
     def _finished(self) -> bool:
         """Draining, every outcome recorded, and nothing left worth waiting for."""

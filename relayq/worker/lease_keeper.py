@@ -54,6 +54,8 @@ class LeaseKeeper:
             except RedisUnavailable as e:
                 log_event(log, logging.WARNING, "redis.unavailable", part="lease_keeper",
                           error=str(e))
+            except Exception:  # a bug: skip this round, keep the thread (leases depend on it)
+                log.exception("lease_keeper.failed")
 
     def tick(self) -> None:
         """One round: time out overdue jobs, extend the leases of the others."""

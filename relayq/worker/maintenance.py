@@ -1,7 +1,8 @@
 """The maintenance loop: the reaper (expired leases back to ready, or dead) and the promoter
 (due scheduled jobs to ready) for every queue this worker serves. Each run is one atomic
 script, so any number of workers may run it at once; they only ever find what is still due.
-Runs every `interval_s` (with jitter, so that workers spread out), riding out Redis outages."""
+Runs every `interval_s` (with jitter, so that workers spread out), riding out Redis outages;
+any other failure of a round is logged and the next round runs as usual."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ class Maintenance:
             except RedisUnavailable as e:
                 log_event(log, logging.WARNING, "redis.unavailable", part="maintenance",
                           error=str(e))
+                backoff.wait(self._stop)
+            except Exception:  # a bug: skip this round, keep the thread (jobs depend on it)
+                log.exception("maintenance.failed")
                 backoff.wait(self._stop)
 
     def tick(self) -> None:

@@ -74,7 +74,10 @@ class Worker:
             worker_id=self.worker_id,
             inbox=self.inbox)
         self.lease_keeper = LeaseKeeper(self.inflight, visibility_ms, self.inbox.put)
-        self.maintenance = Maintenance(self.queues, self.events, maintenance_interval_s)
+        # the reaper looks at least four times a lease, so a dead worker's job waits about
+        # one lease (not a lease plus a whole interval) before it runs again
+        self.maintenance = Maintenance(self.queues, self.events,
+                                       min(maintenance_interval_s, visibility_ms / 4000))
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
 

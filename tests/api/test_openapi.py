@@ -1,6 +1,8 @@
 """/api/openapi.json stays true: it is a valid OpenAPI 3.1 document, it names exactly the routes
 the app serves, and schemathesis, generating valid and invalid requests for every operation,
-finds no 5xx and no reply outside the document. (Every reply of the other API tests is checked
+finds no 5xx, no reply outside the document and no error reply that wrote anything (the
+keyspace of the queue the path names, the queue list and the key store compared byte for byte).
+(Every reply of the other API tests is checked
 against the document too, by tests/api/http.py.)"""
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from schemathesis.specs.openapi.checks import (
 from relayq.api.app import create_app
 from relayq.api.openapi import DOCUMENT
 from relayq.api.services import ServerConfig
+
+from ..conftest import writable
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance, negative_data_rejection]
@@ -63,8 +67,8 @@ OPERATIONS = [(method.upper(), path, mode) for path, ops in DOCUMENT["paths"].it
 
 
 @pytest.mark.parametrize(("method", "path", "mode"), OPERATIONS)
-def test_generated_requests_get_no_5xx_and_documented_replies(
-        api_schema: Any, server, admin_key: str, method: str, path: str,
+def test_generated_requests_get_no_5xx_documented_replies_and_no_writes_on_error(
+        api_schema: Any, server, admin_key: str, r: Any, method: str, path: str,
         mode: GenerationMode) -> None:
     operation = api_schema[path][method]
 
@@ -75,7 +79,10 @@ def test_generated_requests_get_no_5xx_and_documented_replies(
         if path.endswith("/claim") and isinstance(case.body, dict) and isinstance(
                 case.body.get("wait_ms"), int) and case.body["wait_ms"] > 0:
             case.body["wait_ms"] = min(case.body["wait_ms"], 50)  # keep the run short
-        case.call_and_validate(base_url=server.url, checks=CHECKS, timeout=30,
-                               headers={"Authorization": f"Bearer {admin_key}"})
+        before = writable(r, case.formatted_path)
+        response = case.call_and_validate(base_url=server.url, checks=CHECKS, timeout=30,
+                                          headers={"Authorization": f"Bearer {admin_key}"})
+        if response.status_code >= 400:  # an error writes nothing
+            assert writable(r, case.formatted_path) == before, (case.formatted_path, response)
 
     generated()

@@ -31,3 +31,13 @@ def record(payload: Any) -> Any:
     if sleep_ms:
         time.sleep(sleep_ms / 1000)
     return payload
+
+
+@app.task(name="slow_first")
+def slow_first(payload: Any) -> Any:
+    """Records its run like `record`, then hangs for a minute on the first attempt only: a
+    job to kill its worker in the middle of."""
+    record(payload)
+    if relayq.current_job().attempts == 1:
+        time.sleep(60)
+    return payload
