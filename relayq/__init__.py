@@ -4,7 +4,6 @@ Every job state transition is one atomic Lua script; workers claim jobs under le
 nack them; delivery is at-least-once. The public surface is exactly what this module exports.
 """
 
-from .client import Client
 from .codec import Codec, DataclassCodec, JsonCodec
 from .connection import connect
 from .errors import (
@@ -42,3 +41,13 @@ __all__ = [
     "connect", "list_queues",
     "parse_job_id",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`relayq.Client` is imported on first use: the HTTP SDK pulls in urllib3, which workers
+    and producers that talk to Redis directly never need (it adds a third to their start-up)."""
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    raise AttributeError(f"module 'relayq' has no attribute {name!r}")
