@@ -10,16 +10,15 @@ marked abandoned so that its outcome is dropped instead of recorded.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import RedisUnavailable
 from ..logs import log_event
 from ..queue import Queue
 from .inflight import InFlight, Running
+from .periodic import Periodic
 
 log = logging.getLogger("relayq.worker")
 
@@ -31,31 +30,14 @@ class TimedOut:
         self.running = running
 
 
-class LeaseKeeper:
+class LeaseKeeper(Periodic):
     def __init__(self, inflight: InFlight, visibility_ms: int, post: Callable[[Any], None]) -> None:
+        # every third of the lease, and no backoff: a lease must be extended as soon as Redis
+        # answers again
+        super().__init__("leases", max(0.05, visibility_ms / 3000))
         self.inflight = inflight
         self.visibility_ms = visibility_ms
         self.post = post
-        self.interval_s = max(0.05, visibility_ms / 3000)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="relayq-leases", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.tick()
-            except RedisUnavailable as e:
-                log_event(log, logging.WARNING, "redis.unavailable", part="lease_keeper",
-                          error=str(e))
-            except Exception:  # a bug: skip this round, keep the thread (leases depend on it)
-                log.exception("lease_keeper.failed")
 
     def tick(self) -> None:
         """One round: time out overdue jobs, extend the leases of the others."""

@@ -7,49 +7,22 @@ any other failure of a round is logged and the next round runs as usual."""
 from __future__ import annotations
 
 import logging
-import random
-import threading
 from typing import Any
 
-from ..errors import RedisUnavailable
 from ..logs import log_event
 from ..queue import Queue
-from ..retry import ReconnectBackoff
 from .events import WorkerEvents
+from .periodic import Periodic
 
 log = logging.getLogger("relayq.worker")
 
 
-class Maintenance:
+class Maintenance(Periodic):
     def __init__(self, queues: list[Queue[Any]], events: WorkerEvents,
                  interval_s: float = 1.0) -> None:
+        super().__init__("maintenance", interval_s, jitter=True, back_off=True)
         self.queues = queues
         self.events = events
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="relayq-maintenance",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        backoff = ReconnectBackoff()
-        while not self._stop.wait(self.interval_s * random.uniform(0.5, 1.0)):
-            try:
-                self.tick()
-                backoff.reset()
-            except RedisUnavailable as e:
-                log_event(log, logging.WARNING, "redis.unavailable", part="maintenance",
-                          error=str(e))
-                backoff.wait(self._stop)
-            except Exception:  # a bug: skip this round, keep the thread (jobs depend on it)
-                log.exception("maintenance.failed")
-                backoff.wait(self._stop)
 
     def tick(self) -> None:
         for queue in self.queues:

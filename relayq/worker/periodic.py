@@ -1,0 +1,56 @@
+"""`Periodic`: the lifecycle shared by the worker's background loops (lease keeper, maintenance):
+a daemon thread that calls `tick()` every `interval_s` until `stop()`. A round that meets a Redis
+outage is logged (and, with `back_off`, followed by a capped, jittered pause); any other failure
+of a round is logged with its traceback and the loop goes on, because jobs depend on these
+loops running."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+
+from ..errors import RedisUnavailable
+from ..logs import log_event
+from ..retry import ReconnectBackoff
+
+log = logging.getLogger("relayq.worker")
+
+
+class Periodic:
+    def __init__(self, part: str, interval_s: float, *, jitter: bool = False,
+                 back_off: bool = False) -> None:
+        self.part = part
+        self.interval_s = interval_s
+        self.jitter = jitter  # wait between half and all of the interval: workers spread out
+        self.back_off = back_off
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"relayq-{part}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def tick(self) -> None:
+        raise NotImplementedError
+
+    def _delay(self) -> float:
+        return self.interval_s * (random.uniform(0.5, 1.0) if self.jitter else 1.0)
+
+    def _run(self) -> None:
+        backoff = ReconnectBackoff()
+        while not self._stop.wait(self._delay()):
+            try:
+                self.tick()
+                backoff.reset()
+                continue
+            except RedisUnavailable as e:
+                log_event(log, logging.WARNING, "redis.unavailable", part=self.part,
+                          error=str(e))
+            except Exception:  # a bug: skip this round, keep the thread
+                log.exception(f"{self.part}.failed")
+            if self.back_off:
+                backoff.wait(self._stop)
