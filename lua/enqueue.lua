@@ -44,8 +44,9 @@ if #ARGV ~= 3 + FIELDS * n then
 end
 
 local now = now_ms()
-local config = read_config(meta_key, {'max_attempts', 'idempotency_ttl_ms', 'max_payload_bytes'})
-local paused = redis.call('HGET', meta_key, 'paused') == '1'
+local config = read_config(meta_key, {'max_attempts', 'idempotency_ttl_ms', 'max_payload_bytes',
+                                      'paused'})
+local paused = config.paused
 
 -- Check every job before writing anything.
 local jobs, failure = {}, nil
@@ -142,8 +143,7 @@ end
 -- One push per priority, in enqueue order (FIFO within the priority).
 local ready_ids = {}
 for priority, ids in pairs(ready_by_priority) do
-  redis.call('RPUSH', ready_key(prefix, priority), unpack(ids))
-  redis.call('ZADD', prios_key, priority, priority)
+  push_ready_many(prefix, prios_key, ids, priority)
   for _, id in ipairs(ids) do ready_ids[#ready_ids + 1] = id end
 end
 if created > 0 then redis.call('HINCRBY', totals_key, 'enqueued', created) end

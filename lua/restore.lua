@@ -111,8 +111,9 @@ for i = 1, n do
 end
 
 local now = now_ms()
-local config = read_config(meta_key, {'succeeded_ttl_ms', 'dead_ttl_ms', 'idempotency_ttl_ms'})
-local paused = redis.call('HGET', meta_key, 'paused') == '1'
+local config = read_config(meta_key, {'succeeded_ttl_ms', 'dead_ttl_ms', 'idempotency_ttl_ms',
+                                      'paused'})
+local paused = config.paused
 
 -- writes below
 local reply = {'ok', 0}

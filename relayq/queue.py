@@ -158,9 +158,13 @@ class Queue(Generic[T]):
         (datetime or epoch ms), max_attempts, idempotency_key, timeout_ms, backoff_base_ms,
         backoff_cap_ms. A duplicate idempotency key creates nothing: `duplicate=True` and the
         original id. `replicas`, `replica_timeout_ms`: override the queue's WAIT."""
-        return self.enqueue_many(
-            [NewJob(payload, JobOptions(**options) if options else DEFAULT_OPTIONS)],
-            replicas=replicas, replica_timeout_ms=replica_timeout_ms)[0]
+        opts = JobOptions(**options) if options else DEFAULT_OPTIONS
+        text = check_json_text(check_payload_size(self.codec.encode(payload),
+                                                  self.max_payload_bytes))
+        self._register()
+        call = self._call("enqueue", self._enqueue_keys(), ("1", text, *opts.script_args()))
+        return self._pipelined([call], override(self.wait, replicas, replica_timeout_ms),
+                               self._parse_enqueue)[0]
 
     def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
                      replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
@@ -243,13 +247,15 @@ class Queue(Generic[T]):
              for job_id, lease, result in acks]),
             override(self.wait, replicas, replica_timeout_ms))[1:]
 
-    def _ack_call(self, acks: list[tuple[str, str, str]]) -> ScriptCall:
-        """`acks`: (job_id, lease, result as JSON text or '')."""
+    def _ack_call(self, acks: list[tuple[str, str, str]], checked: bool = False) -> ScriptCall:
+        """`acks`: (job_id, lease, result as JSON text or ''); `checked`: the results have been
+        through `_fit` already (settle)."""
         args: list[Any] = [self.max_payload_bytes]
         for job_id, lease, text in acks:
-            args += [self.local_id(job_id), lease,
-                     check_json_text(check_payload_size(text, self.max_payload_bytes, "result"),
-                                      "result")]
+            if text and not checked:
+                check_json_text(check_payload_size(text, self.max_payload_bytes, "result"),
+                                "result")
+            args += [self.local_id(job_id), lease, text]
         k = self.keys
         return self._call("ack", (k.meta, k.running, k.succeeded, k.totals), args)
 
@@ -321,7 +327,7 @@ class Queue(Generic[T]):
         acks = [(o.job_id, o.lease, o.result_json) for o in outcomes if o.kind == "ack"]
         releases = [(o.job_id, o.lease) for o in outcomes if o.kind == "release"]
         nacks = [o for o in outcomes if o.kind == "nack"]
-        calls = ([self._ack_call(acks)] if acks else []) + [
+        calls = ([self._ack_call(acks, checked=True)] if acks else []) + [
             self._nack_call(o.job_id, o.lease, o.error, o.retry, o.delay_ms) for o in nacks
         ] + ([self._release_call(releases)] if releases else []) + ([claim] if claim else [])
         if not calls:
@@ -345,7 +351,7 @@ class Queue(Generic[T]):
     def _fit(self, outcome: Outcome) -> Outcome:
         """An ack whose result is over the size limit or nested too deep becomes a failure
         that names why."""
-        if outcome.kind != "ack":
+        if outcome.kind != "ack" or not outcome.result_json:
             return outcome
         try:
             if len(outcome.result_json) > self.max_payload_bytes // 4:

@@ -10,12 +10,17 @@ local CONFIG_DEFAULTS = {
   max_payload_bytes = 1048576,     -- 1 MiB
 }
 
--- Reads the named settings from the meta hash; absent ones take their defaults.
+-- Reads the named settings from the meta hash; absent ones take their defaults. The name
+-- 'paused' may be asked for too: config.paused is then true or false.
 local function read_config(meta_key, names)
   local values = redis.call('HMGET', meta_key, unpack(names))
   local config = {}
   for i, name in ipairs(names) do
-    config[name] = tonumber(values[i]) or CONFIG_DEFAULTS[name]
+    if name == 'paused' then
+      config.paused = values[i] == '1'
+    else
+      config[name] = tonumber(values[i]) or CONFIG_DEFAULTS[name]
+    end
   end
   return config
 end

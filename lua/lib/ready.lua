@@ -8,9 +8,19 @@ end
 
 -- Makes job `id` of `priority` claimable: at the tail (FIFO), or at the head when `front`
 -- (a job handed back by the reaper or a draining worker goes before newer ones).
+-- A ready list is non-empty exactly when its priority is in prios, so the priority is added
+-- only when the push made the list (its new length equals what was pushed).
 local function push_ready(prefix, prios_key, id, priority, front)
-  redis.call(front and 'LPUSH' or 'RPUSH', ready_key(prefix, priority), id)
-  redis.call('ZADD', prios_key, priority, priority)
+  if redis.call(front and 'LPUSH' or 'RPUSH', ready_key(prefix, priority), id) == 1 then
+    redis.call('ZADD', prios_key, priority, priority)
+  end
+end
+
+-- Appends ids (in order) to the ready list of `priority`.
+local function push_ready_many(prefix, prios_key, ids, priority)
+  if redis.call('RPUSH', ready_key(prefix, priority), unpack(ids)) == #ids then
+    redis.call('ZADD', prios_key, priority, priority)
+  end
 end
 
 -- Removes job `id` from the ready list of `priority`; true when it was there.
