@@ -240,11 +240,30 @@ class Bench:
         self.procs = []
 
 
+def run_http(redis_url: str, jobs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """The HTTP API's throughput through the SDK (relayq.api.bench) on a private relayq-server
+    over the same Redis: single enqueue, batch enqueue, claim + ack. Its key is revoked after."""
+    from .api.bench import measure_http
+    from .api.process import ServerProcess
+    from .auth import KeyStore
+
+    log(f"HTTP API through the SDK: {jobs} jobs per phase")
+    store = KeyStore(connect(redis_url))
+    record, key = store.create("relayq-bench", ["admin"])
+    try:
+        with ServerProcess(redis_url, "--log-level", "warning") as server:
+            figures = measure_http(server.url, key, jobs)
+    finally:
+        store.revoke(record.id)
+    return {f"http_{name}": value for name, value in figures.items() if name != "jobs"}
+
+
 def run_bench(*, jobs: int, workers: int, concurrency: int, rate: float, duration: float,
-              redis_url: str | None, depths: list[int], log: Callable[[str], None]
-              ) -> dict[str, Any]:
+              redis_url: str | None, depths: list[int], log: Callable[[str], None],
+              http_jobs: int = 0) -> dict[str, Any]:
     """Runs every phase; starts (and stops) a private redis-server unless `redis_url` is given.
-    With a given Redis only the bench's own keys are touched, never FLUSHALL."""
+    With a given Redis only the bench's own keys are touched, never FLUSHALL. `http_jobs` > 0
+    adds the HTTP API's figures, measured in the same run."""
     server = None
     if redis_url is None:
         server = RedisProcess().start()
@@ -254,6 +273,8 @@ def run_bench(*, jobs: int, workers: int, concurrency: int, rate: float, duratio
         queue = f"bench-{os.getpid()}"
         result = Bench(redis_url, jobs, workers, concurrency, rate, duration, queue, log).run(
             depths)
+        if http_jobs:
+            result.update(run_http(redis_url, http_jobs, log))
         info = redis.Redis.from_url(redis_url).info("server")
         result["redis_version"] = info.get("redis_version")
         return result

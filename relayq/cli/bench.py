@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--duration", type=float, default=10.0, help="latency phase: seconds (10)")
     p.add_argument("--depths", default="",
                    help="also measure claim+ack latency at these queue depths, e.g. 1000,1000000")
+    p.add_argument("--http", type=int, default=0, metavar="JOBS",
+                   help="also measure the HTTP API through the SDK with this many jobs per "
+                        "phase (a private relayq-server on the same Redis)")
     p.add_argument("--redis", help="use this Redis instead of starting one")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
@@ -33,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     depths = [int(d) for d in args.depths.split(",") if d.strip()]
     result = run_bench(jobs=args.jobs, workers=args.workers, concurrency=args.concurrency,
                        rate=args.rate, duration=args.duration, redis_url=args.redis,
-                       depths=depths, log=lambda m: print(f"[relayq bench] {m}",
-                                                          file=sys.stderr, flush=True))
+                       depths=depths, http_jobs=args.http,
+                       log=lambda m: print(f"[relayq bench] {m}", file=sys.stderr, flush=True))
     if args.json:
         print_json(result)
     else:
