@@ -236,5 +236,5 @@ def test_requests_are_logged_without_secrets(api: Api, server, admin_key: str) -
     api.call("GET", "/api/queues")
     log = server.stderr
     assert "http.request method=GET path=/api/queues status=200" in log
-    assert admin_key not in log and admin_key.split("_")[2] not in log
+    assert admin_key not in log and admin_key.split("_", 2)[2] not in log  # secrets may hold "_"
     assert f"key={admin_key.split('_')[1]}" in log
