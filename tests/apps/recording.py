@@ -8,8 +8,6 @@ import os
 import time
 from typing import Any
 
-import redis
-
 import relayq
 
 app = relayq.App("recording")
@@ -24,7 +22,8 @@ def runs_key(queue: str) -> str:
 def record(payload: Any) -> Any:
     client = _client.get("r")
     if client is None:
-        client = _client["r"] = redis.Redis.from_url(os.environ["RELAYQ_TEST_REDIS"])
+        # relayq.connect: the counter's key may live on another node of a cluster
+        client = _client["r"] = relayq.connect(os.environ["RELAYQ_TEST_REDIS"])
     job = relayq.current_job()
     client.hincrby(runs_key(job.queue), job.id, 1)
     sleep_ms = payload.get("sleep_ms", 0) if isinstance(payload, dict) else 0
