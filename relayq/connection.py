@@ -109,7 +109,8 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> C
         client.close()
         if client.connection_pool.connection_kwargs.get("db", 0):
             raise InvalidArgument(f"{url} is a Redis Cluster node: only database 0 exists there")
-        return RedisCluster.from_url(url, retry=_no_retry(), **options)
+        with _cluster_reachable():
+            return RedisCluster.from_url(url, retry=_no_retry(), **options)
     password = unquote(parts.password) if parts.password else None
     username = unquote(parts.username) if parts.username else None
     if scheme == "redis+sentinel":
@@ -131,12 +132,44 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> C
         )
     if scheme == "redis+cluster":
         nodes = [ClusterNode(h, p) for h, p in _hosts(parts.netloc)]
-        return RedisCluster(startup_nodes=nodes, username=username, password=password,
-                            retry=_no_retry(), **options)
+        with _cluster_reachable():
+            return RedisCluster(startup_nodes=nodes, username=username, password=password,
+                                retry=_no_retry(), **options)
     raise InvalidArgument(
         f"unsupported Redis URL scheme {scheme!r}: use redis://, rediss://, unix://, "
         "redis+sentinel:// or redis+cluster://"
     )
+
+
+@contextmanager
+def _cluster_reachable() -> Iterator[None]:
+    """A cluster client must reach a node when it is made (it reads the slot map and the
+    command table): an unreachable cluster is RedisUnavailable, like any outage later."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, RedisClusterException) as e:
+        raise RedisUnavailable(f"Redis Cluster unreachable: {e}") from e
+
+
+def connect_patiently(url: str | None = None, *, on_retry: Any = None,
+                      max_wait_s: float | None = None) -> Client:
+    """`connect(url)`, retried with capped, jittered backoff while Redis cannot be reached (only
+    a cluster client has to reach a node when it is made): for long-running processes, which
+    wait for Redis rather than die. `on_retry(error)` is called before each wait; after
+    `max_wait_s` (None: no limit) the last RedisUnavailable is raised."""
+    from .retry import ReconnectBackoff
+
+    backoff = ReconnectBackoff()
+    deadline = None if max_wait_s is None else time.monotonic() + max_wait_s
+    while True:
+        try:
+            return connect(url)
+        except RedisUnavailable as e:
+            if deadline is not None and time.monotonic() > deadline:
+                raise
+            if on_retry is not None:
+                on_retry(e)
+            time.sleep(backoff.next_delay())
 
 
 def _is_cluster_node(client: redis.Redis) -> bool:

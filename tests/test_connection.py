@@ -145,6 +145,33 @@ def test_worker_refuses_an_evicting_redis_unless_allowed() -> None:
             allowed.wait(15)
 
 
+def test_a_worker_started_before_its_cluster_waits_for_it(tmp_path: Path) -> None:
+    """A cluster client must reach a node to be made: a worker started while no node answers
+    (a cluster being brought up, or its primary just killed) waits with backoff, saying so,
+    instead of dying; once the cluster is up it serves its queue."""
+    cluster = Cluster(masters=1)  # ports chosen, nothing listening yet
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "relayq.worker.cli", "--redis",
+                                   cluster.url, "--queue", "late"], cwd=REPO, text=True,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "redis.unavailable" in log.read_text(), timeout=30,
+                   message="the worker to report that no node answers")
+        assert worker.poll() is None, log.read_text()
+        cluster.start()
+        wait_until(lambda: "worker.started" in log.read_text(), timeout=30,
+                   message="the worker to start once the cluster is up")
+        queue = relayq.Queue("late", relayq.connect(cluster.url))
+        job_id = queue.enqueue({"sleep_ms": 1}).id
+        wait_until(lambda: queue.get(job_id).state == "succeeded", timeout=30,
+                   message="the job to run")
+    finally:
+        worker.terminate()
+        worker.wait(15)
+        cluster.stop()
+
+
 def test_a_server_that_stopped_serving_writes_is_unavailable_not_a_crash() -> None:
     """A plain URL pointing at a primary that became a replica: pipelined and single script
     writes answer READONLY, which must reach callers as RedisUnavailable (the worker's loops

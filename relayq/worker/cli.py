@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from ..connection import default_url
+from ..connection import connect_patiently, default_url
 from ..errors import RedisUnavailable, RelayqError
 from ..eviction import check_eviction
 from ..keys import check_queue_name
@@ -20,6 +20,8 @@ from ..replication import DEFAULT_TIMEOUT_MS
 from .app import load_app
 from .demo import demo_app
 from .runtime import Worker
+
+log = logging.getLogger("relayq.worker")
 
 
 def parse_queues(specs: list[str]) -> tuple[list[str], list[float] | None]:
@@ -89,12 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.visibility <= 0 or args.visibility > 86400:
             raise RelayqError("--visibility must be between 0 and 86400 seconds")
         app = load_app(args.app) if args.app else demo_app(args.demo_fail_rate)
+        # Wait for Redis rather than die: a cluster client must reach a node to be made.
+        client = connect_patiently(args.redis, on_retry=lambda e: log_event(
+            log, logging.WARNING, "redis.unavailable", part="startup", error=str(e)))
         events = None
         if args.metrics_addr:
             from ..metrics import serve_worker_metrics
 
-            events = serve_worker_metrics(args.metrics_addr, args.redis, names)
-        worker = Worker(names, app, args.redis, concurrency=args.concurrency,
+            events = serve_worker_metrics(args.metrics_addr, client, names)
+        worker = Worker(names, app, client, concurrency=args.concurrency,
                         prefetch=args.prefetch,
                         visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
                         weights=weights, events=events, replicas=args.replicas,
@@ -110,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
 def check_redis(client: object, allow_eviction: bool) -> None:
     """The startup check: refuses (RelayqError) a Redis that may evict queue keys unless
     `allow_eviction`; a Redis that cannot be reached yet is only logged (the worker waits)."""
-    log = logging.getLogger("relayq.worker")
     try:
         check = check_eviction(client)
     except RedisUnavailable as e:
