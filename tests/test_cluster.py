@@ -199,14 +199,17 @@ def test_competing_worker_processes_run_each_job_once(cluster: Cluster, tmp_path
     assert len(ids) == 3600
     workers = WorkerProcesses(3, cluster.url, names, tmp_path, concurrency=4)
     try:
-        wait_until(lambda: sum(workers.executions().values()) >= len(ids) or not workers.alive(),
-                   timeout=180, interval=0.2, message="the queues to drain")
+        # Drained means acked: a handler's run is recorded before its (batched) ack lands.
+        queues = [Queue(name, client) for name in names]
+        wait_until(lambda: all(q.stats().succeeded == 400 for q in queues)
+                   or not workers.alive(), timeout=180, interval=0.2,
+                   message="the queues to drain")
         assert workers.alive(), workers.logs()
         runs = workers.executions()
         assert set(runs) == ids and set(runs.values()) == {1}, "a job ran twice, or never"
         assert len(list(tmp_path.glob("worker-*.ran"))) == 3  # all three took part
-        for name in names:
-            stats = Queue(name, client).stats()
+        for q in queues:
+            stats = q.stats()
             assert (stats.succeeded, stats.totals["claimed"]) == (400, 400)
             assert stats.ready == stats.running == 0
     finally:
