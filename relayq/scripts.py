@@ -7,9 +7,10 @@ Rules that hold for every script (see lua/README.md):
 - each validates before it writes, because Redis does not roll a script back.
 
 Sources are read and their `--@include lib/<name>.lua` lines resolved when this module is
-imported, so a missing or broken file fails at start, not at first use. Scripts run with EVALSHA;
-after a Redis restart or SCRIPT FLUSH the first call answers NOSCRIPT, and the script is loaded
-and the call repeated (a NOSCRIPT call did not run, so repeating it is safe).
+imported, so a missing or broken file fails at start, not at first use. Scripts run with EVALSHA
+on the calling thread's kept connection (relayq/wire.py: redis-py's per-command layer costs more
+than the script); after a Redis restart or SCRIPT FLUSH the first call answers NOSCRIPT, and the
+script is loaded and the call repeated (a NOSCRIPT call did not run, so repeating it is safe).
 
 Pipelines (`run_pipelined`) hold calls of one queue, so of one hash slot. On Redis Cluster they
 run on the plain client of the node that owns the slot, not through redis-py's ClusterPipeline:
@@ -31,8 +32,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import MovedError, NoScriptError
 
+from . import wire
 from .connection import Client, follow_primary, node_client, redis_errors, refresh_topology
 from .errors import NotReplicated, RedisUnavailable
 from .replication import Wait
@@ -109,9 +112,21 @@ def load_all(client: redis.Redis) -> None:
             client.script_load(s.source)
 
 
-def run(client: redis.Redis, call: ScriptCall) -> Any:
+def run(client: Client, call: ScriptCall) -> Any:
     """Runs one script by SHA, loading it first if Redis does not have it."""
+    if isinstance(client, RedisCluster):  # it follows MOVED; run_pipelined repeats instead
+        return _run_on_cluster(client, call)
     follow_primary(client)
+    command = ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+    with redis_errors():
+        try:
+            return wire.call(client, *command)
+        except NoScriptError:
+            client.script_load(call.script.source)
+            return wire.call(client, *command)
+
+
+def _run_on_cluster(client: RedisCluster, call: ScriptCall) -> Any:
     with redis_errors():
         try:
             return client.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
@@ -203,13 +218,12 @@ def _round_trip(client: Client, target: redis.Redis, calls: list[ScriptCall],
                 wait: Wait | None) -> list[Any]:
     """One pipeline on one connection: the calls, then WAIT when asked. A broken connection
     makes a cluster client re-read its slot map before the error goes up."""
-    pipe = target.pipeline(transaction=False)
-    for call in calls:
-        pipe.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+    commands: list[tuple[Any, ...]] = [
+        ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args) for call in calls]
     if wait is not None:
-        pipe.execute_command("WAIT", wait.replicas, wait.timeout_ms)
+        commands.append(("WAIT", wait.replicas, wait.timeout_ms))
     try:
-        return pipe.execute(raise_on_error=False)
+        return wire.call_many(target, commands)
     except (redis.ConnectionError, redis.TimeoutError):
         refresh_topology(client)
         raise
