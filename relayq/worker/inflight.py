@@ -33,6 +33,12 @@ class InFlight:
         with self._lock:
             return self._jobs.pop(job_id, None)
 
+    def holds(self, running: Running) -> bool:
+        """True while `running` is still held (the dispatcher removes a job before it records
+        the job's outcome)."""
+        with self._lock:
+            return self._jobs.get(running.job.id) is running
+
     def snapshot(self) -> list[Running]:
         with self._lock:
             return list(self._jobs.values())

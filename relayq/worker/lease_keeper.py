@@ -3,8 +3,9 @@ run longer than the lease (`--visibility`) while its worker lives. One batched h
 queue, every third of the lease. It also enforces job timeouts (`timeout_ms`): a job over its
 time is failed (`timeout` posted to the dispatcher) and its lease is no longer extended.
 
-A heartbeat answered `lease_lost` means the job was reaped and may run elsewhere: the job is
-marked abandoned so that its outcome is dropped instead of recorded.
+A heartbeat answered `lease_lost` for a job still held means the job was reaped and may run
+elsewhere: the job is marked abandoned so that its outcome is dropped instead of recorded. A job
+that finished meanwhile (its ack overtook the heartbeat) is no longer held and is left alone.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class LeaseKeeper(Periodic):
             replies = queue.heartbeat_many([(r.job.id, r.job.lease or "") for r in jobs],
                                            self.visibility_ms)
             for running, (status, _deadline) in zip(jobs, replies):
-                if status != "ok" and not running.abandoned:
+                # A job that finished while the heartbeat was on its way was acked, not lost.
+                if status != "ok" and not running.abandoned and self.inflight.holds(running):
                     running.abandoned = True
                     log_event(log, logging.WARNING, "job.lease_lost", id=running.job.id,
                               status=status)
