@@ -4,8 +4,8 @@ redis-py's per-command machinery.
 redis-py 8 spends about 40 µs of client CPU per command outside the socket (a pool checkout and
 return under a lock, a retry wrapper, observability hooks), more than Redis spends running an
 enqueue script. relayq never lets redis-py resend a command and records no metrics through it,
-so its script calls skip that layer: each thread takes one connection of a client's pool once,
-keeps it, and writes and reads on it directly. Before each use it is checked as redis-py's pool
+so its script calls skip that layer: each thread makes one connection with the settings of a
+client's pool, keeps it, and writes and reads on it directly. Before each use it is checked as redis-py's pool
 checks a connection it hands out (a socket the server closed is replaced). A send or read that
 fails disconnects it, so a late reply is never read as the answer to the next command, and
 nothing is ever resent.
@@ -14,7 +14,7 @@ A Sentinel client's kept connection is checked against the primary the sentinels
 every PRIMARY_CHECK_S, as for blocking connections) and dropped when it is on an old one. A
 forked child never uses its parent's sockets. A thread keeps one connection per pool, so a
 process holds one connection per thread that has called scripts (a relayq-server: up to its
-thread count), outside the pool's own count; it is closed when the thread or the pool is gone.
+thread count), outside the pool's own count; it is closed when its thread ends.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import os
 import threading
 import weakref
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import redis
@@ -34,13 +35,28 @@ from .connection import on_primary
 _local = threading.local()
 
 
+class _Kept:
+    """One thread's connections, by pool. Dropped with its thread, it closes them at once
+    (a redis-py connection sits in reference cycles and would otherwise wait for the GC)."""
+
+    def __init__(self) -> None:
+        self.by_pool: weakref.WeakKeyDictionary[Any, tuple[int, AbstractConnection]] = (
+            weakref.WeakKeyDictionary())
+
+    def __del__(self) -> None:
+        for pid, conn in list(self.by_pool.values()):
+            if pid == os.getpid():  # never close a socket a parent process still uses
+                with suppress(Exception):
+                    conn.disconnect()
+
+
 def kept_connection(client: redis.Redis) -> AbstractConnection:
     """This thread's connection to `client`'s server (a plain or Sentinel client)."""
     pool = client.connection_pool
-    kept: weakref.WeakKeyDictionary[Any, tuple[int, AbstractConnection]] | None = getattr(
-        _local, "by_pool", None)
-    if kept is None:
-        kept = _local.by_pool = weakref.WeakKeyDictionary()
+    holder: _Kept | None = getattr(_local, "kept", None)
+    if holder is None:
+        holder = _local.kept = _Kept()
+    kept = holder.by_pool
     entry = kept.get(pool)
     if entry is None or entry[0] != os.getpid():
         # Made like the pool's own, but not counted against its max_connections (redis-py 8:
