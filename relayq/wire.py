@@ -5,10 +5,10 @@ redis-py 8 spends about 40 µs of client CPU per command outside the socket (a p
 return under a lock, a retry wrapper, observability hooks), more than Redis spends running an
 enqueue script. relayq never lets redis-py resend a command and records no metrics through it,
 so its script calls skip that layer: each thread makes one connection with the settings of a
-client's pool, keeps it, and writes and reads on it directly. Before each use it is checked as redis-py's pool
-checks a connection it hands out (a socket the server closed is replaced). A send or read that
-fails disconnects it, so a late reply is never read as the answer to the next command, and
-nothing is ever resent.
+client's pool, keeps it, and writes and reads on it directly. Before each use it is checked as
+redis-py's pool checks a connection it hands out (a socket the server closed is replaced). A
+send or read that fails disconnects it, so a late reply is never read as the answer to the next
+command, and nothing is ever resent.
 
 A Sentinel client's kept connection is checked against the primary the sentinels name (at most
 every PRIMARY_CHECK_S, as for blocking connections) and dropped when it is on an old one. A
