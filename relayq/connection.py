@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -51,6 +51,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from .errors import InvalidArgument, RedisUnavailable
+from .retry import ReconnectBackoff
 
 DEFAULT_URL = "redis://localhost:6379/0"
 PRIMARY_CHECK_S = 1.0  # how often a Sentinel client asks who the primary is
@@ -151,24 +152,18 @@ def _cluster_reachable() -> Iterator[None]:
         raise RedisUnavailable(f"Redis Cluster unreachable: {e}") from e
 
 
-def connect_patiently(url: str | None = None, *, on_retry: Any = None,
-                      max_wait_s: float | None = None) -> Client:
-    """`connect(url)`, retried with capped, jittered backoff while Redis cannot be reached (only
-    a cluster client has to reach a node when it is made): for long-running processes, which
-    wait for Redis rather than die. `on_retry(error)` is called before each wait; after
-    `max_wait_s` (None: no limit) the last RedisUnavailable is raised."""
-    from .retry import ReconnectBackoff
-
+def connect_patiently(url: str | None,
+                      on_retry: Callable[[RedisUnavailable], None]) -> Client:
+    """`connect(url)`, retried with capped, jittered backoff for as long as Redis cannot be
+    reached (only a cluster client has to reach a node when it is made): for long-running
+    processes, which wait for Redis rather than die. `on_retry(error)` is called before each
+    wait."""
     backoff = ReconnectBackoff()
-    deadline = None if max_wait_s is None else time.monotonic() + max_wait_s
     while True:
         try:
             return connect(url)
         except RedisUnavailable as e:
-            if deadline is not None and time.monotonic() > deadline:
-                raise
-            if on_retry is not None:
-                on_retry(e)
+            on_retry(e)
             time.sleep(backoff.next_delay())
 
 

@@ -256,14 +256,12 @@ def parse_addr(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def serve_worker_metrics(addr: str, redis: Client | str, queues: Sequence[str]) -> MetricsEvents:
+def serve_worker_metrics(addr: str, redis_url: str, queues: Sequence[str]) -> MetricsEvents:
     """Starts an HTTP endpoint on `addr` (any path answers with the metrics) exporting the
-    worker's event metrics and the state of `queues` (read through `redis`, a client or a URL);
-    returns the hooks to hand to the Worker. The endpoint runs in a daemon thread until
-    `close()` or the process ends."""
+    worker's event metrics and the state of `queues`; returns the hooks to hand to the Worker.
+    The endpoint runs in a daemon thread until `close()` or the process ends."""
     host, port = parse_addr(addr)
-    client = connect(redis, socket_timeout=5) if isinstance(redis, str) else redis
-    registry = metrics_registry(client, list(queues))
+    registry = metrics_registry(connect(redis_url, socket_timeout=5), list(queues))
     try:
         endpoint = start_http_server(port, host, registry=registry)
     except OSError as e:

@@ -113,26 +113,24 @@ def load_all(client: redis.Redis) -> None:
 
 
 def run(client: Client, call: ScriptCall) -> Any:
-    """Runs one script by SHA, loading it first if Redis does not have it."""
-    if isinstance(client, RedisCluster):  # it follows MOVED; run_pipelined repeats instead
-        return _run_on_cluster(client, call)
-    follow_primary(client)
+    """Runs one script by SHA, loading it first if Redis does not have it. A cluster client
+    sends it itself (it follows MOVED; run_pipelined repeats instead), any other client on
+    this thread's kept connection."""
     command = ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+    if isinstance(client, RedisCluster):
+        def send() -> Any:
+            return client.execute_command(*command)
+    else:
+        follow_primary(client)
+
+        def send() -> Any:
+            return wire.call(client, *command)
     with redis_errors():
         try:
-            return wire.call(client, *command)
+            return send()
         except NoScriptError:
             client.script_load(call.script.source)
-            return wire.call(client, *command)
-
-
-def _run_on_cluster(client: RedisCluster, call: ScriptCall) -> Any:
-    with redis_errors():
-        try:
-            return client.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
-        except NoScriptError:
-            client.script_load(call.script.source)
-            return client.evalsha(call.script.sha, len(call.keys), *call.keys, *call.args)
+            return send()
 
 
 MAX_ROUNDS = 4  # round trips for one pipeline: the first, then repeats after NOSCRIPT/MOVED

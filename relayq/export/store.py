@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
-from ..errors import InvalidArgument, RelayqError
+from ..errors import InvalidArgument, NotFound, RelayqError
 
 Data = bytes | BinaryIO  # what a put accepts: bytes, or a binary file positioned at its start
 
@@ -33,9 +33,8 @@ class PreconditionFailed(RelayqError):
     http_status = 412
 
 
-class ObjectNotFound(RelayqError):
-    code = "not_found"
-    http_status = 404
+class ObjectNotFound(NotFound):
+    pass
 
 
 class StoreUnavailable(RelayqError):

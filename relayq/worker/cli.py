@@ -92,13 +92,13 @@ def main(argv: list[str] | None = None) -> int:
             raise RelayqError("--visibility must be between 0 and 86400 seconds")
         app = load_app(args.app) if args.app else demo_app(args.demo_fail_rate)
         # Wait for Redis rather than die: a cluster client must reach a node to be made.
-        client = connect_patiently(args.redis, on_retry=lambda e: log_event(
+        client = connect_patiently(args.redis, lambda e: log_event(
             log, logging.WARNING, "redis.unavailable", part="startup", error=str(e)))
         events = None
-        if args.metrics_addr:
+        if args.metrics_addr:  # its own client, with a short timeout for scrapes
             from ..metrics import serve_worker_metrics
 
-            events = serve_worker_metrics(args.metrics_addr, client, names)
+            events = serve_worker_metrics(args.metrics_addr, args.redis, names)
         worker = Worker(names, app, client, concurrency=args.concurrency,
                         prefetch=args.prefetch,
                         visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
