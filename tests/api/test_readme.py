@@ -27,6 +27,7 @@ def test_the_readme_http_api_example_runs_as_written(tmp_path: Path) -> None:
         script = (http_api_example().replace("localhost:8080", f"127.0.0.1:{port}")
                   .replace("127.0.0.1:8080", f"127.0.0.1:{port}")
                   .replace("redis://localhost:6379/0", redis_server.url))
+        assert "6379" not in script  # never the machine's shared Redis
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
                "RELAYQ_REDIS_URL": redis_server.url}
         run = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script + "\nkill %1\nwait\n"],
