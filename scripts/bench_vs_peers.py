@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS_BENCH = ROOT.parent / "shared" / "bench"

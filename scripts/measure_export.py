@@ -24,7 +24,7 @@ from typing import Any
 import redis
 
 import relayq
-from relayq.redis_process import RedisProcess, free_port
+from relayq.tools.redis_process import RedisProcess, free_port
 
 QUEUE = "bench"
 

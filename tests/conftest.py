@@ -19,7 +19,7 @@ import pytest
 
 import relayq
 from relayq.keys import API_KEYS, QUEUE_NAME, QUEUES
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
 
 from .topologies import session_url
 

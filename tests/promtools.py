@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from relayq.redis_process import free_port
+from relayq.tools.redis_process import free_port
 
 from .conftest import wait_until
 

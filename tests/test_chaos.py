@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from relayq.chaos import ChaosConfig, check
+from relayq.tools.chaos import ChaosConfig, check
 
 from .processes import processes_mentioning
 

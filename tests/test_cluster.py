@@ -22,8 +22,8 @@ import relayq.results
 from relayq import InvalidArgument, Queue, scripts
 from relayq.job import RestoredJob
 from relayq.queue import stats_many
-from relayq.redis_process import free_port
 from relayq.scripts import Script, ScriptCall
+from relayq.tools.redis_process import free_port
 
 from .conftest import wait_until
 from .topologies import SLOTS, Cluster, admin

@@ -18,8 +18,8 @@ import redis
 import relayq
 from relayq import InvalidArgument, RedisUnavailable, scripts
 from relayq.eviction import check_eviction
-from relayq.redis_process import RedisProcess, free_port
 from relayq.scripts import Script, ScriptCall
+from relayq.tools.redis_process import RedisProcess, free_port
 
 from .conftest import wait_until
 from .topologies import Cluster, SentinelSetup, Single, admin, start_topology

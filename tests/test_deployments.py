@@ -21,7 +21,7 @@ import yaml
 
 import relayq
 from relayq import metrics
-from relayq.worker.demo import demo_app
+from relayq.worker.demo_app import demo_app
 
 from .conftest import wait_until
 from .promtools import exported_names, promtool, samples

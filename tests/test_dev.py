@@ -21,8 +21,8 @@ import pytest
 
 import relayq
 from relayq.auth import KeyStore
-from relayq.devstack import DemoLoad
-from relayq.redis_process import RedisProcess, free_port
+from relayq.tools.devstack import DemoLoad
+from relayq.tools.redis_process import RedisProcess, free_port
 
 from .conftest import wait_until
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import relayq
 from relayq import Queue
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
 
 from .conftest import keyspace
 

@@ -15,12 +15,12 @@ from prometheus_client.openmetrics.parser import (
 
 import relayq
 from relayq import metrics
-from relayq.api.process import ServerProcess
 from relayq.auth import KeyStore
 from relayq.errors import RelayqError
 from relayq.job import Job
-from relayq.redis_process import free_port
-from relayq.worker.demo import demo_app
+from relayq.tools.redis_process import free_port
+from relayq.tools.server_process import ServerProcess
+from relayq.worker.demo_app import demo_app
 
 from .conftest import wait_until, worker_process
 from .promtools import (

@@ -16,8 +16,8 @@ import urllib3
 
 import relayq
 from relayq import App, Queue, Worker
-from relayq.api.process import ServerProcess
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
+from relayq.tools.server_process import ServerProcess
 
 from .apps.recording import runs_key
 from .conftest import wait_until

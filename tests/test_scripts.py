@@ -11,7 +11,7 @@ import redis
 import relayq
 import relayq.results
 from relayq import scripts
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
 
 LUA = scripts.lua_dir()
 WRITES = re.compile(r"redis\.call\('(HSET|HDEL|HINCRBY|RPUSH|LPUSH|LPOP|LREM|ZADD|ZREM|"

@@ -15,10 +15,10 @@ import pytest
 import relayq
 from relayq.api.dashboard import CSP
 from relayq.api.events import KEY_CHECK_S
-from relayq.api.process import ServerProcess
 from relayq.api.security import SESSION_COOKIE
 from relayq.auth import ADMIN, KeyStore
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
+from relayq.tools.server_process import ServerProcess
 
 from .conftest import wait_until, worker_process
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 import relayq
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
 
 from .conftest import wait_until
 

@@ -23,7 +23,7 @@ import redis
 from redis.crc import key_slot
 
 import relayq
-from relayq.redis_process import RedisProcess, free_port
+from relayq.tools.redis_process import RedisProcess, free_port
 
 ENV = "RELAYQ_TEST_TOPOLOGY"
 SLOTS = 16384

@@ -1,12 +1,12 @@
 """`relayq bench`: measure enqueue, bulk enqueue, drain, enqueue-to-start latency and memory per
-job, with the workload of the peer benchmark (see relayq/bench.py)."""
+job, with the workload of the peer benchmark (see relayq/tools/bench.py)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ..bench import run_bench
+from ..tools.bench import run_bench
 from .common import print_json
 
 

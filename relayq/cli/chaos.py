@@ -1,5 +1,5 @@
 """`relayq chaos`: kill -9 workers, the server and Redis under load, then check that every
-confirmed job succeeded (see relayq/chaos.py for what each figure means).
+confirmed job succeeded (see relayq/tools/chaos.py for what each figure means).
 
     relayq chaos --jobs 300 --workers 2 --kills 6 --kill-interval 1
     relayq chaos --jobs 20000 --workers 4 --kills 30 --kill-interval 1 --targets redis
@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..chaos import TARGETS, Chaos, ChaosConfig
+from ..tools.chaos import TARGETS, Chaos, ChaosConfig
 from .common import EXIT_FAILURE, EXIT_USAGE, CommandError
 
 

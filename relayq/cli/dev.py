@@ -1,6 +1,7 @@
 """`relayq dev`: all of relayq on this machine with one command, for a first look and for work on
 the dashboard: a Redis, `relayq-server` with the dashboard (auth on), two workers with the demo
-handler and a steady demo load with some failures and dead letters (relayq.devstack runs them).
+handler and a steady demo load with some failures and dead letters (relayq.tools.devstack runs
+them).
 It prints the dashboard's URL and an admin key, then a line of progress every few seconds;
 Ctrl-C (or SIGTERM) stops everything it started."""
 
@@ -13,9 +14,9 @@ import sys
 import time
 from typing import Any
 
-from ..devstack import QUEUE, DemoLoad, DevStack
 from ..errors import InvalidArgument
-from ..redis_process import free_port
+from ..tools.devstack import QUEUE, DemoLoad, DevStack
+from ..tools.redis_process import free_port
 
 STATUS_EVERY_S = 5.0
 CHECK_EVERY_S = 0.5

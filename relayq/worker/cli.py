@@ -18,7 +18,7 @@ from ..keys import check_queue_name
 from ..logs import log_event, setup_logging
 from ..replication import DEFAULT_TIMEOUT_MS
 from .app import load_app
-from .demo import demo_app
+from .demo_app import demo_app
 from .runtime import Worker
 
 log = logging.getLogger("relayq.worker")

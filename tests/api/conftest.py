@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 import relayq
-from relayq.api.process import ServerProcess
 from relayq.auth import SCOPES, KeyStore
+from relayq.tools.server_process import ServerProcess
 
 from .http import Api, OpenApiChecker
 

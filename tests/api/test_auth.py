@@ -14,7 +14,7 @@ import relayq
 from relayq import Queue
 from relayq.auth import ADMIN, SCOPES, KeyStore
 from relayq.keys import API_KEYS
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
 
 from .conftest import start_server
 from .http import Api

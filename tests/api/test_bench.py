@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relayq.api.bench import measure_http
+from relayq.tools.http_bench import measure_http
 
 
 def test_measure_http_reports_every_phase(server, admin_key: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from relayq import Queue
 from relayq.auth import KeyStore
 from relayq.cli.main import build_parser, main
-from relayq.redis_process import free_port
+from relayq.tools.redis_process import free_port
 
 from .conftest import ROOT
 

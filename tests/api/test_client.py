@@ -27,7 +27,7 @@ from relayq import (
     ServerUnavailable,
     Unauthorized,
 )
-from relayq.redis_process import RedisProcess, free_port
+from relayq.tools.redis_process import RedisProcess, free_port
 
 from ..conftest import wait_until
 from .conftest import start_server

@@ -17,7 +17,7 @@ from .conftest import ROOT
 
 def demo(server, key: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "relayq.demo", "--server", server.url, *args],
+        [sys.executable, "-m", "relayq.tools.loadgen", "--server", server.url, *args],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "RELAYQ_API_KEY": key})
 

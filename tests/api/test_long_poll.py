@@ -19,9 +19,9 @@ import urllib3
 
 import relayq
 from relayq import Queue
-from relayq.api.process import ServerProcess
 from relayq.auth import KeyStore
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
+from relayq.tools.server_process import ServerProcess
 
 from ..conftest import wait_until
 from .conftest import start_server

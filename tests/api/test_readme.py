@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from relayq.redis_process import RedisProcess, free_port
+from relayq.tools.redis_process import RedisProcess, free_port
 
 from .conftest import ROOT
 

@@ -17,12 +17,12 @@ import pytest
 import relayq
 import relayq.auth
 from relayq import Queue
-from relayq.api.process import ServerProcess
 from relayq.api.throttle import AuthThrottle
 from relayq.auth import KeyStore
 from relayq.errors import TooManyRequests, Unauthorized
 from relayq.keys import API_KEYS
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
+from relayq.tools.server_process import ServerProcess
 
 from ..conftest import keyspace, wait_until
 from .conftest import ROOT

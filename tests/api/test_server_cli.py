@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from relayq.redis_process import free_port
+from relayq.tools.redis_process import free_port
 
 from .conftest import ROOT
 

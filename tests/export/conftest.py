@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from relayq.export import ObjectStore, open_store
-from relayq.redis_process import free_port
+from relayq.tools.redis_process import free_port
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                "AWS_DEFAULT_REGION": "us-east-1"}

@@ -14,7 +14,7 @@ from relayq import Queue
 from relayq.export import export_queue, restore_snapshot
 from relayq.export.store import MemoryStore
 from relayq.keys import QUEUES
-from relayq.redis_process import RedisProcess, free_port
+from relayq.tools.redis_process import RedisProcess, free_port
 
 from ..conftest import wait_until
 from .helpers import populate, views, wipe

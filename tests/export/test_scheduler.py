@@ -15,7 +15,7 @@ from relayq import InvalidArgument, Queue
 from relayq.export import ExportScheduler, ObjectStore, StoreUnavailable, parse_duration
 from relayq.export import manifest as manifests
 from relayq.export.store import Data, MemoryStore
-from relayq.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess
 
 from ..conftest import wait_until
 

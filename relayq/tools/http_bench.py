@@ -1,8 +1,8 @@
 """Throughput of the HTTP API through the SDK: `measure_http(server_url, api_key, jobs)` (for
 `relayq bench` and anyone else), and a command line that measures a private server:
 
-    python -m relayq.api.bench --jobs 2000                    # own redis-server + relayq-server
-    python -m relayq.api.bench --server URL --jobs 2000       # an existing server ($RELAYQ_API_KEY)
+    python -m relayq.tools.http_bench --jobs 2000              # own redis-server + server
+    python -m relayq.tools.http_bench --server URL --jobs 2000 # existing server ($RELAYQ_API_KEY)
 
 Three phases, each on a fresh queue, one client, one request at a time: single enqueues, batch
 enqueues (1000 per request), and claim (100 per request) followed by one ack per job.
@@ -64,7 +64,7 @@ def measure_http(server_url: str, api_key: str | None, jobs: int) -> dict[str, A
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m relayq.api.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m relayq.tools.http_bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per phase (default 2000)")
     parser.add_argument("--server", help="measure this server instead of a private one")
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from ..auth import KeyStore
     from ..connection import connect
-    from ..redis_process import RedisProcess
-    from .process import ServerProcess
+    from .redis_process import RedisProcess
+    from .server_process import ServerProcess
 
     with RedisProcess() as redis_server:
         key = KeyStore(connect(redis_server.url)).create("bench", ["admin"])[1]

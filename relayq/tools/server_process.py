@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..redis_process import free_port
+from .redis_process import free_port
 
 KEY_LINE = re.compile(r"^(rq_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$", re.MULTILINE)
 

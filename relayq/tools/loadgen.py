@@ -18,12 +18,12 @@ import sys
 import time
 from typing import Any
 
-from .client import Client
-from .codec import dumps
-from .errors import InvalidArgument, RelayqError
-from .keys import check_queue_name
-from .options import JobOptions
-from .results import NewJob
+from ..client import Client
+from ..codec import dumps
+from ..errors import InvalidArgument, RelayqError
+from ..keys import check_queue_name
+from ..options import JobOptions
+from ..results import NewJob
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,16 +27,16 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from .api.process import ServerProcess
-from .auth import ADMIN, KeyStore
-from .client import Client
-from .connection import Client as Redis
-from .connection import connect, redis_errors
-from .errors import RelayqError
-from .options import JobOptions
-from .queue import Queue
+from ..auth import ADMIN, KeyStore
+from ..client import Client
+from ..connection import Client as Redis
+from ..connection import connect, redis_errors
+from ..errors import RelayqError
+from ..options import JobOptions
+from ..queue import Queue
+from ..results import NewJob, QueueStats
 from .redis_process import RedisProcess
-from .results import NewJob, QueueStats
+from .server_process import ServerProcess
 
 QUEUE = "demo"
 MIN_VERSION = (6, 2)

@@ -42,15 +42,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .api.process import ServerProcess
+from ..client import Client
+from ..connection import Client as RedisClient
+from ..connection import connect
+from ..errors import JobNotFound, RedisUnavailable, ServerBusy, ServerUnavailable
+from ..queue import Queue
+from ..worker import App, Retry, current_job
 from .bench import percentile, stop_processes
-from .client import Client
-from .connection import Client as RedisClient
-from .connection import connect
-from .errors import JobNotFound, RedisUnavailable, ServerBusy, ServerUnavailable
-from .queue import Queue
 from .redis_process import RedisProcess
-from .worker import App, Retry, current_job
+from .server_process import ServerProcess
 
 TARGETS = ("worker", "server", "redis")
 RUNS_ENV = "RELAYQ_CHAOS_REDIS"
@@ -281,7 +281,7 @@ class Chaos:
         assert self.redis is not None
         c = self.config
         self._spawned += 1
-        command = [sys.executable, "-m", "relayq.worker.cli", "--app", "relayq.chaos:app",
+        command = [sys.executable, "-m", "relayq.worker.cli", "--app", "relayq.tools.chaos:app",
                    "--queue", c.queue, "--redis", self.redis.url,
                    "--concurrency", str(c.concurrency), "--visibility", str(c.visibility_s),
                    "--grace", "5", "--log-level", "warning"]

@@ -27,10 +27,10 @@ from typing import Any
 
 import redis
 
-from .connection import connect
-from .queue import Queue
+from ..connection import connect
+from ..queue import Queue
+from ..worker.app import App
 from .redis_process import RedisProcess
-from .worker.app import App
 
 DONE_KEY = "bench:done"
 LAT_KEY = "bench:lat"
@@ -208,7 +208,7 @@ class Bench:
 
     def spawn_workers(self) -> None:
         env = dict(os.environ, **{URL_ENV: self.url, "PYTHONUNBUFFERED": "1"})
-        cmd = [sys.executable, "-m", "relayq.worker.cli", "--app", "relayq.bench:app",
+        cmd = [sys.executable, "-m", "relayq.worker.cli", "--app", "relayq.tools.bench:app",
                "--queue", self.queue_name, "--concurrency", str(self.concurrency),
                "--redis", self.url, "--log-level", "warning", "--grace", "5"]
         for _ in range(self.workers):
@@ -241,11 +241,12 @@ class Bench:
 
 
 def run_http(redis_url: str, jobs: int, log: Callable[[str], None]) -> dict[str, Any]:
-    """The HTTP API's throughput through the SDK (relayq.api.bench) on a private relayq-server
-    over the same Redis: single enqueue, batch enqueue, claim + ack. Its key is revoked after."""
-    from .api.bench import measure_http
-    from .api.process import ServerProcess
-    from .auth import KeyStore
+    """The HTTP API's throughput through the SDK (relayq.tools.http_bench) on a private
+    relayq-server over the same Redis: single enqueue, batch enqueue, claim + ack.
+    Its key is revoked after."""
+    from ..auth import KeyStore
+    from .http_bench import measure_http
+    from .server_process import ServerProcess
 
     log(f"HTTP API through the SDK: {jobs} jobs per phase")
     store = KeyStore(connect(redis_url))
