@@ -4,8 +4,8 @@ A job id is ``<queue>.<number>``: the queue the job lives in, then a number that
 its clock and a per-queue sequence (``<epoch ms><6 digits>``), so ids of a queue sort by creation
 time and every id says which queue (and so which Redis hash slot) holds the job.
 
-The job hash uses short field names to keep memory per job small; `FIELDS` maps them to the
-names of the JSON view (see docs/data-model.md).
+The job hash uses short field names to keep memory per job small; docs/data-model.md maps them
+to the names of the JSON view, and `Job.from_hash` reads them.
 """
 
 from __future__ import annotations
@@ -23,16 +23,6 @@ T = TypeVar("T")
 
 LOCAL_ID = re.compile(r"[0-9]{1,20}")
 STATES = ("scheduled", "ready", "running", "succeeded", "dead", "cancelled")
-
-# job hash field -> JSON view field
-FIELDS = {
-    "p": "payload", "t": "type", "s": "state", "pr": "priority", "a": "attempts",
-    "ma": "max_attempts", "c": "created_at", "r": "run_at", "st": "started_at",
-    "f": "finished_at", "ld": "lease_deadline", "w": "worker_id", "res": "result",
-    "err": "last_error", "ik": "idempotency_key", "to": "timeout_ms", "l": "lease",
-    "bb": "backoff_base_ms", "bc": "backoff_cap_ms",
-}
-
 
 def make_job_id(queue: str, local_id: str) -> str:
     return f"{queue}.{local_id}"
@@ -111,8 +101,8 @@ class Job(Generic[T]):
         )
 
     def to_dict(self, encode_payload: Any = None, with_lease: bool = False) -> dict[str, Any]:
-        """The JSON view of the SPEC (times as RFC 3339 strings). `encode_payload` maps a typed
-        payload back to plain JSON data."""
+        """The JSON view (docs/data-model.md; times as RFC 3339 strings). `encode_payload` maps a
+        typed payload back to plain JSON data."""
         view = {
             "id": self.id,
             "queue": self.queue,

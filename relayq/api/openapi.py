@@ -1,7 +1,7 @@
 """`GET /api/openapi.json`: the OpenAPI 3.1 document of every route of this server.
 
-Written by hand from small builders so that it reads like the SPEC's table. Tests keep it true:
-they validate real responses against it and run schemathesis over it.
+Written by hand from small builders so that it reads like the README's API table. Tests keep it
+true: they validate real responses against it and run schemathesis over it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Header: `{"format": "relayq.snapshot", "version": 1, "queue", "key", "started_at
 "read_until", "sequence", "settings"}` (times RFC 3339 UTC; `sequence` is the queue's id
 sequence when reading ended; `settings` the queue's recorded settings, for reference).
 
-Each job line is the job's JSON view (the SPEC's fields: id, queue, type, payload, state, ...,
+Each job line is the job's JSON view (docs/data-model.md: id, queue, type, payload, state, ...;
 times as RFC 3339 UTC with milliseconds) plus `backoff_base_ms` and `backoff_cap_ms`, so that a
 line holds everything needed to put the job back. Lease tokens are never written.
 

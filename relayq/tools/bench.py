@@ -16,7 +16,6 @@ Prints progress on stderr and one JSON object with the peer harness's keys.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -282,7 +281,3 @@ def run_bench(*, jobs: int, workers: int, concurrency: int, rate: float, duratio
     finally:
         if server is not None:
             server.stop()
-
-
-def format_result(result: dict[str, Any]) -> str:
-    return json.dumps(result, sort_keys=True)

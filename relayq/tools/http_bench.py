@@ -21,6 +21,7 @@ from typing import Any
 
 from ..client import Client
 from ..queue import BATCH_LIMIT
+from .bench import percentile
 
 CLAIM_COUNT = 100
 
@@ -57,7 +58,7 @@ def measure_http(server_url: str, api_key: str | None, jobs: int) -> dict[str, A
         "jobs": jobs,
         "enqueue_single_per_s": round(jobs / single_s),
         "enqueue_single_p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "enqueue_single_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        "enqueue_single_p99_ms": round(percentile(sorted(latencies), 99) * 1000, 2),
         "enqueue_batch_per_s": round(jobs / batch_s),
         "claim_ack_per_s": round(jobs / claim_ack_s),
     }

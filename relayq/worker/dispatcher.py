@@ -13,6 +13,7 @@ other failure of a turn (a bug) is logged and its pending outcomes dropped, neve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -65,7 +66,6 @@ class Dispatcher:
         self._draining = False
         self._release = False
         self._stolen: set[str] = set()
-        self._stop_event = threading.Event()
         self._thread = threading.Thread(target=self.run, name="relayq-dispatcher", daemon=True)
 
     def start(self) -> None:
@@ -103,11 +103,11 @@ class Dispatcher:
             except RedisUnavailable as e:
                 log_event(log, logging.WARNING, "redis.unavailable", part="dispatcher",
                           error=str(e), pending=sum(map(len, self._pending.values())))
-                self._stop_event.wait(backoff.next_delay())
+                self._back_off(backoff.next_delay())
                 idle = False
             except Exception:  # a bug or an unforeseen refusal: never stop claiming
                 self._drop_pending()
-                self._stop_event.wait(backoff.next_delay())
+                self._back_off(backoff.next_delay())
                 idle = False
             if self._finished():
                 break
@@ -130,6 +130,12 @@ class Dispatcher:
         """True when every job still held is abandoned (released or timed out and already
         failed): their outcomes will not be recorded, so there is nothing left to wait for."""
         return all(r.abandoned for r in self.inflight.snapshot())
+
+    def _back_off(self, seconds: float) -> None:
+        """Waits before the next turn after a failed one, taking messages meanwhile: a stop or a
+        finished job is seen at once, not after the backoff."""
+        with contextlib.suppress(queue.Empty):
+            self._take(self.inbox.get(timeout=seconds))
 
     def _poll(self) -> Any:
         try:
