@@ -1,27 +1,24 @@
 """Fixtures: a private redis-server for the session (never a Redis we did not start), unique
 queue names per test, fakeredis beside it for script-level tests, and a check that no test
-leaves relayq threads or child processes behind. `worker_process` runs a real relayq-worker."""
+leaves relayq threads or child processes behind. The fixtures of the HTTP server and of S3 come
+from tests/support (registered below); helpers tests import are in tests/support/helpers.py."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import fakeredis
 import pytest
 
 import relayq
-from relayq.keys import API_KEYS, QUEUE_NAME, QUEUES
 from relayq.tools.redis_process import RedisProcess
+from tests.support.topologies import session_url
 
-from .topologies import session_url
+pytest_plugins = ["tests.support.server", "tests.support.s3"]
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +31,7 @@ def redis_server() -> Iterator[RedisProcess]:
 @pytest.fixture(scope="session")
 def redis_url(request: pytest.FixtureRequest) -> str:
     """The Redis of the engine tests: the session's redis-server, or the cluster or Sentinel
-    setup that RELAYQ_TEST_TOPOLOGY names (tests/topologies.py)."""
+    setup that RELAYQ_TEST_TOPOLOGY names (tests/support/topologies.py)."""
     return session_url(request)
 
 
@@ -70,59 +67,6 @@ def any_r(request: pytest.FixtureRequest) -> Iterator[Any]:
 @pytest.fixture
 def any_q(any_r: Any, queue_name: str) -> relayq.Queue[Any]:
     return relayq.Queue(queue_name, any_r)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01,
-               message: str = "condition") -> Any:
-    """Polls `predicate` until it returns something truthy, or fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
-
-
-@contextmanager
-def worker_process(redis_url: str, queue: str, *args: str,
-                   log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `relayq-worker` serving `queue` (the demo handler unless `args` name an --app),
-    its output in `log`. On the way out SIGTERM drains it: it must exit 0 in time."""
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "relayq.worker.cli", "--queue", queue, "--redis", redis_url,
-             "--grace", "5", *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield worker
-    finally:
-        worker.terminate()
-        try:
-            assert worker.wait(15) == 0, log.read_text(errors="replace")[-2000:]
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait(5)
-
-
-def keyspace(client: Any, queue: str) -> dict[str, tuple[bytes, bool]]:
-    """Every key of a queue with its DUMP (byte-for-byte state) and TTL presence."""
-    keys = sorted(client.scan_iter(match=f"relayq:{{{queue}}}:*", count=1000))
-    return {key: (client.execute_command("DUMP", key, NEVER_DECODE=True), client.pttl(key) > 0)
-            for key in keys}
-
-
-def writable(client: Any, path: str) -> Any:
-    """All that an HTTP request to `path` could write: the keyspace of each queue the path
-    names (as a queue or by a job id), the list of queues and the API key store."""
-    queues = set()
-    for part in path.split("?")[0].split("/"):
-        for name in (part, part.rpartition(".")[0]):
-            if QUEUE_NAME.fullmatch(name):
-                queues.add(name)
-    return ({name: keyspace(client, name) for name in sorted(queues)},
-            client.smembers(QUEUES), client.hgetall(API_KEYS))
 
 
 @pytest.fixture(autouse=True)

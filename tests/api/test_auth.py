@@ -15,9 +15,8 @@ from relayq import Queue
 from relayq.auth import ADMIN, SCOPES, KeyStore
 from relayq.keys import API_KEYS
 from relayq.tools.redis_process import RedisProcess
-
-from .conftest import start_server
-from .http import Api
+from tests.support.http import Api
+from tests.support.server import start_server
 
 BAD_KEY = "rq_0123456789abcdef_" + "B" * 43
 

@@ -12,9 +12,8 @@ import pytest
 
 from relayq import Queue
 from relayq.keys import API_KEYS
-
-from ..conftest import keyspace
-from .http import Api
+from tests.support.helpers import keyspace
+from tests.support.http import Api
 
 BIG = 1024 * 1024
 

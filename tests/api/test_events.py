@@ -10,10 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from relayq import Queue
-
-from ..conftest import wait_until
-from .conftest import start_server
-from .http import Api, EventStream
+from tests.support.helpers import wait_until
+from tests.support.http import Api, EventStream
+from tests.support.server import start_server
 
 
 @pytest.fixture

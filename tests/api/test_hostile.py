@@ -22,11 +22,10 @@ from hypothesis import strategies as st
 from relayq import Queue
 from relayq.api.openapi import DOCUMENT
 from relayq.options import DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH
-
-from ..conftest import writable
-from ..test_refusals import nested
-from .conftest import ROOT
-from .http import Api
+from tests.core.test_refusals import nested
+from tests.support.helpers import writable
+from tests.support.http import Api
+from tests.support.server import ROOT
 
 
 def refused_untouched(api: Api, r: Any, method: str, path: str, body: Any = None, *,

@@ -22,10 +22,9 @@ from relayq import Queue
 from relayq.auth import KeyStore
 from relayq.tools.redis_process import RedisProcess
 from relayq.tools.server_process import ServerProcess
-
-from ..conftest import wait_until
-from .conftest import start_server
-from .http import Api
+from tests.support.helpers import wait_until
+from tests.support.http import Api
+from tests.support.server import start_server
 
 
 class LongPoll:

@@ -3,7 +3,7 @@ the app serves, and schemathesis, generating valid and invalid requests for ever
 finds no 5xx, no reply outside the document and no error reply that wrote anything (the
 keyspace of the queue the path names, the queue list and the key store compared byte for byte).
 (Every reply of the other API tests is checked
-against the document too, by tests/api/http.py.)"""
+against the document too, by tests/support/http.py.)"""
 
 from __future__ import annotations
 
@@ -26,8 +26,7 @@ from schemathesis.specs.openapi.checks import (
 from relayq.api.app import create_app
 from relayq.api.openapi import DOCUMENT
 from relayq.api.services import ServerConfig
-
-from ..conftest import writable
+from tests.support.helpers import writable
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance, response_headers_conformance, negative_data_rejection]

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from relayq import Queue
-
-from ..conftest import wait_until
-from .http import Api
+from tests.support.helpers import wait_until
+from tests.support.http import Api
 
 
 def enqueue(api: Api, queue: str, **body: Any) -> dict[str, Any]:

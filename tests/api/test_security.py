@@ -23,10 +23,9 @@ from relayq.errors import TooManyRequests, Unauthorized
 from relayq.keys import API_KEYS
 from relayq.tools.redis_process import RedisProcess
 from relayq.tools.server_process import ServerProcess
-
-from ..conftest import keyspace, wait_until
-from .conftest import ROOT
-from .http import Api
+from tests.support.helpers import keyspace, wait_until
+from tests.support.http import Api
+from tests.support.server import ROOT
 
 
 def raw_request(url: str, method: str, path: str, headers: list[tuple[str, bytes | str]],

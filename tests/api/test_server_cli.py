@@ -9,8 +9,7 @@ import sys
 import pytest
 
 from relayq.tools.redis_process import free_port
-
-from .conftest import ROOT
+from tests.support.server import ROOT
 
 
 @pytest.mark.parametrize(("args", "code", "says"), [
@@ -32,9 +31,8 @@ def test_bad_starts_fail_cleanly(args: list[str], code: int, says: str) -> None:
 
 def test_server_exports_on_a_schedule(redis_url: str, q, tmp_path) -> None:
     from relayq.export import manifest, open_store
-
-    from ..conftest import wait_until
-    from .conftest import start_server
+    from tests.support.helpers import wait_until
+    from tests.support.server import start_server
 
     q.enqueue({"n": 1})
     target = f"file://{tmp_path}"

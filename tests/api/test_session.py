@@ -13,8 +13,7 @@ import pytest
 from relayq.api.events import KEY_CHECK_S
 from relayq.api.security import SESSION_COOKIE
 from relayq.api.session import SESSION_TTL_S
-
-from .http import Api, EventStream
+from tests.support.http import Api, EventStream
 
 
 def open_session(api: Api, key: str) -> tuple[str, Any]:

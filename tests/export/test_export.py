@@ -13,9 +13,8 @@ from relayq import Queue
 from relayq.export import ObjectStore, export_queue, reads, restore_snapshot, snapshot
 from relayq.export import manifest as manifests
 from relayq.export.snapshot import SnapshotWriter
-
-from ..conftest import keyspace, wait_until
-from .helpers import all_ids, populate, views, wipe
+from tests.support.export import all_ids, populate, views, wipe
+from tests.support.helpers import keyspace, wait_until
 
 
 def read_lines(store: ObjectStore, key: str) -> list[dict[str, Any]]:

@@ -17,8 +17,7 @@ import relayq
 from relayq import Queue
 from relayq.export import ObjectStore, export_queue, open_store, restore_snapshot
 from relayq.export import manifest as manifests
-
-from ..conftest import wait_until
+from tests.support.helpers import wait_until
 
 
 def race(store: ObjectStore, q: Queue, exporters: int, rounds: int, keep: int) -> list[str]:

@@ -16,9 +16,8 @@ import pytest
 from relayq import Queue
 from relayq.export import InvalidSnapshot, ObjectStore, export_queue, open_store, restore_snapshot
 from relayq.export import manifest as manifests
-
-from ..conftest import keyspace
-from .helpers import populate
+from tests.support.export import populate
+from tests.support.helpers import keyspace
 
 Tamper = Callable[[bytes], bytes]
 

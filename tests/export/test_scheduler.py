@@ -16,8 +16,7 @@ from relayq.export import ExportScheduler, ObjectStore, StoreUnavailable, parse_
 from relayq.export import manifest as manifests
 from relayq.export.store import Data, MemoryStore
 from relayq.tools.redis_process import RedisProcess
-
-from ..conftest import wait_until
+from tests.support.helpers import wait_until
 
 
 @pytest.mark.parametrize("text, seconds", [("90", 90), ("30s", 30), ("5m", 300), ("1h", 3600),

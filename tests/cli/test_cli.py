@@ -1,0 +1,193 @@
+"""The operator CLI (`relayq ...`) against the real server (and, for `keys`, straight on Redis):
+--json for machines, tables for people, exit codes 0/1/2, one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from relayq import Queue
+from relayq.auth import KeyStore
+from relayq.cli.main import build_parser, main
+from relayq.tools.redis_process import free_port
+from tests.support.server import ROOT
+
+
+@pytest.fixture(autouse=True)
+def _server_env(monkeypatch, server, admin_key: str) -> None:
+    monkeypatch.setenv("RELAYQ_SERVER", server.url)
+    monkeypatch.setenv("RELAYQ_API_KEY", admin_key)
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *argv: str) -> Any:
+    code, out, err = run(capsys, *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_enqueue_job_and_cancel(capsys, q: Queue) -> None:
+    made = run_json(capsys, "enqueue", q.name, '{"to": "ada"}', "--type", "email",
+                    "--priority", "7", "--delay-ms", "60000", "--idempotency-key", "k")
+    assert made["state"] == "scheduled" and made["duplicate"] is False
+    job = run_json(capsys, "job", made["id"])
+    assert (job["payload"], job["type"], job["priority"]) == ({"to": "ada"}, "email", 7)
+    code, out, _ = run(capsys, "enqueue", q.name, "{}", "--idempotency-key", "k")
+    assert code == 0 and out.strip() == f"{made['id']} scheduled (duplicate)"
+    code, out, _ = run(capsys, "job", made["id"])
+    assert code == 0 and "state" in out and "scheduled" in out
+    assert run_json(capsys, "cancel", made["id"]) == {"id": made["id"], "state": "cancelled"}
+    assert q.get(made["id"]).state == "cancelled"
+
+
+def test_claim_heartbeat_ack_and_nack(capsys, q: Queue) -> None:
+    first, second = q.enqueue({"n": 1}).id, q.enqueue({"n": 2}).id
+    jobs = run_json(capsys, "claim", q.name, "--count", "2", "--worker-id", "cli")["jobs"]
+    assert [j["id"] for j in jobs] == [first, second]
+    lease = jobs[0]["lease"]
+    beat = run_json(capsys, "heartbeat", first, "--lease", lease, "--visibility-ms", "90000")
+    assert beat["lease_deadline"] > jobs[0]["lease_deadline"]
+    assert run_json(capsys, "ack", first, "--lease", lease, "--result", "[1]")["state"] == \
+        "succeeded"
+    assert q.get(first).result == [1]
+    dead = run_json(capsys, "nack", second, "--lease", jobs[1]["lease"], "--error", "bad",
+                    "--no-retry")
+    assert dead["state"] == "dead" and q.get(second).last_error == "bad"
+    code, out, _ = run(capsys, "claim", q.name)
+    assert code == 0 and "nothing to claim" in out
+
+
+def test_claim_prints_a_table_for_people(capsys, q: Queue) -> None:
+    job_id = q.enqueue({"n": 1}, type="email").id
+    code, out, _ = run(capsys, "claim", q.name)
+    header, row = out.strip().splitlines()
+    assert header.split() == ["ID", "TYPE", "PRIORITY", "ATTEMPTS", "LEASE", "LEASE_DEADLINE"]
+    assert row.split()[:4] == [job_id, "email", "0", "1"]
+
+
+def test_status_pause_resume_rate_limit(capsys, q: Queue) -> None:
+    q.enqueue({"n": 1})
+    assert run_json(capsys, "pause", q.name) == {"queue": q.name, "paused": True}
+    stats = run_json(capsys, "status", q.name)
+    assert stats["paused"] is True and stats["ready"] == 1
+    assert run_json(capsys, "resume", q.name)["paused"] is False
+    limited = run_json(capsys, "rate-limit", "set", q.name, "2.5", "--burst", "3")
+    assert limited["rate_limit"] == {"rate": 2.5, "burst": 3}
+    code, out, _ = run(capsys, "status")
+    assert code == 0
+    line = next(row for row in out.splitlines() if row.startswith(q.name + " "))
+    assert line.split()[1:7] == ["1", "0", "0", "0", "0", "no"] and "2.5/s burst 3" in line
+    assert run_json(capsys, "rate-limit", "clear", q.name)["rate_limit"] is None
+    assert q.name in {s["queue"] for s in run_json(capsys, "status")["queues"]}
+
+
+def test_dlq_list_requeue_purge(capsys, q: Queue) -> None:
+    ids = [q.enqueue({"n": i}, max_attempts=1).id for i in range(3)]
+    for job in q.claim(3):
+        q.nack(job.id, job.lease or "", "fatal")
+    listed = run_json(capsys, "dlq", "list", q.name, "--limit", "2")
+    assert [j["id"] for j in listed["jobs"]] == ids[::-1][:2] and listed["next_cursor"]
+    code, out, _ = run(capsys, "dlq", "list", q.name)
+    assert code == 0 and out.count("fatal") == 3
+    assert run_json(capsys, "dlq", "requeue", q.name, ids[0]) == {"requeued": 1}
+    assert run_json(capsys, "dlq", "purge", q.name, "--all") == {"purged": 2}
+    code, _, err = run(capsys, "dlq", "purge", q.name, ids[1])
+    assert code == 1 and err.count("\n") == 1 and "no dead job" in err
+    code, _, err = run(capsys, "dlq", "requeue", q.name)
+    assert code == 2 and "--all" in err
+
+
+def test_keys_straight_on_redis(capsys, redis_url: str, r) -> None:
+    made = run_json(capsys, "keys", "create", "--name", "ci", "--scopes",
+                    "jobs:write,jobs:read", "--redis", redis_url)
+    assert set(made) == {"id", "key", "name", "scopes"}
+    assert made["scopes"] == ["jobs:write", "jobs:read"]
+    assert KeyStore(r).authenticate(made["key"]).name == "ci"
+    listed = run_json(capsys, "keys", "list", "--redis", redis_url)["keys"]
+    assert made["id"] in {k["id"] for k in listed} and made["key"] not in json.dumps(listed)
+    assert run_json(capsys, "keys", "revoke", made["id"], "--redis", redis_url)["revoked"]
+    code, _, err = run(capsys, "keys", "revoke", made["id"], "--redis", redis_url)
+    assert code == 1 and "no API key" in err
+    code, _, err = run(capsys, "keys", "create", "--name", "x", "--scopes", "root",
+                       "--redis", redis_url)
+    assert code == 2 and "bad scopes" in err
+
+
+def test_keys_through_the_server(capsys, server) -> None:
+    made = run_json(capsys, "keys", "create", "--name", "via-http", "--scopes", "jobs:read",
+                    "--server", server.url)
+    code, out, _ = run(capsys, "keys", "list", "--server", server.url)
+    assert code == 0 and made["id"] in out and "via-http" in out
+    assert run_json(capsys, "keys", "revoke", made["id"], "--server", server.url)["revoked"]
+
+
+def test_job_wait_shows_progress_and_fails_when_unfinished(capsys, q: Queue) -> None:
+    job_id = q.enqueue({"n": 1}).id
+    code, out, err = run(capsys, "job", job_id, "--wait", "0.3")
+    assert code == 1 and f"{job_id} is ready" in err and "still ready" in err
+    (job,) = q.claim()
+    q.ack(job_id, job.lease or "", "done")
+    assert run_json(capsys, "job", job_id, "--wait", "5")["result"] == "done"
+
+
+@pytest.mark.parametrize(("argv", "code", "says"), [
+    (["job", "t-nope.1"], 1, "not found"),
+    (["job", "not-an-id"], 2, "invalid job id"),
+    (["enqueue", "bad name", "{}"], 2, "invalid queue name"),
+    (["enqueue", "q", "{not json"], 2, "payload is not valid json"),
+    (["enqueue", "q", "{}", "--priority", "999"], 2, "priority"),
+    (["ack", "q.1", "--lease", "x"], 1, "refused: not_found"),
+])
+def test_failures_are_one_line_with_an_exit_code_scripts_can_trust(
+        capsys, argv: list[str], code: int, says: str) -> None:
+    got, out, err = run(capsys, *argv)
+    assert got == code and out == ""
+    assert err.count("\n") == 1 and says in err.lower() and "Traceback" not in err
+
+
+def test_a_key_without_the_scope_fails_with_1(capsys, monkeypatch, scoped_keys, q) -> None:
+    monkeypatch.setenv("RELAYQ_API_KEY", scoped_keys["jobs:read"])
+    code, _, err = run(capsys, "enqueue", q.name, "{}")
+    assert code == 1 and "lacks the scope 'jobs:write'" in err
+
+
+def _subcommands() -> list[list[str]]:
+    """Every command and sub-action, as argv prefixes."""
+    found = []
+    parser = build_parser()
+    for name, sub in parser._subparsers._group_actions[0].choices.items():  # type: ignore
+        nested = [a for a in sub._actions if a.__class__.__name__ == "_SubParsersAction"]
+        if nested:
+            found += [[name, action] for action in nested[0].choices]
+        else:
+            found.append([name])
+    return found
+
+
+@pytest.mark.parametrize("argv", _subcommands(), ids=" ".join)
+def test_every_command_has_help(capsys, argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0 and "usage: relayq" in capsys.readouterr().out
+
+
+def test_the_console_command_runs_as_a_process(server) -> None:
+    unreachable = subprocess.run(
+        [sys.executable, "-m", "relayq.cli.main", "status", "--server",
+         f"http://127.0.0.1:{free_port()}"], cwd=ROOT, capture_output=True, text=True,
+        timeout=60)
+    assert unreachable.returncode == 1 and unreachable.stdout == ""
+    assert unreachable.stderr.startswith("relayq status: relayq server") and \
+        unreachable.stderr.count("\n") == 1
+    usage = subprocess.run([sys.executable, "-m", "relayq.cli.main", "claim"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr

@@ -1,0 +1,298 @@
+"""Bad input gets a clear error and changes nothing: every refusal, from Python or from a
+script called directly, leaves the queue's keyspace byte-for-byte unchanged."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from redis.exceptions import RedisClusterException
+
+import relayq
+from relayq import scripts
+from relayq.errors import (
+    Conflict,
+    InvalidArgument,
+    InvalidJobId,
+    InvalidPayload,
+    InvalidQueueName,
+    JobNotFound,
+    LeaseLost,
+    PayloadTooLarge,
+)
+from relayq.job import RestoredJob
+from relayq.keys import QUEUES
+from relayq.options import MAX_JSON_DEPTH, json_too_deep
+from relayq.scripts import ScriptCall
+from tests.support.helpers import keyspace
+
+
+@pytest.fixture
+def busy(q: relayq.Queue) -> dict[str, Any]:
+    """A queue with a job in every state, so refusals have something to disturb."""
+    q.enqueue_many([{"n": i} for i in range(4)])
+    q.enqueue({"later": True}, delay_ms=600_000)
+    running, to_ack, to_kill, _ = q.claim(4)
+    q.ack(to_ack.id, to_ack.lease, {"ok": 1})
+    q.nack(to_kill.id, to_kill.lease, "dead", retry=False)
+    fresh = q.enqueue({"fresh": True}, idempotency_key="idem").id
+    return {"running": running, "succeeded": to_ack, "dead": to_kill, "ready": fresh}
+
+
+def unchanged(r, q: relayq.Queue, action, error: type[Exception]) -> None:
+    before = keyspace(r, q.name)
+    with pytest.raises(error):
+        action()
+    assert keyspace(r, q.name) == before
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    ({"priority": 256}, InvalidArgument),
+    ({"priority": -1}, InvalidArgument),
+    ({"priority": "high"}, InvalidArgument),
+    ({"priority": True}, InvalidArgument),
+    ({"delay_ms": -5}, InvalidArgument),
+    ({"delay_ms": 1.5}, InvalidArgument),
+    ({"max_attempts": 0}, InvalidArgument),
+    ({"max_attempts": 1001}, InvalidArgument),
+    ({"timeout_ms": 0}, InvalidArgument),
+    ({"idempotency_key": ""}, InvalidArgument),
+    ({"idempotency_key": "k" * 513}, InvalidArgument),
+    ({"type": "t" * 201}, InvalidArgument),
+    ({"delay_ms": 10, "run_at": 1_900_000_000_000}, InvalidArgument),
+    ({"colour": "red"}, TypeError),
+])
+def test_bad_enqueue_options(r, q: relayq.Queue, busy, kwargs, error) -> None:
+    unchanged(r, q, lambda: q.enqueue({"x": 1}, **kwargs), error)
+
+
+@pytest.mark.parametrize("payload,error", [
+    ({1, 2}, InvalidPayload),
+    (float("nan"), InvalidPayload),
+    (object(), InvalidPayload),
+    ({"x": "a" * (1024 * 1024)}, PayloadTooLarge),
+    ({"x": "\ud800"}, InvalidPayload),
+    (["\udca5 low half first", "\ud83d\udca5"], InvalidPayload),
+])
+def test_bad_payloads(r, q: relayq.Queue, busy, payload, error) -> None:
+    unchanged(r, q, lambda: q.enqueue(payload), error)
+
+
+def test_refused_input_does_not_list_a_new_queue(r, queue_name: str) -> None:
+    """A refused enqueue or configure leaves no trace, not even the queue's name in the list
+    of queues (the payload is refused by Redis's cjson only after the name was added)."""
+    q = relayq.Queue(queue_name, r)
+    with pytest.raises(InvalidPayload):
+        q.enqueue({"x": "\ud800"})
+    with pytest.raises(InvalidArgument):
+        q.configure(max_attempts=0)
+    assert not r.sismember(QUEUES, queue_name) and keyspace(r, queue_name) == {}
+    assert q.enqueue({"emoji": "\U0001f4a5"}).state == "ready"  # a proper pair is fine
+    assert r.sismember(QUEUES, queue_name)
+
+
+def nested(depth: int) -> Any:
+    """A JSON value `depth` levels deep: lists and objects in turn, with a bracket in a
+    string on the way (it must not count)."""
+    value: Any = "[{"
+    for level in range(depth):
+        value = [value] if level % 2 else {"k": value}
+    return value
+
+
+def test_payloads_and_results_nested_too_deep_are_refused(r, q: relayq.Queue, busy) -> None:
+    """Deeper than MAX_JSON_DEPTH is refused up front: such a job could be enqueued, but
+    rendering it over HTTP (one level per frame) failed later, depending on the stack."""
+    unchanged(r, q, lambda: q.enqueue(nested(MAX_JSON_DEPTH + 1)), InvalidPayload)
+    unchanged(r, q, lambda: q.enqueue_many([{"ok": 1}, nested(900)]), InvalidPayload)
+    running = busy["running"]
+    unchanged(r, q, lambda: q.ack(running.id, running.lease, nested(MAX_JSON_DEPTH + 1)),
+              InvalidPayload)
+    deepest = q.enqueue(nested(MAX_JSON_DEPTH)).id
+    assert q.get(deepest).payload == nested(MAX_JSON_DEPTH)
+
+
+@pytest.mark.parametrize(("text", "too_deep"), [
+    ("[" * 129 + "]" * 129, True), ("[" * 128 + "]" * 128, False),
+    ("[" * 64 + "{}," * 200 + "1" + "]" * 64, False),            # many brackets, shallow
+    ('["' + "[" * 200 + '"]', False),                              # brackets inside a string
+    (json.dumps(["\\", nested(129)]), True),                       # an escaped backslash
+    (json.dumps(['a"]{[' * 100, nested(127)]), False),              # escaped quotes, brackets
+])
+def test_json_depth_counts_nesting_not_brackets_in_strings(text: str, too_deep: bool) -> None:
+    assert json_too_deep(text) is too_deep
+
+
+def test_a_bad_job_in_a_batch_writes_none(r, q: relayq.Queue, busy) -> None:
+    jobs = [relayq.NewJob({"n": i}) for i in range(10)]
+    jobs[7] = relayq.NewJob({"n": 7}, relayq.JobOptions(priority=300))
+    unchanged(r, q, lambda: q.enqueue_many(jobs), InvalidArgument)
+
+
+@pytest.mark.parametrize("name", ["", "a b", "x" * 65, "é", "q:1", "{q}", None, 7, "a.b"])
+def test_invalid_queue_names(name) -> None:
+    with pytest.raises(InvalidQueueName):
+        relayq.Queue(name, "redis://127.0.0.1:1/0")
+
+
+@pytest.mark.parametrize("job_id", ["", "nodot", "q.", ".123", "q.12a", "q.-1", "bad name.1",
+                                    "q." + "9" * 21, None, 12])
+def test_invalid_job_ids(r, q: relayq.Queue, busy, job_id) -> None:
+    unchanged(r, q, lambda: q.get(job_id), InvalidJobId)
+    unchanged(r, q, lambda: q.cancel(job_id), InvalidJobId)
+
+
+def test_job_of_another_queue_is_refused(r, q: relayq.Queue, busy) -> None:
+    unchanged(r, q, lambda: q.cancel("other.1795000000000000001"), InvalidJobId)
+
+
+def test_fencing_refusals(r, q: relayq.Queue, busy) -> None:
+    running, succeeded, dead = busy["running"], busy["succeeded"], busy["dead"]
+    unchanged(r, q, lambda: q.ack(running.id, "stale"), LeaseLost)
+    unchanged(r, q, lambda: q.nack(running.id, "stale", "x"), LeaseLost)
+    unchanged(r, q, lambda: q.heartbeat(running.id, "stale"), LeaseLost)
+    unchanged(r, q, lambda: q.ack(dead.id, dead.lease or "x"), LeaseLost)
+    unchanged(r, q, lambda: q.ack(f"{q.name}.1700000000000000001", "x"), JobNotFound)
+    unchanged(r, q, lambda: q.cancel(running.id), Conflict)
+    unchanged(r, q, lambda: q.cancel(succeeded.id), Conflict)
+    unchanged(r, q, lambda: q.requeue_dead(running.id), JobNotFound)
+    unchanged(r, q, lambda: q.purge_dead(succeeded.id), JobNotFound)
+
+
+def test_bad_operator_arguments(r, q: relayq.Queue, busy) -> None:
+    running = busy["running"]
+    unchanged(r, q, lambda: q.claim(0), InvalidArgument)
+    unchanged(r, q, lambda: q.claim(1001), InvalidArgument)
+    unchanged(r, q, lambda: q.claim(1, visibility_ms=0), InvalidArgument)
+    unchanged(r, q, lambda: q.heartbeat(running.id, running.lease, visibility_ms=-1),
+              InvalidArgument)
+    unchanged(r, q, lambda: q.nack(running.id, running.lease, "x", delay_ms=-1),
+              InvalidArgument)
+    unchanged(r, q, lambda: q.set_rate_limit(0), InvalidArgument)
+    unchanged(r, q, lambda: q.set_rate_limit(5, burst=0), InvalidArgument)
+    unchanged(r, q, lambda: q.configure(max_attempts=0), InvalidArgument)
+    unchanged(r, q, lambda: q.configure(retention="forever"), InvalidArgument)
+    unchanged(r, q, lambda: q.dead(limit=0), InvalidArgument)
+    unchanged(r, q, lambda: q.dead(cursor="abc"), InvalidArgument)
+
+
+def raw(q: relayq.Queue, name: str, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+    return scripts.run(q.redis, ScriptCall(scripts.script(name), keys, args))
+
+
+def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue, busy) -> None:
+    k = q.keys
+    enq = (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake)
+    good_job = ['{"a":1}', "", "0", "", "", "", "", "", "", ""]
+    cases = [
+        ("enqueue", enq, (k.prefix, q.name, "1", *good_job[:-1])),           # too few fields
+        ("enqueue", enq, (k.prefix, q.name, "2", *good_job)),                # count mismatch
+        ("enqueue", enq, (k.prefix, q.name, "x", *good_job)),                # count not int
+        ("enqueue", enq, (k.prefix, q.name, "1", "{not json", *good_job[1:])),
+        ("enqueue", enq, (k.prefix, q.name, "1", '{"a":1}', "", "1e3", *good_job[3:])),
+        ("enqueue", enq, (k.prefix, q.name, "1", '{"a":1}', "", "0", "-3", *good_job[4:])),
+        ("claim", (k.meta, k.prios, k.scheduled, k.running, k.totals, k.wake, k.leases),
+         (k.prefix, q.name, "zero", "1000", "w", "n")),
+        ("claim", (k.meta, k.prios, k.scheduled, k.running, k.totals, k.wake, k.leases),
+         (k.prefix, q.name, "1", "1000", "", "n")),
+        ("ack", (k.meta, k.running, k.succeeded, k.totals), (k.prefix, q.name, "100", "a")),
+        ("ack", (k.meta, k.running, k.succeeded, k.totals),
+         (k.prefix, q.name, "100", "1", "l", "{bad")),
+        ("nack", (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals, k.wake),
+         (k.prefix, q.name, "1", "l", "e", "maybe", "", "0.5")),
+        ("nack", (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals, k.wake),
+         (k.prefix, q.name, "1", "l", "e", "1", "", "2")),
+        ("heartbeat", (k.running,), (k.prefix, "1000", "only-an-id")),
+        ("release", (k.meta, k.running, k.prios, k.wake), (k.prefix, q.name, "id")),
+        ("rate_limit", (k.meta, k.prios, k.wake), ("-1", "5")),
+        ("rate_limit", (k.meta, k.prios, k.wake), ("5", "1.5")),
+        ("configure", (k.meta,), ("max_attempts",)),
+        ("pause", (k.meta, k.prios, k.wake), ("yes",)),
+        ("reap", (k.meta, k.running, k.prios, k.dead, k.succeeded, k.totals, k.wake),
+         (k.prefix, q.name, "0")),
+        ("requeue", (k.meta, k.dead, k.prios, k.wake), (k.prefix, q.name, "many")),
+        ("purge", (k.dead,), (k.prefix, q.name, "-1")),
+        ("cancel", (k.meta, k.prios, k.scheduled, k.totals), (k.prefix, q.name)),  # no id
+        ("promote", (k.scheduled, k.prios, k.wake, k.meta), (k.prefix, q.name, "x")),
+        ("heartbeat", (k.running,), (k.prefix, "1000")),                     # no pairs
+        ("configure", (k.meta,), ("max_attempts", "3", "colour", "red")),
+        ("restore", (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake),
+         (k.prefix, q.name, "", "1", "1", "bogus-state", *[""] * 15)),
+    ]
+    for name, keys, args in cases:
+        before = keyspace(r, q.name)
+        reply = raw(q, name, keys, args)
+        assert reply[0] == "invalid_argument", (name, args, reply)
+        assert isinstance(reply[1], str) and reply[1]
+        assert keyspace(r, q.name) == before, (name, args)
+
+
+class _Captured(Exception):
+    pass
+
+
+def calls_of(monkeypatch: pytest.MonkeyPatch, action: Any) -> list[ScriptCall]:
+    """The script calls `action` makes (each as it would be sent), without running any."""
+    seen: list[ScriptCall] = []
+
+    def capture(_client: Any, call: Any) -> Any:
+        seen.extend([call] if isinstance(call, ScriptCall) else call)
+        raise _Captured
+
+    with monkeypatch.context() as m:
+        m.setattr(scripts, "run", capture)
+        m.setattr(scripts, "run_pipelined", capture)
+        with pytest.raises(_Captured):
+            action()
+    return seen
+
+
+def _operations(q: relayq.Queue, busy: dict[str, Any]) -> dict[str, Any]:
+    running, dead = busy["running"], busy["dead"]
+    restored = RestoredJob("1700000000000000001", "ready", 0, '{"n":1}', None, 0, 5,
+                           1_700_000_000_000)
+    return {
+        "enqueue": lambda: q.enqueue({"x": 1}), "claim": lambda: q.claim(1),
+        "ack": lambda: q.ack(running.id, running.lease),
+        "nack": lambda: q.nack(running.id, running.lease, "e"),
+        "heartbeat": lambda: q.heartbeat(running.id, running.lease),
+        "release": lambda: q.release_many([(running.id, running.lease)]),
+        "cancel": lambda: q.cancel(busy["ready"]), "reap": q.reap, "promote": q.promote,
+        "stats": q.stats, "pause": q.pause, "rate_limit": lambda: q.set_rate_limit(5),
+        "configure": lambda: q.configure(max_attempts=3),
+        "requeue": lambda: q.requeue_dead(dead.id), "purge": lambda: q.purge_dead(dead.id),
+        "restore": lambda: q.restore([restored]),
+    }
+
+
+def test_every_script_has_an_operation_here(q: relayq.Queue, busy) -> None:
+    assert set(_operations(q, busy)) == set(scripts.SCRIPTS)
+
+
+@pytest.mark.parametrize("name", sorted(scripts.SCRIPTS))
+def test_scripts_refuse_wrong_key_counts_and_another_queues_keys(
+        r, q: relayq.Queue, busy, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """A script given one key too few or too many, a key of another queue, or another queue's
+    prefix or name in ARGV refuses before it writes (too few keys used to write half a
+    transition and then fail on the missing key)."""
+    (call,) = calls_of(monkeypatch, _operations(q, busy)[name])
+    other = "relayq:{other-queue}:"
+    keys, args = call.keys, call.args
+    variants = [(keys[:-1], args), (keys + (q.keys.prefix + "extra",), args)]
+    if len(keys) > 1:
+        variants.append((keys[:-1] + (other + keys[-1].rsplit(":", 1)[1],), args))
+    if args and args[0] == q.keys.prefix:
+        variants.append((keys, (other, *args[1:])))
+    if len(args) > 1 and args[1] == q.name:
+        variants.append((keys, (args[0], "other-queue", *args[2:])))
+    for keys, args in variants:
+        before, others = keyspace(r, q.name), keyspace(r, "other-queue")
+        try:
+            reply = raw(q, name, keys, args)
+        except RedisClusterException as e:
+            # On Redis Cluster the client refuses keys of two slots before any script runs.
+            assert any(k.startswith(other) for k in keys) and "same key slot" in str(e)
+        else:
+            assert reply[0] == "invalid_argument", (keys, args, reply)
+        assert keyspace(r, q.name) == before and keyspace(r, "other-queue") == others

@@ -1,0 +1,54 @@
+"""`GET /metrics` on relayq-server: public, Prometheus text (OpenMetrics on request), counting
+what the server's own routes did (enqueues that created jobs, claims, throttled claims) beside
+the queue state read from Redis at scrape time."""
+
+from __future__ import annotations
+
+from relayq import Queue
+from tests.support.http import Api
+from tests.support.promtools import promtool, sample
+
+
+def scrape(api: Api) -> str:
+    reply = api.call("GET", "/metrics", key=None)
+    assert reply.status == 200
+    assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return reply.body.decode()
+
+
+def test_the_routes_count_what_they_did(api: Api, q: Queue) -> None:
+    path = f"/api/queues/{q.name}"
+    assert api.call("POST", f"{path}/jobs", {"payload": 1, "idempotency_key": "k"}).status == 201
+    assert api.call("POST", f"{path}/jobs", {"payload": 1, "idempotency_key": "k"}).status == 200
+    batch = {"jobs": [{"payload": 2}, {"payload": 3, "idempotency_key": "k"}, {"payload": 4},
+                      {"payload": 5}]}
+    assert api.call("POST", f"{path}/jobs/batch", batch).status == 201
+    assert api.call("POST", f"{path}/claim", {"count": 2}).status == 200
+    assert api.call("PUT", f"{path}/rate-limit", {"rate": 0.001, "burst": 1}).status == 200
+    assert api.call("POST", f"{path}/claim").status == 200  # the one token of the bucket
+    throttled = api.call("POST", f"{path}/claim")
+    assert throttled.status == 204 and "Retry-After" in throttled.headers
+    text = scrape(api)
+    mine = {"queue": q.name}
+    assert sample(text, "relayq_jobs_enqueued_total", **mine) == 4  # duplicates are not new
+    assert sample(text, "relayq_jobs_claimed_total", **mine) == 3
+    assert sample(text, "relayq_job_wait_seconds_count", **mine) == 3
+    assert sample(text, "relayq_rate_limit_throttled_total", **mine) == 1
+    assert sample(text, "relayq_queue_depth", state="running", **mine) == 3
+    assert sample(text, "relayq_queue_events_total", event="throttled", **mine) == 1
+    assert sample(text, "relayq_redis_up") == 1
+
+
+def test_queues_listed_with_queues_are_exported_before_their_first_use(api: Api) -> None:
+    assert sample(scrape(api), "relayq_queue_depth", queue="listed-before-use",
+                  state="ready") == 0
+
+
+def test_openmetrics_on_request_and_promtool_accepts_the_text(api: Api, q: Queue) -> None:
+    q.enqueue({})
+    reply = api.call("GET", "/metrics", key=None,
+                     headers={"Accept": "application/openmetrics-text;version=1.0.0"})
+    assert reply.headers["Content-Type"].startswith("application/openmetrics-text")
+    assert reply.body.decode().endswith("# EOF\n")
+    checked = promtool("check", "metrics", stdin=scrape(api))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
