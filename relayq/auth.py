@@ -19,7 +19,7 @@ Redis can always make a new admin key.
 Sessions stand in for a key where a client cannot send a header (the dashboard's EventSource):
 `open_session` makes a random token and keeps only its SHA-256 in ``relayq:session:<sha256>``
 (value: the key's id, with a TTL); `authenticate_session` finds the key again and checks that it
-still exists, so revoking the key ends its sessions too.
+still exists, so revoking the key ends its sessions too; `close_session` ends one at once.
 """
 
 from __future__ import annotations
@@ -193,6 +193,12 @@ class KeyStore:
         with redis_errors():
             self.redis.set(session(_digest(token)), key.id, ex=ttl_s)
         return token
+
+    def close_session(self, token: str) -> None:
+        """Ends a session at once (nothing happens for a malformed or unknown token)."""
+        if SESSION_TOKEN.fullmatch(token):
+            with redis_errors():
+                self.redis.delete(session(_digest(token)))
 
     def authenticate_session(self, token: str) -> ApiKey:
         """The key a session token stands for; Unauthorized when the token is malformed,

@@ -310,9 +310,11 @@ def _text(operation: dict[str, Any], description: str, *media_types: str) -> dic
 PATHS["/api/session"] = {
     "post": _no_content(op("Open a session for the event stream: an HttpOnly cookie "
                            "(SameSite=Strict, Path=/api/events) that GET /api/events accepts "
-                           "in place of the key", "jobs:read", {}),
+                           "in place of the key, set again with Path=/api/session for DELETE",
+                           "jobs:read", {}),
                         "opened; the cookie is in Set-Cookie (none with auth off)"),
-    "delete": _no_content(op("Drop the session cookie", None, {}), "dropped"),
+    "delete": _no_content(op("End the session (at once, on the server) and drop its cookies",
+                             None, {}), "ended"),
 }
 PATHS["/metrics"] = {"get": _text(
     op("Prometheus metrics: this process's counters and every queue's state", None, {}),
