@@ -9,6 +9,11 @@ long poll (`--max-long-polls`) and each event stream (`--max-event-streams`) all
 so that waiting requests can never starve enqueues. Past those caps the server answers 503
 `server_busy` with Retry-After instead of waiting.
 
+Behind a reverse proxy that terminates TLS, `--behind-proxy N` (or $RELAYQ_BEHIND_PROXY) trusts
+the X-Forwarded-For and X-Forwarded-Proto headers of the N proxies in front: the client's own
+address is then the one throttled, and the session cookie is Secure. Without it those headers
+are ignored, since any client could send them.
+
 With auth on (the default) and no API key in Redis, the server creates an admin key and prints
 it once on stdout. Failed authentications are throttled per client address: after
 `--auth-failure-burst` failures in a row (20) an address gets 429 with Retry-After, its key
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -87,6 +93,10 @@ def build_parser() -> Parser:
                    metavar="PER_S",
                    help="failed authentications forgiven per second per address "
                         f"(default {DEFAULT_RATE:g})")
+    p.add_argument("--behind-proxy", type=number(int, at_least=0), metavar="N",
+                   default=os.environ.get("RELAYQ_BEHIND_PROXY", "0"),
+                   help="trust X-Forwarded-For/-Proto from N proxies in front (default "
+                        "$RELAYQ_BEHIND_PROXY or 0: the headers are ignored)")
     p.add_argument("--export-to", metavar="URI",
                    help="export every queue on a schedule to file:///dir or s3://bucket/prefix")
     p.add_argument("--export-every", default="5m", metavar="DURATION",
@@ -123,7 +133,8 @@ def serve(args: argparse.Namespace) -> int:
         redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
         max_request_bytes=args.max_request_bytes, max_payload_bytes=args.max_payload_bytes,
         max_long_polls=args.max_long_polls, max_event_streams=args.max_event_streams,
-        auth_failure_rate=args.auth_failure_rate, auth_failure_burst=args.auth_failure_burst)
+        auth_failure_rate=args.auth_failure_rate, auth_failure_burst=args.auth_failure_burst,
+        behind_proxy=args.behind_proxy)
     app = create_app(config)
     exporter = _export_scheduler(args, app)
     with app.app_context():
@@ -140,6 +151,9 @@ def serve(args: argparse.Namespace) -> int:
             # read ahead so that a client that went away is seen at once (its long poll
             # stops waiting; its event stream ends)
             channel_request_lookahead=1,
+            # waitress drops X-Forwarded-* itself unless told otherwise; behind a proxy they
+            # must reach the app, whose ProxyFix trusts only what --behind-proxy says
+            clear_untrusted_proxy_headers=not config.behind_proxy,
             asyncore_use_poll=True, ident="relayq")
     except OSError as e:
         raise RelayqError(f"cannot listen on {args.addr}: {e.strerror or e}") from e

@@ -16,6 +16,7 @@ from relayq.api.events import KEY_CHECK_S
 from relayq.api.security import SESSION_COOKIE
 from relayq.api.session import SESSION_TTL_S
 
+from .conftest import start_server
 from .http import Api, EventStream
 
 
@@ -147,3 +148,35 @@ def test_revoking_the_key_ends_its_sessions_and_its_open_streams(api: Api, serve
         assert again.response.status == 401
     finally:
         again.close()
+
+
+def test_the_cookie_is_secure_behind_a_trusted_tls_proxy_only(api: Api, redis_url: str,
+                                                              admin_key: str) -> None:
+    https = {"X-Forwarded-Proto": "https"}
+    _, untrusted = open_session(api, admin_key, https)  # this server trusts no proxy
+    assert not untrusted["secure"]
+    proxied = start_server(redis_url, env={"RELAYQ_BEHIND_PROXY": "1"})
+    try:
+        behind = api.with_key(admin_key)
+        behind.url = proxied.url
+        _, plain = open_session(behind, admin_key)
+        assert not plain["secure"]
+        reply = behind.call("POST", "/api/session", headers=https)
+        assert all(c["secure"] for c in cookies(reply).values())
+        closed = behind.call("DELETE", "/api/session", key=None, headers=https)
+        assert all(c["secure"] for c in cookies(closed).values())
+    finally:
+        proxied.stop()
+
+
+def test_behind_a_proxy_failed_auth_is_throttled_per_forwarded_client(redis_url: str) -> None:
+    proxied = start_server(redis_url, "--behind-proxy", "1", "--auth-failure-burst", "1")
+    try:
+        api = Api(proxied.url, "rq_0123456789abcdef_" + "B" * 43, None)
+        first = {"X-Forwarded-For": "192.0.2.1"}
+        assert api.call("GET", "/api/queues", headers=first).status == 401
+        assert api.call("GET", "/api/queues", headers=first).status == 429
+        other = api.call("GET", "/api/queues", headers={"X-Forwarded-For": "192.0.2.2"})
+        assert other.status == 401  # another client behind the same proxy: its own budget
+    finally:
+        proxied.stop()
