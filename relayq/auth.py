@@ -9,10 +9,17 @@ Lookup is O(1) (HGET by id) and the digests are compared with `hmac.compare_dige
 the id is unknown (against a digest no secret has), so that a check takes the same time whether
 or not the id exists. Nothing is cached, so a revoked key is refused by the very next request.
 
+Who may manage keys, through the API (one rule, `check_manage`, for creating and revoking): a key
+may only create or revoke keys whose every scope it holds itself (`admin` holds them all), so a
+`keys:admin` key manages `keys:admin` keys and nothing stronger; and the API never revokes the
+last key holding `admin` (409 `last_admin_key`), so no request can lock every administrator out.
+An operator working straight on Redis (`relayq keys --redis`) is bound by neither: whoever holds
+Redis can always make a new admin key.
+
 Sessions stand in for a key where a client cannot send a header (the dashboard's EventSource):
 `open_session` makes a random token and keeps only its SHA-256 in ``relayq:session:<sha256>``
 (value: the key's id, with a TTL); `authenticate_session` finds the key again and checks that it
-still exists, so revoking the key ends its sessions too.
+still exists, so revoking the key ends its sessions too; `close_session` ends one at once.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .connection import Client, redis_errors
-from .errors import Forbidden, InvalidArgument, NotFound, Unauthorized
+from .errors import Forbidden, InvalidArgument, LastAdminKey, NotFound, Unauthorized
 from .job import rfc3339
 from .keys import API_KEYS, session
 from .options import check_str
@@ -80,9 +87,13 @@ class KeyStore:
     def __init__(self, redis: Client) -> None:
         self.redis = redis
 
-    def create(self, name: str, scopes: Iterable[str]) -> tuple[ApiKey, str]:
-        """A new key: its record and the full key string (shown to the user once)."""
+    def create(self, name: str, scopes: Iterable[str], *,
+               by: ApiKey | None = None) -> tuple[ApiKey, str]:
+        """A new key: its record and the full key string (shown to the user once). `by`: the
+        key asking, over the API, which must hold every scope it grants (`check_manage`)."""
         record, full, stored = self._new(name, scopes)
+        if by is not None:
+            check_manage(by, record.scopes, "create")
         with redis_errors():
             self.redis.hset(API_KEYS, record.id, stored)
         return record, full
@@ -120,14 +131,33 @@ class KeyStore:
         keys = [self._record(key_id, text) for key_id, text in stored.items()]
         return sorted(keys, key=lambda k: (k.created_at, k.id))
 
-    def revoke(self, key_id: str) -> None:
-        """Deletes a key; requests using it are refused from now on. NotFound if unknown."""
+    def revoke(self, key_id: str, *, by: ApiKey | None = None,
+               keep_an_admin: bool = False) -> None:
+        """Deletes a key; requests using it (and its sessions) are refused from now on.
+        NotFound if unknown. `by`: the key asking, over the API, which must hold every scope of
+        the key it revokes (`check_manage`); `keep_an_admin`: refuse (LastAdminKey) to delete
+        the last key holding `admin`. Checked and deleted in one transaction, so two requests
+        revoking the last two admin keys at once cannot both succeed."""
         if not isinstance(key_id, str) or not KEY_ID.fullmatch(key_id):
             raise NotFound(f"no API key {key_id!r}")
+
+        def check_and_delete(pipe: Any) -> None:
+            text = pipe.hget(API_KEYS, key_id)
+            if text is None:
+                raise NotFound(f"no API key {key_id!r}")
+            target = self._record(key_id, text)
+            if by is not None:
+                check_manage(by, target.scopes, "revoke")
+            if keep_an_admin and ADMIN in target.scopes and not any(
+                    ADMIN in self._record(other, value).scopes
+                    for other, value in pipe.hgetall(API_KEYS).items() if other != key_id):
+                raise LastAdminKey(f"key {key_id} is the last key with the admin scope: create "
+                                   "another admin key before revoking it")
+            pipe.multi()
+            pipe.hdel(API_KEYS, key_id)
+
         with redis_errors():
-            deleted = self.redis.hdel(API_KEYS, key_id)
-        if not deleted:
-            raise NotFound(f"no API key {key_id!r}")
+            self.redis.transaction(check_and_delete, API_KEYS)
 
     def authenticate(self, key: str) -> ApiKey:
         """The stored key that `key` (the full ``rq_<id>_<secret>`` string) proves; Unauthorized
@@ -164,6 +194,12 @@ class KeyStore:
             self.redis.set(session(_digest(token)), key.id, ex=ttl_s)
         return token
 
+    def close_session(self, token: str) -> None:
+        """Ends a session at once (nothing happens for a malformed or unknown token)."""
+        if SESSION_TOKEN.fullmatch(token):
+            with redis_errors():
+                self.redis.delete(session(_digest(token)))
+
     def authenticate_session(self, token: str) -> ApiKey:
         """The key a session token stands for; Unauthorized when the token is malformed,
         unknown or expired, or its key has been revoked."""
@@ -181,8 +217,10 @@ class KeyStore:
         return ApiKey(key_id, record["name"], tuple(record["scopes"]), int(record["created_at"]))
 
 
-def check_grant(holder: ApiKey, scopes: Iterable[str]) -> None:
-    """A key may only make keys with scopes it holds itself (`admin` holds them all)."""
+def check_manage(holder: ApiKey, scopes: Iterable[str], verb: str) -> None:
+    """The rule for managing keys through the API: a key may only create or revoke (`verb`) a
+    key whose every scope it holds itself (`admin` holds them all). Forbidden otherwise."""
     missing = [s for s in scopes if not holder.allows(s)]
     if missing:
-        raise Forbidden(f"cannot grant scopes this key does not hold: {', '.join(missing)}")
+        raise Forbidden(f"cannot {verb} a key with scopes this key does not hold: "
+                        f"{', '.join(missing)}")

@@ -53,6 +53,11 @@ NON_JSON_ERRORS: dict[int, type[RelayqError]] = {
 TIME_FIELDS = ("created_at", "run_at", "started_at", "finished_at", "lease_deadline")
 
 
+def default_server() -> str:
+    """The server when none is named: $RELAYQ_SERVER, else http://localhost:8080."""
+    return os.environ.get("RELAYQ_SERVER") or DEFAULT_SERVER
+
+
 def _ms(text: str) -> int:
     return round(datetime.fromisoformat(text).timestamp() * 1000)
 
@@ -95,7 +100,7 @@ class Client:
     def __init__(self, server: str | None = None, api_key: str | None = None, *,
                  timeout: float = 30.0, retries: int = 3, backoff_s: float = 0.1,
                  pool_size: int = 10) -> None:
-        self.server = (server or os.environ.get("RELAYQ_SERVER") or DEFAULT_SERVER).rstrip("/")
+        self.server = (server or default_server()).rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get("RELAYQ_API_KEY")
         self.timeout = timeout
         self.retries = retries

@@ -71,6 +71,13 @@ class Conflict(RelayqError):
     http_status = 409
 
 
+class LastAdminKey(Conflict):
+    """Revoking this key would leave no key with the `admin` scope (relayq.auth): refused, so
+    that no request can lock every administrator out."""
+
+    code = "last_admin_key"
+
+
 class InvalidJson(InvalidArgument):
     """A request body that is not JSON."""
 
@@ -157,7 +164,7 @@ STATUS_ERRORS: dict[str, type[RelayqError]] = {
 HTTP_ERRORS: dict[str, type[RelayqError]] = {cls.code: cls for cls in (
     InvalidArgument, InvalidQueueName, InvalidJobId, InvalidPayload, InvalidJson,
     PayloadTooLarge, NotFound, LeaseLost, Conflict, Unauthorized, Forbidden, MethodNotAllowed,
-    TooManyRequests, ServerBusy, ServerUnavailable, RedisUnavailable,
+    TooManyRequests, ServerBusy, ServerUnavailable, RedisUnavailable, LastAdminKey,
 )}
 
 

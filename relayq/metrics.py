@@ -58,7 +58,7 @@ from prometheus_client.exposition import choose_encoder, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from .connection import Client, connect
-from .errors import RelayqError
+from .errors import InvalidArgument, RelayqError
 from .job import Job
 from .logs import log_event
 from .queue import list_queues, stats_many
@@ -252,7 +252,7 @@ def parse_addr(addr: str) -> tuple[str, int]:
     """`host:port`, `[v6]:port` or `:port` (every interface) into (host, port)."""
     host, sep, port = addr.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise RelayqError(f"bad metrics address {addr!r}: expected HOST:PORT")
+        raise InvalidArgument(f"bad metrics address {addr!r}: expected HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 

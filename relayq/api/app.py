@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, Flask, g, jsonify, request
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import RelayqError, TooManyRequests
 from ..logs import log_event
@@ -49,6 +50,11 @@ def create_app(config: ServerConfig | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = config.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["relayq"] = Services(config)
+    if config.behind_proxy:
+        # The client's address (auth throttling, logs) and scheme (the session cookie's Secure)
+        # as the last `behind_proxy` proxies report them; never from a header nobody vouches for.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.behind_proxy, x_proto=config.behind_proxy)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.before_request(_start_timer)

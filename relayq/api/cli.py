@@ -9,6 +9,11 @@ long poll (`--max-long-polls`) and each event stream (`--max-event-streams`) all
 so that waiting requests can never starve enqueues. Past those caps the server answers 503
 `server_busy` with Retry-After instead of waiting.
 
+Behind a reverse proxy that terminates TLS, `--behind-proxy N` (or $RELAYQ_BEHIND_PROXY) trusts
+the X-Forwarded-For and X-Forwarded-Proto headers of the N proxies in front: the client's own
+address is then the one throttled, and the session cookie is Secure. Without it those headers
+are ignored, since any client could send them.
+
 With auth on (the default) and no API key in Redis, the server creates an admin key and prints
 it once on stdout. Failed authentications are throttled per client address: after
 `--auth-failure-burst` failures in a row (20) an address gets 429 with Retry-After, its key
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -30,8 +36,8 @@ from typing import Any
 import waitress
 
 from ..auth import ADMIN
-from ..connection import default_url
-from ..errors import RelayqError
+from ..commandline import Parser, add_redis, number, run
+from ..errors import InvalidArgument, RelayqError
 from ..export import ExportScheduler, open_store, parse_duration
 from ..export.exporter import DEFAULT_KEEP
 from ..keys import check_queue_name
@@ -48,7 +54,7 @@ def parse_addr(addr: str) -> tuple[str, int]:
     """`host:port` (IPv6 as `[::1]:8080`)."""
     host, _, port = addr.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise RelayqError(f"--addr expects host:port, got {addr!r}")
+        raise InvalidArgument(f"--addr expects host:port, got {addr!r}")
     return host.strip("[]"), int(port)
 
 
@@ -57,57 +63,53 @@ def parse_queues(values: list[str]) -> tuple[str, ...]:
     return tuple(check_queue_name(n) for n in names)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="relayq-server", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> Parser:
+    p = Parser(prog="relayq-server", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--addr", default="127.0.0.1:8080",
                    help="address to listen on, host:port (default 127.0.0.1:8080)")
-    p.add_argument("--redis", default=default_url(),
-                   help="Redis URL (default $RELAYQ_REDIS_URL or redis://localhost:6379/0)")
+    add_redis(p)
     p.add_argument("--auth", choices=["required", "off"], default="required",
                    help="API keys required (default) or not checked at all")
     p.add_argument("--queues", action="append", default=[], metavar="NAME[,NAME...]",
                    help="queues to list even before their first use (repeatable)")
-    p.add_argument("--max-request-bytes", type=int, default=16 * 1024 * 1024,
+    p.add_argument("--max-request-bytes", type=number(int, at_least=1), default=16 * 1024 * 1024,
                    help="largest request body accepted, else 413 (default 16 MiB)")
-    p.add_argument("--max-payload-bytes", type=int, default=DEFAULT_MAX_PAYLOAD_BYTES,
+    p.add_argument("--max-payload-bytes", type=number(int, at_least=1),
+                   default=DEFAULT_MAX_PAYLOAD_BYTES,
                    help="largest job payload or result, else 413 (default 1 MiB)")
-    p.add_argument("--threads", type=int, default=8,
+    p.add_argument("--threads", type=number(int, at_least=1), default=8,
                    help="threads for ordinary requests (default 8)")
-    p.add_argument("--max-long-polls", type=int, default=128,
+    p.add_argument("--max-long-polls", type=number(int, at_least=0), default=128,
                    help="claims waiting (wait_ms) at once, each with its own thread "
                         "(default 128)")
-    p.add_argument("--max-event-streams", type=int, default=32,
+    p.add_argument("--max-event-streams", type=number(int, at_least=0), default=32,
                    help="open /api/events streams, each with its own thread (default 32)")
-    p.add_argument("--auth-failure-burst", type=int, default=DEFAULT_BURST, metavar="N",
+    p.add_argument("--auth-failure-burst", type=number(int, at_least=0), default=DEFAULT_BURST,
+                   metavar="N",
                    help="failed authentications in a row from one address before it gets 429 "
                         f"(default {DEFAULT_BURST}; 0: never throttle)")
-    p.add_argument("--auth-failure-rate", type=float, default=DEFAULT_RATE, metavar="PER_S",
+    p.add_argument("--auth-failure-rate", type=number(float, above=0), default=DEFAULT_RATE,
+                   metavar="PER_S",
                    help="failed authentications forgiven per second per address "
                         f"(default {DEFAULT_RATE:g})")
+    p.add_argument("--behind-proxy", type=number(int, at_least=0), metavar="N",
+                   default=os.environ.get("RELAYQ_BEHIND_PROXY", "0"),
+                   help="trust X-Forwarded-For/-Proto from N proxies in front (default "
+                        "$RELAYQ_BEHIND_PROXY or 0: the headers are ignored)")
     p.add_argument("--export-to", metavar="URI",
                    help="export every queue on a schedule to file:///dir or s3://bucket/prefix")
     p.add_argument("--export-every", default="5m", metavar="DURATION",
                    help="how often to export with --export-to (default 5m)")
-    p.add_argument("--export-keep", type=int, default=DEFAULT_KEEP, metavar="K",
+    p.add_argument("--export-keep", type=number(int, at_least=1), default=DEFAULT_KEEP,
+                   metavar="K",
                    help=f"snapshots kept per queue (default {DEFAULT_KEEP})")
     p.add_argument("--s3-endpoint-url", metavar="URL",
                    help="S3-compatible endpoint for s3:// export targets (MinIO, ...)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", default="text", choices=["text", "json"])
+    p.set_defaults(handler=serve)
     return p
-
-
-MINIMUMS = {"max_request_bytes": 1, "max_payload_bytes": 1, "threads": 1, "max_long_polls": 0,
-            "max_event_streams": 0, "auth_failure_burst": 0}
-
-
-def _check_minimums(args: argparse.Namespace) -> None:
-    for name, least in MINIMUMS.items():
-        if getattr(args, name) < least:
-            raise RelayqError(f"--{name.replace('_', '-')} must be at least {least}")
-    if not args.auth_failure_rate > 0:
-        raise RelayqError("--auth-failure-rate must be positive")
 
 
 def bootstrap_key() -> None:
@@ -121,25 +123,24 @@ def bootstrap_key() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser(), argv)
+
+
+def serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
+    host, port = parse_addr(args.addr)
+    config = ServerConfig(
+        redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
+        max_request_bytes=args.max_request_bytes, max_payload_bytes=args.max_payload_bytes,
+        max_long_polls=args.max_long_polls, max_event_streams=args.max_event_streams,
+        auth_failure_rate=args.auth_failure_rate, auth_failure_burst=args.auth_failure_burst,
+        behind_proxy=args.behind_proxy)
+    app = create_app(config)
+    exporter = _export_scheduler(args, app)
+    with app.app_context():
+        if config.auth:
+            bootstrap_key()
     try:
-        _check_minimums(args)
-        host, port = parse_addr(args.addr)
-        config = ServerConfig(
-            redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
-            max_request_bytes=args.max_request_bytes, max_payload_bytes=args.max_payload_bytes,
-            max_long_polls=args.max_long_polls, max_event_streams=args.max_event_streams,
-            auth_failure_rate=args.auth_failure_rate, auth_failure_burst=args.auth_failure_burst)
-        app = create_app(config)
-        exporter = _export_scheduler(args, app)
-    except RelayqError as e:
-        print(f"relayq-server: {e.message}", file=sys.stderr)
-        return 2
-    try:
-        with app.app_context():
-            if config.auth:
-                bootstrap_key()
         server: Any = waitress.create_server(
             app, host=host, port=port,
             threads=args.threads + args.max_long_polls + args.max_event_streams,
@@ -150,13 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             # read ahead so that a client that went away is seen at once (its long poll
             # stops waiting; its event stream ends)
             channel_request_lookahead=1,
+            # waitress drops X-Forwarded-* itself unless told otherwise; behind a proxy they
+            # must reach the app, whose ProxyFix trusts only what --behind-proxy says
+            clear_untrusted_proxy_headers=not config.behind_proxy,
             asyncore_use_poll=True, ident="relayq")
-    except RelayqError as e:
-        print(f"relayq-server: {e.message}", file=sys.stderr)
-        return 1
     except OSError as e:
-        print(f"relayq-server: cannot listen on {args.addr}: {e.strerror or e}", file=sys.stderr)
-        return 1
+        raise RelayqError(f"cannot listen on {args.addr}: {e.strerror or e}") from e
     if not config.auth:
         print("relayq-server: WARNING: --auth off: every request is allowed without a key. "
               "Use this only for local experiments.", file=sys.stderr, flush=True)
@@ -188,8 +188,6 @@ def _export_scheduler(args: argparse.Namespace, app: Any) -> ExportScheduler | N
     """The scheduled export of --export-to, checked now (a bad URI fails at start)."""
     if not args.export_to:
         return None
-    if args.export_keep < 1:
-        raise RelayqError("--export-keep must be at least 1")
     store = open_store(args.export_to, s3_endpoint_url=args.s3_endpoint_url)
     return ExportScheduler(app.extensions["relayq"].redis, store,
                            parse_duration(args.export_every), keep=args.export_keep)

@@ -162,10 +162,10 @@ SCHEMAS: dict[str, Any] = {
 ERRORS = {
     400: "bad input (invalid_argument, invalid_json, invalid_queue_name, invalid_job_id, ...)",
     401: "no key, a malformed Authorization header, or an unknown or revoked key",
-    403: "the key lacks the scope",
+    403: "the key lacks the scope (or, on /api/keys, a scope of the key it would make or revoke)",
     404: "no such job, key or route",
     405: "method not allowed",
-    409: "lease_lost or conflict",
+    409: "lease_lost, conflict or last_admin_key",
     413: "payload_too_large",
     429: "too_many_requests: too many failed authentications from this address; the key was "
          "not checked (Retry-After)",
@@ -277,8 +277,10 @@ PATHS: dict[str, Any] = {
                    {201: ("KeyCreated", "created")}, body="NewKey"),
         "get": op("API keys (never their secrets)", "keys:admin", {200: ("KeyList", "keys")}),
     },
-    "/api/keys/{key_id}": {"delete": op("Revoke an API key", "keys:admin",
-                                        {200: ("KeyRevoked", "revoked")}, params=("key_id",))},
+    "/api/keys/{key_id}": {"delete": op(
+        "Revoke an API key (only one whose scopes the caller holds; never the last admin key: "
+        "409 last_admin_key)", "keys:admin", {200: ("KeyRevoked", "revoked")},
+        params=("key_id",), errors=(409,))},
     "/api/openapi.json": {"get": {"summary": "This document (public)", "security": [],
                                   "responses": {"200": {"description": "OpenAPI 3.1",
                                                         "content": {JSON: {}}}}}},
@@ -308,9 +310,11 @@ def _text(operation: dict[str, Any], description: str, *media_types: str) -> dic
 PATHS["/api/session"] = {
     "post": _no_content(op("Open a session for the event stream: an HttpOnly cookie "
                            "(SameSite=Strict, Path=/api/events) that GET /api/events accepts "
-                           "in place of the key", "jobs:read", {}),
+                           "in place of the key, set again with Path=/api/session for DELETE",
+                           "jobs:read", {}),
                         "opened; the cookie is in Set-Cookie (none with auth off)"),
-    "delete": _no_content(op("Drop the session cookie", None, {}), "dropped"),
+    "delete": _no_content(op("End the session (at once, on the server) and drop its cookies",
+                             None, {}), "ended"),
 }
 PATHS["/metrics"] = {"get": _text(
     op("Prometheus metrics: this process's counters and every queue's state", None, {}),

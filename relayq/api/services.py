@@ -27,7 +27,8 @@ class ServerConfig:
     their first use; `max_long_polls` and `max_event_streams` bound the requests that hold a
     server thread for long (see relayq.api.cli for how the thread pool is sized from them);
     `auth_failure_rate` and `auth_failure_burst` throttle failed authentications per client
-    address (relayq.api.throttle)."""
+    address (relayq.api.throttle); `behind_proxy` is the number of proxies in front whose
+    X-Forwarded-For and X-Forwarded-Proto are trusted (0: none, the headers are ignored)."""
 
     redis_url: str | None = None
     auth: bool = True
@@ -38,6 +39,7 @@ class ServerConfig:
     max_event_streams: int = 32
     auth_failure_rate: float = DEFAULT_RATE
     auth_failure_burst: int = DEFAULT_BURST
+    behind_proxy: int = 0
 
 
 class Services:

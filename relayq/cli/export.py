@@ -9,11 +9,12 @@ import sys
 import threading
 from typing import Any
 
+from ..commandline import add_redis, number
 from ..connection import connect
 from ..export import ExportResult, ExportScheduler, export_queue, open_store, parse_duration
 from ..export.exporter import DEFAULT_KEEP
 from ..queue import list_queues
-from .common import EXIT_USAGE, fail, print_json, print_table
+from .common import print_json, print_table
 from .progress import ProgressBar
 
 
@@ -29,7 +30,7 @@ def register(subparsers: Any) -> None:
     which.add_argument("--all", action="store_true", help="every queue Redis knows")
     p.add_argument("--every", metavar="DURATION",
                    help="keep exporting on this schedule (e.g. 30s, 5m, 1h) until interrupted")
-    p.add_argument("--keep", type=int, default=DEFAULT_KEEP, metavar="K",
+    p.add_argument("--keep", type=number(int, at_least=1), default=DEFAULT_KEEP, metavar="K",
                    help=f"snapshots to keep per queue (default {DEFAULT_KEEP})")
     p.set_defaults(handler=run)
 
@@ -41,14 +42,11 @@ def add_store_args(p: argparse.ArgumentParser, flag: str) -> None:
     p.add_argument("--s3-endpoint-url", metavar="URL",
                    help="an S3-compatible endpoint (MinIO, SeaweedFS, ...); credentials come "
                    "from the standard AWS chain (AWS_ACCESS_KEY_ID, ...)")
-    p.add_argument("--redis", metavar="URL", help="Redis URL (default: $RELAYQ_REDIS_URL or "
-                   "redis://localhost:6379/0)")
+    add_redis(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.keep < 1:
-        fail("--keep must be at least 1", EXIT_USAGE)
     every_s = parse_duration(args.every) if args.every else None
     redis = connect(args.redis)
     store = open_store(args.store, s3_endpoint_url=args.s3_endpoint_url)

@@ -12,7 +12,8 @@ import argparse
 import sys
 from typing import Any
 
-from .common import EXIT_FAILURE, add_server_args, client_for, json_arg, print_job, print_json
+from ..commandline import EXIT_FAILURE
+from .common import add_server_args, client_for, json_arg, print_job, print_json
 
 
 def register(subparsers: Any) -> None:

@@ -15,7 +15,8 @@ from typing import Any
 
 from ..auth import SCOPES, KeyStore
 from ..client import Client
-from ..connection import connect, default_url
+from ..commandline import add_redis, add_server
+from ..connection import connect
 from .common import print_json, print_table, safe_text
 
 
@@ -41,17 +42,15 @@ def register(subparsers: Any) -> None:
 
 def _add_target_args(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--redis", default=None, metavar="URL",
-                        help="work straight on this Redis (default $RELAYQ_REDIS_URL or "
-                             "redis://localhost:6379/0)")
-    target.add_argument("--server", default=None, metavar="URL",
-                        help="go through this relayq server's /api/keys instead")
+    add_redis(target, help=": work on it directly (the default)")
+    # no default: without --server the keys are made in Redis, even with $RELAYQ_SERVER set
+    add_server(target, default_from_env=False, help=": go through its /api/keys instead")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 class _RedisKeys:
-    def __init__(self, url: str | None) -> None:
-        self.store = KeyStore(connect(url or default_url()))
+    def __init__(self, url: str) -> None:
+        self.store = KeyStore(connect(url))
 
     def create(self, name: str, scopes: list[str]) -> dict[str, Any]:
         record, key = self.store.create(name, scopes)

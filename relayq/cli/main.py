@@ -1,18 +1,17 @@
 """`relayq`: the operator CLI. Each subcommand lives in its own module of relayq.cli and adds
-itself with `register(subparsers)`; its handler returns an exit code.
+itself with `register(subparsers)`, choosing its handler with `set_defaults(handler=...)`; the
+handler returns an exit code.
 
 Errors a user can cause (bad arguments, unknown job, Redis unreachable) print one line on
-stderr and exit non-zero: 2 for usage, 1 for failures. Never a traceback.
+stderr and exit non-zero: 2 for usage, 1 for failures (relayq.commandline.run). Never a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
-from ..errors import InvalidArgument, RelayqError
-from .common import EXIT_FAILURE, EXIT_USAGE, CommandError
+from ..commandline import Parser, run
 
 # Subcommand modules, in the order `relayq --help` lists them.
 COMMANDS = [
@@ -29,8 +28,8 @@ COMMANDS = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relayq", description="relayq: a Redis job queue.")
+def build_parser() -> Parser:
+    parser = Parser(prog="relayq", description="relayq: a Redis job queue.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMANDS:
@@ -39,21 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except CommandError as e:
-        print(f"relayq {args.command}: {e}", file=sys.stderr)
-        return e.exit_code
-    except InvalidArgument as e:
-        print(f"relayq {args.command}: {e.message}", file=sys.stderr)
-        return EXIT_USAGE
-    except RelayqError as e:
-        print(f"relayq {args.command}: {e.message}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print(f"relayq {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

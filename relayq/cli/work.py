@@ -27,9 +27,9 @@ def register(subparsers: Any) -> None:
     add_server_args(p)
     p.set_defaults(handler=claim)
 
-    for verb, text in (("ack", "mark a running job succeeded"),
-                       ("nack", "mark a running job failed (retried, or dead)"),
-                       ("heartbeat", "extend a running job's lease")):
+    for verb, text, handler in (("ack", "mark a running job succeeded", ack),
+                                ("nack", "mark a running job failed (retried, or dead)", nack),
+                                ("heartbeat", "extend a running job's lease", heartbeat)):
         p = subparsers.add_parser(verb, help=text, description=text.capitalize() + ".")
         p.add_argument("id")
         p.add_argument("--lease", required=True, help="the lease the claim handed out")
@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
         else:
             p.add_argument("--visibility-ms", type=int, help="new lease length from now")
         add_server_args(p)
-        p.set_defaults(handler=globals()[verb])
+        p.set_defaults(handler=handler)
 
 
 def claim(args: argparse.Namespace) -> int:

@@ -18,58 +18,52 @@ import sys
 import time
 from typing import Any
 
+from .. import commandline
 from ..client import Client
 from ..codec import dumps
-from ..errors import InvalidArgument, RelayqError
+from ..commandline import Parser, add_server, checked, number
 from ..keys import check_queue_name
 from ..options import JobOptions
 from ..results import NewJob
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="relayq-demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--server", help="relayq server (default $RELAYQ_SERVER or "
-                                    "http://localhost:8080); the key is $RELAYQ_API_KEY")
-    p.add_argument("--queue", default="demo", help="queue to fill (default demo)")
-    p.add_argument("--count", type=int, default=200, help="jobs to enqueue (default 200)")
-    p.add_argument("--rate", type=float, default=0,
+def build_parser() -> Parser:
+    p = Parser(prog="relayq-demo", description=__doc__,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_server(p, help="; the key is $RELAYQ_API_KEY")
+    p.add_argument("--queue", type=checked(check_queue_name), default="demo",
+                   help="queue to fill (default demo)")
+    p.add_argument("--count", type=number(int, at_least=1), default=200,
+                   help="jobs to enqueue (default 200)")
+    p.add_argument("--rate", type=number(float, at_least=0), default=0,
                    help="jobs per second at most (default 0: as fast as the server takes them)")
-    p.add_argument("--batch", type=int, default=1,
+    p.add_argument("--batch", type=number(int, at_least=1, at_most=1000), default=1,
                    help="jobs per request, 1-1000 (default 1: one request per job)")
-    p.add_argument("--priorities", default="0",
+    p.add_argument("--priorities", type=priorities, default="0",
                    help="comma-separated priorities to pick from at random (default 0)")
-    p.add_argument("--delay-ms", type=int, default=0,
+    p.add_argument("--delay-ms", type=number(int, at_least=0), default=0,
                    help="delayed jobs wait a random 0..N ms (default 0)")
-    p.add_argument("--delayed-share", type=float, default=0.0,
+    p.add_argument("--delayed-share", type=number(float, at_least=0, at_most=1), default=0.0,
                    help="share of jobs that are delayed, 0-1 (default 0)")
-    p.add_argument("--payload-bytes", type=int, default=0,
+    p.add_argument("--payload-bytes", type=number(int, at_least=0), default=0,
                    help="pad each payload to about this many bytes (default 0)")
-    p.add_argument("--fail-share", type=float, default=0.1,
+    p.add_argument("--fail-share", type=number(float, at_least=0, at_most=1), default=0.1,
                    help="share of jobs whose payload asks to fail, 0-1 (default 0.1)")
-    p.add_argument("--sleep-ms", type=int, default=50,
+    p.add_argument("--sleep-ms", type=number(int, at_least=0), default=50,
                    help="how long the demo handler works on each job (default 50)")
     p.add_argument("--max-attempts", type=int, help="attempts per job (default: the queue's)")
     p.add_argument("--seed", type=int, help="random seed, for a repeatable load")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(handler=enqueue_load)
     return p
 
 
-def check_args(args: argparse.Namespace) -> list[int]:
-    """The priorities to pick from; InvalidArgument for anything out of range."""
-    check_queue_name(args.queue)
-    if args.count < 1 or not 1 <= args.batch <= 1000 or args.rate < 0:
-        raise InvalidArgument("--count must be at least 1, --batch 1-1000, --rate at least 0")
-    for name in ("delayed_share", "fail_share"):
-        if not 0 <= getattr(args, name) <= 1:
-            raise InvalidArgument(f"--{name.replace('_', '-')} must be between 0 and 1")
-    if min(args.delay_ms, args.payload_bytes, args.sleep_ms) < 0:
-        raise InvalidArgument("--delay-ms, --payload-bytes and --sleep-ms must not be negative")
+def priorities(text: str) -> list[int]:
+    """`--priorities`: integers like 0,5,9 (the server checks their range)."""
     try:
-        return [int(p) for p in args.priorities.split(",")]
+        return [int(p) for p in text.split(",")]
     except ValueError:
-        raise InvalidArgument(f"--priorities expects integers like 0,5,9, got "
-                          f"{args.priorities!r}") from None
+        raise argparse.ArgumentTypeError(f"expected integers like 0,5,9, got {text!r}") from None
 
 
 def make_job(i: int, args: argparse.Namespace, priorities: list[int],
@@ -105,9 +99,8 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    priorities = check_args(args)
     rng = random.Random(args.seed)
-    jobs = [make_job(i, args, priorities, rng) for i in range(args.count)]
+    jobs = [make_job(i, args, args.priorities, rng) for i in range(args.count)]
     progress = Progress(args.count)
     done = 0
     with Client(args.server) as client:
@@ -130,15 +123,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        summary = run(args)
-    except RelayqError as e:
-        print(f"relayq-demo: {e.message}", file=sys.stderr)
-        return 2 if e.http_status == 400 else 1
-    except KeyboardInterrupt:
-        print("relayq-demo: interrupted", file=sys.stderr)
-        return 130
+    return commandline.run(build_parser(), argv)
+
+
+def enqueue_load(args: argparse.Namespace) -> int:
+    summary = run(args)
     if args.json:
         print(json.dumps(summary))
     else:

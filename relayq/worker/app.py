@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import RelayqError
+from ..errors import InvalidArgument, RelayqError
 from ..job import Job
 
 _current_job: contextvars.ContextVar[Job[Any] | None] = contextvars.ContextVar(
@@ -90,12 +90,12 @@ def load_app(spec: str) -> App:
 
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise RelayqError(f"--app expects module:attr, got {spec!r}")
+        raise InvalidArgument(f"--app expects module:attr, got {spec!r}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise RelayqError(f"cannot import {module_name!r} for --app: {e}") from e
+        raise InvalidArgument(f"cannot import {module_name!r} for --app: {e}") from e
     app = getattr(module, attr, None)
     if not isinstance(app, App):
-        raise RelayqError(f"{spec} is not a relayq App (got {type(app).__name__})")
+        raise InvalidArgument(f"{spec} is not a relayq App (got {type(app).__name__})")
     return app

@@ -13,6 +13,7 @@ import urllib3
 import relayq
 from relayq import Queue
 from relayq.auth import ADMIN, SCOPES, KeyStore
+from relayq.errors import LastAdminKey
 from relayq.keys import API_KEYS
 from relayq.tools.redis_process import RedisProcess
 from tests.support.http import Api
@@ -43,7 +44,9 @@ def _dead(q: Queue) -> str:
 
 
 def _key_id(redis_url: str) -> str:
-    return KeyStore(relayq.connect(redis_url)).create("to-revoke", ["jobs:read"])[0].id
+    """A key that both keys:admin and admin may revoke (a key revokes only keys whose scopes it
+    holds)."""
+    return KeyStore(relayq.connect(redis_url)).create("to-revoke", ["keys:admin"])[0].id
 
 
 # route -> (scope it needs or None when public, how to make one request that succeeds)
@@ -188,6 +191,38 @@ def test_bootstrap_key_is_created_once_and_printed(queue_name: str) -> None:
             assert second.printed_key() is None
         finally:
             second.stop()
+
+
+def test_the_last_admin_key_cannot_be_revoked_over_http() -> None:
+    """Not by a keys:admin key (it does not hold admin), not by itself while it is the only one;
+    once another admin key exists, either may go."""
+    with RedisProcess() as redis_server:
+        server = start_server(redis_server.url)
+        try:
+            bootstrap = server.printed_key()
+            assert bootstrap is not None
+            boot_id = bootstrap.split("_")[1]
+            admin = Api(server.url, bootstrap, None)
+            keys_admin = admin.with_key(admin.call("POST", "/api/keys", {
+                "name": "key-keeper", "scopes": ["keys:admin"]}).body["key"])
+            refused = keys_admin.call("DELETE", f"/api/keys/{boot_id}")
+            assert (refused.status, refused.code) == (403, "forbidden")
+            alone = admin.call("DELETE", f"/api/keys/{boot_id}")
+            assert (alone.status, alone.code) == (409, "last_admin_key")
+            assert "last key with the admin scope" in alone.body["error"]["message"]
+            assert admin.call("GET", "/api/keys").status == 200  # still valid
+            second = admin.call("POST", "/api/keys", {"name": "second", "scopes": [ADMIN]}).body
+            successor = admin.with_key(second["key"])
+            assert successor.call("DELETE", f"/api/keys/{boot_id}").status == 200
+            alone = successor.call("DELETE", f"/api/keys/{second['id']}")
+            assert (alone.status, alone.code) == (409, "last_admin_key")
+            with relayq.Client(server.url, second["key"]) as client, \
+                    pytest.raises(LastAdminKey):
+                client.revoke_key(second["id"])
+            assert [k["scopes"] for k in successor.call("GET", "/api/keys").body["keys"]] == [
+                ["keys:admin"], [ADMIN]]
+        finally:
+            server.stop()
 
 
 def test_auth_off_allows_everything_and_says_so(redis_url: str, queue_name: str) -> None:

@@ -147,6 +147,28 @@ def test_a_key_cannot_make_a_key_with_more_than_it_holds(
         api.call("DELETE", f"/api/keys/{reply.body['id']}")
 
 
+@pytest.mark.parametrize(("holder", "target", "status"), [
+    ("keys:admin", ["admin"], 403), ("keys:admin", ["jobs:read"], 403),
+    ("keys:admin", ["keys:admin", "jobs:read"], 403), ("keys:admin", ["keys:admin"], 200),
+    ("admin", ["admin"], 200),  # other admin keys remain
+])
+def test_a_key_cannot_revoke_a_key_with_more_than_it_holds(
+        api: Api, r, scoped_keys: dict[str, str], holder: str, target: list[str],
+        status: int) -> None:
+    """Revoke follows create's rule: a keys:admin key cannot take out an admin (or any stronger)
+    key, so it cannot lock the administrators out."""
+    made = KeyStore(r).create("revoke-target", target)[0]
+    before = r.hgetall(API_KEYS)
+    reply = api.with_key(scoped_keys[holder]).call("DELETE", f"/api/keys/{made.id}")
+    assert reply.status == status, reply
+    if status == 200:
+        assert made.id not in r.hgetall(API_KEYS)
+    else:
+        assert reply.code == "forbidden" and "does not hold" in reply.body["error"]["message"]
+        assert r.hgetall(API_KEYS) == before
+        KeyStore(r).revoke(made.id)
+
+
 def test_a_repeated_scopes_field_is_checked_as_read(api: Api, r,
                                                     scoped_keys: dict[str, str]) -> None:
     """JSON with the field twice: the last one counts, and it is the one checked."""

@@ -15,9 +15,9 @@ from tests.support.server import ROOT
 @pytest.mark.parametrize(("args", "code", "says"), [
     (["--addr", "nonsense"], 2, "--addr expects host:port"),
     (["--queues", "ok,bad name"], 2, "invalid queue name"),
-    (["--threads", "0"], 2, "--threads must be at least 1"),
-    (["--auth-failure-burst", "-1"], 2, "--auth-failure-burst must be at least 0"),
-    (["--auth-failure-rate", "0"], 2, "--auth-failure-rate must be positive"),
+    (["--threads", "0"], 2, "argument --threads: must be at least 1"),
+    (["--auth-failure-burst", "-1"], 2, "argument --auth-failure-burst: must be at least 0"),
+    (["--auth-failure-rate", "0"], 2, "argument --auth-failure-rate: must be positive"),
     (["--redis", "redis://127.0.0.1:{port}/0"], 1, "Redis unavailable"),
 ])
 def test_bad_starts_fail_cleanly(args: list[str], code: int, says: str) -> None:

@@ -18,8 +18,8 @@ from tests.support.http import Api, OpenApiChecker
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_server(redis_url: str, *args: str) -> ServerProcess:
-    return ServerProcess(redis_url, *args, cwd=ROOT).start()
+def start_server(redis_url: str, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
+    return ServerProcess(redis_url, *args, cwd=ROOT, env=env).start()
 
 
 @pytest.fixture(scope="session")

@@ -66,7 +66,7 @@ def test_demo_jobs_run_on_a_real_worker(server, admin_key: str, redis_url: str,
 def test_bad_arguments_exit_2_with_one_line(server, admin_key: str) -> None:
     done = demo(server, admin_key, "--count", "5", "--fail-share", "2")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
-    assert "--fail-share must be between 0 and 1" in done.stderr
+    assert "argument --fail-share: must be between 0 and 1" in done.stderr
 
 
 def test_rate_paces_the_load(server, admin_key: str, q: Queue) -> None:

@@ -103,8 +103,10 @@ class Page:
         self.page.get_by_label("API key").fill(key or self.key)
         self.page.get_by_role("button", name="Sign in").click()
 
-    def session_cookie(self) -> dict[str, Any] | None:
-        cookies = [c for c in self.context.cookies() if c["name"] == SESSION_COOKIE]
+    def session_cookie(self, path: str = "/api/events") -> dict[str, Any] | None:
+        """The session cookie the browser keeps for `path` (the stream's, or /api/session's)."""
+        cookies = [c for c in self.context.cookies()
+                   if c["name"] == SESSION_COOKIE and c["path"] == path]
         return cookies[0] if cookies else None
 
     def screenshot(self, name: str) -> None:
@@ -320,7 +322,7 @@ def test_a_revoked_key_ends_at_the_sign_in_form_and_sign_out_forgets_the_key(
     p.get_by_role("button", name="Sign out").click()
     expect(p.get_by_label("API key")).to_be_visible()
     assert p.evaluate("localStorage.getItem('relayq.apiKey')") is None
-    assert page.session_cookie() is None
+    assert page.session_cookie() is None and page.session_cookie("/api/session") is None
 
 
 def test_with_auth_off_no_sign_in_is_needed(browser: Any, redis_url: str, r: Any,

@@ -22,11 +22,12 @@ def worker_cmd(*args: str) -> list[str]:
 
 @pytest.mark.parametrize("args,message", [
     (["--queue", "bad name"], "invalid queue name"),
-    (["--queue", "ok", "--concurrency", "0"], "--concurrency must be at least 1"),
+    (["--queue", "ok", "--concurrency", "0"], "argument --concurrency/-c: must be at least 1"),
     (["--queue", "ok", "--app", "nosuchmodule:app"], "cannot import 'nosuchmodule'"),
     (["--queue", "ok", "--app", "relayq:Queue"], "is not a relayq App"),
     (["--queue", "a:2", "--queue", "b"], "give a weight to every --queue or to none"),
-    (["--queue", "ok", "--demo-fail-rate", "2"], "--demo-fail-rate must be between 0 and 1"),
+    (["--queue", "ok", "--demo-fail-rate", "2"],
+     "argument --demo-fail-rate: must be between 0 and 1"),
 ])
 def test_bad_arguments_exit_2_with_one_line(args: list[str], message: str) -> None:
     proc = subprocess.run(worker_cmd(*args, "--redis", "redis://127.0.0.1:1/0"), cwd=ROOT,
