@@ -163,6 +163,7 @@ class MemoryStore(ObjectStore):
         return iter(keys)
 
     def delete(self, key: str) -> None:
+        check_key(key)
         with self._lock:
             self._objects.pop(key, None)
 
