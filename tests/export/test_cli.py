@@ -170,3 +170,22 @@ def test_a_tampered_manifest_or_header_is_a_one_line_error(
     code, err = restore()
     assert code == 1 and "line 2:" in err and "nested" in err
     assert keyspace(q.redis, q.name) == {}
+
+
+def test_max_payload_bytes_lets_a_queue_with_larger_payloads_be_restored(
+        r: object, redis_url: str, queue_name: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    big = Queue(queue_name, r, max_payload_bytes=4 * 2**20)
+    big.configure(max_payload_bytes=4 * 2**20)
+    big.enqueue("x" * (3 * 2**20))
+    uri = f"file://{tmp_path}/big"
+    assert run(capsys, "export", "--to", uri, "--queue", queue_name, "--redis", redis_url,
+               "--json")[0] == 0
+    wipe(big)
+    big.configure(max_payload_bytes=4 * 2**20)
+    argv = ["restore", "--from", uri, "--queue", queue_name, "--redis", redis_url, "--json"]
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and "line 2 is longer than 2621440 bytes" in err  # the default: 1 MiB
+    code, out, err = run(capsys, *argv, "--max-payload-bytes", str(4 * 2**20))
+    assert code == 0 and json.loads(out)["statuses"] == {"ok": 1}, err
+    assert run(capsys, *argv, "--max-payload-bytes", "0")[0] == 2
