@@ -319,11 +319,11 @@ def read_header(line: bytes, queue: str) -> dict[str, Any]:
 
 
 class SnapshotReader:
-    """Reads a snapshot file as a stream (`open` it, then iterate `jobs()` once): gzip is
-    decompressed as lines are read, and no line longer than the limits allow is ever held, so
-    memory stays bounded whatever the file expands to. Every fault (bad gzip, truncation, a
-    line too long, bad JSON, ids out of order or repeated, a job that enqueue or restore.lua
-    would refuse) raises InvalidSnapshot naming the line."""
+    """Reads a snapshot file as a stream: `header()` reads its first line, each `jobs()` reads
+    it from the start. gzip is decompressed as lines are read, and no line longer than the
+    limits allow is ever held, so memory stays bounded whatever the file expands to. Every
+    fault (bad gzip, truncation, a line too long, bad JSON, ids out of order or repeated, a job
+    that enqueue or restore.lua would refuse) raises InvalidSnapshot naming the line."""
 
     def __init__(self, path: Path, queue: str, limits: Limits) -> None:
         self.path, self.queue, self.limits = path, queue, limits
@@ -334,9 +334,10 @@ class SnapshotReader:
         self.number += 1
         line = f.readline(limit + 1)
         if len(line) > limit:
+            why = ("a header" if self.number == 1 else
+                   f"a job with payload and result of at most {self.limits.payload_bytes} bytes")
             raise InvalidSnapshot(f"line {self.number} is longer than {limit} bytes, the most "
-                                  f"a line can be with payloads of at most "
-                                  f"{self.limits.payload_bytes} bytes: refused unread")
+                                  f"{why} can take: refused unread")
         return line
 
     def header(self) -> dict[str, Any]:

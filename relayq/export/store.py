@@ -95,10 +95,11 @@ def check_key(key: object) -> str:
     segments, none empty, `.`, `..` or hidden (a leading `.`: the file store's own files), no
     backslash or control character, at most MAX_KEY_BYTES."""
     if not isinstance(key, str) or not key or len(key.encode("utf-8", "replace")) > MAX_KEY_BYTES:
-        raise InvalidArgument(f"invalid object key {key!r}: expected 1-{MAX_KEY_BYTES} bytes")
+        raise InvalidArgument(f"invalid object key {key!r:.100}: expected 1-{MAX_KEY_BYTES} "
+                              "bytes")
     if "\\" in key or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in key) or any(
             part in ("", ".", "..") or part.startswith(".") for part in key.split("/")):
-        raise InvalidArgument(f"invalid object key {key!r}: it must stay inside the store "
+        raise InvalidArgument(f"invalid object key {key!r:.100}: it must stay inside the store "
                               "(no empty, '.', '..' or hidden segments)")
     return key
 
