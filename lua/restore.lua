@@ -8,10 +8,13 @@
 -- succeeded and cancelled jobs keep their finish time and expire when their retention (the
 -- queue's setting, counted from that finish time) ends: one whose retention has already ended
 -- is not restored ('expired'). An idempotency key comes back with its job when its TTL (counted
--- from the job's creation) has not run out and the key is free. The id sequence is raised to the
--- snapshot's, so that ids handed out later do not repeat restored ones.
+-- from the job's creation, never longer than the queue's idempotency TTL) has not run out and the
+-- key is free: an existing job or key is never overwritten. Payload and result are held to the
+-- queue's max_payload_bytes, as enqueue holds them. The id sequence is raised to the snapshot's,
+-- so that ids handed out later do not repeat restored ones.
 --
--- KEYS[1] relayq:{<q>}:meta       HASH  queue settings (retention, idempotency TTL, paused)
+-- KEYS[1] relayq:{<q>}:meta       HASH  queue settings (retention, idempotency TTL, payload
+--                                       limit, paused)
 -- KEYS[2] relayq:{<q>}:prios      ZSET  priorities with a non-empty ready list
 -- KEYS[3] relayq:{<q>}:scheduled  ZSET  job id by due time (ms)
 -- KEYS[4] relayq:{<q>}:dead       ZSET  job id by time of death (ms)
@@ -24,11 +27,12 @@
 -- ARGV[4] number of jobs N (1..1000)
 -- ARGV[5 + 18*(i-1) ...] per job, 18 fields ('' = absent):
 --   id (digits), state (ready|scheduled|running|succeeded|dead|cancelled), priority (0..255),
---   payload (JSON text), type, attempts (>= 0), max_attempts (1..1000), created_at (epoch ms),
---   run_at (epoch ms; required when scheduled), started_at (epoch ms), finished_at (epoch ms;
---   required when succeeded, dead or cancelled), result (JSON text), last_error,
---   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms, worker_id (the worker that
---   ran it last; dropped for a running job, which comes back ready)
+--   payload (JSON text, at most max_payload_bytes), type, attempts (>= 0), max_attempts
+--   (1..1000), created_at (epoch ms), run_at (epoch ms; required when scheduled), started_at
+--   (epoch ms), finished_at (epoch ms; required when succeeded, dead or cancelled), result (JSON
+--   text, at most max_payload_bytes), last_error, idempotency_key, timeout_ms, backoff_base_ms,
+--   backoff_cap_ms, worker_id (the worker that ran it last; dropped for a running job, which
+--   comes back ready)
 --
 -- Reply: {'ok', restored, status_1, ..., status_N}  status: 'ok' | 'present' | 'conflict' |
 --        'expired'
@@ -63,10 +67,13 @@ if #ARGV ~= 4 + FIELDS * n then
   return {'invalid_argument', string.format('expected %d job fields, got %d', FIELDS * n, #ARGV - 4)}
 end
 
+local config = read_config(meta_key, {'succeeded_ttl_ms', 'dead_ttl_ms', 'idempotency_ttl_ms',
+                                      'max_payload_bytes', 'paused'})
+local paused = config.paused
+
 local function json_or_empty(value, name)
   if value == '' then return '' end
-  if not pcall(cjson.decode, value) then return nil, name .. ' is not valid JSON' end
-  return value
+  return json_arg(value, name, config.max_payload_bytes)
 end
 
 -- Check every job before writing anything.
@@ -83,7 +90,7 @@ for i = 1, n do
   job.state = ARGV[a + 2]
   if e == nil and not STATES[job.state] then e = 'unknown state ' .. string.sub(job.state, 1, 40) end
   job.priority = check(int_arg(ARGV[a + 3], 'priority', 0, 255, 0))
-  job.payload = check(json_arg(ARGV[a + 4], 'payload', 536870912))
+  job.payload = check(json_arg(ARGV[a + 4], 'payload', config.max_payload_bytes))
   job.type = check(str_arg(ARGV[a + 5], 'type', 200, true))
   job.attempts = check(int_arg(ARGV[a + 6], 'attempts', 0, 1000000))
   job.max_attempts = check(int_arg(ARGV[a + 7], 'max_attempts', 1, 1000))
@@ -111,9 +118,6 @@ for i = 1, n do
 end
 
 local now = now_ms()
-local config = read_config(meta_key, {'succeeded_ttl_ms', 'dead_ttl_ms', 'idempotency_ttl_ms',
-                                      'paused'})
-local paused = config.paused
 
 -- writes below
 local reply = {'ok', 0}
@@ -158,7 +162,10 @@ for _, job in ipairs(jobs) do
     end
     if expires_at >= 0 then redis.call('PEXPIREAT', job_key, expires_at) end
     if job.idempotency_key ~= '' then
-      local idem_ttl = job.created + config.idempotency_ttl_ms - now
+      -- counted from creation, and never longer than the TTL: a creation time in the future
+      -- does not hold a key for longer than enqueue would
+      local idem_ttl = math.min(job.created + config.idempotency_ttl_ms - now,
+                                config.idempotency_ttl_ms)
       if idem_ttl > 0 then
         redis.call('SET', prefix .. 'idem:' .. job.idempotency_key, job.id, 'PX', idem_ttl, 'NX')
       end

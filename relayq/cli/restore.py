@@ -1,13 +1,16 @@
 """`relayq restore`: put a queue's jobs back from a snapshot (the latest, or one named), checked
-whole before anything is written, idempotent (relayq.export.restore; docs/export.md)."""
+whole before anything is written, idempotent, so that a rerun completes an interrupted one
+(relayq.export.restore; docs/export.md)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
+from ..commandline import number
 from ..connection import connect
 from ..export import open_store, restore_snapshot
+from ..options import DEFAULT_MAX_PAYLOAD_BYTES
 from ..queue import Queue
 from .common import print_json, print_table
 from .export import add_store_args
@@ -27,11 +30,17 @@ def register(subparsers: Any) -> None:
                    help="the snapshot's key (default: the manifest's latest)")
     p.add_argument("--dry-run", action="store_true",
                    help="check the snapshot and report what it holds; write nothing")
+    p.add_argument("--max-payload-bytes", type=number(int, at_least=1),
+                   default=DEFAULT_MAX_PAYLOAD_BYTES,
+                   metavar="N", help="the largest payload or result to restore, as the server's "
+                   "--max-payload-bytes (default %(default)s); the queue's own max_payload_bytes "
+                   "setting holds too, and lines are read no longer than these allow")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    queue: Queue[Any] = Queue(args.queue, connect(args.redis))
+    queue: Queue[Any] = Queue(args.queue, connect(args.redis),
+                              max_payload_bytes=args.max_payload_bytes)
     store = open_store(args.store, s3_endpoint_url=args.s3_endpoint_url)
     bars: dict[str, ProgressBar] = {}
     last: dict[str, tuple[int, int | None]] = {}

@@ -27,6 +27,7 @@ from .store import (
     PreconditionFailed,
     Stored,
     StoreUnavailable,
+    check_key,
     content_etag,
 )
 
@@ -41,10 +42,7 @@ class FileStore(ObjectStore):
         self.uri = f"file://{self.root}"
 
     def _path(self, key: str) -> Path:
-        parts = key.split("/")
-        if not key or any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-            raise ValueError(f"invalid object key {key!r}")
-        return self.root.joinpath(*parts)
+        return self.root.joinpath(*check_key(key).split("/"))
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

@@ -8,7 +8,9 @@
 
 `sequence` counts the manifest's updates (each snapshot entry keeps the one it was added
 with); `snapshots` are the kept snapshots, oldest first (by key, and keys begin with the time
-the snapshot started on the Redis clock); `latest` is the newest of them.
+the snapshot started on the Redis clock); `latest` is the newest of them. Every field is checked
+on reading (`Manifest.from_json`): an entry's key must name a snapshot of the queue inside the
+store, so a tampered manifest cannot make restore read another object.
 
 `commit` adds one entry: it reads the manifest and its ETag, builds the next version, and writes
 it with `If-Match: <etag>` (or `If-None-Match: *` when there is none yet). When another exporter
@@ -22,13 +24,15 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
-from ..errors import RelayqError
+from ..errors import InvalidArgument, RelayqError
 from ..job import rfc3339
 from .snapshot import SnapshotInfo
-from .store import ObjectNotFound, ObjectStore, PreconditionFailed
+from .store import ObjectNotFound, ObjectStore, PreconditionFailed, check_key
 
 FORMAT = "relayq.manifest"
 VERSION = 1
@@ -49,6 +53,53 @@ def manifest_key(queue: str) -> str:
 
 def snapshots_prefix(queue: str) -> str:
     return f"{queue}/snapshots/"
+
+
+SNAPSHOT_SUFFIX = ".ndjson.gz"
+
+
+def check_snapshot_key(queue: str, key: object) -> str:
+    """`key` if it can name a snapshot of `queue` (under `<queue>/snapshots/`, ending in
+    `.ndjson.gz`, inside the store), else InvalidArgument: a manifest or a command line never
+    makes restore read anything else."""
+    key = check_key(key)
+    if not (key.startswith(snapshots_prefix(queue)) and key.endswith(SNAPSHOT_SUFFIX)):
+        raise InvalidArgument(f"invalid snapshot key {key!r}: a snapshot of queue {queue} is "
+                              f"{snapshots_prefix(queue)}...{SNAPSHOT_SUFFIX}")
+    return key
+
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _count(doc: dict[str, Any], name: str) -> int:
+    value = doc.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r:.40}")
+    return value
+
+
+def _entry(doc: Any, queue: str) -> Entry:
+    """One entry of `snapshots`, every field checked (ValueError or TypeError names what is
+    wrong)."""
+    if not isinstance(doc, dict):
+        raise ValueError("a snapshot entry must be an object")
+    entry = Entry(**doc)
+    try:
+        check_snapshot_key(queue, entry.key)
+    except InvalidArgument as e:
+        raise ValueError(e.message) from None
+    for name in ("sequence", "jobs", "bytes"):
+        _count(doc, name)
+    if not (isinstance(entry.sha256, str) and SHA256_HEX.fullmatch(entry.sha256)):
+        raise ValueError(f"sha256 of {entry.key} must be 64 hex digits")
+    if not (isinstance(entry.states, dict) and all(
+            isinstance(k, str) and not isinstance(v, bool) and isinstance(v, int)
+            for k, v in entry.states.items())):
+        raise ValueError(f"states of {entry.key} must map states to counts")
+    if not isinstance(entry.created_at, str):
+        raise ValueError(f"created_at of {entry.key} must be a string")
+    return entry
 
 
 @dataclass(slots=True)
@@ -96,9 +147,9 @@ class Manifest:
                 raise ValueError("not the manifest of this queue")
             if doc.get("version") != VERSION:
                 raise ValueError(f"unsupported version {doc.get('version')!r}")
-            entries = [Entry(**e) for e in doc["snapshots"]]
-            return cls(queue, int(doc["sequence"]), doc.get("updated_at"), entries)
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            entries = [_entry(e, queue) for e in doc["snapshots"]]
+            return cls(queue, _count(doc, "sequence"), doc.get("updated_at"), entries)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as e:
             raise InvalidManifest(f"manifest of queue {queue} is unreadable: {e}") from None
 
 

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 
 from ..connection import Client, node_client, redis_errors
 from ..keys import QueueKeys
+from ..options import DEFAULT_MAX_PAYLOAD_BYTES
 from ..queue import Queue
 
 SCAN_COUNT = 500  # keys walked per SCAN call: about a millisecond of Redis time at most
@@ -69,6 +70,14 @@ def queue_settings(redis: Client, queue: str) -> dict[str, str]:
     with redis_errors():
         values = redis.hmget(QueueKeys(queue).meta, SETTINGS)
     return {name: value for name, value in zip(SETTINGS, values) if value is not None}
+
+
+def max_payload_bytes(redis: Client, queue: str) -> int:
+    """The queue's payload limit as its scripts apply it: its `max_payload_bytes` setting, else
+    the default."""
+    with redis_errors():
+        value = redis.hget(QueueKeys(queue).meta, "max_payload_bytes")
+    return int(value) if value else DEFAULT_MAX_PAYLOAD_BYTES
 
 
 def existing(redis: Client, queue: str, local_ids: Iterable[str]) -> list[bool]:

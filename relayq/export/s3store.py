@@ -17,7 +17,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .store import Data, ObjectNotFound, ObjectStore, PreconditionFailed, Stored, StoreUnavailable
+from .store import (
+    Data,
+    ObjectNotFound,
+    ObjectStore,
+    PreconditionFailed,
+    Stored,
+    StoreUnavailable,
+    check_key,
+)
 
 CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
@@ -40,7 +48,7 @@ class S3Store(ObjectStore):
                           connect_timeout=10, read_timeout=60))
 
     def _key(self, key: str) -> str:
-        return self.prefix + key
+        return self.prefix + check_key(key)
 
     def _fail(self, key: str, e: Exception, conditional: bool = False) -> Exception:
         if isinstance(e, ClientError):
@@ -84,7 +92,7 @@ class S3Store(ObjectStore):
         keys = []
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=self._key(prefix))
+                Bucket=self.bucket, Prefix=self.prefix + prefix)
             for page in pages:
                 keys += [o["Key"][len(self.prefix):] for o in page.get("Contents", ())]
         except (ClientError, BotoCoreError) as e:

@@ -13,9 +13,11 @@ sorts runs of lines in memory, spills each run to a temporary file, and merges t
 the output; when Redis's SCAN returned a job twice, the copy read last wins. Memory stays
 bounded by the run size, whatever the size of the queue.
 
-`read_snapshot` checks a downloaded snapshot whole (size and SHA-256 against the manifest, gzip
-integrity, the header, every line) before `restore` writes anything, then reads it again to
-restore: two streaming passes, never the whole file in memory.
+`SnapshotReader` reads a downloaded snapshot as a stream, line by line, each line checked with
+the checks of enqueue and ack and every rule of restore.lua. `restore` reads it twice: once to
+check it whole (with size and SHA-256 against the manifest), then again to write. No line longer
+than the queue's payload limit allows is ever held (`Limits`): a gzip bomb is refused at its
+first long line, with memory bounded by the limits, not by what the file expands to.
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from ..codec import dumps
-from ..errors import RelayqError
+from ..errors import InvalidArgument, RelayqError
 from ..job import LOCAL_ID, STATES, Job, RestoredJob, parse_job_id
-from ..options import TEN_YEARS_MS
+from ..options import TEN_YEARS_MS, check_int, check_json_text, check_payload_size, check_str
 
 FORMAT = "relayq.snapshot"
 VERSION = 1
@@ -172,6 +175,25 @@ def _state_of(line: str) -> str:
 
 # -- reading --------------------------------------------------------------------------------
 
+HEADER_BYTES = 64 * 1024  # the header line: format, key, times, sequence, settings
+# A job line beyond its payload and result: last_error (64 KiB, each byte at most 6 once
+# escaped), type, idempotency key, worker id (each escaped at most 6-fold), times and numbers.
+LINE_OVERHEAD = 512 * 1024
+MAX_SEQUENCE = 2**53 - 1  # as restore.lua (the largest integer a Lua number holds exactly)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a snapshot may hold, from the limits of the queue it is restored into: a payload or
+    result of at most `payload_bytes` (as enqueue and ack take them), so a job line of at most
+    `line_bytes`. Reading stops at the first longer line, whatever follows."""
+
+    payload_bytes: int
+
+    @property
+    def line_bytes(self) -> int:
+        return 2 * self.payload_bytes + LINE_OVERHEAD
+
 
 def parse_time(value: Any, name: str) -> int | None:
     """Epoch ms of an RFC 3339 UTC time as job views write it (`2026-11-22T20:07:51.123Z`);
@@ -195,18 +217,21 @@ def _int(view: dict[str, Any], name: str, lo: int, hi: int, optional: bool = Tru
     value = view.get(name)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer between {lo} and {hi}")
-    return value
+    return check_int(value, name, lo, hi)
 
 
-def _str(view: dict[str, Any], name: str, max_bytes: int) -> str | None:
+def _text(view: dict[str, Any], name: str, max_bytes: int) -> str | None:
+    """An optional string field: None or "" is absent (as restore.lua reads '')."""
     value = view.get(name)
-    if value is None:
+    if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value.encode("utf-8", "surrogatepass")) > max_bytes:
-        raise ValueError(f"{name} must be a string of at most {max_bytes} bytes")
-    return value
+    return check_str(value, name, max_bytes)
+
+
+def _json(view: dict[str, Any], name: str, limits: Limits) -> str:
+    """A payload or result as the JSON text to store, checked as enqueue and ack check it."""
+    return check_json_text(check_payload_size(dumps(view[name]), limits.payload_bytes, name),
+                           name)
 
 
 def _time(view: dict[str, Any], name: str) -> int | None:
@@ -216,37 +241,38 @@ def _time(view: dict[str, Any], name: str) -> int | None:
     return ms
 
 
-def restored_job(view: Any, queue: str) -> RestoredJob:
-    """A snapshot line (parsed) as a job to restore into `queue`, checked the way restore.lua
-    checks it, so that a snapshot that passes here is not refused halfway through a restore.
-    ValueError names what is wrong."""
+def restored_job(view: Any, queue: str, limits: Limits) -> RestoredJob:
+    """A snapshot line (parsed) as a job to restore into `queue`, checked with the checks of
+    enqueue and ack (relayq.options) and every rule of restore.lua, so that a snapshot that
+    passes here is not refused halfway through a restore. ValueError or InvalidArgument names
+    what is wrong."""
     if not isinstance(view, dict):
         raise ValueError("a job line must be a JSON object")
     job_queue, local_id = parse_job_id(view.get("id"))
-    if job_queue != queue:
-        raise ValueError(f"job {view.get('id')} is not of queue {queue}")
+    if job_queue != queue or view.get("queue") != queue:
+        raise ValueError(f"job {view.get('id')!r:.100} (queue {view.get('queue')!r:.80}) is "
+                         f"not of queue {queue}")
     state = view.get("state")
     if state not in STATES:
-        raise ValueError(f"unknown state {state!r}")
+        raise ValueError(f"unknown state {state!r:.40}")
     if "payload" not in view:
         raise ValueError("payload is missing")
-    result = view.get("result")
     job = RestoredJob(
         local_id=local_id, state=state,
         priority=_int(view, "priority", 0, 255, optional=False),
-        payload=dumps(view["payload"]), type=_str(view, "type", 200),
+        payload=_json(view, "payload", limits), type=_text(view, "type", 200),
         attempts=_int(view, "attempts", 0, 1_000_000, optional=False),
         max_attempts=_int(view, "max_attempts", 1, 1000, optional=False),
         created_at=_time(view, "created_at"),
         run_at=_time(view, "run_at"), started_at=_time(view, "started_at"),
         finished_at=_time(view, "finished_at"),
-        result=None if result is None else dumps(result),
-        last_error=_str(view, "last_error", 65536),
-        idempotency_key=_str(view, "idempotency_key", 512) or None,
+        result=None if view.get("result") is None else _json(view, "result", limits),
+        last_error=_text(view, "last_error", 65536),
+        idempotency_key=_text(view, "idempotency_key", 512),
         timeout_ms=_int(view, "timeout_ms", 1, TEN_YEARS_MS),
         backoff_base_ms=_int(view, "backoff_base_ms", 0, TEN_YEARS_MS),
         backoff_cap_ms=_int(view, "backoff_cap_ms", 0, TEN_YEARS_MS),
-        worker_id=_str(view, "worker_id", 200) or None,
+        worker_id=_text(view, "worker_id", 200),
     )
     if job.created_at is None:
         raise ValueError("created_at is missing")
@@ -276,49 +302,79 @@ def check_file(path: Path, size: int | None, sha256: str | None) -> None:
 def read_header(line: bytes, queue: str) -> dict[str, Any]:
     try:
         header = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InvalidSnapshot("not a relayq snapshot: the first line is not its header")
     if header.get("version") != VERSION:
-        raise InvalidSnapshot(f"snapshot format version {header.get('version')!r} is not "
+        raise InvalidSnapshot(f"snapshot format version {header.get('version')!r:.40} is not "
                               f"supported (this relayq reads version {VERSION})")
     if header.get("queue") != queue:
-        raise InvalidSnapshot(f"snapshot is of queue {header.get('queue')!r}, not {queue!r}")
+        raise InvalidSnapshot(f"snapshot is of queue {header.get('queue')!r:.80}, not {queue!r}")
+    try:
+        check_int(header.get("sequence"), "sequence", 0, MAX_SEQUENCE)
+    except InvalidArgument as e:
+        raise InvalidSnapshot(f"snapshot header: {e.message}") from None
     return header
 
 
-def read_snapshot(path: Path, queue: str) -> tuple[dict[str, Any], Iterator[RestoredJob]]:
-    """The header and an iterator over the jobs of a snapshot file. Every fault (bad gzip,
-    truncation, bad JSON, a job that would be refused) raises InvalidSnapshot naming the line."""
-    f = gzip.open(path, "rb")  # noqa: SIM115 - closed by jobs(), or here on a bad header
-    lines = enumerate(f, start=1)
-    try:
-        header = read_header(_next_line(lines)[1], queue)
-    except BaseException:
-        f.close()
-        raise
+class SnapshotReader:
+    """Reads a snapshot file as a stream: `header()` reads its first line, each `jobs()` reads
+    it from the start. gzip is decompressed as lines are read, and no line longer than the
+    limits allow is ever held, so memory stays bounded whatever the file expands to. Every
+    fault (bad gzip, truncation, a line too long, bad JSON, ids out of order or repeated, a job
+    that enqueue or restore.lua would refuse) raises InvalidSnapshot naming the line."""
 
-    def jobs() -> Iterator[RestoredJob]:
-        with f:
-            number = 1
-            try:
-                for number, line in lines:  # noqa: B007 - read by the handlers below
-                    yield restored_job(json.loads(line), queue)
-            except (OSError, EOFError, zlib.error) as e:
-                raise InvalidSnapshot(f"snapshot is corrupt or truncated after line {number}: "
-                                      f"{e}") from None
-            except (ValueError, RelayqError) as e:
-                message = getattr(e, "message", None) or str(e)
-                raise InvalidSnapshot(f"line {number}: {message}") from None
+    def __init__(self, path: Path, queue: str, limits: Limits) -> None:
+        self.path, self.queue, self.limits = path, queue, limits
+        self.number = 0  # the line last read
 
-    return header, jobs()
+    def _line(self, f: IO[bytes], limit: int) -> bytes:
+        """The next line (b"" at the end), read with at most `limit` bytes held."""
+        self.number += 1
+        line = f.readline(limit + 1)
+        if len(line) > limit:
+            why = ("a header" if self.number == 1 else
+                   f"a job with payload and result of at most {self.limits.payload_bytes} bytes")
+            raise InvalidSnapshot(f"line {self.number} is longer than {limit} bytes, the most "
+                                  f"{why} can take: refused unread")
+        return line
 
+    def header(self) -> dict[str, Any]:
+        with self._opened() as f:
+            line = self._line(f, HEADER_BYTES)
+            if not line:
+                raise InvalidSnapshot("snapshot is empty: no header line")
+            return read_header(line, self.queue)
 
-def _next_line(lines: Iterator[tuple[int, bytes]]) -> tuple[int, bytes]:
-    try:
-        return next(lines)
-    except StopIteration:
-        raise InvalidSnapshot("snapshot is empty: no header line") from None
-    except (OSError, EOFError, zlib.error) as e:
-        raise InvalidSnapshot(f"snapshot is corrupt or truncated: {e}") from None
+    def jobs(self) -> Iterator[RestoredJob]:
+        """The header is checked again, then every job, in order."""
+        with self._opened() as f:
+            read_header(self._line(f, HEADER_BYTES), self.queue)
+            previous = ""
+            while line := self._line(f, self.limits.line_bytes):
+                try:
+                    job = restored_job(json.loads(line), self.queue, self.limits)
+                except RecursionError:
+                    raise InvalidSnapshot(f"line {self.number}: nested too deep") from None
+                except (ValueError, RelayqError) as e:
+                    message = getattr(e, "message", None) or str(e)
+                    raise InvalidSnapshot(f"line {self.number}: {message}") from None
+                key = job.local_id.zfill(KEY_WIDTH)
+                if key <= previous:
+                    raise InvalidSnapshot(
+                        f"line {self.number}: job {self.queue}.{job.local_id} is "
+                        f"{'repeated' if key == previous else 'out of order'}: a snapshot "
+                        "holds each job once, in ascending id order")
+                previous = key
+                yield job
+
+    @contextmanager
+    def _opened(self) -> Iterator[IO[bytes]]:
+        self.number = 0
+        try:
+            with gzip.open(self.path, "rb") as f:
+                yield f
+        except (OSError, EOFError, zlib.error) as e:
+            raise InvalidSnapshot(f"snapshot is corrupt or truncated after line "
+                                  f"{max(self.number - 1, 0)}: {e}") from None

@@ -7,7 +7,9 @@ caller re-reads and tries again.
 
 Backends (one module each): `file:///dir` (relayq.export.filestore), `s3://bucket/prefix`
 (relayq.export.s3store) and `memory://name` (here: for tests; one store per name and process).
-Keys are relative to the store's root and use `/` as separator.
+Keys are relative to the store's root and use `/` as separator; `check_key` is the one rule
+every backend applies, so that no key (from a manifest or a command line) reaches outside the
+store's root or prefix.
 """
 
 from __future__ import annotations
@@ -85,6 +87,23 @@ class ObjectStore(ABC):
         return f"{type(self).__name__}({self.uri!r})"
 
 
+MAX_KEY_BYTES = 1024  # S3's limit on a key
+
+
+def check_key(key: object) -> str:
+    """`key` if it names an object inside the store, else InvalidArgument: `/`-separated
+    segments, none empty, `.`, `..` or hidden (a leading `.`: the file store's own files), no
+    backslash or control character, at most MAX_KEY_BYTES."""
+    if not isinstance(key, str) or not key or len(key.encode("utf-8", "replace")) > MAX_KEY_BYTES:
+        raise InvalidArgument(f"invalid object key {key!r:.100}: expected 1-{MAX_KEY_BYTES} "
+                              "bytes")
+    if "\\" in key or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in key) or any(
+            part in ("", ".", "..") or part.startswith(".") for part in key.split("/")):
+        raise InvalidArgument(f"invalid object key {key!r:.100}: it must stay inside the store "
+                              "(no empty, '.', '..' or hidden segments)")
+    return key
+
+
 def read_all(data: Data) -> bytes:
     return data if isinstance(data, bytes) else data.read()
 
@@ -106,6 +125,7 @@ class MemoryStore(ObjectStore):
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Stored:
+        check_key(key)
         with self._lock:
             if key not in self._objects:
                 raise ObjectNotFound(f"{self.uri}: no object {key}")
@@ -116,6 +136,7 @@ class MemoryStore(ObjectStore):
 
     def put_if_absent(self, key: str, data: Data) -> str:
         body = read_all(data)
+        check_key(key)
         with self._lock:
             if key in self._objects:
                 raise PreconditionFailed(f"{self.uri}: {key} already exists")
@@ -123,6 +144,7 @@ class MemoryStore(ObjectStore):
 
     def put_if_match(self, key: str, data: Data, etag: str) -> str:
         body = read_all(data)
+        check_key(key)
         with self._lock:
             current = self._objects.get(key)
             if current is None or current.etag != etag:
@@ -142,6 +164,7 @@ class MemoryStore(ObjectStore):
         return iter(keys)
 
     def delete(self, key: str) -> None:
+        check_key(key)
         with self._lock:
             self._objects.pop(key, None)
 

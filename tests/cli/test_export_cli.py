@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -90,4 +92,101 @@ def test_errors_are_one_line_and_change_nothing(
     assert code == 2 and "invalid duration" in err
     with pytest.raises(SystemExit) as usage:
         cli.main(["export", "--to", uri, "--queue", q.name, "--all"])
+    assert usage.value.code == 2
+
+
+def endpoint_args(store_uri: str, request: pytest.FixtureRequest) -> list[str]:
+    if store_uri.startswith("s3:"):
+        return ["--s3-endpoint-url", request.getfixturevalue("s3_endpoint")]
+    return []
+
+
+def test_a_key_outside_the_store_is_a_one_line_usage_error_and_is_never_read(
+        q: Queue, redis_url: str, store_uri: str, request: pytest.FixtureRequest,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A good snapshot lies where `..` would lead (beside the store's root, or outside the S3
+    prefix): had it been read, the restore would have written its job."""
+    q.enqueue({"x": 1})
+    extra = endpoint_args(store_uri, request)
+    code, out, err = run(capsys, "export", "--to", store_uri, "--queue", q.name, "--redis",
+                         redis_url, "--json", *extra)
+    assert code == 0, err
+    store = open_store(store_uri, s3_endpoint_url=(extra or [None])[-1])
+    data = store.get(json.loads(out)["key"]).data
+    outside = open_store(store_uri.rpartition("/")[0], s3_endpoint_url=(extra or [None])[-1])
+    outside.put_if_absent("outside.ndjson.gz", data)
+    wipe(q)
+    for key in ("../outside.ndjson.gz", "../../etc/passwd",
+                f"{q.name}/snapshots/../../../outside.ndjson.gz", "/etc/passwd"):
+        code, out, err = run(capsys, "restore", "--from", store_uri, "--queue", q.name,
+                             "--redis", redis_url, "--snapshot", key, *extra)
+        assert code == 2 and "invalid" in err and len(err.strip().splitlines()) == 1, err
+    assert keyspace(q.redis, q.name) == {}
+
+
+def test_a_tampered_manifest_or_header_is_a_one_line_error(
+        q: Queue, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    uri = f"file://{tmp_path}/store"
+    q.enqueue({"x": 1})
+    run(capsys, "export", "--to", uri, "--queue", q.name, "--redis", redis_url, "--json")
+    store = open_store(uri)
+    manifest_path = tmp_path / "store" / manifests.manifest_key(q.name)
+    good_manifest = manifest_path.read_text()
+    current = json.loads(good_manifest)
+    snapshot = store.get(current["latest"]).data
+    header, *jobs = gzip.decompress(snapshot).splitlines(keepends=True)
+
+    def restore() -> tuple[int, str]:
+        code, _, err = run(capsys, "restore", "--from", uri, "--queue", q.name, "--redis",
+                           redis_url)
+        assert len(err.strip().splitlines()) == 1, err
+        return code, err
+
+    wipe(q)
+    for entry_change in ({"key": "../../etc/passwd"}, {"sequence": "7x"}, {"jobs": -1}):
+        entry = {**current["snapshots"][-1], **entry_change}
+        manifest_path.write_text(json.dumps({**current, "snapshots": [entry],
+                                             "latest": entry["key"]}))
+        code, err = restore()
+        assert code == 1 and "manifest of queue" in err and "unreadable" in err
+    manifest_path.write_text(json.dumps({**current, "sequence": "many"}))
+    assert restore() == (1, f"relayq restore: manifest of queue {q.name} is unreadable: "
+                            "sequence must be a non-negative integer, got 'many'\n")
+
+    def publish(lines: list[bytes]) -> None:
+        data = gzip.compress(b"".join(lines))
+        entry = {**current["snapshots"][-1], "bytes": len(data),
+                 "sha256": hashlib.sha256(data).hexdigest()}
+        manifest_path.write_text(json.dumps({**current, "snapshots": [entry]}))
+        (tmp_path / "store" / current["latest"]).write_bytes(data)
+
+    publish([json.dumps({**json.loads(header), "sequence": "abc"}).encode() + b"\n", *jobs])
+    code, err = restore()
+    assert code == 1 and "snapshot header: sequence must be an integer" in err
+    deep = json.dumps({**json.loads(jobs[0]), "payload": "@"}).replace(
+        '"@"', "[" * 995 + "]" * 995)
+    publish([header, deep.encode() + b"\n"])
+    code, err = restore()
+    assert code == 1 and "line 2:" in err and "nested" in err
+    assert keyspace(q.redis, q.name) == {}
+
+
+def test_max_payload_bytes_lets_a_queue_with_larger_payloads_be_restored(
+        r: object, redis_url: str, queue_name: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    big = Queue(queue_name, r, max_payload_bytes=4 * 2**20)
+    big.configure(max_payload_bytes=4 * 2**20)
+    big.enqueue("x" * (3 * 2**20))
+    uri = f"file://{tmp_path}/big"
+    assert run(capsys, "export", "--to", uri, "--queue", queue_name, "--redis", redis_url,
+               "--json")[0] == 0
+    wipe(big)
+    big.configure(max_payload_bytes=4 * 2**20)
+    argv = ["restore", "--from", uri, "--queue", queue_name, "--redis", redis_url, "--json"]
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and "line 2 is longer than 2621440 bytes" in err  # the default: 1 MiB
+    code, out, err = run(capsys, *argv, "--max-payload-bytes", str(4 * 2**20))
+    assert code == 0 and json.loads(out)["statuses"] == {"ok": 1}, err
+    with pytest.raises(SystemExit) as usage:  # refused by argparse, as every range check is
+        run(capsys, *argv, "--max-payload-bytes", "0")
     assert usage.value.code == 2

@@ -122,3 +122,31 @@ def test_a_refusal_is_byte_for_byte_nothing(q: Queue) -> None:
     with pytest.raises(InvalidArgument):
         q.restore([job("2", "ready", t), job("3", "ready", t)._replace(state="nope")])
     assert keyspace(q.redis, q.name) == before
+
+
+def test_payload_and_result_are_held_to_the_queues_limit(any_q: Queue) -> None:
+    """As enqueue holds payloads (issue 20: a 200 MB payload was restored)."""
+    t = now_ms(any_q)
+    any_q.configure(max_payload_bytes=100)
+    big = '"' + "x" * 100 + '"'
+    before = sorted(any_q.redis.scan_iter(match=f"relayq:{{{any_q.name}}}:*"))
+    with pytest.raises(InvalidArgument, match="payload is 102 bytes, over the limit of 100"):
+        any_q.restore([job("1", "ready", t), job("2", "ready", t, payload=big)])
+    with pytest.raises(InvalidArgument, match="result is 102 bytes, over the limit of 100"):
+        any_q.restore([job("3", "succeeded", t, finished_at=t, result=big)])
+    assert sorted(any_q.redis.scan_iter(match=f"relayq:{{{any_q.name}}}:*")) == before
+    assert any_q.restore([job("4", "ready", t, payload='"' + "x" * 98 + '"')]) == ["ok"]
+
+
+def test_a_creation_time_in_the_future_holds_a_key_no_longer_than_its_ttl(any_q: Queue) -> None:
+    t = now_ms(any_q)
+    any_q.configure(idempotency_ttl_ms=HOUR)
+    any_q.restore([job("1", "ready", t + 100 * 365 * 86_400_000, idempotency_key="k")])
+    assert 0 < any_q.redis.pttl(any_q.keys.prefix + "idem:k") <= HOUR
+
+
+def test_a_key_held_by_another_job_is_never_taken(any_q: Queue) -> None:
+    held = any_q.enqueue({"mine": True}, idempotency_key="k")
+    t = now_ms(any_q)
+    assert any_q.restore([job("1", "ready", t, idempotency_key="k")]) == ["ok"]
+    assert any_q.enqueue({}, idempotency_key="k").id == held.id

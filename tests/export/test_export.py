@@ -6,11 +6,18 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
-from relayq import Queue
-from relayq.export import ObjectStore, export_queue, reads, restore_snapshot, snapshot
+import pytest
+
+from relayq import Queue, scripts
+from relayq.errors import RedisUnavailable
+from relayq.export import ObjectStore, export_queue, open_store, reads, restore_snapshot, snapshot
 from relayq.export import manifest as manifests
 from relayq.export.snapshot import SnapshotWriter
 from tests.support.export import all_ids, populate, views, wipe
@@ -159,3 +166,76 @@ def test_jobs_moving_during_the_export_appear_once_in_the_old_or_new_state(
         assert job["state"] in ("ready", "running", "succeeded")
         assert (job["result"] is not None) == (job["state"] == "succeeded")
         assert (job["started_at"] is None) == (job["state"] == "ready")
+
+
+# -- an interrupted restore: a rerun completes it ------------------------------------------
+
+# `relayq restore` in a child that dies by SIGKILL in the middle of its third write round trip:
+# half of that round trip's script calls have run, nothing after them.
+KILLED_MIDWAY = """
+import os, signal, sys
+from relayq import scripts
+from relayq.cli.main import main
+real, round_trips = scripts.run_pipelined, []
+def run_pipelined(client, calls, wait=None):
+    calls = list(calls)
+    round_trips.append(calls)
+    if len(round_trips) == 3:
+        real(client, calls[:len(calls) // 2], wait)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(client, calls, wait)
+scripts.run_pipelined = run_pipelined
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def whole_restore(q: Queue, store: ObjectStore) -> dict[str, Any]:
+    """Exports 2,500 jobs (five write batches of 500), then the keyspace that one uninterrupted
+    restore of them gives; leaves the queue wiped."""
+    populate(q, ready=2495)
+    export_queue(q.redis, store, q.name)
+    wipe(q)
+    assert restore_snapshot(q, store).statuses == {"ok": 2500}
+    whole = keyspace(q.redis, q.name)
+    wipe(q)
+    return whole
+
+
+def test_a_restore_cut_by_a_redis_error_is_completed_by_running_it_again(
+        q: Queue, store: ObjectStore, monkeypatch: Any) -> None:
+    whole = whole_restore(q, store)
+    real, round_trips = scripts.run_pipelined, []
+
+    def connection_reset(client: Any, calls: Any, wait: Any = None) -> Any:
+        calls = list(calls)
+        round_trips.append(calls)
+        if len(round_trips) == 3:  # half of the third batch's script calls run, then Redis is gone
+            real(client, calls[:len(calls) // 2], wait)
+            raise RedisUnavailable("Redis unavailable: Connection reset by peer")
+        return real(client, calls, wait)
+
+    monkeypatch.setattr(scripts, "run_pipelined", connection_reset)
+    with pytest.raises(RedisUnavailable, match="after 1000 of 2500 jobs .* run it again"):
+        restore_snapshot(q, store)
+    assert len(all_ids(q)) == 1250
+    monkeypatch.undo()
+    again = restore_snapshot(q, store)
+    assert again.statuses == {"ok": 1250, "present": 1250}
+    assert keyspace(q.redis, q.name) == whole
+
+
+def test_a_restore_killed_mid_write_is_completed_by_running_it_again(
+        q: Queue, redis_url: str, tmp_path: Path) -> None:
+    uri = f"file://{tmp_path}/store"
+    store = open_store(uri)
+    whole = whole_restore(q, store)
+    argv = ["restore", "--from", uri, "--queue", q.name, "--redis", redis_url, "--json"]
+    killed = subprocess.run([sys.executable, "-c", KILLED_MIDWAY, *argv], capture_output=True,
+                            timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    assert len(all_ids(q)) == 1250
+    rerun = subprocess.run([sys.executable, "-m", "relayq.cli.main", *argv],
+                           capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["statuses"] == {"ok": 1250, "present": 1250}
+    assert keyspace(q.redis, q.name) == whole

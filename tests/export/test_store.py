@@ -3,6 +3,7 @@ contract for every backend, and compare-and-set under races (threads and process
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import threading
 from pathlib import Path
@@ -129,8 +130,18 @@ def test_file_store_never_shows_temporary_files(tmp_path: Path) -> None:
     store.put_if_absent("q/x", b"1")
     (tmp_path / "q" / ".tmp-leftover").write_bytes(b"half")
     assert list(store.list("")) == ["q/x"]
-    with pytest.raises(ValueError):
-        store.get("../etc/passwd")
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "q/../../x", "/etc/passwd", "q//x", "q/./x",
+                                 "q/.tmp-x", "q\\..\\x", "", "k" * 1025])
+def test_a_key_that_would_leave_the_store_is_refused_by_every_backend(
+        any_store: ObjectStore, key: str) -> None:
+    """(issue 20: `../../etc/passwd` as a key gave a traceback; on S3 it leaves the prefix)"""
+    for attempt in (lambda: any_store.get(key), lambda: any_store.put_if_absent(key, b"x"),
+                    lambda: any_store.put_if_match(key, b"x", "e"), lambda: any_store.delete(key),
+                    lambda: any_store.download(key, io.BytesIO())):
+        with pytest.raises(InvalidArgument, match="invalid object key"):
+            attempt()
 
 
 @pytest.mark.parametrize("uri", ["ftp://x", "file://host/dir", "s3://", "nonsense"])
