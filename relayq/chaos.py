@@ -45,8 +45,7 @@ from typing import Any
 from .api.process import ServerProcess
 from .bench import percentile, stop_processes
 from .client import Client
-from .connection import Client as RedisClient
-from .connection import connect
+from .connection import RedisClient, connect
 from .errors import JobNotFound, RedisUnavailable, ServerBusy, ServerUnavailable
 from .queue import Queue
 from .redis_process import RedisProcess

@@ -50,13 +50,15 @@ from redis.exceptions import (
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
+from .backoff import Backoff
 from .errors import InvalidArgument, RedisUnavailable
-from .retry import ReconnectBackoff
 
 DEFAULT_URL = "redis://localhost:6379/0"
 PRIMARY_CHECK_S = 1.0  # how often a Sentinel client asks who the primary is
 
-Client = Any  # redis.Redis or redis.cluster.RedisCluster: both speak the commands relayq uses
+# redis.Redis or redis.cluster.RedisCluster: both speak the commands relayq uses. (Not to be
+# confused with relayq.Client, the HTTP SDK.)
+RedisClient = Any
 
 # Replies that mean "this command did not run here, and the server is not serving it right
 # now": a failover or a slot migration in progress. Callers see them as RedisUnavailable.
@@ -94,7 +96,7 @@ def _hosts(netloc: str) -> list[tuple[str, int]]:
     return hosts
 
 
-def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> Client:
+def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> RedisClient:
     """A client for `url`. `socket_timeout=None` is for connections that block (BLPOP)."""
     url = url or default_url()
     parts = urlsplit(url)
@@ -153,12 +155,12 @@ def _cluster_reachable() -> Iterator[None]:
 
 
 def connect_patiently(url: str | None,
-                      on_retry: Callable[[RedisUnavailable], None]) -> Client:
+                      on_retry: Callable[[RedisUnavailable], None]) -> RedisClient:
     """`connect(url)`, retried with capped, jittered backoff for as long as Redis cannot be
     reached (only a cluster client has to reach a node when it is made): for long-running
     processes, which wait for Redis rather than die. `on_retry(error)` is called before each
     wait."""
-    backoff = ReconnectBackoff()
+    backoff = Backoff()
     while True:
         try:
             return connect(url)
@@ -181,11 +183,11 @@ def _is_cluster_node(client: redis.Redis) -> bool:
         probe.close()
 
 
-def is_cluster(client: Client) -> bool:
+def is_cluster(client: RedisClient) -> bool:
     return isinstance(client, RedisCluster)
 
 
-def node_client(client: Client, key: str) -> redis.Redis:
+def node_client(client: RedisClient, key: str) -> redis.Redis:
     """The plain client that talks to the node serving `key`: the node's own client on Redis
     Cluster (so that several commands share one connection), `client` itself otherwise."""
     if isinstance(client, RedisCluster):
@@ -194,7 +196,7 @@ def node_client(client: Client, key: str) -> redis.Redis:
     return client
 
 
-def refresh_topology(client: Client) -> None:
+def refresh_topology(client: RedisClient) -> None:
     """Re-reads the cluster's slot map after a connection error or MOVED (a failover may have
     moved the slot to another node). Best effort; nothing to do for other clients."""
     if isinstance(client, RedisCluster):
@@ -203,7 +205,7 @@ def refresh_topology(client: Client) -> None:
             client.nodes_manager.initialize()
 
 
-def follow_primary(client: Client) -> None:
+def follow_primary(client: RedisClient) -> None:
     """Sentinel clients: at most every PRIMARY_CHECK_S, asks the sentinels who the primary is;
     when it changed, redis-py disconnects idle connections to the old one (and busy ones when
     they are released). Nothing to do for other clients."""
@@ -218,7 +220,7 @@ def follow_primary(client: Client) -> None:
         pool.get_master_address()
 
 
-def on_primary(client: Client, conn: Any) -> bool:
+def on_primary(client: RedisClient, conn: Any) -> bool:
     """False when `conn`, a connection held out of `client`'s pool (a blocking one), is on a
     server Sentinel no longer names as primary (asked at most every PRIMARY_CHECK_S)."""
     pool = getattr(client, "connection_pool", None)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from .connection import Client, is_cluster, redis_errors
+from .connection import RedisClient, is_cluster, redis_errors
 
 SAFE_POLICY = "noeviction"
 
@@ -39,7 +39,7 @@ class EvictionCheck:
         return "\n".join(lines)
 
 
-def check_eviction(client: Client) -> EvictionCheck:
+def check_eviction(client: RedisClient) -> EvictionCheck:
     """The eviction policy of every primary behind `client`. RedisUnavailable when Redis
     cannot be reached."""
     check = EvictionCheck()

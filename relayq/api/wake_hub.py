@@ -26,12 +26,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..connection import Client, redis_errors
+from ..backoff import Backoff
+from ..connection import RedisClient, redis_errors
 from ..errors import RelayqError, ServerBusy
 from ..logs import log_event
 from ..queue import Queue
 from ..results import ClaimResult
-from ..retry import ReconnectBackoff
 
 log = logging.getLogger("relayq.server")
 GONE_CHECK_S = 1.0  # how often a waiting request looks whether its client went away
@@ -48,7 +48,7 @@ class _Watch:
 
 
 class WakeHub:
-    def __init__(self, redis: Client, max_waiters: int, block_s: float = 2.0) -> None:
+    def __init__(self, redis: RedisClient, max_waiters: int, block_s: float = 2.0) -> None:
         self.redis = redis
         self.max_waiters = max_waiters
         self.block_s = block_s
@@ -121,7 +121,7 @@ class WakeHub:
 
     def _run(self, watch: _Watch) -> None:
         """One queue's thread: BLPOP tokens and hand each to the oldest waiter."""
-        backoff = ReconnectBackoff()
+        backoff = Backoff()
         while True:
             with self._lock:
                 if not watch.waiters:

@@ -26,11 +26,11 @@ from typing import Any
 
 import redis
 
+from ..backoff import Backoff
 from ..connection import node_client, on_primary, refresh_topology
 from ..errors import RedisUnavailable
 from ..logs import log_event
 from ..queue import Queue
-from ..retry import ReconnectBackoff
 
 log = logging.getLogger("relayq.worker")
 MAX_BLOCK_S = 5.0
@@ -89,7 +89,7 @@ class Waker:
         return conn
 
     def _run(self) -> None:
-        backoff = ReconnectBackoff()
+        backoff = Backoff()
         conn = None
         while not self._stopping.is_set():
             self._armed.wait()
