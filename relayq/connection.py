@@ -52,6 +52,7 @@ from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from .backoff import Backoff
 from .errors import InvalidArgument, RedisUnavailable
+from .hostport import parse_host_port
 
 DEFAULT_URL = "redis://localhost:6379/0"
 PRIMARY_CHECK_S = 1.0  # how often a Sentinel client asks who the primary is
@@ -87,13 +88,8 @@ def _no_retry() -> Retry:
 
 
 def _hosts(netloc: str) -> list[tuple[str, int]]:
-    hosts = []
-    for part in netloc.rsplit("@", 1)[-1].split(","):
-        host, _, port = part.rpartition(":")
-        if not host or not port.isdigit():
-            raise InvalidArgument(f"expected host:port in Redis URL, got {part!r}")
-        hosts.append((host.strip("[]"), int(port)))
-    return hosts
+    return [parse_host_port(part, "host in Redis URL")
+            for part in netloc.rsplit("@", 1)[-1].split(",")]
 
 
 def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> RedisClient:
@@ -184,6 +180,8 @@ def _is_cluster_node(client: redis.Redis) -> bool:
 
 
 def is_cluster(client: RedisClient) -> bool:
+    """True for a Redis Cluster client: the one test of the client kind (`connect` tells a
+    cluster node from a plain server when it makes the client)."""
     return isinstance(client, RedisCluster)
 
 

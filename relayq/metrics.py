@@ -59,6 +59,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from .connection import RedisClient, connect
 from .errors import RelayqError
+from .hostport import parse_host_port
 from .job import Job
 from .logs import log_event
 from .queue import list_queues, stats_many
@@ -250,10 +251,7 @@ def render_server_metrics(redis: RedisClient, accept: str | None = None,
 
 def parse_addr(addr: str) -> tuple[str, int]:
     """`host:port`, `[v6]:port` or `:port` (every interface) into (host, port)."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise RelayqError(f"bad metrics address {addr!r}: expected HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    return parse_host_port(addr, "metrics address", any_host="0.0.0.0")
 
 
 def serve_worker_metrics(addr: str, redis_url: str, queues: Sequence[str]) -> MetricsEvents:

@@ -32,11 +32,17 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import redis
-from redis.cluster import RedisCluster
 from redis.exceptions import MovedError, NoScriptError
 
 from . import wire
-from .connection import RedisClient, follow_primary, node_client, redis_errors, refresh_topology
+from .connection import (
+    RedisClient,
+    follow_primary,
+    is_cluster,
+    node_client,
+    redis_errors,
+    refresh_topology,
+)
 from .errors import NotReplicated, RedisUnavailable
 from .replication import Wait
 
@@ -117,7 +123,7 @@ def run(client: RedisClient, call: ScriptCall) -> Any:
     sends it itself (it follows MOVED; run_pipelined repeats instead), any other client on
     this thread's kept connection."""
     command = ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
-    if isinstance(client, RedisCluster):
+    if is_cluster(client):
         def send() -> Any:
             return client.execute_command(*command)
     else:
@@ -158,7 +164,7 @@ def run_pipelined(client: RedisClient, calls: Iterable[ScriptCall], wait: Wait |
 def _by_node(client: RedisClient, calls: list[ScriptCall]) -> list[list[int]]:
     """Indexes of `calls`, grouped by the node that serves their first key (one group unless
     the client is a cluster client and the calls span nodes)."""
-    if not calls or not hasattr(client, "get_node_from_key"):
+    if not calls or not is_cluster(client):
         return [list(range(len(calls)))]
     groups: dict[str, list[int]] = {}
     with redis_errors():
