@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -48,14 +49,17 @@ from redis.exceptions import (
     TryAgainError,
 )
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import Sentinel
 
+from . import redis_adapter
 from .backoff import Backoff
 from .errors import InvalidArgument, RedisUnavailable
 from .hostport import parse_host_port
 
 DEFAULT_URL = "redis://localhost:6379/0"
 PRIMARY_CHECK_S = 1.0  # how often a Sentinel client asks who the primary is
+# when each Sentinel pool last asked (kept here, not as an attribute set on redis-py's pool)
+_primary_checked_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
 # redis.Redis or redis.cluster.RedisCluster: both speak the commands relayq uses. (Not to be
 # confused with relayq.Client, the HTTP SDK.)
@@ -106,7 +110,7 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> R
         if not _is_cluster_node(client):
             return client
         client.close()
-        if client.connection_pool.connection_kwargs.get("db", 0):
+        if redis_adapter.database(client):
             raise InvalidArgument(f"{url} is a Redis Cluster node: only database 0 exists there")
         with _cluster_reachable():
             return RedisCluster.from_url(url, retry=_no_retry(), **options)
@@ -168,9 +172,7 @@ def connect_patiently(url: str | None,
 def _is_cluster_node(client: redis.Redis) -> bool:
     """True when the server says `cluster_enabled:1`; False when it does not, or cannot be
     asked (down, INFO disabled): the plain client then reports the real problem on first use."""
-    pool = client.connection_pool  # asked on database 0: a cluster node refuses SELECT
-    probe = redis.Redis(connection_pool=redis.ConnectionPool(
-        connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": 0}))
+    probe = redis_adapter.client_like(client, db=0)  # a cluster node refuses SELECT
     try:
         return bool(probe.info("cluster").get("cluster_enabled"))
     except redis.RedisError:
@@ -198,34 +200,32 @@ def refresh_topology(client: RedisClient) -> None:
     """Re-reads the cluster's slot map after a connection error or MOVED (a failover may have
     moved the slot to another node). Best effort; nothing to do for other clients."""
     if isinstance(client, RedisCluster):
-        # every node unreachable: the next call fails and refreshes again
-        with suppress(redis.RedisError, RedisClusterException):
-            client.nodes_manager.initialize()
+        redis_adapter.reread_slot_map(client)
 
 
 def follow_primary(client: RedisClient) -> None:
     """Sentinel clients: at most every PRIMARY_CHECK_S, asks the sentinels who the primary is;
     when it changed, redis-py disconnects idle connections to the old one (and busy ones when
     they are released). Nothing to do for other clients."""
-    pool = getattr(client, "connection_pool", None)
-    if not isinstance(pool, SentinelConnectionPool):
+    pool = redis_adapter.sentinel_pool(client)
+    if pool is None:
         return
     now = time.monotonic()
-    if now - getattr(pool, "relayq_checked_at", 0.0) < PRIMARY_CHECK_S:
+    if now - _primary_checked_at.get(pool, 0.0) < PRIMARY_CHECK_S:
         return
-    pool.relayq_checked_at = now
+    _primary_checked_at[pool] = now
     with redis_errors():
-        pool.get_master_address()
+        redis_adapter.ask_sentinels(pool)
 
 
 def on_primary(client: RedisClient, conn: Any) -> bool:
     """False when `conn`, a connection held out of `client`'s pool (a blocking one), is on a
     server Sentinel no longer names as primary (asked at most every PRIMARY_CHECK_S)."""
-    pool = getattr(client, "connection_pool", None)
-    if not isinstance(pool, SentinelConnectionPool):
+    pool = redis_adapter.sentinel_pool(client)
+    if pool is None:
         return True
     follow_primary(client)
-    return bool(pool.owns_connection(conn))
+    return redis_adapter.on_named_primary(pool, conn)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from . import redis_adapter
 from .connection import RedisClient, is_cluster, redis_errors
 
 SAFE_POLICY = "noeviction"
@@ -59,7 +60,7 @@ def check_eviction(client: RedisClient) -> EvictionCheck:
 
 def _name(client: redis.Redis) -> str:
     """host:port, the socket path, or the Sentinel service name."""
-    service = getattr(client.connection_pool, "service_name", None)
+    service = redis_adapter.sentinel_service(client)
     if service:
         return f"primary of {service}"
     kwargs = client.get_connection_kwargs()
