@@ -41,11 +41,12 @@ class _Kept:
     (a redis-py connection sits in reference cycles and would otherwise wait for the GC)."""
 
     def __init__(self) -> None:
-        self.by_pool: weakref.WeakKeyDictionary[Any, tuple[int, Connection]] = (
+        # pool -> (pid that made the connection, the connection, is it a Sentinel client's)
+        self.by_pool: weakref.WeakKeyDictionary[Any, tuple[int, Connection, bool]] = (
             weakref.WeakKeyDictionary())
 
     def __del__(self) -> None:
-        for pid, conn in list(self.by_pool.values()):
+        for pid, conn, _ in list(self.by_pool.values()):
             if pid == os.getpid():  # never close a socket a parent process still uses
                 with suppress(Exception):
                     conn.disconnect()
@@ -63,10 +64,10 @@ def kept_connection(client: redis.Redis) -> Connection:
         # Made like the pool's own, but not counted against its max_connections (redis-py 8:
         # 100): a thread keeps this one, and the pool's limit is for connections it lends.
         conn = redis_adapter.new_connection(client)
-        kept[pool] = (os.getpid(), conn)
+        kept[pool] = (os.getpid(), conn, redis_adapter.sentinel_pool(client) is not None)
     else:
         conn = entry[1]
-        if not on_primary(client, conn):  # a Sentinel client's, on an old primary
+        if entry[2] and not on_primary(client, conn):  # a Sentinel client's, on an old primary
             conn.disconnect()  # make_ready() below reaches the primary named now
     redis_adapter.make_ready(conn)
     return conn
