@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .connection import Client, redis_errors
+from .connection import RedisClient, redis_errors
 from .errors import Forbidden, InvalidArgument, LastAdminKey, NotFound, Unauthorized
 from .job import rfc3339
 from .keys import API_KEYS, session
@@ -84,7 +84,7 @@ def _digest(secret: str) -> str:
 class KeyStore:
     """Creates, lists, revokes and checks API keys in `relayq:apikeys`."""
 
-    def __init__(self, redis: Client) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
     def create(self, name: str, scopes: Iterable[str], *,

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import urllib3
 
+from .backoff import Backoff
 from .codec import dumps
 from .errors import (
     HTTP_ERRORS,
@@ -47,6 +48,7 @@ from .results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
 DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)
 FINAL_STATES = ("succeeded", "dead", "cancelled")
+MAX_POLL_S = 1.0  # the longest interval of `wait` between two reads of a job
 # replies without a relayq error body (from a proxy, or waitress itself): by status
 NON_JSON_ERRORS: dict[int, type[RelayqError]] = {
     401: Unauthorized, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge}
@@ -220,6 +222,7 @@ class Client:
         not within `timeout` seconds. Asks with a growing interval (from `poll_s` to 1 s);
         `on_change(job)` hears of each state it sees (e.g. to show progress)."""
         deadline = time.monotonic() + timeout
+        polls = Backoff(poll_s, MAX_POLL_S, jitter=False)
         seen = None
         while True:
             job = self.get(job_id)
@@ -231,8 +234,7 @@ class Client:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"job {job_id} is still {job.state} after {timeout:g}s")
-            time.sleep(min(poll_s, left))
-            poll_s = min(poll_s * 2, 1.0)
+            time.sleep(min(polls.next_delay(), left))
 
     def stats(self, queue: str) -> QueueStats:
         return stats_from_view(self._data("GET", self._queue(queue), repeatable=True))

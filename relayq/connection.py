@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -48,15 +49,21 @@ from redis.exceptions import (
     TryAgainError,
 )
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool
+from redis.sentinel import Sentinel
 
+from . import redis_adapter
+from .backoff import Backoff
 from .errors import InvalidArgument, RedisUnavailable
-from .retry import ReconnectBackoff
+from .hostport import parse_host_port
 
 DEFAULT_URL = "redis://localhost:6379/0"
 PRIMARY_CHECK_S = 1.0  # how often a Sentinel client asks who the primary is
+# when each Sentinel pool last asked (kept here, not as an attribute set on redis-py's pool)
+_primary_checked_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
-Client = Any  # redis.Redis or redis.cluster.RedisCluster: both speak the commands relayq uses
+# redis.Redis or redis.cluster.RedisCluster: both speak the commands relayq uses. (Not to be
+# confused with relayq.Client, the HTTP SDK.)
+RedisClient = Any
 
 # Replies that mean "this command did not run here, and the server is not serving it right
 # now": a failover or a slot migration in progress. Callers see them as RedisUnavailable.
@@ -85,16 +92,11 @@ def _no_retry() -> Retry:
 
 
 def _hosts(netloc: str) -> list[tuple[str, int]]:
-    hosts = []
-    for part in netloc.rsplit("@", 1)[-1].split(","):
-        host, _, port = part.rpartition(":")
-        if not host or not port.isdigit():
-            raise InvalidArgument(f"expected host:port in Redis URL, got {part!r}")
-        hosts.append((host.strip("[]"), int(port)))
-    return hosts
+    return [parse_host_port(part, "host in Redis URL")
+            for part in netloc.rsplit("@", 1)[-1].split(",")]
 
 
-def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> Client:
+def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> RedisClient:
     """A client for `url`. `socket_timeout=None` is for connections that block (BLPOP)."""
     url = url or default_url()
     parts = urlsplit(url)
@@ -108,7 +110,7 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> C
         if not _is_cluster_node(client):
             return client
         client.close()
-        if client.connection_pool.connection_kwargs.get("db", 0):
+        if redis_adapter.database(client):
             raise InvalidArgument(f"{url} is a Redis Cluster node: only database 0 exists there")
         with _cluster_reachable():
             return RedisCluster.from_url(url, retry=_no_retry(), **options)
@@ -153,12 +155,12 @@ def _cluster_reachable() -> Iterator[None]:
 
 
 def connect_patiently(url: str | None,
-                      on_retry: Callable[[RedisUnavailable], None]) -> Client:
+                      on_retry: Callable[[RedisUnavailable], None]) -> RedisClient:
     """`connect(url)`, retried with capped, jittered backoff for as long as Redis cannot be
     reached (only a cluster client has to reach a node when it is made): for long-running
     processes, which wait for Redis rather than die. `on_retry(error)` is called before each
     wait."""
-    backoff = ReconnectBackoff()
+    backoff = Backoff()
     while True:
         try:
             return connect(url)
@@ -170,9 +172,7 @@ def connect_patiently(url: str | None,
 def _is_cluster_node(client: redis.Redis) -> bool:
     """True when the server says `cluster_enabled:1`; False when it does not, or cannot be
     asked (down, INFO disabled): the plain client then reports the real problem on first use."""
-    pool = client.connection_pool  # asked on database 0: a cluster node refuses SELECT
-    probe = redis.Redis(connection_pool=redis.ConnectionPool(
-        connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": 0}))
+    probe = redis_adapter.client_like(client, db=0)  # a cluster node refuses SELECT
     try:
         return bool(probe.info("cluster").get("cluster_enabled"))
     except redis.RedisError:
@@ -181,11 +181,13 @@ def _is_cluster_node(client: redis.Redis) -> bool:
         probe.close()
 
 
-def is_cluster(client: Client) -> bool:
+def is_cluster(client: RedisClient) -> bool:
+    """True for a Redis Cluster client: the one test of the client kind (`connect` tells a
+    cluster node from a plain server when it makes the client)."""
     return isinstance(client, RedisCluster)
 
 
-def node_client(client: Client, key: str) -> redis.Redis:
+def node_client(client: RedisClient, key: str) -> redis.Redis:
     """The plain client that talks to the node serving `key`: the node's own client on Redis
     Cluster (so that several commands share one connection), `client` itself otherwise."""
     if isinstance(client, RedisCluster):
@@ -194,38 +196,36 @@ def node_client(client: Client, key: str) -> redis.Redis:
     return client
 
 
-def refresh_topology(client: Client) -> None:
+def refresh_topology(client: RedisClient) -> None:
     """Re-reads the cluster's slot map after a connection error or MOVED (a failover may have
     moved the slot to another node). Best effort; nothing to do for other clients."""
     if isinstance(client, RedisCluster):
-        # every node unreachable: the next call fails and refreshes again
-        with suppress(redis.RedisError, RedisClusterException):
-            client.nodes_manager.initialize()
+        redis_adapter.reread_slot_map(client)
 
 
-def follow_primary(client: Client) -> None:
+def follow_primary(client: RedisClient) -> None:
     """Sentinel clients: at most every PRIMARY_CHECK_S, asks the sentinels who the primary is;
     when it changed, redis-py disconnects idle connections to the old one (and busy ones when
     they are released). Nothing to do for other clients."""
-    pool = getattr(client, "connection_pool", None)
-    if not isinstance(pool, SentinelConnectionPool):
+    pool = redis_adapter.sentinel_pool(client)
+    if pool is None:
         return
     now = time.monotonic()
-    if now - getattr(pool, "relayq_checked_at", 0.0) < PRIMARY_CHECK_S:
+    if now - _primary_checked_at.get(pool, 0.0) < PRIMARY_CHECK_S:
         return
-    pool.relayq_checked_at = now
+    _primary_checked_at[pool] = now
     with redis_errors():
-        pool.get_master_address()
+        redis_adapter.ask_sentinels(pool)
 
 
-def on_primary(client: Client, conn: Any) -> bool:
+def on_primary(client: RedisClient, conn: Any) -> bool:
     """False when `conn`, a connection held out of `client`'s pool (a blocking one), is on a
     server Sentinel no longer names as primary (asked at most every PRIMARY_CHECK_S)."""
-    pool = getattr(client, "connection_pool", None)
-    if not isinstance(pool, SentinelConnectionPool):
+    pool = redis_adapter.sentinel_pool(client)
+    if pool is None:
         return True
     follow_primary(client)
-    return bool(pool.owns_connection(conn))
+    return redis_adapter.on_named_primary(pool, conn)
 
 
 @contextmanager

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from .connection import Client, is_cluster, redis_errors
+from . import redis_adapter
+from .connection import RedisClient, is_cluster, redis_errors
 
 SAFE_POLICY = "noeviction"
 
@@ -39,7 +40,7 @@ class EvictionCheck:
         return "\n".join(lines)
 
 
-def check_eviction(client: Client) -> EvictionCheck:
+def check_eviction(client: RedisClient) -> EvictionCheck:
     """The eviction policy of every primary behind `client`. RedisUnavailable when Redis
     cannot be reached."""
     check = EvictionCheck()
@@ -59,7 +60,7 @@ def check_eviction(client: Client) -> EvictionCheck:
 
 def _name(client: redis.Redis) -> str:
     """host:port, the socket path, or the Sentinel service name."""
-    service = getattr(client.connection_pool, "service_name", None)
+    service = redis_adapter.sentinel_service(client)
     if service:
         return f"primary of {service}"
     kwargs = client.get_connection_kwargs()

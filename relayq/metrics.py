@@ -57,8 +57,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.exposition import choose_encoder, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from .connection import Client, connect
-from .errors import InvalidArgument, RelayqError
+from .connection import RedisClient, connect
+from .errors import RelayqError
+from .hostport import parse_host_port
 from .job import Job
 from .logs import log_event
 from .queue import list_queues, stats_many
@@ -178,7 +179,7 @@ class QueueCollector:
     """Reads every queue's stats from Redis when scraped: `queues` names them (a list, or a
     function returning one); None means every queue that exists (`list_queues`)."""
 
-    def __init__(self, redis: Client,
+    def __init__(self, redis: RedisClient,
                  queues: Sequence[str] | Callable[[], Sequence[str]] | None = None) -> None:
         self.redis = redis
         self.queues = queues
@@ -226,7 +227,7 @@ class _Forward:
         return self.registry.collect()
 
 
-def metrics_registry(redis: Client,
+def metrics_registry(redis: RedisClient,
                      queues: Sequence[str] | Callable[[], Sequence[str]] | None = None
                      ) -> CollectorRegistry:
     """A registry with everything a relayq process exports: the default registry (event
@@ -240,7 +241,7 @@ def metrics_registry(redis: Client,
 
 # -- serving ------------------------------------------------------------------------------------
 
-def render_server_metrics(redis: Client, accept: str | None = None,
+def render_server_metrics(redis: RedisClient, accept: str | None = None,
                           queues: Sequence[str] | None = None) -> tuple[bytes, str]:
     """The body and Content-Type of a `/metrics` response: Prometheus text, or OpenMetrics
     when the `Accept` header asks for it. Every queue (or those named) is read from Redis."""
@@ -250,10 +251,7 @@ def render_server_metrics(redis: Client, accept: str | None = None,
 
 def parse_addr(addr: str) -> tuple[str, int]:
     """`host:port`, `[v6]:port` or `:port` (every interface) into (host, port)."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InvalidArgument(f"bad metrics address {addr!r}: expected HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    return parse_host_port(addr, "metrics address", any_host="0.0.0.0")
 
 
 def serve_worker_metrics(addr: str, redis_url: str, queues: Sequence[str]) -> MetricsEvents:

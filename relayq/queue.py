@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from . import scripts
 from .codec import Codec, codec_for, dumps
-from .connection import Client, connect, redis_errors
+from .connection import RedisClient, connect, redis_errors
 from .errors import InvalidArgument, InvalidJobId, JobNotFound, NotReplicated, error_for_status
 from .job import Job, RestoredJob, make_job_id, parse_job_id
 from .keys import QUEUES, QueueKeys, check_queue_name
@@ -53,13 +53,13 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def list_queues(redis: Client) -> list[str]:
+def list_queues(redis: RedisClient) -> list[str]:
     """Names of every queue that has been used, sorted."""
     with redis_errors():
         return sorted(redis.smembers(QUEUES))
 
 
-def stats_many(redis: Client, names: Sequence[str]) -> list[QueueStats]:
+def stats_many(redis: RedisClient, names: Sequence[str]) -> list[QueueStats]:
     """Stats of many queues in one round trip (each queue's snapshot is consistent on its own)."""
     queues = [Queue(name, redis) for name in names]
     replies = scripts.run_pipelined(redis, [q.stats_call() for q in queues])
@@ -85,13 +85,14 @@ class Queue(Generic[T]):
     `replicas=N`: the replicated-write mode (relayq/replication.py) for enqueue, ack, nack and
     settle; each of those calls can override `replicas` and `replica_timeout_ms`."""
 
-    def __init__(self, name: str, redis: Client | str | None = None, *,
+    def __init__(self, name: str, redis: RedisClient | str | None = None, *,
                  payload_type: type[T] | None = None, codec: Codec[T] | None = None,
                  max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, replicas: int = 0,
                  replica_timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         self.name = check_queue_name(name)
         self.keys = QueueKeys(name)
-        self.redis: Client = connect(redis) if redis is None or isinstance(redis, str) else redis
+        self.redis: RedisClient = (
+            connect(redis) if redis is None or isinstance(redis, str) else redis)
         self.codec: Codec[Any] = codec or codec_for(payload_type)
         self.max_payload_bytes = max_payload_bytes
         self.wait = wait_for(replicas, replica_timeout_ms)

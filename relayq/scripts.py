@@ -32,11 +32,17 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import redis
-from redis.cluster import RedisCluster
 from redis.exceptions import MovedError, NoScriptError
 
 from . import wire
-from .connection import Client, follow_primary, node_client, redis_errors, refresh_topology
+from .connection import (
+    RedisClient,
+    follow_primary,
+    is_cluster,
+    node_client,
+    redis_errors,
+    refresh_topology,
+)
 from .errors import NotReplicated, RedisUnavailable
 from .replication import Wait
 
@@ -112,12 +118,12 @@ def load_all(client: redis.Redis) -> None:
             client.script_load(s.source)
 
 
-def run(client: Client, call: ScriptCall) -> Any:
+def run(client: RedisClient, call: ScriptCall) -> Any:
     """Runs one script by SHA, loading it first if Redis does not have it. A cluster client
     sends it itself (it follows MOVED; run_pipelined repeats instead), any other client on
     this thread's kept connection."""
     command = ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
-    if isinstance(client, RedisCluster):
+    if is_cluster(client):
         def send() -> Any:
             return client.execute_command(*command)
     else:
@@ -136,7 +142,7 @@ def run(client: Client, call: ScriptCall) -> Any:
 MAX_ROUNDS = 4  # round trips for one pipeline: the first, then repeats after NOSCRIPT/MOVED
 
 
-def run_pipelined(client: Client, calls: Iterable[ScriptCall], wait: Wait | None = None
+def run_pipelined(client: RedisClient, calls: Iterable[ScriptCall], wait: Wait | None = None
                   ) -> list[Any]:
     """Runs several scripts in one round trip per Redis node (not a transaction: each script is
     atomic on its own); replies in the order of `calls`. Calls of one queue share a node; calls
@@ -155,10 +161,10 @@ def run_pipelined(client: Client, calls: Iterable[ScriptCall], wait: Wait | None
     return replies
 
 
-def _by_node(client: Client, calls: list[ScriptCall]) -> list[list[int]]:
+def _by_node(client: RedisClient, calls: list[ScriptCall]) -> list[list[int]]:
     """Indexes of `calls`, grouped by the node that serves their first key (one group unless
     the client is a cluster client and the calls span nodes)."""
-    if not calls or not hasattr(client, "get_node_from_key"):
+    if not calls or not is_cluster(client):
         return [list(range(len(calls)))]
     groups: dict[str, list[int]] = {}
     with redis_errors():
@@ -167,7 +173,7 @@ def _by_node(client: Client, calls: list[ScriptCall]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _run_on_node(client: Client, calls: list[ScriptCall], wait: Wait | None) -> list[Any]:
+def _run_on_node(client: RedisClient, calls: list[ScriptCall], wait: Wait | None) -> list[Any]:
     """run_pipelined for calls that all live on one node."""
     if not calls:
         return []
@@ -212,7 +218,7 @@ def _run_on_node(client: Client, calls: list[ScriptCall], wait: Wait | None) -> 
     return replies
 
 
-def _round_trip(client: Client, target: redis.Redis, calls: list[ScriptCall],
+def _round_trip(client: RedisClient, target: redis.Redis, calls: list[ScriptCall],
                 wait: Wait | None) -> list[Any]:
     """One pipeline on one connection: the calls, then WAIT when asked. A broken connection
     makes a cluster client re-read its slot map before the error goes up."""

@@ -5,7 +5,8 @@ redis-py 8 spends about 40 µs of client CPU per command outside the socket (a p
 return under a lock, a retry wrapper, observability hooks), more than Redis spends running an
 enqueue script. relayq never lets redis-py resend a command and records no metrics through it,
 so its script calls skip that layer: each thread makes one connection with the settings of a
-client's pool, keeps it, and writes and reads on it directly. Before each use it is checked as
+client's pool, keeps it, and writes and reads on it directly (through relayq/redis_adapter.py,
+the one module that touches redis-py's connections). Before each use it is checked as
 redis-py's pool checks a connection it hands out (a socket the server closed is replaced). A
 send or read that fails disconnects it, so a late reply is never read as the answer to the next
 command, and nothing is ever resent.
@@ -27,10 +28,10 @@ from contextlib import suppress
 from typing import Any
 
 import redis
-from redis.connection import AbstractConnection
-from redis.sentinel import SentinelConnectionPool
 
+from . import redis_adapter
 from .connection import on_primary
+from .redis_adapter import Connection
 
 _local = threading.local()
 
@@ -40,18 +41,19 @@ class _Kept:
     (a redis-py connection sits in reference cycles and would otherwise wait for the GC)."""
 
     def __init__(self) -> None:
-        self.by_pool: weakref.WeakKeyDictionary[Any, tuple[int, AbstractConnection]] = (
+        # pool -> (pid that made the connection, the connection, is it a Sentinel client's)
+        self.by_pool: weakref.WeakKeyDictionary[Any, tuple[int, Connection, bool]] = (
             weakref.WeakKeyDictionary())
 
     def __del__(self) -> None:
-        for pid, conn in list(self.by_pool.values()):
+        for pid, conn, _ in list(self.by_pool.values()):
             if pid == os.getpid():  # never close a socket a parent process still uses
                 with suppress(Exception):
                     conn.disconnect()
 
 
-def kept_connection(client: redis.Redis) -> AbstractConnection:
-    """This thread's connection to `client`'s server (a plain or Sentinel client)."""
+def kept_connection(client: redis.Redis) -> Connection:
+    """This thread's connection to `client`'s server (a plain or Sentinel client), ready."""
     pool = client.connection_pool
     holder: _Kept | None = getattr(_local, "kept", None)
     if holder is None:
@@ -61,46 +63,22 @@ def kept_connection(client: redis.Redis) -> AbstractConnection:
     if entry is None or entry[0] != os.getpid():
         # Made like the pool's own, but not counted against its max_connections (redis-py 8:
         # 100): a thread keeps this one, and the pool's limit is for connections it lends.
-        conn = pool.connection_class(**pool.connection_kwargs)
-        kept[pool] = (os.getpid(), conn)
+        conn = redis_adapter.new_connection(client)
+        kept[pool] = (os.getpid(), conn, redis_adapter.sentinel_pool(client) is not None)
     else:
         conn = entry[1]
-        if isinstance(pool, SentinelConnectionPool) and not on_primary(client, conn):
-            conn.disconnect()  # connect() below reaches the primary named now
-    _make_ready(conn)
+        if entry[2] and not on_primary(client, conn):  # a Sentinel client's, on an old primary
+            conn.disconnect()  # make_ready() below reaches the primary named now
+    redis_adapter.make_ready(conn)
     return conn
-
-
-def _make_ready(conn: AbstractConnection) -> None:
-    """Connected, with nothing unread: a connection the server closed (it restarted, or timed
-    out an idle client) reads as EOF and is replaced before anything is sent on it, as
-    redis-py's pool does at checkout. Sending on it would fail a command that Redis, now back,
-    could have run."""
-    conn.connect()  # nothing to do when connected
-    try:
-        if conn.can_read():
-            raise redis.ConnectionError("connection has unread data")
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
-        conn.disconnect()
-        conn.connect()
 
 
 def call(client: redis.Redis, *args: Any) -> Any:
     """One command on this thread's kept connection; an error reply raises (ResponseError)."""
-    conn = kept_connection(client)
-    conn.send_command(*args)
-    return conn.read_response()
+    return redis_adapter.command(kept_connection(client), *args)
 
 
 def call_many(client: redis.Redis, commands: Sequence[Sequence[Any]]) -> list[Any]:
     """Several commands in one round trip on this thread's kept connection (not a transaction);
     an error reply takes its command's place in the list as a ResponseError."""
-    conn = kept_connection(client)
-    conn.send_packed_command(conn.pack_commands(commands))
-    replies: list[Any] = []
-    for _ in commands:
-        try:
-            replies.append(conn.read_response())
-        except redis.ResponseError as e:
-            replies.append(e)
-    return replies
+    return redis_adapter.commands(kept_connection(client), commands)

@@ -37,9 +37,10 @@ import waitress
 
 from ..auth import ADMIN
 from ..commandline import Parser, add_redis, number, run
-from ..errors import InvalidArgument, RelayqError
+from ..errors import RelayqError
 from ..export import ExportScheduler, open_store, parse_duration
 from ..export.exporter import DEFAULT_KEEP
+from ..hostport import parse_host_port
 from ..keys import check_queue_name
 from ..logs import log_event, setup_logging
 from ..options import DEFAULT_MAX_PAYLOAD_BYTES
@@ -48,14 +49,6 @@ from .services import ServerConfig, services
 from .throttle import DEFAULT_BURST, DEFAULT_RATE
 
 log = logging.getLogger("relayq.server")
-
-
-def parse_addr(addr: str) -> tuple[str, int]:
-    """`host:port` (IPv6 as `[::1]:8080`)."""
-    host, _, port = addr.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InvalidArgument(f"--addr expects host:port, got {addr!r}")
-    return host.strip("[]"), int(port)
 
 
 def parse_queues(values: list[str]) -> tuple[str, ...]:
@@ -128,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
-    host, port = parse_addr(args.addr)
+    host, port = parse_host_port(args.addr, "--addr")
     config = ServerConfig(
         redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
         max_request_bytes=args.max_request_bytes, max_payload_bytes=args.max_payload_bytes,

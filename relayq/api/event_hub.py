@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..connection import Client, redis_errors
+from ..backoff import Backoff
+from ..connection import RedisClient, redis_errors
 from ..errors import RelayqError, ServerBusy
 from ..job import make_job_id
 from ..logs import log_event
-from ..retry import ReconnectBackoff
 
 log = logging.getLogger("relayq.server")
 CHANNEL_PATTERN = "relayq:{*}:events"
@@ -64,7 +64,7 @@ class Subscription:
 
 
 class EventHub:
-    def __init__(self, redis: Client, read_stats: Callable[[set[str]], list[dict[str, Any]]],
+    def __init__(self, redis: RedisClient, read_stats: Callable[[set[str]], list[dict[str, Any]]],
                  max_clients: int, stats_every_s: float = 1.0) -> None:
         self.redis = redis
         self.read_stats = read_stats
@@ -115,7 +115,7 @@ class EventHub:
         return _stats_for(self.read_stats({queue} if queue else set()), queue)
 
     def _run(self) -> None:
-        backoff = ReconnectBackoff()
+        backoff = Backoff()
         while True:
             try:
                 self._listen(backoff)
@@ -126,7 +126,7 @@ class EventHub:
                 log.exception("event hub failed; restarting")
             time.sleep(backoff.next_delay())
 
-    def _listen(self, backoff: ReconnectBackoff) -> None:
+    def _listen(self, backoff: Backoff) -> None:
         with redis_errors():
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             pubsub.psubscribe(CHANNEL_PATTERN)

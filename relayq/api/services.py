@@ -48,7 +48,7 @@ class Services:
         self.redis = connect(config.redis_url)
         self.keys = KeyStore(self.redis)
         self.auth_throttle = AuthThrottle(config.auth_failure_rate, config.auth_failure_burst)
-        self.wake_hub = WakeHub(self.redis, config.max_long_polls)
+        self.wake_hub = WakeHub(config.max_long_polls)
         self.event_hub = EventHub(self.redis, self.all_stats, config.max_event_streams)
         self.queue = lru_cache(maxsize=QUEUE_CACHE_SIZE)(self._make_queue)
 

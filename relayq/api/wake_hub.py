@@ -1,15 +1,17 @@
 """Long-poll claims without polling Redis and without a Redis connection per waiting request.
 
 One `WakeHub` per server process. A claim request that found nothing and may wait registers as
-a waiter on its queue; the hub keeps one thread per queue that has waiters, blocked in BLPOP on
-the queue's wake list (relayq:{<q>}:wake), where every script that makes jobs ready leaves a
-token (lua/lib/wake.lua). Each token is handed to exactly one waiter, which claims again; if it
-leaves jobs behind, the claim script leaves a new token, which wakes the next waiter (the same
-cascade as idle workers). A token that arrives when no request waits any more is passed on with
-`Queue.pass_wake()`, so an idle worker elsewhere still gets it. A waiter also wakes by itself
-when the claim's hint says so (the next scheduled job is due, the rate limit has a token) and
-at its deadline, and then claims once more before answering. A request whose client has
-disconnected stops waiting (checked once a second) and claims nothing more.
+a waiter on its queue; the hub keeps one thread per queue that has waiters, waiting for tokens
+on the queue's wake list with a `relayq.wake.WakeListener` (the worker's wakers use the same:
+one connection per queue's thread, following failovers on Redis Cluster and behind Sentinel;
+it uses the client of the waiters' Queue). Each token is handed to exactly one waiter, which
+claims again; if it leaves jobs behind, the claim script leaves a new token, which wakes the
+next waiter (the same cascade as idle workers). A token that arrives when no request waits
+any more is passed on with `Queue.pass_wake()`, so an idle worker elsewhere still gets it. A
+waiter also wakes by itself when the claim's hint says so (the next scheduled job is due, the
+rate limit has a token) and at its deadline, and then claims once more before answering. A
+request whose client has disconnected stops waiting (checked once a second) and claims nothing
+more.
 
 A waiter that was handed a token always claims (even past its deadline), so a token is never
 lost between the hub and the requests. The queue's thread ends within `block_s` of its last
@@ -26,12 +28,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..connection import Client, redis_errors
+from ..backoff import Backoff
 from ..errors import RelayqError, ServerBusy
 from ..logs import log_event
 from ..queue import Queue
 from ..results import ClaimResult
-from ..retry import ReconnectBackoff
+from ..wake import WakeListener
 
 log = logging.getLogger("relayq.server")
 GONE_CHECK_S = 1.0  # how often a waiting request looks whether its client went away
@@ -48,8 +50,7 @@ class _Watch:
 
 
 class WakeHub:
-    def __init__(self, redis: Client, max_waiters: int, block_s: float = 2.0) -> None:
-        self.redis = redis
+    def __init__(self, max_waiters: int, block_s: float = 2.0) -> None:
         self.max_waiters = max_waiters
         self.block_s = block_s
         self.waiting = 0  # requests inside claim() that wait (for /healthz)
@@ -120,29 +121,32 @@ class WakeHub:
         return True
 
     def _run(self, watch: _Watch) -> None:
-        """One queue's thread: BLPOP tokens and hand each to the oldest waiter."""
-        backoff = ReconnectBackoff()
-        while True:
-            with self._lock:
-                if not watch.waiters:
-                    del self._watches[watch.queue.name]
-                    return
-            try:
-                with redis_errors():
-                    token = self.redis.blpop([watch.queue.keys.wake], timeout=self.block_s)
-                backoff.reset()
-                if token is None:
-                    continue
+        """One queue's thread: take tokens and hand each to the oldest waiter."""
+        backoff = Backoff()
+        listener = WakeListener(watch.queue)
+        try:
+            while True:
                 with self._lock:
-                    waiter = watch.waiters.popleft() if watch.waiters else None
-                if waiter is not None:
-                    waiter.set()
-                else:
-                    watch.queue.pass_wake()
-            except RelayqError as e:
-                log_event(log, logging.WARNING, "redis.unavailable", part="wake_hub",
-                          queue=watch.queue.name, error=str(e))
-                time.sleep(backoff.next_delay())
-            except Exception:  # a bug: keep serving the waiters, say so
-                log.exception("wake hub thread failed; retrying")
-                time.sleep(backoff.next_delay())
+                    if not watch.waiters:
+                        del self._watches[watch.queue.name]
+                        return
+                try:
+                    token = listener.wait(self.block_s)
+                    backoff.reset()
+                    if not token:
+                        continue
+                    with self._lock:
+                        waiter = watch.waiters.popleft() if watch.waiters else None
+                    if waiter is not None:
+                        waiter.set()
+                    else:
+                        watch.queue.pass_wake()
+                except RelayqError as e:
+                    log_event(log, logging.WARNING, "redis.unavailable", part="wake_hub",
+                              queue=watch.queue.name, error=str(e))
+                    time.sleep(backoff.next_delay())
+                except Exception:  # a bug: keep serving the waiters, say so
+                    log.exception("wake hub thread failed; retrying")
+                    time.sleep(backoff.next_delay())
+        finally:
+            listener.close()

@@ -24,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..connection import Client
+from ..connection import RedisClient
 from ..job import rfc3339
+from ..logs import log_event
 from . import manifest, reads
 from .snapshot import FORMAT, VERSION, SnapshotWriter
 from .store import ObjectStore, StoreUnavailable
@@ -63,7 +64,7 @@ def snapshot_key(queue: str, started_ms: int) -> str:
             ".ndjson.gz")
 
 
-def export_queue(redis: Client, store: ObjectStore, queue: str, *, keep: int = DEFAULT_KEEP,
+def export_queue(redis: RedisClient, store: ObjectStore, queue: str, *, keep: int = DEFAULT_KEEP,
                  progress: Progress | None = None, orphan_grace_s: float = ORPHAN_GRACE_S
                  ) -> ExportResult:
     """Exports one queue (see the module docstring); returns what was written."""
@@ -124,5 +125,5 @@ def _delete(store: ObjectStore, key: str) -> None:
     try:
         store.delete(key)
     except StoreUnavailable as e:
-        log.warning("could not delete %s: %s", key, e)
+        log_event(log, logging.WARNING, "export.delete_failed", key=key, error=str(e))
 

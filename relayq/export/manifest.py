@@ -23,12 +23,12 @@ deletes their objects only after the manifest no longer names them.
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..backoff import Backoff
 from ..errors import InvalidArgument, RelayqError
 from ..job import rfc3339
 from .snapshot import SnapshotInfo
@@ -37,6 +37,7 @@ from .store import ObjectNotFound, ObjectStore, PreconditionFailed, check_key
 FORMAT = "relayq.manifest"
 VERSION = 1
 MAX_ATTEMPTS = 100
+CONFLICT_FIRST_S, CONFLICT_CAP_S = 0.02, 1.0  # backoff between compare-and-set attempts
 
 
 class InvalidManifest(RelayqError):
@@ -175,6 +176,7 @@ def commit(store: ObjectStore, queue: str, entry: Entry, keep: int, now_ms: int)
     if keep < 1:
         raise ValueError("keep must be at least 1")
     conflicts = 0
+    backoff = Backoff(CONFLICT_FIRST_S, CONFLICT_CAP_S)
     while True:
         current, etag = load(store, queue)
         if current.entry(entry.key) is not None:
@@ -193,7 +195,7 @@ def commit(store: ObjectStore, queue: str, entry: Entry, keep: int, now_ms: int)
             conflicts += 1
             if conflicts >= MAX_ATTEMPTS:
                 raise
-            time.sleep(random.uniform(0, min(1.0, 0.01 * 2 ** min(conflicts, 7))))
+            time.sleep(backoff.next_delay())
 
 
 def _with_sequence(entry: Entry, sequence: int) -> Entry:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from ..connection import Client, node_client, redis_errors
+from ..connection import RedisClient, node_client, redis_errors
 from ..keys import QueueKeys
 from ..options import DEFAULT_MAX_PAYLOAD_BYTES
 from ..queue import Queue
@@ -28,14 +28,14 @@ SETTINGS = ("paused", "rate", "burst", "max_attempts", "backoff_base_ms", "backo
             "succeeded_ttl_ms", "dead_ttl_ms", "idempotency_ttl_ms", "max_payload_bytes")
 
 
-def redis_time_ms(redis: Client) -> int:
+def redis_time_ms(redis: RedisClient) -> int:
     """Now on the Redis clock (the one clock), in epoch milliseconds."""
     with redis_errors():
         seconds, micros = redis.time()
     return seconds * 1000 + micros // 1000
 
 
-def job_hashes(redis: Client, queue: str, count: int | None = None
+def job_hashes(redis: RedisClient, queue: str, count: int | None = None
                ) -> Iterator[list[tuple[str, dict[str, str]]]]:
     """Batches of (local id, job hash) of every job of `queue`, as SCAN finds them (`count`:
     SCAN's COUNT, default SCAN_COUNT). A key that is gone by the time it is read (expired,
@@ -59,20 +59,20 @@ def job_hashes(redis: Client, queue: str, count: int | None = None
                 return
 
 
-def queue_sequence(redis: Client, queue: str) -> int:
+def queue_sequence(redis: RedisClient, queue: str) -> int:
     """The queue's id sequence (relayq:{<q>}:seq), 0 if it has none."""
     with redis_errors():
         return int(redis.get(QueueKeys(queue).seq) or 0)
 
 
-def queue_settings(redis: Client, queue: str) -> dict[str, str]:
+def queue_settings(redis: RedisClient, queue: str) -> dict[str, str]:
     """The queue's recorded settings (pause, rate limit, defaults, retention)."""
     with redis_errors():
         values = redis.hmget(QueueKeys(queue).meta, SETTINGS)
     return {name: value for name, value in zip(SETTINGS, values) if value is not None}
 
 
-def max_payload_bytes(redis: Client, queue: str) -> int:
+def max_payload_bytes(redis: RedisClient, queue: str) -> int:
     """The queue's payload limit as its scripts apply it: its `max_payload_bytes` setting, else
     the default."""
     with redis_errors():
@@ -80,7 +80,7 @@ def max_payload_bytes(redis: Client, queue: str) -> int:
     return int(value) if value else DEFAULT_MAX_PAYLOAD_BYTES
 
 
-def existing(redis: Client, queue: str, local_ids: Iterable[str]) -> list[bool]:
+def existing(redis: RedisClient, queue: str, local_ids: Iterable[str]) -> list[bool]:
     """Whether each job exists (for a dry-run restore), in one pipeline."""
     keys = QueueKeys(queue)
     with redis_errors():
@@ -90,7 +90,7 @@ def existing(redis: Client, queue: str, local_ids: Iterable[str]) -> list[bool]:
         return [bool(n) for n in pipe.execute()]
 
 
-def estimated_jobs(redis: Client, queue: str) -> int:
+def estimated_jobs(redis: RedisClient, queue: str) -> int:
     """Jobs the queue indexes (ready, scheduled, running, dead, succeeded): the progress bar's
     total for an export. Cancelled jobs are not indexed, so the true count can be a little
     higher."""

@@ -21,8 +21,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..connection import Client
+from ..backoff import Backoff
+from ..connection import RedisClient
 from ..errors import InvalidArgument
+from ..logs import log_event
 from ..queue import list_queues
 from .exporter import DEFAULT_KEEP, ExportResult, export_queue
 from .store import ObjectStore, open_store
@@ -31,6 +33,7 @@ log = logging.getLogger("relayq.export")
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+FIRST_RETRY_S = 1.0  # after a failed round; doubling up to max_backoff_s (default: every_s)
 
 
 def parse_duration(text: str) -> float:
@@ -47,7 +50,7 @@ class ExportScheduler:
     or an ObjectStore) every `every_s` seconds, keeping `keep` snapshots per queue.
     `on_export` is called with each round's results (for logs and metrics)."""
 
-    def __init__(self, redis: Client, store: str | ObjectStore, every_s: float,
+    def __init__(self, redis: RedisClient, store: str | ObjectStore, every_s: float,
                  keep: int = DEFAULT_KEEP, queues: list[str] | None = None, *,
                  s3_endpoint_url: str | None = None,
                  on_export: Callable[[list[ExportResult]], None] | None = None,
@@ -91,7 +94,8 @@ class ExportScheduler:
             try:
                 results.append(export_queue(self.redis, self.store, queue, keep=self.keep))
             except Exception as e:  # noqa: BLE001 - one queue's failure must not stop the rest
-                log.warning("export of queue %s to %s failed: %s", queue, self.store.uri, e)
+                log_event(log, logging.WARNING, "export.failed", queue=queue,
+                          store=self.store.uri, error=str(e))
                 failure = failure or e
         if self.on_export:
             self.on_export(results)
@@ -100,18 +104,18 @@ class ExportScheduler:
         return results
 
     def _run(self) -> None:
-        backoff = 1.0
+        backoff = Backoff(FIRST_RETRY_S, self.max_backoff_s, jitter=False)
         while not self._stop.is_set():
             started = time.monotonic()
             try:
                 self.run_once()
             except Exception as e:  # noqa: BLE001 - the thread outlives any failure
                 self.failures += 1
-                delay = min(backoff, self.max_backoff_s)
-                log.warning("export round failed (next try in %.1fs): %s", delay, e)
-                backoff *= 2
+                delay = backoff.next_delay()
+                log_event(log, logging.WARNING, "export.round_failed",
+                          retry_in_s=round(delay, 3), error=str(e))
                 self._stop.wait(delay)
                 continue
             self.rounds += 1
-            backoff = 1.0
+            backoff.reset()
             self._stop.wait(max(0.0, started + self.every_s - time.monotonic()))

@@ -43,8 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import Client
-from ..connection import Client as RedisClient
-from ..connection import connect
+from ..connection import RedisClient, connect
 from ..errors import JobNotFound, RedisUnavailable, ServerBusy, ServerUnavailable
 from ..queue import Queue
 from ..worker import App, Retry, current_job

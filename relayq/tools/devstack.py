@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..auth import ADMIN, KeyStore
 from ..client import Client
-from ..connection import Client as Redis
+from ..connection import RedisClient as Redis
 from ..connection import connect, redis_errors
 from ..errors import RelayqError
 from ..options import JobOptions

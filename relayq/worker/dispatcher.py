@@ -22,11 +22,11 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from ..backoff import Backoff
 from ..errors import NotReplicated, RedisUnavailable
 from ..logs import log_event
 from ..queue import Queue
 from ..results import ClaimResult, Outcome
-from ..retry import ReconnectBackoff
 from .events import WorkerEvents
 from .executor import Done, Executor
 from .inflight import InFlight, Running
@@ -83,7 +83,7 @@ class Dispatcher:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> None:
-        backoff = ReconnectBackoff()
+        backoff = Backoff()
         idle = False
         while True:
             message = self.inbox.get() if idle else self._poll()

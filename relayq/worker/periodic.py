@@ -10,9 +10,9 @@ import logging
 import random
 import threading
 
+from ..backoff import Backoff
 from ..errors import RedisUnavailable
 from ..logs import log_event
-from ..retry import ReconnectBackoff
 
 log = logging.getLogger("relayq.worker")
 
@@ -41,7 +41,7 @@ class Periodic:
         return self.interval_s * (random.uniform(0.5, 1.0) if self.jitter else 1.0)
 
     def _run(self) -> None:
-        backoff = ReconnectBackoff()
+        backoff = Backoff()
         while not self._stop.wait(self._delay()):
             try:
                 self.tick()

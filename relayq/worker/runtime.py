@@ -19,7 +19,7 @@ import threading
 import uuid
 from typing import Any
 
-from ..connection import Client, connect
+from ..connection import RedisClient, connect
 from ..logs import log_event
 from ..queue import DEFAULT_VISIBILITY_MS, Queue, default_worker_id
 from ..replication import DEFAULT_TIMEOUT_MS
@@ -42,7 +42,7 @@ class Worker:
     jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs. `replicas`: the
     replicated-write mode for its acks and nacks (relayq/replication.py)."""
 
-    def __init__(self, queues: list[str], app: App, redis: Client | str | None = None, *,
+    def __init__(self, queues: list[str], app: App, redis: RedisClient | str | None = None, *,
                  concurrency: int = 4, prefetch: int | None = None,
                  visibility_ms: int = DEFAULT_VISIBILITY_MS,
                  grace_s: float = 30.0, weights: list[float] | None = None,

@@ -4,6 +4,7 @@ the manifest exact."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -87,6 +88,24 @@ def test_rides_out_a_store_that_is_down(q: Queue) -> None:
     finally:
         scheduler.stop()
     assert scheduler.failures >= 3 and scheduler.rounds >= 1
+
+
+def test_failures_are_logged_as_structured_events(q: Queue,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    store = FlakyStore()
+    scheduler = ExportScheduler(q.redis, store, every_s=0.05, queues=[q.name],
+                                max_backoff_s=0.05)
+    with caplog.at_level(logging.WARNING, logger="relayq.export"):
+        scheduler.start()
+        try:
+            wait_until(lambda: any(r.getMessage() == "export.round_failed"
+                                   for r in caplog.records), message="a failed round logged")
+        finally:
+            scheduler.stop()
+    events = {r.getMessage(): r.fields for r in caplog.records}  # type: ignore[attr-defined]
+    assert events["export.failed"] == {"queue": q.name, "store": store.uri,
+                                       "error": "store down"}
+    assert events["export.round_failed"] == {"retry_in_s": 0.05, "error": "store down"}
 
 
 @pytest.fixture

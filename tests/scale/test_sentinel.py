@@ -6,6 +6,7 @@ default mode loses writes it confirmed, the replicated mode confirms none it cou
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +16,8 @@ import pytest
 
 import relayq
 from relayq import JobNotFound, NotReplicated, Queue
+from relayq.api.wake_hub import WakeHub
+from relayq.results import ClaimResult
 from relayq.worker import waker
 from tests.support.failover import crash_scenario, record
 from tests.support.helpers import wait_until
@@ -175,3 +178,33 @@ def test_idle_wakers_move_to_the_new_primary(sentinel: SentinelSetup,
         assert ran[0] - sent < 0.5  # woken by the token, not by a timeout
     finally:
         worker.stop(grace_s=2)
+
+
+def test_idle_long_polls_move_to_the_new_primary(sentinel: SentinelSetup) -> None:
+    """The server's wake hub waits for tokens the same way as a worker's waker: a waiting long
+    poll must follow a forced failover before Sentinel demotes the old primary too."""
+    client = relayq.connect(sentinel.url)
+    queue: Queue[Any] = Queue("polled", client)
+    hub = WakeHub(max_waiters=4, block_s=1.0)
+    old, new = sentinel.primary(), sentinel.replica()
+    got: list[tuple[float, ClaimResult]] = []
+    poll = threading.Thread(target=lambda: got.append(
+        (time.monotonic(), hub.claim(queue, 30_000, lambda: queue.claim(1)))))
+    poll.start()
+    try:
+        wait_until(lambda: admin(old).info("clients")["blocked_clients"] >= 1, timeout=10,
+                   message="the hub to block on the primary")
+        sentinel.failover()
+        sentinel.wait_primary_is(new)
+        wait_until(lambda: admin(new).info("clients")["blocked_clients"] >= 1, timeout=4,
+                   message="the hub to block on the new primary")
+        assert admin(old).info("replication")["role"] == "master"  # not demoted yet
+        sent = time.monotonic()
+        job_id = queue.enqueue({}).id
+        poll.join(5)
+        assert got and [job.id for job in got[0][1]] == [job_id]
+        assert got[0][0] - sent < 0.5  # woken by the token, not by a timeout
+    finally:
+        hub.close()
+        poll.join(5)
+        client.close()

@@ -1,0 +1,136 @@
+"""The one module that reaches below redis-py's documented client API. Everything else in relayq
+talks to redis-py through its clients (`Redis`, `RedisCluster`, `Sentinel`) and their commands.
+
+Tested with redis-py 8.1 (the range pinned in pyproject.toml). tests/test_redis_adapter.py
+checks each internal listed here against the installed redis-py and names the one that
+changed, so that a new redis-py is either proved compatible or refused before it ships. The
+internals, and why relayq needs each:
+
+- `ConnectionPool.connection_class` and `ConnectionPool.connection_kwargs`: `new_connection()`
+  and `client_like()` make a connection (a client) with another client's settings (host or
+  socket, TLS, timeouts, credentials, `decode_responses`; for Sentinel, the pool's proxy that
+  finds the primary) but outside its pool: kept by one thread for its script calls
+  (relayq/wire.py), held by a wake listener for a blocking BLPOP (relayq/wake.py), or on
+  database 0 for the cluster probe. The pool's own checkout takes a lock per command and
+  counts against its `max_connections`.
+- `AbstractConnection.connect()`, `.disconnect()`, `.can_read()`: `make_ready()` checks a
+  connection before use as the pool does at checkout (a socket the server closed reads as EOF,
+  and is replaced before a command is lost on it).
+- `AbstractConnection.send_command()`, `.pack_commands()`, `.send_packed_command()`,
+  `.read_response()`: `command()` and `commands()` talk on such a connection without redis-py's
+  per-command layer (~40 µs of client CPU per command in redis-py 8: a pool checkout under a
+  lock, a retry wrapper, observability hooks), more than Redis spends on an enqueue script.
+- `SentinelConnectionPool.get_master_address()` (asks the sentinels; when the primary changed,
+  disconnects the pool's idle connections to the old one), `.owns_connection(conn)` (False
+  for a connection to a server that is no longer the primary) and `.service_name`: an old
+  primary that still runs after a failover accepts writes and wake tokens until Sentinel
+  demotes it, seconds later; relayq asks at most once a second and leaves it at once.
+- `RedisCluster.nodes_manager.initialize()`: re-reads the slot map now. redis-py re-reads it on
+  MOVED, but after a connection error only every few errors; relayq wants the new owner of a
+  slot right after a failover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import Any
+
+import redis
+from redis.cluster import RedisCluster
+from redis.connection import AbstractConnection
+from redis.exceptions import RedisClusterException
+from redis.sentinel import SentinelConnectionPool
+
+Connection = AbstractConnection
+
+
+# -- connections outside a pool -------------------------------------------------------------
+
+def new_connection(client: redis.Redis, **overrides: Any) -> Connection:
+    """A new, unconnected connection with the settings of `client`'s pool (a plain or Sentinel
+    client), not counted by the pool: its holder disconnects it."""
+    pool = client.connection_pool
+    return pool.connection_class(**{**pool.connection_kwargs, **overrides})
+
+
+def client_like(client: redis.Redis, **overrides: Any) -> redis.Redis:
+    """A new client (with a pool of its own) with `client`'s connection settings, changed by
+    `overrides` (e.g. `db=0`). The caller closes it."""
+    pool = client.connection_pool
+    return redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, **overrides}))
+
+
+def database(client: redis.Redis) -> int:
+    """The database number `client` selects."""
+    return int(client.connection_pool.connection_kwargs.get("db") or 0)
+
+
+def make_ready(conn: Connection) -> None:
+    """Connected, with nothing unread: a connection the server closed (it restarted, or timed
+    out an idle client) reads as EOF and is replaced before anything is sent on it, as
+    redis-py's pool does at checkout. Sending on it would fail a command that Redis, now back,
+    could have run."""
+    conn.connect()  # nothing to do when connected
+    try:
+        if conn.can_read():
+            raise redis.ConnectionError("connection has unread data")
+    except (redis.ConnectionError, redis.TimeoutError, OSError):
+        conn.disconnect()
+        conn.connect()
+
+
+def command(conn: Connection, *args: Any) -> Any:
+    """One command and its reply on `conn`; an error reply raises (ResponseError). Replies are
+    as the server sends them (decoded if the client decodes), without redis-py's per-command
+    parsing (INFO stays text)."""
+    conn.send_command(*args)
+    return conn.read_response()
+
+
+def commands(conn: Connection, batch: Sequence[Sequence[Any]]) -> list[Any]:
+    """Several commands in one round trip on `conn` (not a transaction); an error reply takes
+    its command's place in the list as a ResponseError."""
+    conn.send_packed_command(conn.pack_commands(batch))
+    replies: list[Any] = []
+    for _ in batch:
+        try:
+            replies.append(conn.read_response())
+        except redis.ResponseError as e:
+            replies.append(e)
+    return replies
+
+
+# -- Sentinel -------------------------------------------------------------------------------
+
+def sentinel_pool(client: Any) -> SentinelConnectionPool | None:
+    """The Sentinel pool of `client`, None for any other client."""
+    pool = getattr(client, "connection_pool", None)
+    return pool if isinstance(pool, SentinelConnectionPool) else None
+
+
+def sentinel_service(client: Any) -> str | None:
+    """The Sentinel service name `client` follows, None for any other client."""
+    pool = sentinel_pool(client)
+    return None if pool is None else str(pool.service_name)
+
+
+def ask_sentinels(pool: SentinelConnectionPool) -> None:
+    """Asks the sentinels who the primary is; when it changed, the pool disconnects its idle
+    connections to the old one (busy ones when they are released)."""
+    pool.get_master_address()
+
+
+def on_named_primary(pool: SentinelConnectionPool, conn: Connection) -> bool:
+    """False when `conn` is on a server other than the primary the sentinels last named."""
+    return bool(pool.owns_connection(conn))
+
+
+# -- Redis Cluster --------------------------------------------------------------------------
+
+def reread_slot_map(client: RedisCluster) -> None:
+    """Re-reads the cluster's slot map now. Best effort: when no node answers, the next call
+    fails and re-reads it again."""
+    with suppress(redis.RedisError, RedisClusterException):
+        client.nodes_manager.initialize()

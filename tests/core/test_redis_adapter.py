@@ -1,0 +1,173 @@
+"""Contract tests of relayq/redis_adapter.py: each redis-py internal it relies on still exists and
+still behaves as relayq needs, on a real redis-server (and a one-node Redis Cluster). A failure
+names the internal and the redis-py version, so that upgrading redis-py past the range pinned
+in pyproject.toml fails here, loudly, rather than somewhere in a failover."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+from redis.sentinel import SentinelConnectionPool
+
+import relayq
+from relayq import redis_adapter
+from relayq.tools.redis_process import RedisProcess
+from tests.support.helpers import wait_until
+from tests.support.topologies import Cluster
+
+
+@contextmanager
+def relied_on(internal: str) -> Iterator[None]:
+    """Fails with the name of `internal` when what is inside raises or asserts."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - any change is reported the same way
+        pytest.fail(f"redis-py {redis.__version__} changed {internal}, which "
+                    f"relayq/redis_adapter.py relies on: {type(e).__name__}: {e}", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisProcess]:
+    with RedisProcess() as process:
+        yield process
+
+
+@pytest.fixture
+def client(server: RedisProcess) -> Iterator[redis.Redis]:
+    c = relayq.connect(f"{server.url.rsplit('/', 1)[0]}/3")
+    yield c
+    c.close()
+
+
+def test_a_connection_is_made_with_the_pools_settings_outside_the_pool(
+        client: redis.Redis) -> None:
+    with relied_on("ConnectionPool.connection_class / ConnectionPool.connection_kwargs"):
+        conn = redis_adapter.new_connection(client, client_name="adapter-test")
+        assert type(conn) is client.connection_pool.connection_class
+        redis_adapter.make_ready(conn)
+        assert redis_adapter.command(conn, "CLIENT", "GETNAME") == "adapter-test"
+        assert redis_adapter.command(conn, "CLIENT", "INFO").split(" db=")[1][0] == "3"
+        assert redis_adapter.database(client) == 3
+        in_pool = [c for c in client.client_list() if c["name"] == "adapter-test"]
+        assert len(in_pool) == 1 and client.connection_pool._created_connections <= 1
+        conn.disconnect()
+
+
+def test_a_client_like_another_on_another_database(client: redis.Redis) -> None:
+    with relied_on("ConnectionPool.connection_class / ConnectionPool.connection_kwargs"):
+        probe = redis_adapter.client_like(client, db=0)
+        try:
+            assert probe.connection_pool.connection_kwargs["db"] == 0
+            assert probe.info("server")["redis_version"]  # redis-py's reply parsing applies
+            assert probe.connection_pool.connection_kwargs["port"] == (
+                client.connection_pool.connection_kwargs["port"])
+        finally:
+            probe.close()
+
+
+def test_a_connection_the_server_closed_is_replaced_before_use(client: redis.Redis) -> None:
+    conn = redis_adapter.new_connection(client, client_name="adapter-closed")
+    with relied_on("AbstractConnection.connect / can_read / disconnect"):
+        redis_adapter.make_ready(conn)
+        assert not conn.can_read()  # idle and healthy: nothing to read
+        first = redis_adapter.command(conn, "CLIENT", "ID")
+        assert client.client_kill_filter(_id=first) == 1
+        wait_until(lambda: first not in {int(c["id"]) for c in client.client_list()},
+                   message="the server to close the connection")
+        redis_adapter.make_ready(conn)
+        assert redis_adapter.command(conn, "CLIENT", "ID") != first
+    conn.disconnect()
+
+
+def test_commands_and_replies_on_a_connection(client: redis.Redis) -> None:
+    conn = redis_adapter.new_connection(client)
+    with relied_on("AbstractConnection.send_command / read_response"):
+        redis_adapter.make_ready(conn)
+        assert redis_adapter.command(conn, "SET", "adapter:k", "v") == "OK"
+        assert redis_adapter.command(conn, "GET", "adapter:k") == "v"  # decoded, as the client
+        with pytest.raises(redis.ResponseError):
+            redis_adapter.command(conn, "INCR", "adapter:k")
+        assert redis_adapter.command(conn, "PING") == "PONG"  # nothing left unread
+    with relied_on("AbstractConnection.pack_commands / send_packed_command / read_response"):
+        replies = redis_adapter.commands(conn, [("INCR", "adapter:n"), ("INCR", "adapter:k"),
+                                                ("INCR", "adapter:n")])
+        assert replies[0] == 1 and replies[2] == 2
+        assert isinstance(replies[1], redis.ResponseError)
+        assert redis_adapter.command(conn, "PING") == "PONG"
+    conn.disconnect()
+
+
+class OneSentinel:
+    """What a SentinelConnectionPool asks of its manager (redis.sentinel.Sentinel), answered
+    from a variable: the primary is whatever `primary` says."""
+
+    def __init__(self, primary: tuple[str, int]) -> None:
+        self.primary = primary
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        return self.primary
+
+
+def test_sentinel_pool_names_the_primary_and_disowns_an_old_one(server: RedisProcess) -> None:
+    sentinels = OneSentinel(("127.0.0.1", server.port))
+    with relied_on("SentinelConnectionPool(service_name, sentinel_manager, **kwargs)"):
+        pool = SentinelConnectionPool("adapter-svc", sentinels, decode_responses=True)
+        client = redis.Redis(connection_pool=pool)
+    try:
+        with relied_on("SentinelConnectionPool.service_name"):
+            assert redis_adapter.sentinel_pool(client) is pool
+            assert redis_adapter.sentinel_service(client) == "adapter-svc"
+        with relied_on("SentinelConnectionPool.connection_kwargs (its connections find the "
+                       "primary through the pool)"):
+            conn = redis_adapter.new_connection(client)
+            redis_adapter.make_ready(conn)
+            assert redis_adapter.command(conn, "PING") == "PONG"
+            assert (conn.host, conn.port) == sentinels.primary
+        with relied_on("SentinelConnectionPool.get_master_address / owns_connection"):
+            redis_adapter.ask_sentinels(pool)
+            assert redis_adapter.on_named_primary(pool, conn)
+            sentinels.primary = ("127.0.0.1", 1)  # a failover: another server is primary
+            redis_adapter.ask_sentinels(pool)
+            assert not redis_adapter.on_named_primary(pool, conn)
+        conn.disconnect()
+    finally:
+        client.close()
+
+
+def test_plain_clients_are_not_sentinel_clients(client: redis.Redis) -> None:
+    assert redis_adapter.sentinel_pool(client) is None
+    assert redis_adapter.sentinel_service(client) is None
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    c = Cluster(masters=1).start()
+    yield c
+    c.stop()
+
+
+def _slot_map_reads(node: Any) -> int:
+    stats = node.info("commandstats")
+    return sum(stats.get(f"cmdstat_cluster|{sub}", {}).get("calls", 0)
+               for sub in ("slots", "shards", "nodes"))
+
+
+def test_cluster_slot_map_is_reread_on_demand(cluster: Cluster) -> None:
+    client = relayq.connect(cluster.url)
+    assert isinstance(client, RedisCluster)
+    node = redis.Redis(port=cluster.nodes[0].port, decode_responses=True)
+    try:
+        before = _slot_map_reads(node)
+        with relied_on("RedisCluster.nodes_manager.initialize()"):
+            client.nodes_manager.initialize  # noqa: B018 - fails here if it is gone
+            redis_adapter.reread_slot_map(client)
+            assert _slot_map_reads(node) > before, "the slot map was not read again"
+        assert client.set("adapter:{k}", "v")
+    finally:
+        node.close()
+        client.close()
