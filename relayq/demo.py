@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = run(args)
     except RelayqError as e:
         print(f"relayq-demo: {e.message}", file=sys.stderr)
-        return 2 if e.http_status == 400 else 1
+        return 2 if isinstance(e, InvalidArgument) else 1
     except KeyboardInterrupt:
         print("relayq-demo: interrupted", file=sys.stderr)
         return 130

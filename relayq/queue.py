@@ -16,7 +16,14 @@ from typing import Any, Generic, TypeVar
 from . import scripts
 from .codec import Codec, codec_for, dumps
 from .connection import Client, connect, redis_errors
-from .errors import InvalidArgument, InvalidJobId, JobNotFound, NotReplicated, error_for_status
+from .errors import (
+    InvalidArgument,
+    InvalidJobId,
+    JobNotFound,
+    NotReplicated,
+    RelayqError,
+    error_for,
+)
 from .job import Job, RestoredJob, make_job_id, parse_job_id
 from .keys import QUEUES, QueueKeys, check_queue_name
 from .options import (
@@ -66,10 +73,15 @@ def stats_many(redis: Client, names: Sequence[str]) -> list[QueueStats]:
     return [q.parse_stats(reply) for q, reply in zip(queues, replies)]
 
 
+def _refused(status: str, message: str) -> RelayqError:
+    """The exception for a script's refusal (every script's `not_found` is about a job)."""
+    return error_for(status, message, about_job=True)
+
+
 def _check(reply: Any) -> Any:
     """Raises the exception for a script refusal; returns the reply otherwise."""
     if reply and reply[0] not in ("ok", "empty", "paused", "throttled"):
-        raise error_for_status(reply[0], reply[1] if len(reply) > 1 else "")
+        raise _refused(reply[0], reply[1] if len(reply) > 1 else "")
     return reply
 
 
@@ -236,7 +248,7 @@ class Queue(Generic[T]):
         status = self.ack_many([(job_id, lease, result)], replicas=replicas,
                                replica_timeout_ms=replica_timeout_ms)[0]
         if status != "ok":
-            raise error_for_status(status, f"ack of {job_id} refused: {status}")
+            raise _refused(status, f"ack of {job_id} refused: {status}")
 
     def ack_many(self, acks: Iterable[tuple[str, str, Any]], *, replicas: int | None = None,
                  replica_timeout_ms: int | None = None) -> list[str]:
@@ -285,7 +297,7 @@ class Queue(Generic[T]):
     @staticmethod
     def _parse_nack(job_id: str, reply: Any) -> NackResult:
         if reply[0] == "lease_lost":
-            raise error_for_status("lease_lost", f"nack of {job_id} refused: lease lost "
+            raise _refused("lease_lost", f"nack of {job_id} refused: lease lost "
                                    f"(job is {reply[1]})")
         _check(reply)
         return NackResult(reply[1], int(reply[2]), int(reply[3]) if reply[3] else None)
@@ -294,7 +306,7 @@ class Queue(Generic[T]):
         """Extends a running job's lease to now + visibility_ms; returns the new deadline (ms)."""
         status, deadline = self.heartbeat_many([(job_id, lease)], visibility_ms)[0]
         if status != "ok":
-            raise error_for_status(status, f"heartbeat of {job_id} refused: {status}")
+            raise _refused(status, f"heartbeat of {job_id} refused: {status}")
         return deadline
 
     def heartbeat_many(self, leases: Iterable[tuple[str, str]],
@@ -435,7 +447,7 @@ class Queue(Generic[T]):
         reply = scripts.run(self.redis, self._call(
             "cancel", (k.meta, k.prios, k.scheduled, k.totals), (self.local_id(job_id),)))
         if reply[0] == "conflict":
-            raise error_for_status("conflict", f"job {job_id} is {reply[1]}: only ready or "
+            raise _refused("conflict", f"job {job_id} is {reply[1]}: only ready or "
                                    "scheduled jobs can be cancelled")
         if reply[0] == "not_found":
             raise JobNotFound(f"job {job_id} not found")
