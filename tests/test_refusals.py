@@ -249,7 +249,7 @@ def calls_of(monkeypatch: pytest.MonkeyPatch, action: Any) -> list[ScriptCall]:
     seen: list[ScriptCall] = []
 
     def capture(_client: Any, call: Any) -> Any:
-        seen.extend([call] if isinstance(call, ScriptCall) else call)
+        seen.extend(call if isinstance(call, list) else [call])  # run_pipelined: a list
         raise _Captured
 
     with monkeypatch.context() as m:
