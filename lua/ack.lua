@@ -14,7 +14,7 @@
 -- ARGV[4 + 3*(i-1) ...] per job: id, lease token, result (JSON text, or '' for null)
 --
 -- Reply: {'ok', status_1, ..., status_N}, each 'ok', 'not_found' or 'lease_lost'
---    or  {'invalid_argument', message}: nothing written.
+--    or  {'invalid_argument' | 'payload_too_large' | 'invalid_payload', message}: nothing written.
 
 --@include lib/clock.lua
 --@include lib/args.lua
@@ -35,8 +35,8 @@ if (#ARGV - 3) % 3 ~= 0 or #ARGV == 3 then
 end
 for a = 4, #ARGV, 3 do
   if ARGV[a + 2] ~= '' then
-    local ok, e = json_arg(ARGV[a + 2], 'result', max_result)
-    if not ok then return {'invalid_argument', e} end
+    local ok, e, refusal = json_arg(ARGV[a + 2], 'result', max_result)
+    if not ok then return {refusal or 'invalid_argument', e} end
   end
 end
 

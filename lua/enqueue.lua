@@ -19,7 +19,7 @@
 --
 -- Reply: {'ok', id_1, state_1, duplicate_1, ..., id_N, state_N, duplicate_N}
 --        (state is '' when a duplicate's original job has already expired)
---    or  {'invalid_argument', message}: nothing written.
+--    or  {'invalid_argument' | 'payload_too_large' | 'invalid_payload', message}: nothing written.
 
 --@include lib/clock.lua
 --@include lib/args.lua
@@ -49,9 +49,9 @@ local config = read_config(meta_key, {'max_attempts', 'idempotency_ttl_ms', 'max
 local paused = config.paused
 
 -- Check every job before writing anything.
-local jobs, failure = {}, nil
-local function check(value, message)
-  if value == nil and failure == nil then failure = message end
+local jobs, failure, refusal = {}, nil, nil
+local function check(value, message, status)
+  if value == nil and failure == nil then failure, refusal = message, status end
   return value
 end
 for i = 1, n do
@@ -72,7 +72,7 @@ for i = 1, n do
   end
   if failure ~= nil then
     if n > 1 then failure = string.format('job %d: %s', i, failure) end
-    return {'invalid_argument', failure}
+    return {refusal or 'invalid_argument', failure}
   end
   job.due = (run_at >= 0) and run_at or (now + delay)
   jobs[i] = job

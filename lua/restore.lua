@@ -36,7 +36,7 @@
 --
 -- Reply: {'ok', restored, status_1, ..., status_N}  status: 'ok' | 'present' | 'conflict' |
 --        'expired'
---    or  {'invalid_argument', message}: nothing written.
+--    or  {'invalid_argument' | 'payload_too_large' | 'invalid_payload', message}: nothing written.
 
 --@include lib/clock.lua
 --@include lib/args.lua
@@ -80,9 +80,9 @@ end
 local jobs = {}
 for i = 1, n do
   local a = 4 + FIELDS * (i - 1)
-  local job, e = {}, nil
-  local function check(value, message)
-    if value == nil and e == nil then e = message end
+  local job, e, refusal = {}, nil, nil
+  local function check(value, message, status)
+    if value == nil and e == nil then e, refusal = message, status end
     return value
   end
   job.id = ARGV[a + 1]
@@ -112,7 +112,8 @@ for i = 1, n do
     e = 'a ' .. job.state .. ' job needs finished_at'
   end
   if e ~= nil then
-    return {'invalid_argument', string.format('job %d (%s): %s', i, string.sub(job.id, 1, 24), e)}
+    return {refusal or 'invalid_argument',
+            string.format('job %d (%s): %s', i, string.sub(job.id, 1, 24), e)}
   end
   jobs[i] = job
 end

@@ -5,9 +5,11 @@ Retries: a call is sent again, with exponential backoff and jitter (and honourin
 after a connection error or a 5xx reply only when repeating it is safe: reads, pause/resume,
 rate limits, ack/nack/heartbeat (the engine answers a repeat by the lease holder the same way),
 and enqueues that carry an idempotency key. Anything else is retried only when the connection
-failed before the request was sent. Error replies raise the exception of `relayq.errors` for
-their code (`JobNotFound`, `LeaseLost`, `Forbidden`, ...); a server that cannot be reached
-raises `ServerUnavailable`.
+failed before the request was sent; so a 503 `redis_busy` (Redis out of memory, read-only,
+loading, ...: nothing ran) is retried for those calls and raises `RedisBusy` for the others.
+Error replies raise the exception of `relayq.errors` for their code, through its one table
+(`relayq.errors.ERRORS`: `JobNotFound`, `LeaseLost`, `Forbidden`, ...); a server that cannot be
+reached raises `ServerUnavailable`.
 
     client = relayq.Client("http://localhost:8080", api_key="rq_...")  # or $RELAYQ_SERVER,
     job = client.enqueue("emails", {"to": "ada@example.com"})          #    $RELAYQ_API_KEY
@@ -29,15 +31,14 @@ import urllib3
 from .backoff import Backoff
 from .codec import dumps
 from .errors import (
-    HTTP_ERRORS,
     Forbidden,
     InvalidArgument,
-    JobNotFound,
     NotFound,
     PayloadTooLarge,
     RelayqError,
     ServerUnavailable,
     Unauthorized,
+    error_for,
 )
 from .job import Job, parse_job_id, rfc3339
 from .keys import check_queue_name
@@ -161,13 +162,8 @@ class Client:
         if not isinstance(error, dict):
             cls = NON_JSON_ERRORS.get(status, ServerUnavailable if status >= 500 else RelayqError)
             return cls(f"HTTP {status} from {path}, without a relayq error body")
-        code, message = str(error.get("code")), str(error.get("message", ""))
-        cls = HTTP_ERRORS.get(code, RelayqError)
-        if cls is NotFound and not path.startswith("/api/keys"):
-            cls = JobNotFound
-        e = cls(message)
-        e.code, e.http_status = code, status
-        return e
+        return error_for(str(error.get("code")), str(error.get("message", "")),
+                         about_job=not path.startswith("/api/keys"))
 
     def _data(self, method: str, path: str, body: Any = None, *, repeatable: bool,
               fields: dict[str, Any] | None = None) -> Any:

@@ -39,10 +39,12 @@ from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import (
     AskError,
+    BusyLoadingError,
     ClusterDownError,
     ClusterError,
     MasterDownError,
     MovedError,
+    OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
     SlotNotCoveredError,
@@ -53,7 +55,7 @@ from redis.sentinel import Sentinel
 
 from . import redis_adapter
 from .backoff import Backoff
-from .errors import InvalidArgument, RedisUnavailable
+from .errors import InvalidArgument, RedisBusy, RedisUnavailable
 from .hostport import parse_host_port
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -68,10 +70,16 @@ RedisClient = Any
 # Replies that mean "this command did not run here, and the server is not serving it right
 # now": a failover or a slot migration in progress. Callers see them as RedisUnavailable.
 NOT_SERVING = (ClusterDownError, SlotNotCoveredError, TryAgainError, AskError, MovedError,
-               ClusterError, MasterDownError, ReadOnlyError)
-# The same, for replies redis-py has no class for: a primary short of good replicas
-# (min-replicas-to-write), WAIT sent to a node that has become a replica.
-NOT_SERVING_REPLIES = ("NOREPLICAS", "WAIT cannot be used with replica instances")
+               ClusterError)
+# The same, for a reply redis-py has no class for: WAIT sent to a node that has become a replica.
+NOT_SERVING_REPLIES = ("WAIT cannot be used with replica instances",)
+# Refusals for a state Redis is in, which passes: out of memory under noeviction, a read-only
+# replica, loading its data, busy with a long script, a replica whose primary is down, a primary
+# short of good replicas (min-replicas-to-write). The command did not run. Callers see them as
+# RedisBusy (HTTP 503 with Retry-After), never as a bug. redis-py has classes for some; the
+# others are told by the error code, the first word of the reply.
+REDIS_STATES = (OutOfMemoryError, ReadOnlyError, BusyLoadingError, MasterDownError)
+REDIS_STATE_CODES = ("BUSY", "NOREPLICAS")
 
 
 def default_url() -> str:
@@ -231,14 +239,24 @@ def on_primary(client: RedisClient, conn: Any) -> bool:
 @contextmanager
 def redis_errors() -> Iterator[None]:
     """Turns a broken or refused Redis connection, or a node that is not serving (failover,
-    migrating slot), into RedisUnavailable: the one boundary."""
+    migrating slot), into RedisUnavailable, and a refusal for a state Redis is in into RedisBusy:
+    the one boundary."""
     try:
         yield
+    except REDIS_STATES as e:
+        raise RedisBusy(_state_message(e)) from e
     except (redis.ConnectionError, redis.TimeoutError, SlotNotCoveredError) as e:
         raise RedisUnavailable(f"Redis unavailable: {e}") from e
     except NOT_SERVING as e:
         raise RedisUnavailable(f"Redis not serving: {type(e).__name__}: {e}") from e
     except redis.ResponseError as e:
+        if str(e).split(" ", 1)[0] in REDIS_STATE_CODES:
+            raise RedisBusy(_state_message(e)) from e
         if str(e).startswith(NOT_SERVING_REPLIES):
             raise RedisUnavailable(f"Redis not serving: {e}") from e
         raise
+
+
+def _state_message(e: redis.RedisError) -> str:
+    code = getattr(e, "status_code", None) or str(e).split(" ", 1)[0]
+    return f"Redis refused the command ({code}: {e}); nothing ran, try again later"

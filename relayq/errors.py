@@ -1,8 +1,12 @@
-"""Every error relayq raises, each with the stable `code` that the HTTP API answers.
+"""Every error relayq raises, each with a stable, machine-readable `code`; and `ERRORS`, the one
+table from a code back to its exception class.
 
-The Lua scripts answer a status string first; `STATUS_ERRORS` is the one table that maps those
-statuses to exceptions, and the API maps each exception's `code` and `http_status` to its reply.
-Redis connection failures are wrapped once, at the boundary, as `RedisUnavailable`.
+The core knows codes only. The Lua scripts answer a status string first, and a refusal's status
+is one of these codes (`payload_too_large`, `invalid_payload`, ...): `error_for` turns it into
+its exception, and the HTTP SDK does the same with the code of an error reply. The HTTP status
+and headers of each code are the HTTP layer's business (relayq/api/statuses.py). Redis failures
+are wrapped once, at the boundary (relayq/connection.py: `redis_errors`), as `RedisUnavailable`,
+or `RedisBusy` when Redis is up but refuses commands for a state it is in.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ class RelayqError(Exception):
     """Base of all relayq errors. `code` is stable and machine-readable."""
 
     code = "error"
-    http_status = 500
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message or self.code)
@@ -23,7 +26,6 @@ class InvalidArgument(RelayqError):
     """A value was out of range, of the wrong type or missing."""
 
     code = "invalid_argument"
-    http_status = 400
 
 
 class InvalidQueueName(InvalidArgument):
@@ -42,14 +44,12 @@ class InvalidPayload(InvalidArgument):
 
 class PayloadTooLarge(InvalidArgument):
     code = "payload_too_large"
-    http_status = 413
 
 
 class NotFound(RelayqError):
     """No such job, API key or route."""
 
     code = "not_found"
-    http_status = 404
 
 
 class JobNotFound(NotFound):
@@ -61,14 +61,12 @@ class LeaseLost(RelayqError):
     claimed again. The caller must not assume its result was recorded."""
 
     code = "lease_lost"
-    http_status = 409
 
 
 class Conflict(RelayqError):
     """The job is in a state that does not allow the operation (e.g. cancelling a running job)."""
 
     code = "conflict"
-    http_status = 409
 
 
 class LastAdminKey(Conflict):
@@ -88,14 +86,12 @@ class Unauthorized(RelayqError):
     """No API key, a malformed Authorization header, or a key that does not exist."""
 
     code = "unauthorized"
-    http_status = 401
 
 
 class Forbidden(RelayqError):
     """A valid API key without the scope the operation needs."""
 
     code = "forbidden"
-    http_status = 403
 
 
 class TooManyRequests(RelayqError):
@@ -103,7 +99,6 @@ class TooManyRequests(RelayqError):
     until `retry_after_s` has passed (relayq.api.throttle)."""
 
     code = "too_many_requests"
-    http_status = 429
 
     def __init__(self, message: str = "", retry_after_s: int = 1) -> None:
         super().__init__(message)
@@ -112,70 +107,71 @@ class TooManyRequests(RelayqError):
 
 class MethodNotAllowed(RelayqError):
     code = "method_not_allowed"
-    http_status = 405
 
 
 class ServerBusy(RelayqError):
     """The server has no room for another long-running request (long poll or event stream)."""
 
     code = "server_busy"
-    http_status = 503
 
 
 class ServerUnavailable(RelayqError):
     """The HTTP client could not reach the relayq server (after its retries)."""
 
     code = "server_unavailable"
-    http_status = 503
 
 
 class RedisUnavailable(RelayqError):
     """Redis could not be reached, or the connection broke mid-call."""
 
     code = "redis_unavailable"
-    http_status = 503
+
+
+class RedisBusy(RedisUnavailable):
+    """Redis is up but refused the command for a state it is in: out of memory under
+    `noeviction` (OOM), a read-only replica (READONLY), loading its data set (LOADING), running a
+    long script (BUSY), a replica whose primary is down (MASTERDOWN) or a primary short of good
+    replicas (NOREPLICAS). The command did not run; the state passes, so try again later."""
+
+    code = "redis_busy"
 
 
 class NotReplicated(RelayqError):
     """A write reached the primary, but fewer replicas than asked confirmed it in time (Redis
     `WAIT`): a failover now could lose it. `result` is what the call would have returned; the
-    caller may retry (an enqueue safely so with an idempotency key) or accept the risk."""
+    caller may retry (an enqueue safely so with an idempotency key) or accept the risk.
+    `wanted` and `acked` are 0 when not known (an error rebuilt from its code)."""
 
     code = "not_replicated"
-    http_status = 503
 
-    def __init__(self, message: str, *, wanted: int, acked: int, result: object = None) -> None:
+    def __init__(self, message: str = "", *, wanted: int = 0, acked: int = 0,
+                 result: object = None) -> None:
         super().__init__(message)
         self.wanted = wanted
         self.acked = acked
         self.result = result
 
 
-# Script status -> exception class. `ok`-like statuses are handled by the callers.
-STATUS_ERRORS: dict[str, type[RelayqError]] = {
-    "invalid_argument": InvalidArgument,
-    "not_found": JobNotFound,
-    "lease_lost": LeaseLost,
-    "conflict": Conflict,
-}
+def _codes() -> dict[str, type[RelayqError]]:
+    """Every class of this module that names a code of its own, by that code (a subclass that
+    only refines its parent, such as JobNotFound, shares the parent's code)."""
+    classes = [v for v in globals().values() if isinstance(v, type) and issubclass(v, RelayqError)]
+    return {cls.code: cls for cls in classes if "code" in vars(cls)}
 
 
-# HTTP error code -> exception class: what the HTTP client raises for an error reply.
-HTTP_ERRORS: dict[str, type[RelayqError]] = {cls.code: cls for cls in (
-    InvalidArgument, InvalidQueueName, InvalidJobId, InvalidPayload, InvalidJson,
-    PayloadTooLarge, NotFound, LeaseLost, Conflict, Unauthorized, Forbidden, MethodNotAllowed,
-    TooManyRequests, ServerBusy, ServerUnavailable, RedisUnavailable, LastAdminKey,
-)}
+# Error code (and script status) -> exception class: the one table.
+ERRORS: dict[str, type[RelayqError]] = _codes()
 
 
-def error_for_status(status: str, message: str = "") -> RelayqError:
-    """The exception for a script's refusal status."""
-    cls = STATUS_ERRORS.get(status)
+def error_for(code: str, message: str = "", *, about_job: bool = False) -> RelayqError:
+    """The exception for an error code: a script's refusal status, or the code of an HTTP error
+    reply. `about_job`: a `not_found` is about a job (every script's is), so JobNotFound. A code
+    this version does not know (a newer server) is a plain RelayqError that keeps it."""
+    cls = ERRORS.get(code)
     if cls is None:
-        return RelayqError(f"unexpected script status {status!r} {message}".strip())
-    if cls is InvalidArgument:
-        if "over the limit" in message:
-            return PayloadTooLarge(message)
-        if "not valid JSON" in message:
-            return InvalidPayload(message)
+        error = RelayqError(message or f"error {code!r}")
+        error.code = code
+        return error
+    if cls is NotFound and about_job:
+        cls = JobNotFound
     return cls(message)

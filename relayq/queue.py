@@ -2,23 +2,32 @@
 
 The HTTP server, the CLI and the worker all go through these methods; none of them talks to
 Redis about jobs in any other way. Each method checks its input first (so bad input fails
-before anything is sent), builds the script's KEYS and ARGV, runs it, and turns the script's
-status into a return value or an exception from `relayq.errors`.
+before anything is sent), has the protocol layer (relayq/protocol.py) build the script's call,
+runs it, and turns the parsed reply into a return value or an exception from `relayq.errors`.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from . import scripts
+from . import protocol
 from .codec import Codec, codec_for, dumps
 from .connection import RedisClient, connect, redis_errors
-from .errors import InvalidArgument, InvalidJobId, JobNotFound, NotReplicated, error_for_status
-from .job import Job, RestoredJob, make_job_id, parse_job_id
-from .keys import QUEUES, QueueKeys, check_queue_name
+from .errors import (
+    Conflict,
+    InvalidArgument,
+    InvalidJobId,
+    JobNotFound,
+    LeaseLost,
+    NotReplicated,
+    RelayqError,
+    error_for,
+)
+from .job import Job, RestoredJob, parse_job_id
+from .keys import QUEUES, check_queue_name
 from .options import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_OPTIONS,
@@ -29,24 +38,15 @@ from .options import (
     check_payload_size,
     check_str,
 )
-from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
-from .results import (
-    TOTALS,
-    ClaimResult,
-    EnqueueResult,
-    NackResult,
-    NewJob,
-    Outcome,
-    QueueStats,
-)
-from .scripts import ScriptCall
+from .protocol import Call, QueueCalls
+from .replication import DEFAULT_TIMEOUT_MS, override, wait_for
+from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 
 T = TypeVar("T")
 
 BATCH_LIMIT = 1000  # jobs per enqueue script call: all or nothing within one call
 RESTORE_BATCH = 50  # jobs per restore script call: a few ms of Redis time each (measured)
 DEFAULT_VISIBILITY_MS = 30_000
-
 
 
 def default_worker_id() -> str:
@@ -61,21 +61,12 @@ def list_queues(redis: RedisClient) -> list[str]:
 
 def stats_many(redis: RedisClient, names: Sequence[str]) -> list[QueueStats]:
     """Stats of many queues in one round trip (each queue's snapshot is consistent on its own)."""
-    queues = [Queue(name, redis) for name in names]
-    replies = scripts.run_pipelined(redis, [q.stats_call() for q in queues])
-    return [q.parse_stats(reply) for q, reply in zip(queues, replies)]
+    return protocol.run_many(redis, [QueueCalls(name).stats() for name in names])
 
 
-def _check(reply: Any) -> Any:
-    """Raises the exception for a script refusal; returns the reply otherwise."""
-    if reply and reply[0] not in ("ok", "empty", "paused", "throttled"):
-        raise error_for_status(reply[0], reply[1] if len(reply) > 1 else "")
-    return reply
-
-
-def _as_dict(flat: Sequence[str]) -> dict[str, str]:
-    it = iter(flat)
-    return dict(zip(it, it))
+def _refused(status: str, message: str) -> RelayqError:
+    """The exception for a job's refusal status in a reply (lease_lost, not_found, ...)."""
+    return error_for(status, message, about_job=True)
 
 
 class Queue(Generic[T]):
@@ -90,10 +81,11 @@ class Queue(Generic[T]):
                  max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, replicas: int = 0,
                  replica_timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         self.name = check_queue_name(name)
-        self.keys = QueueKeys(name)
         self.redis: RedisClient = (
             connect(redis) if redis is None or isinstance(redis, str) else redis)
         self.codec: Codec[Any] = codec or codec_for(payload_type)
+        self._calls = QueueCalls(name, self.codec.decode)
+        self.keys = self._calls.keys
         self.max_payload_bytes = max_payload_bytes
         self.wait = wait_for(replicas, replica_timeout_ms)
         self._registered = False
@@ -104,24 +96,8 @@ class Queue(Generic[T]):
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _call(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> ScriptCall:
-        return ScriptCall(scripts.script(name), tuple(keys), (self.keys.prefix, self.name, *args))
-
-    def _run(self, call: ScriptCall, wait: Wait | None = None) -> Any:
-        if wait is None:
-            return _check(scripts.run(self.redis, call))
-        return self._pipelined([call], wait, lambda replies: _check(replies[0]))
-
-    def _pipelined(self, calls: list[ScriptCall], wait: Wait | None,
-                   parse: Callable[[list[Any]], Any]) -> Any:
-        """parse(replies of `calls`); a NotReplicated carries the parsed result."""
-        try:
-            if wait is None and len(calls) == 1:  # a pipeline object costs more than the call
-                return parse([scripts.run(self.redis, calls[0])])
-            return parse(scripts.run_pipelined(self.redis, calls, wait))
-        except NotReplicated as e:
-            e.result = parse(e.result)
-            raise
+    def _run(self, call: Call[Any]) -> Any:
+        return protocol.run(self.redis, call)
 
     def _register(self) -> None:
         """Records the queue's name in relayq:queues (once per Queue object)."""
@@ -141,15 +117,8 @@ class Queue(Generic[T]):
             raise InvalidJobId(f"job {job_id} belongs to queue {queue}, not {self.name}")
         return local
 
-    def _job(self, local: str, fields: Sequence[str] | dict[str, str]) -> Job[T]:
-        h = fields if isinstance(fields, dict) else _as_dict(fields)
+    def _job(self, local: str, h: dict[str, str]) -> Job[T]:
         return Job.from_hash(self.name, local, h, self.codec.decode)
-
-    def _jobs(self, reply: Sequence[Any]) -> list[Job[T]]:
-        """Jobs from a claim reply: id, flat hash, id, flat hash, ..."""
-        name, decode, from_hash = self.name, self.codec.decode, Job.from_hash
-        return [from_hash(name, reply[i], _as_dict(reply[i + 1]), decode)
-                for i in range(1, len(reply), 2)]
 
     # -- producing ------------------------------------------------------------------------
 
@@ -163,9 +132,11 @@ class Queue(Generic[T]):
         text = check_json_text(check_payload_size(self.codec.encode(payload),
                                                   self.max_payload_bytes))
         self._register()
-        call = self._call("enqueue", self._enqueue_keys(), ("1", text, *opts.script_args()))
-        return self._pipelined([call], override(self.wait, replicas, replica_timeout_ms),
-                               self._parse_enqueue)[0]
+        call = self._calls.enqueue((text, *opts.script_args()))
+        wait = override(self.wait, replicas, replica_timeout_ms)
+        if wait is None:
+            return self._run(call)[0]
+        return self._enqueued([call], wait)[0]
 
     def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
                      replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
@@ -187,49 +158,34 @@ class Queue(Generic[T]):
                     e.args = (e.message,)
                 raise
         self._register()
-        calls = []
-        for start in range(0, len(fields), BATCH_LIMIT):
-            chunk = fields[start:start + BATCH_LIMIT]
-            args = [str(len(chunk))] + [f for job_fields in chunk for f in job_fields]
-            calls.append(self._call("enqueue", self._enqueue_keys(), args))
-        return self._pipelined(calls, wait, self._parse_enqueue)
+        calls = [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
+                                      for f in job_fields])
+                 for start in range(0, len(fields), BATCH_LIMIT)]
+        return self._enqueued(calls, wait)
 
-    def _parse_enqueue(self, replies: list[Any]) -> list[EnqueueResult]:
-        results = []
-        for reply in map(_check, replies):
-            for i in range(1, len(reply), 3):
-                results.append(EnqueueResult(make_job_id(self.name, reply[i]),
-                                             reply[i + 1] or None, reply[i + 2] == 1))
-        return results
-
-    def _enqueue_keys(self) -> tuple[str, ...]:
-        k = self.keys
-        return (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake)
+    def _enqueued(self, calls: list[Call[list[EnqueueResult]]], wait: Any
+                  ) -> list[EnqueueResult]:
+        """The results of enqueue calls, in order; a NotReplicated carries them too."""
+        try:
+            return [r for results in protocol.run_many(self.redis, calls, wait) for r in results]
+        except NotReplicated as e:
+            e.result = [r for results in e.result for r in results]  # type: ignore[attr-defined]
+            raise
 
     # -- consuming ------------------------------------------------------------------------
 
-    def claim_call(self, count: int = 1, *, visibility_ms: int = DEFAULT_VISIBILITY_MS,
-                   worker_id: str | None = None) -> ScriptCall:
+    def _claim_call(self, count: int, visibility_ms: int, worker_id: str | None
+                    ) -> Call[ClaimResult]:
         check_int(count, "count", 1, 1000)
         check_int(visibility_ms, "visibility_ms", 1, 86_400_000)
         worker = check_str(worker_id or default_worker_id(), "worker_id", 200)
-        k = self.keys
-        return self._call("claim", (k.meta, k.prios, k.scheduled, k.running, k.totals, k.wake,
-                                    k.leases), (count, visibility_ms, worker, os.urandom(4).hex()))
-
-    def parse_claim(self, reply: Any) -> ClaimResult:
-        status = _check(reply)[0]
-        if status == "ok":
-            return ClaimResult(self._jobs(reply))
-        hint = reply[1] if len(reply) > 1 and reply[1] >= 0 else None
-        return ClaimResult((), status, hint)
+        return self._calls.claim(count, visibility_ms, worker, os.urandom(4).hex())
 
     def claim(self, count: int = 1, *, visibility_ms: int = DEFAULT_VISIBILITY_MS,
               worker_id: str | None = None) -> ClaimResult:
         """Takes up to `count` jobs (highest priority first, FIFO within one), each under a
         fresh lease of `visibility_ms`. Empty when nothing is claimable; see ClaimResult."""
-        return self.parse_claim(scripts.run(self.redis, self.claim_call(
-            count, visibility_ms=visibility_ms, worker_id=worker_id)))
+        return self._run(self._claim_call(count, visibility_ms, worker_id))
 
     def ack(self, job_id: str, lease: str, result: Any = None, *, replicas: int | None = None,
             replica_timeout_ms: int | None = None) -> None:
@@ -237,115 +193,122 @@ class Queue(Generic[T]):
         status = self.ack_many([(job_id, lease, result)], replicas=replicas,
                                replica_timeout_ms=replica_timeout_ms)[0]
         if status != "ok":
-            raise error_for_status(status, f"ack of {job_id} refused: {status}")
+            raise _refused(status, f"ack of {job_id} refused: {status}")
 
     def ack_many(self, acks: Iterable[tuple[str, str, Any]], *, replicas: int | None = None,
                  replica_timeout_ms: int | None = None) -> list[str]:
         """Acks (job_id, lease, result) triples in one call; a status per job
         ('ok' | 'not_found' | 'lease_lost')."""
-        return self._run(self._ack_call(
-            [(job_id, lease, "" if result is None else dumps(result))
-             for job_id, lease, result in acks]),
-            override(self.wait, replicas, replica_timeout_ms))[1:]
+        call = self._ack_call([(job_id, lease, "" if result is None else dumps(result))
+                               for job_id, lease, result in acks])
+        return protocol.run_many(self.redis, [call],
+                                 override(self.wait, replicas, replica_timeout_ms))[0]
 
-    def _ack_call(self, acks: list[tuple[str, str, str]], checked: bool = False) -> ScriptCall:
+    def _ack_call(self, acks: list[tuple[str, str, str]], checked: bool = False
+                  ) -> Call[list[str]]:
         """`acks`: (job_id, lease, result as JSON text or ''); `checked`: the results have been
         through `_fit` already (settle)."""
-        args: list[Any] = [self.max_payload_bytes]
-        for job_id, lease, text in acks:
-            if text and not checked:
-                check_json_text(check_payload_size(text, self.max_payload_bytes, "result"),
-                                "result")
-            args += [self.local_id(job_id), lease, text]
-        k = self.keys
-        return self._call("ack", (k.meta, k.running, k.succeeded, k.totals), args)
+        if not checked:
+            for _, _, text in acks:
+                if text:
+                    check_json_text(check_payload_size(text, self.max_payload_bytes, "result"),
+                                    "result")
+        return self._calls.ack(self.max_payload_bytes, [
+            (self.local_id(job_id), lease, text) for job_id, lease, text in acks])
 
     def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
              delay_ms: int | None = None, replicas: int | None = None,
              replica_timeout_ms: int | None = None) -> NackResult:
         """Marks a running job failed: retried after a full-jitter backoff (or `delay_ms`), or
         dead when `retry` is False or its attempts are spent."""
-        return self._pipelined([self._nack_call(job_id, lease, error, retry, delay_ms)],
-                               override(self.wait, replicas, replica_timeout_ms),
-                               lambda replies: self._parse_nack(job_id, replies[0]))
+        call = self._nack_call(job_id, lease, error, retry, delay_ms)
+        wait = override(self.wait, replicas, replica_timeout_ms)
+        try:
+            nacked = protocol.run_many(self.redis, [call], wait)[0]
+        except NotReplicated as e:
+            e.result = self._nack_result(job_id, e.result[0])  # type: ignore[attr-defined]
+            raise
+        return self._nack_result(job_id, nacked)
+
+    @staticmethod
+    def _nack_result(job_id: str, nacked: protocol.Nacked) -> NackResult:
+        if nacked.outcome is not None:
+            return nacked.outcome
+        if nacked.status == "lease_lost":
+            raise LeaseLost(f"nack of {job_id} refused: lease lost (job is "
+                            f"{nacked.current_state})")
+        raise JobNotFound(f"nack of {job_id} refused: {nacked.status}")
 
     def _nack_call(self, job_id: str, lease: str, error: str, retry: bool,
-                   delay_ms: int | None) -> ScriptCall:
+                   delay_ms: int | None) -> Call[protocol.Nacked]:
         if not isinstance(error, str):
             raise InvalidArgument("error must be a string")
         if delay_ms is not None:
             check_int(delay_ms, "delay_ms", 0, TEN_YEARS_MS)
         error = error.encode("utf-8", "backslashreplace").decode("utf-8")[:65536]
-        k = self.keys
-        return self._call("nack", (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals,
-                                   k.wake),
-                          (self.local_id(job_id), lease, error, "1" if retry else "0",
-                           "" if delay_ms is None else delay_ms,
-                           repr(int.from_bytes(os.urandom(7), "big") / 2**56)))
-
-    @staticmethod
-    def _parse_nack(job_id: str, reply: Any) -> NackResult:
-        if reply[0] == "lease_lost":
-            raise error_for_status("lease_lost", f"nack of {job_id} refused: lease lost "
-                                   f"(job is {reply[1]})")
-        _check(reply)
-        return NackResult(reply[1], int(reply[2]), int(reply[3]) if reply[3] else None)
+        return self._calls.nack(self.local_id(job_id), lease, error, retry, delay_ms,
+                                repr(int.from_bytes(os.urandom(7), "big") / 2**56))
 
     def heartbeat(self, job_id: str, lease: str, visibility_ms: int = DEFAULT_VISIBILITY_MS) -> int:
         """Extends a running job's lease to now + visibility_ms; returns the new deadline (ms)."""
         status, deadline = self.heartbeat_many([(job_id, lease)], visibility_ms)[0]
         if status != "ok":
-            raise error_for_status(status, f"heartbeat of {job_id} refused: {status}")
+            raise _refused(status, f"heartbeat of {job_id} refused: {status}")
         return deadline
 
     def heartbeat_many(self, leases: Iterable[tuple[str, str]],
                        visibility_ms: int = DEFAULT_VISIBILITY_MS) -> list[tuple[str, int]]:
         """Extends many leases in one call: (status, new deadline ms or -1) per job."""
         check_int(visibility_ms, "visibility_ms", 1, 86_400_000)
-        args: list[Any] = [visibility_ms]
-        for job_id, lease in leases:
-            args += [self.local_id(job_id), lease]
-        call = ScriptCall(scripts.script("heartbeat"), (self.keys.running,),
-                          (self.keys.prefix, *args))
-        reply = self._run(call)
-        return [(reply[i], int(reply[i + 1])) for i in range(1, len(reply), 2)]
+        return self._run(self._calls.heartbeat(visibility_ms, [
+            (self.local_id(job_id), lease) for job_id, lease in leases]))
 
-    def _release_call(self, leases: list[tuple[str, str]]) -> ScriptCall:
-        k = self.keys
-        args = [x for job_id, lease in leases for x in (self.local_id(job_id), lease)]
-        return self._call("release", (k.meta, k.running, k.prios, k.wake), args)
+    def _release_call(self, leases: list[tuple[str, str]]) -> Call[list[str]]:
+        return self._calls.release([(self.local_id(job_id), lease) for job_id, lease in leases])
 
     def release_many(self, leases: Iterable[tuple[str, str]]) -> list[str]:
         """Hands running jobs back to the head of the queue without spending an attempt."""
-        return self._run(self._release_call(list(leases)))[1:]
+        return self._run(self._release_call(list(leases)))
 
-    def settle(self, outcomes: Sequence[Outcome], claim: ScriptCall | None = None
+    def settle(self, outcomes: Sequence[Outcome], claim: int = 0, *,
+               visibility_ms: int = DEFAULT_VISIBILITY_MS, worker_id: str | None = None
                ) -> tuple[list[str], ClaimResult | None]:
-        """Records many outcomes and (optionally) claims the next jobs, in one round trip.
-        Returns a status per outcome, in order ('ok' | 'not_found' | 'lease_lost'), and the
-        claim's result. This is the worker's hot path."""
+        """Records many outcomes and (with `claim` > 0) claims up to that many jobs, as
+        `claim()` would, in one round trip. Returns a status per outcome, in order ('ok' |
+        'not_found' | 'lease_lost'), and the claim's result (None without a claim). This is the
+        worker's hot path. A NotReplicated carries that pair as its `result`."""
+        claim_call = self._claim_call(claim, visibility_ms, worker_id) if claim else None
         outcomes = [self._fit(o) for o in outcomes]
         acks = [(o.job_id, o.lease, o.result_json) for o in outcomes if o.kind == "ack"]
         releases = [(o.job_id, o.lease) for o in outcomes if o.kind == "release"]
         nacks = [o for o in outcomes if o.kind == "nack"]
-        calls = ([self._ack_call(acks, checked=True)] if acks else []) + [
+        calls: list[Call[Any]] = ([self._ack_call(acks, checked=True)] if acks else []) + [
             self._nack_call(o.job_id, o.lease, o.error, o.retry, o.delay_ms) for o in nacks
-        ] + ([self._release_call(releases)] if releases else []) + ([claim] if claim else [])
+        ] + ([self._release_call(releases)] if releases else []) + (
+            [claim_call] if claim_call else [])
         if not calls:
             return [], None
         wait = self.wait if acks or nacks else None
-        return self._pipelined(calls, wait, lambda replies: self._parse_settle(
-            outcomes, replies, acks, nacks, releases, claim))
+        try:
+            replies = protocol.run_many(self.redis, calls, wait)
+        except NotReplicated as e:
+            e.result = self._settled(outcomes, e.result, acks, nacks,  # type: ignore[attr-defined]
+                                     releases, claim_call)
+            raise
+        return self._settled(outcomes, replies, acks, nacks, releases, claim_call)
 
-    def _parse_settle(self, outcomes: list[Outcome], replies: list[Any], acks: list[Any],
-                      nacks: list[Outcome], releases: list[Any], claim: ScriptCall | None
-                      ) -> tuple[list[str], ClaimResult | None]:
+    @staticmethod
+    def _settled(outcomes: list[Outcome], replies: list[Any], acks: list[Any],
+                 nacks: list[Outcome], releases: list[Any], claim: Call[Any] | None
+                 ) -> tuple[list[str], ClaimResult | None]:
+        """The replies of settle's calls (acks, each nack, releases, claim) as a status per
+        outcome, in the outcomes' order, and the claim's result."""
         replies = list(replies)
-        ack_statuses = iter(_check(replies.pop(0))[1:] if acks else [])
-        nack_statuses = iter(r[0] for r in replies[:len(nacks)])
+        ack_statuses = iter(replies.pop(0) if acks else [])
+        nack_statuses = iter(nacked.status for nacked in replies[:len(nacks)])
         del replies[:len(nacks)]
-        release_statuses = iter(_check(replies.pop(0))[1:] if releases else [])
-        claimed = self.parse_claim(replies[0]) if claim else None
+        release_statuses = iter(replies.pop(0) if releases else [])
+        claimed = replies[0] if claim else None
         by_kind = {"ack": ack_statuses, "nack": nack_statuses, "release": release_statuses}
         return [next(by_kind[o.kind]) for o in outcomes], claimed
 
@@ -374,20 +337,7 @@ class Queue(Generic[T]):
         return self._job(local, h)
 
     def stats(self) -> QueueStats:
-        return self.parse_stats(scripts.run(self.redis, self.stats_call()))
-
-    def stats_call(self) -> ScriptCall:
-        """The stats script call, to run alone or pipelined with other queues' (`stats_many`)."""
-        k = self.keys
-        return ScriptCall(scripts.script("stats"), (
-            k.meta, k.prios, k.scheduled, k.running, k.dead, k.succeeded, k.totals), (k.prefix,))
-
-    def parse_stats(self, r: Any) -> QueueStats:
-        totals = {name: 0 for name in TOTALS}
-        totals.update({name: int(v) for name, v in _as_dict(r[9]).items()})
-        rate_limit = {"rate": float(r[7]), "burst": int(r[8])} if r[7] else None
-        return QueueStats(self.name, r[1], r[2], r[3], r[4], r[5], r[6] == "1", rate_limit,
-                          totals, r[10] if r[10] >= 0 else None)
+        return self._run(self._calls.stats())
 
     def dead(self, limit: int = 50, cursor: str | None = None) -> tuple[list[Job[T]], str | None]:
         """Dead jobs, most recent first: a page of up to `limit` and the cursor of the next
@@ -419,37 +369,28 @@ class Queue(Generic[T]):
         if not jobs:
             return []
         self._register()
-        k = self.keys
-        keys = (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake)
-        calls = []
-        for start in range(0, len(jobs), RESTORE_BATCH):
-            chunk = jobs[start:start + RESTORE_BATCH]
-            args = ["" if min_sequence is None else min_sequence, len(chunk)]
-            for job in chunk:
-                args += ["" if value is None else value for value in job]
-            calls.append(self._call("restore", keys, args))
-        return [s for reply in scripts.run_pipelined(self.redis, calls) for s in _check(reply)[2:]]
+        calls = [self._calls.restore(min_sequence, jobs[start:start + RESTORE_BATCH])
+                 for start in range(0, len(jobs), RESTORE_BATCH)]
+        return [s for restored in protocol.run_many(self.redis, calls, None)
+                for s in restored.statuses]
 
     def cancel(self, job_id: str) -> None:
         """Cancels a ready or scheduled job. Conflict when it is running or finished."""
-        k = self.keys
-        reply = scripts.run(self.redis, self._call(
-            "cancel", (k.meta, k.prios, k.scheduled, k.totals), (self.local_id(job_id),)))
-        if reply[0] == "conflict":
-            raise error_for_status("conflict", f"job {job_id} is {reply[1]}: only ready or "
-                                   "scheduled jobs can be cancelled")
-        if reply[0] == "not_found":
+        cancelled = self._run(self._calls.cancel(self.local_id(job_id)))
+        if cancelled.status == "conflict":
+            raise Conflict(f"job {job_id} is {cancelled.state}: only ready or scheduled jobs "
+                           "can be cancelled")
+        if cancelled.status == "not_found":
             raise JobNotFound(f"job {job_id} not found")
-        _check(reply)
 
     def requeue_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
         """Moves one dead job (or, without an id, up to `limit` of the oldest) back to ready with
         its attempts reset. Returns how many moved; JobNotFound for an id that is not dead."""
-        return self._dead_op("requeue", job_id, limit)
+        return self._dead_op(self._calls.requeue, job_id, limit)
 
     def purge_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
         """Deletes one dead job (or, without an id, up to `limit` of the oldest) for good."""
-        return self._dead_op("purge", job_id, limit)
+        return self._dead_op(self._calls.purge, job_id, limit)
 
     def requeue_all_dead(self) -> int:
         """Requeues every dead job, in calls of 1000 so that Redis never blocks for long."""
@@ -466,24 +407,22 @@ class Queue(Generic[T]):
             total += moved
         return total
 
-    def _dead_op(self, name: str, job_id: str | None, limit: int) -> int:
+    def _dead_op(self, build: Any, job_id: str | None, limit: int) -> int:
         check_int(limit, "limit", 1, 10000)
         ids = () if job_id is None else (self.local_id(job_id),)
-        k = self.keys
-        keys = (k.meta, k.dead, k.prios, k.wake) if name == "requeue" else (k.dead,)
-        reply = self._run(self._call(name, keys, (limit, *ids)))
-        if job_id is not None and reply[2] != "ok":
+        done = self._run(build(limit, ids))
+        if job_id is not None and done.statuses[0] != "ok":
             raise JobNotFound(f"no dead job {job_id}")
-        return int(reply[1])
+        return done.moved
 
     def pause(self) -> None:
         """Stops handing out jobs (enqueues still succeed) until `resume()`."""
         self._register()
-        self._run(ScriptCall(scripts.script("pause"), self._meta_keys(), ("1",)))
+        self._run(self._calls.pause(True))
 
     def resume(self) -> None:
         self._register()
-        self._run(ScriptCall(scripts.script("pause"), self._meta_keys(), ("0",)))
+        self._run(self._calls.pause(False))
 
     def set_rate_limit(self, rate: float, burst: int | None = None) -> None:
         """At most `rate` jobs per second handed out, in bursts of up to `burst` (default: one
@@ -492,14 +431,10 @@ class Queue(Generic[T]):
             raise InvalidArgument("rate must be a number greater than 0 and at most 1000000")
         burst = max(1, int(rate)) if burst is None else check_int(burst, "burst", 1, 1_000_000)
         self._register()
-        self._run(ScriptCall(scripts.script("rate_limit"), self._meta_keys(),
-                             (repr(float(rate)), str(burst))))
+        self._run(self._calls.rate_limit(rate, burst))
 
     def clear_rate_limit(self) -> None:
-        self._run(ScriptCall(scripts.script("rate_limit"), self._meta_keys(), ("", "")))
-
-    def _meta_keys(self) -> tuple[str, ...]:
-        return (self.keys.meta, self.keys.prios, self.keys.wake)
+        self._run(self._calls.rate_limit(None, None))
 
     def configure(self, **settings: int) -> None:
         """Changes the queue's defaults for new jobs and its retention: max_attempts,
@@ -507,8 +442,7 @@ class Queue(Generic[T]):
         max_payload_bytes."""
         if not settings:
             raise InvalidArgument("configure needs at least one setting")
-        args = [x for name, value in settings.items() for x in (name, str(value))]
-        self._run(ScriptCall(scripts.script("configure"), (self.keys.meta,), tuple(args)))
+        self._run(self._calls.configure(settings))
         self._register()  # after: the script checks the values (a refusal lists nothing)
 
     # -- maintenance (the worker's reaper and promoter) ------------------------------------
@@ -521,13 +455,8 @@ class Queue(Generic[T]):
 
     def reap(self, limit: int = 1000) -> tuple[int, int]:
         """Recovers jobs whose lease expired: (requeued, dead)."""
-        k = self.keys
-        reply = self._run(self._call("reap", (k.meta, k.running, k.prios, k.dead, k.succeeded,
-                                              k.totals, k.wake), (limit,)))
-        return int(reply[1]), int(reply[2])
+        return self._run(self._calls.reap(limit))
 
     def promote(self, limit: int = 1000) -> tuple[int, int | None]:
         """Moves due scheduled jobs to ready: (moved, ms until the next is due or None)."""
-        k = self.keys
-        reply = self._run(self._call("promote", (k.scheduled, k.prios, k.wake, k.meta), (limit,)))
-        return int(reply[1]), (int(reply[2]) if reply[2] >= 0 else None)
+        return self._run(self._calls.promote(limit))

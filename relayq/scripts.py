@@ -3,7 +3,8 @@
 Rules that hold for every script (see lua/README.md):
 - each script is one atomic state transition; Redis runs it without interleaving, so no lock is
   ever taken in Python;
-- each answers a status string first (mapped to exceptions in relayq/errors.py);
+- each answers a status string first; a refusal's status is an error code (relayq/errors.py);
+  the calls and the parsing of their replies are relayq/protocol.py's;
 - each validates before it writes, because Redis does not roll a script back.
 
 Sources are read and their `--@include lib/<name>.lua` lines resolved when this module is

@@ -1,5 +1,6 @@
 -- lib/args.lua: argument checks shared by the scripts. Each returns the parsed value, or
--- nil plus a message; callers turn the message into an {'invalid_argument', msg} reply.
+-- nil plus a message (and, from json_arg, a refusal status of its own); callers turn them into
+-- a {status or 'invalid_argument', msg} reply.
 
 -- An integer in [lo, hi] given as a decimal string; '' or nil gives `default`.
 local function int_arg(value, name, lo, hi, default)
@@ -42,14 +43,16 @@ local function str_arg(value, name, max, optional)
   return value
 end
 
--- A JSON document (payload or result) of at most `max` bytes.
+-- A JSON document (payload or result) of at most `max` bytes. Refused as 'payload_too_large'
+-- or 'invalid_payload' (the third value), so that callers never read the message.
 local function json_arg(value, name, max)
   if value == nil or value == '' then return nil, name .. ' is required' end
   if #value > max then
-    return nil, string.format('%s is %d bytes, over the limit of %d', name, #value, max)
+    return nil, string.format('%s is %d bytes, over the limit of %d', name, #value, max),
+      'payload_too_large'
   end
   if not pcall(cjson.decode, value) then
-    return nil, name .. ' is not valid JSON'
+    return nil, name .. ' is not valid JSON', 'invalid_payload'
   end
   return value
 end

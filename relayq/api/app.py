@@ -1,6 +1,6 @@
 """The Flask app factory: `create_app(config)` registers every blueprint of `BLUEPRINTS`, the
 authentication hook, request logging and the two error handlers that render every error as
-``{"error": {"code": "...", "message": "..."}}``.
+``{"error": {"code": "...", "message": "..."}}``, with the status of its code (relayq.api.statuses).
 
 To add a resource, write a blueprint whose views carry `@public` or `@requires(scope)`
 (relayq.api.security) and add it to `BLUEPRINTS`: one line.
@@ -18,12 +18,13 @@ from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ..errors import RelayqError, TooManyRequests
+from ..errors import RelayqError
 from ..logs import log_event
 from . import dashboard, dead, events, health, jobs, keys, openapi, queues, session
 from .headers import security_headers
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
+from .statuses import headers_of, status_of
 
 log = logging.getLogger("relayq.server")
 
@@ -72,17 +73,11 @@ def error_response(code: str, message: str, status: int,
 
 
 def _relayq_error(e: RelayqError) -> Any:
-    headers = {}
-    if e.http_status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="relayq"'
-    elif isinstance(e, TooManyRequests):
-        headers["Retry-After"] = str(e.retry_after_s)
-    elif e.http_status == 503:
-        headers["Retry-After"] = "1"
-    if e.http_status >= 500:
+    status = status_of(e)
+    if status >= 500:  # one line, no traceback: Redis away or busy is a state, not a bug
         log_event(log, logging.WARNING, "http.unavailable", path=request.path, code=e.code,
                   error=e.message)
-    return error_response(e.code, e.message, e.http_status, headers)
+    return error_response(e.code, e.message, status, headers_of(e))
 
 
 def _other_error(e: Exception) -> Any:

@@ -169,7 +169,7 @@ ERRORS = {
     413: "payload_too_large",
     429: "too_many_requests: too many failed authentications from this address; the key was "
          "not checked (Retry-After)",
-    503: "redis_unavailable or server_busy",
+    503: "redis_unavailable, redis_busy or server_busy: try again after Retry-After",
 }
 
 

@@ -45,7 +45,6 @@ class InvalidManifest(RelayqError):
     until it is repaired or removed."""
 
     code = "invalid_manifest"
-    http_status = 422
 
 
 def manifest_key(queue: str) -> str:

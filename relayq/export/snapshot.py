@@ -54,7 +54,6 @@ class InvalidSnapshot(RelayqError):
     """A snapshot that is corrupt, truncated, not relayq's or does not match its manifest."""
 
     code = "invalid_snapshot"
-    http_status = 422
 
 
 @dataclass(slots=True)

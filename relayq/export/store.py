@@ -32,7 +32,6 @@ class PreconditionFailed(RelayqError):
     (put-if-match). Re-read and try again."""
 
     code = "precondition_failed"
-    http_status = 412
 
 
 class ObjectNotFound(NotFound):
@@ -43,7 +42,6 @@ class StoreUnavailable(RelayqError):
     """The store could not be reached or refused the request for another reason."""
 
     code = "store_unavailable"
-    http_status = 503
 
 
 @dataclass(frozen=True, slots=True)

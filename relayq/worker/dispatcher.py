@@ -220,10 +220,10 @@ class Dispatcher:
             wanted = min(free, 1000) if claiming else 0
             if not pending and not wanted:
                 continue
-            claim = q.claim_call(wanted, visibility_ms=self.visibility_ms,
-                                 worker_id=self.worker_id) if wanted else None
             try:
-                statuses, claimed = q.settle([o for o, _ in pending], claim)
+                statuses, claimed = q.settle([o for o, _ in pending], wanted,
+                                             visibility_ms=self.visibility_ms,
+                                             worker_id=self.worker_id)
             except NotReplicated as e:  # recorded on the primary: go on, but say so
                 log_event(log, logging.WARNING, "redis.not_replicated", queue=q.name,
                           wanted=e.wanted, acked=e.acked)

@@ -17,6 +17,7 @@ import pytest
 import relayq
 import relayq.auth
 from relayq import Queue
+from relayq.api.statuses import status_of
 from relayq.api.throttle import AuthThrottle
 from relayq.auth import KeyStore
 from relayq.errors import TooManyRequests, Unauthorized
@@ -274,7 +275,7 @@ def test_the_throttle_bucket() -> None:
     assert [throttle.failed("a") for _ in range(3)] == [False, False, True]
     with pytest.raises(TooManyRequests) as refused:
         throttle.check("a")
-    assert refused.value.retry_after_s == 1 and refused.value.http_status == 429
+    assert refused.value.retry_after_s == 1 and status_of(refused.value) == 429
     throttle.check("b")  # another address has its own bucket
     now[0] += 0.5  # one failure forgiven
     throttle.check("a")

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 import relayq
-from relayq import InvalidArgument, RedisUnavailable, scripts
+from relayq import InvalidArgument, RedisBusy, RedisUnavailable, scripts
 from relayq.eviction import check_eviction
 from relayq.scripts import Script, ScriptCall
 from relayq.tools.redis_process import RedisProcess, free_port
@@ -180,9 +180,9 @@ def test_a_server_that_stopped_serving_writes_is_unavailable_not_a_crash() -> No
         client = relayq.connect(demoted.url)
         client.execute_command("REPLICAOF", "127.0.0.1", primary.port)
         call = ScriptCall(write, ("relayq:{demoted}:n",), ())
-        with pytest.raises(RedisUnavailable, match="ReadOnlyError"):
+        with pytest.raises(RedisBusy, match="READONLY"):
             scripts.run_pipelined(client, [call])
-        with pytest.raises(RedisUnavailable, match="ReadOnlyError"):
+        with pytest.raises(RedisBusy, match="READONLY"):
             scripts.run(client, call)
         client.close()
 
@@ -191,6 +191,6 @@ def test_a_primary_short_of_replicas_is_unavailable() -> None:
     """min-replicas-to-write (recommended in docs/scaling.md) refuses writes with NOREPLICAS."""
     with RedisProcess(extra_args=["--min-replicas-to-write", "1"]) as server:
         q = relayq.Queue("short", relayq.connect(server.url))
-        with pytest.raises(RedisUnavailable, match="NOREPLICAS"):
+        with pytest.raises(RedisBusy, match="NOREPLICAS"):
             q.enqueue({})
         q.redis.close()

@@ -79,6 +79,15 @@ def test_bad_payloads(r, q: relayq.Queue, busy, payload, error) -> None:
     unchanged(r, q, lambda: q.enqueue(payload), error)
 
 
+def test_the_scripts_refuse_a_payload_over_the_queues_own_limit(
+        r, q: relayq.Queue, busy) -> None:
+    """The queue's configured limit is checked by the enqueue script (the client's is higher);
+    their refusal status alone makes it a PayloadTooLarge, not the message."""
+    q.configure(max_payload_bytes=100)
+    unchanged(r, q, lambda: q.enqueue({"x": "a" * 200}), PayloadTooLarge)
+    unchanged(r, q, lambda: q.enqueue_many([{"x": 1}, {"x": "a" * 200}]), PayloadTooLarge)
+
+
 def test_refused_input_does_not_list_a_new_queue(r, queue_name: str) -> None:
     """A refused enqueue or configure leaves no trace, not even the queue's name in the list
     of queues (the payload is refused by Redis's cjson only after the name was added)."""
@@ -189,7 +198,7 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
         ("enqueue", enq, (k.prefix, q.name, "1", *good_job[:-1])),           # too few fields
         ("enqueue", enq, (k.prefix, q.name, "2", *good_job)),                # count mismatch
         ("enqueue", enq, (k.prefix, q.name, "x", *good_job)),                # count not int
-        ("enqueue", enq, (k.prefix, q.name, "1", "{not json", *good_job[1:])),
+        ("enqueue", enq, (k.prefix, q.name, "1", "{not json", *good_job[1:]), "invalid_payload"),
         ("enqueue", enq, (k.prefix, q.name, "1", '{"a":1}', "", "1e3", *good_job[3:])),
         ("enqueue", enq, (k.prefix, q.name, "1", '{"a":1}', "", "0", "-3", *good_job[4:])),
         ("claim", (k.meta, k.prios, k.scheduled, k.running, k.totals, k.wake, k.leases),
@@ -198,7 +207,9 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
          (k.prefix, q.name, "1", "1000", "", "n")),
         ("ack", (k.meta, k.running, k.succeeded, k.totals), (k.prefix, q.name, "100", "a")),
         ("ack", (k.meta, k.running, k.succeeded, k.totals),
-         (k.prefix, q.name, "100", "1", "l", "{bad")),
+         (k.prefix, q.name, "100", "1", "l", "{bad"), "invalid_payload"),
+        ("ack", (k.meta, k.running, k.succeeded, k.totals),
+         (k.prefix, q.name, "5", "1", "l", '"a result"'), "payload_too_large"),
         ("nack", (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals, k.wake),
          (k.prefix, q.name, "1", "l", "e", "maybe", "", "0.5")),
         ("nack", (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals, k.wake),
@@ -220,10 +231,10 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
         ("restore", (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake),
          (k.prefix, q.name, "", "1", "1", "bogus-state", *[""] * 15)),
     ]
-    for name, keys, args in cases:
+    for name, keys, args, *status in cases:
         before = keyspace(r, q.name)
         reply = raw(q, name, keys, args)
-        assert reply[0] == "invalid_argument", (name, args, reply)
+        assert reply[0] == (status[0] if status else "invalid_argument"), (name, args, reply)
         assert isinstance(reply[1], str) and reply[1]
         assert keyspace(r, q.name) == before, (name, args)
 
@@ -237,7 +248,7 @@ def calls_of(monkeypatch: pytest.MonkeyPatch, action: Any) -> list[ScriptCall]:
     seen: list[ScriptCall] = []
 
     def capture(_client: Any, call: Any) -> Any:
-        seen.extend([call] if isinstance(call, ScriptCall) else call)
+        seen.extend(call if isinstance(call, list) else [call])  # run_pipelined: a list
         raise _Captured
 
     with monkeypatch.context() as m:

@@ -60,8 +60,7 @@ def test_scripts_run_after_script_flush(q: relayq.Queue, r) -> None:
     r.script_flush()
     (job,) = q.claim()  # NOSCRIPT is answered by loading the script and running it again
     r.script_flush()
-    statuses, claimed = q.settle([relayq.results.Outcome(job.id, job.lease or "", "ack")],
-                                 q.claim_call(1))
+    statuses, claimed = q.settle([relayq.results.Outcome(job.id, job.lease or "", "ack")], 1)
     assert statuses == ["ok"] and claimed.status == "empty"
 
 

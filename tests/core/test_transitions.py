@@ -301,7 +301,7 @@ def test_settle_acks_nacks_and_claims_in_one_call(any_q: Queue) -> None:
     ja, jb = any_q.claim(2)
     outcomes = [relayq.results.Outcome(a, ja.lease, "ack", result_json="7"),
                 relayq.results.Outcome(b, jb.lease, "nack", error="e", retry=False)]
-    statuses, claimed = any_q.settle(outcomes, any_q.claim_call(5))
+    statuses, claimed = any_q.settle(outcomes, 5)
     assert statuses == ["ok", "ok"]
     assert [j.id for j in claimed] == [c]
     assert any_q.get(a).result == 7 and any_q.get(b).state == "dead"

@@ -84,7 +84,7 @@ def exercise_every_script(q: Queue[Any]) -> None:
     wait_until(lambda: q.reap()[0], timeout=5, message="reap of an expired lease")
     (job,) = q.claim(1)
     statuses, claimed = q.settle([relayq.results.Outcome(job.id, job.lease, "nack", error="x",
-                                                       retry=False)], q.claim_call(1))
+                                                       retry=False)], 1)
     assert statuses == ["ok"] and claimed is not None
     assert q.purge_dead(job.id) == 1
     assert short and q.stats().queue == q.name

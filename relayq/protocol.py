@@ -1,0 +1,329 @@
+"""The protocol between Python and the Lua scripts of lua/: for each script, one typed call that
+builds its KEYS and ARGV (in the order the script's header lists them), and one reply type that
+parses its answer by name. Nothing else in relayq knows a script's key order, argument order or
+reply positions.
+
+`QueueCalls(queue)` builds the calls of one queue (its KEYS tuples are made once). A `Call`
+carries the parser of its reply, so a call runs alone (`run`) or pipelined with others
+(`run_many`: a worker's outcomes and its next claim, the stats of many queues) and comes back
+parsed either way. A refusal, a status that is an error code (`invalid_argument`,
+`payload_too_large`, ...), raises its exception from relayq.errors; statuses a caller acts on
+(`lease_lost` of one job in an ack, `empty` of a claim, ...) are part of the reply.
+
+Input is checked by the caller (relayq.queue) before a call is built; the scripts check it again,
+because Redis does not roll a script back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from . import scripts
+from .connection import RedisClient
+from .errors import NotReplicated, error_for
+from .job import Job, RestoredJob, make_job_id
+from .keys import QueueKeys
+from .replication import Wait
+from .results import TOTALS, ClaimResult, EnqueueResult, NackResult, QueueStats
+
+R = TypeVar("R")
+
+ENQUEUE_FIELDS = 10  # per job in an enqueue call: the payload and nine options (enqueue.lua)
+
+ENQUEUE, CLAIM, ACK, NACK, HEARTBEAT, RELEASE, STATS, REAP, PROMOTE, REQUEUE, PURGE, CANCEL, \
+    PAUSE, RATE_LIMIT, CONFIGURE, RESTORE = (scripts.script(name) for name in (
+        "enqueue", "claim", "ack", "nack", "heartbeat", "release", "stats", "reap", "promote",
+        "requeue", "purge", "cancel", "pause", "rate_limit", "configure", "restore"))
+
+
+class Call(NamedTuple, Generic[R]):
+    """One script invocation and the parser of its reply. It has the fields of a
+    `scripts.ScriptCall`, so relayq.scripts runs it as one."""
+
+    script: scripts.Script
+    keys: tuple[str, ...]
+    args: tuple[Any, ...]
+    parse: Callable[[Any], R]
+
+
+def run(client: RedisClient, call: Call[R]) -> R:
+    """Runs one call; its parsed reply."""
+    return call.parse(scripts.run(client, call))
+
+
+def run_many(client: RedisClient, calls: Sequence[Call[Any]],
+             wait: Wait | None = None) -> list[Any]:
+    """Runs calls in one round trip per node (each script atomic on its own, not a transaction)
+    and ends it with `wait` (Redis WAIT) when given; their parsed replies, in order. A
+    NotReplicated carries the parsed replies as its `result`."""
+    if wait is None and len(calls) == 1:  # a pipeline costs more than the one call
+        return [run(client, calls[0])]
+    try:
+        replies = scripts.run_pipelined(client, calls, wait)
+    except NotReplicated as e:
+        e.result = [call.parse(reply) for call, reply in zip(calls, e.result)]  # type: ignore
+        raise
+    return [call.parse(reply) for call, reply in zip(calls, replies)]
+
+
+def refuse(reply: Sequence[Any]) -> None:
+    """Raises the exception for a refusal reply: {code, message}. Every script's `not_found`
+    is about a job, so it is a JobNotFound."""
+    raise error_for(reply[0], reply[1] if len(reply) > 1 else "", about_job=True)
+
+
+def _ok(reply: Sequence[Any]) -> Sequence[Any]:
+    if reply[0] != "ok":
+        refuse(reply)
+    return reply
+
+
+def _as_dict(flat: Sequence[str]) -> dict[str, str]:
+    it = iter(flat)
+    return dict(zip(it, it))
+
+
+# -- reply types that are not results of relayq.results ----------------------------------------
+
+class Nacked(NamedTuple):
+    """nack.lua's reply: `status` ok (then `outcome` says where the job went), not_found, or
+    lease_lost (then `current_state` is the job's state)."""
+
+    status: str
+    outcome: NackResult | None = None
+    current_state: str | None = None
+
+
+class Cancelled(NamedTuple):
+    """cancel.lua's reply: `status` ok, not_found, or conflict (then `state` is why)."""
+
+    status: str
+    state: str | None = None
+
+
+class DeadMoved(NamedTuple):
+    """requeue.lua's and purge.lua's reply: how many jobs moved, and a status per id given."""
+
+    moved: int
+    statuses: list[str]
+
+
+class Reaped(NamedTuple):
+    requeued: int
+    dead: int
+
+
+class Promoted(NamedTuple):
+    moved: int
+    next_due_in_ms: int | None  # None: nothing is scheduled
+
+
+class Restored(NamedTuple):
+    restored: int
+    statuses: list[str]  # per job: ok | present | conflict | expired
+
+
+def _statuses(reply: Sequence[Any]) -> list[str]:
+    """{'ok', status_1, ..., status_N}: a status per job (ack, release)."""
+    return list(_ok(reply)[1:])
+
+
+def _nothing(reply: Sequence[Any]) -> None:
+    _ok(reply)
+
+
+def _nacked(reply: Sequence[Any]) -> Nacked:
+    status = reply[0]
+    if status == "ok":
+        _, state, attempts, run_at = reply
+        return Nacked(status, NackResult(state, int(attempts), int(run_at) if run_at else None))
+    if status == "not_found":
+        return Nacked(status)
+    if status == "lease_lost":
+        return Nacked(status, current_state=reply[1])
+    refuse(reply)
+    raise AssertionError  # refuse() always raises
+
+
+def _heartbeats(reply: Sequence[Any]) -> list[tuple[str, int]]:
+    """(status, new deadline ms or -1) per job."""
+    it = iter(_ok(reply)[1:])
+    return [(status, int(deadline)) for status, deadline in zip(it, it)]
+
+
+def _reaped(reply: Sequence[Any]) -> Reaped:
+    _, requeued, dead = _ok(reply)
+    return Reaped(int(requeued), int(dead))
+
+
+def _promoted(reply: Sequence[Any]) -> Promoted:
+    _, moved, next_due_in_ms = _ok(reply)
+    return Promoted(int(moved), int(next_due_in_ms) if next_due_in_ms >= 0 else None)
+
+
+def _dead_moved(reply: Sequence[Any]) -> DeadMoved:
+    moved, *statuses = _ok(reply)[1:]
+    return DeadMoved(int(moved), statuses)
+
+
+def _restored(reply: Sequence[Any]) -> Restored:
+    restored, *statuses = _ok(reply)[1:]
+    return Restored(int(restored), statuses)
+
+
+def _cancelled(reply: Sequence[Any]) -> Cancelled:
+    status = reply[0]
+    if status == "ok" or status == "not_found":
+        return Cancelled(status)
+    if status == "conflict":
+        return Cancelled(status, reply[1])
+    refuse(reply)
+    raise AssertionError  # refuse() always raises
+
+
+class QueueCalls:
+    """The script calls of one queue. Each method builds one script's call from checked values
+    (ids are local ids, the number part of a job id). `decode` turns a claimed job's payload
+    (JSON text) into the caller's type."""
+
+    __slots__ = ("name", "keys", "decode", "_head", "_enqueue_keys", "_claim_keys", "_ack_keys",
+                 "_nack_keys", "_release_keys", "_stats_keys", "_reap_keys", "_promote_keys",
+                 "_requeue_keys", "_cancel_keys", "_meta_keys", "_restore_keys")
+
+    def __init__(self, queue: str, decode: Callable[[str], Any] = json.loads) -> None:
+        k = QueueKeys(queue)
+        self.name = queue
+        self.keys = k
+        self.decode = decode
+        self._head = (k.prefix, queue)  # ARGV[1], ARGV[2] of every script that names its queue
+        self._enqueue_keys = (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake)
+        self._claim_keys = (k.meta, k.prios, k.scheduled, k.running, k.totals, k.wake, k.leases)
+        self._ack_keys = (k.meta, k.running, k.succeeded, k.totals)
+        self._nack_keys = (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals, k.wake)
+        self._release_keys = (k.meta, k.running, k.prios, k.wake)
+        self._stats_keys = (k.meta, k.prios, k.scheduled, k.running, k.dead, k.succeeded,
+                            k.totals)
+        self._reap_keys = (k.meta, k.running, k.prios, k.dead, k.succeeded, k.totals, k.wake)
+        self._promote_keys = (k.scheduled, k.prios, k.wake, k.meta)
+        self._requeue_keys = (k.meta, k.dead, k.prios, k.wake)
+        self._cancel_keys = (k.meta, k.prios, k.scheduled, k.totals)
+        self._meta_keys = (k.meta, k.prios, k.wake)
+        self._restore_keys = (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake)
+
+    # -- producing ------------------------------------------------------------------------
+
+    def enqueue(self, fields: Sequence[str]) -> Call[list[EnqueueResult]]:
+        """The fields of 1..1000 jobs, flat: per job its payload (JSON text), then the nine
+        option fields of `JobOptions.script_args()`. All or nothing."""
+        args = (*self._head, str(len(fields) // ENQUEUE_FIELDS), *fields)
+        return Call(ENQUEUE, self._enqueue_keys, args, self._parse_enqueued)
+
+    def _parse_enqueued(self, reply: Sequence[Any]) -> list[EnqueueResult]:
+        """{'ok', id_1, state_1, duplicate_1, ...}"""
+        it = iter(_ok(reply)[1:])
+        name = self.name
+        return [EnqueueResult(make_job_id(name, local), state or None, duplicate == 1)
+                for local, state, duplicate in zip(it, it, it)]
+
+    def restore(self, min_sequence: int | None, jobs: Sequence[RestoredJob]) -> Call[Restored]:
+        """1..1000 jobs to put back where absent; the id sequence raised to `min_sequence`."""
+        args: list[Any] = [*self._head, "" if min_sequence is None else min_sequence, len(jobs)]
+        for job in jobs:
+            args += ["" if value is None else value for value in job]
+        return Call(RESTORE, self._restore_keys, tuple(args), _restored)
+
+    # -- consuming ------------------------------------------------------------------------
+
+    def claim(self, count: int, visibility_ms: int, worker_id: str, nonce: str
+              ) -> Call[ClaimResult]:
+        """Up to `count` jobs under leases of `visibility_ms`; `nonce` prefixes each lease."""
+        return Call(CLAIM, self._claim_keys, (*self._head, count, visibility_ms, worker_id, nonce),
+                    self._parse_claimed)
+
+    def _parse_claimed(self, reply: Sequence[Any]) -> ClaimResult:
+        status = reply[0]
+        if status == "ok":  # {'ok', id_1, fields_1, ...}: the hot path
+            name, decode, from_hash = self.name, self.decode, Job.from_hash
+            return ClaimResult([from_hash(name, reply[i], _as_dict(reply[i + 1]), decode)
+                                for i in range(1, len(reply), 2)])
+        if status == "paused":
+            return ClaimResult((), status)
+        if status == "empty" or status == "throttled":
+            retry_in_ms = reply[1]
+            return ClaimResult((), status, retry_in_ms if retry_in_ms >= 0 else None)
+        refuse(reply)
+        raise AssertionError  # refuse() always raises
+
+    def ack(self, max_result_bytes: int, acks: Iterable[tuple[str, str, str]]
+            ) -> Call[list[str]]:
+        """(local id, lease, result as JSON text or '') per job; a status per job: ok |
+        not_found | lease_lost."""
+        args = (*self._head, max_result_bytes, *chain.from_iterable(acks))
+        return Call(ACK, self._ack_keys, args, _statuses)
+
+    def nack(self, local_id: str, lease: str, error: str, retry: bool, delay_ms: int | None,
+             jitter: str) -> Call[Nacked]:
+        """`jitter`: a fraction in [0, 1) as text, picking the point in the backoff window."""
+        args = (*self._head, local_id, lease, error, "1" if retry else "0",
+                "" if delay_ms is None else delay_ms, jitter)
+        return Call(NACK, self._nack_keys, args, _nacked)
+
+    def heartbeat(self, visibility_ms: int, leases: Iterable[tuple[str, str]]
+                  ) -> Call[list[tuple[str, int]]]:
+        """(local id, lease) per job; (status, new deadline ms or -1) per job."""
+        args = (self.keys.prefix, visibility_ms, *chain.from_iterable(leases))
+        return Call(HEARTBEAT, (self.keys.running,), args, _heartbeats)
+
+    def release(self, leases: Iterable[tuple[str, str]]) -> Call[list[str]]:
+        """(local id, lease) per job, handed back without spending an attempt."""
+        args = (*self._head, *chain.from_iterable(leases))
+        return Call(RELEASE, self._release_keys, args, _statuses)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def stats(self) -> Call[QueueStats]:
+        return Call(STATS, self._stats_keys, (self.keys.prefix,), self._parse_stats)
+
+    def _parse_stats(self, reply: Sequence[Any]) -> QueueStats:
+        (_, ready, scheduled, running, dead, succeeded, paused, rate, burst, totals,
+         oldest_ready_ms) = _ok(reply)
+        counts = dict.fromkeys(TOTALS, 0)
+        counts.update({name: int(v) for name, v in _as_dict(totals).items()})
+        return QueueStats(self.name, ready, scheduled, running, dead, succeeded, paused == "1",
+                          {"rate": float(rate), "burst": int(burst)} if rate else None, counts,
+                          oldest_ready_ms if oldest_ready_ms >= 0 else None)
+
+    # -- operating ------------------------------------------------------------------------
+
+    def cancel(self, local_id: str) -> Call[Cancelled]:
+        return Call(CANCEL, self._cancel_keys, (*self._head, local_id), _cancelled)
+
+    def requeue(self, limit: int, local_ids: Sequence[str] = ()) -> Call[DeadMoved]:
+        """The given dead jobs, or without ids up to `limit` of the oldest."""
+        return Call(REQUEUE, self._requeue_keys, (*self._head, limit, *local_ids), _dead_moved)
+
+    def purge(self, limit: int, local_ids: Sequence[str] = ()) -> Call[DeadMoved]:
+        return Call(PURGE, (self.keys.dead,), (*self._head, limit, *local_ids), _dead_moved)
+
+    def pause(self, paused: bool) -> Call[None]:
+        return Call(PAUSE, self._meta_keys, ("1" if paused else "0",), _nothing)
+
+    def rate_limit(self, rate: float | None, burst: int | None) -> Call[None]:
+        """Sets the token bucket, or clears it when `rate` is None."""
+        args = ("", "") if rate is None else (repr(float(rate)), str(burst))
+        return Call(RATE_LIMIT, self._meta_keys, args, _nothing)
+
+    def configure(self, settings: dict[str, Any]) -> Call[None]:
+        args = tuple(x for name, value in settings.items() for x in (name, str(value)))
+        return Call(CONFIGURE, (self.keys.meta,), args, _nothing)
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    def reap(self, limit: int) -> Call[Reaped]:
+        return Call(REAP, self._reap_keys, (*self._head, limit), _reaped)
+
+    def promote(self, limit: int) -> Call[Promoted]:
+        return Call(PROMOTE, self._promote_keys, (*self._head, limit), _promoted)
