@@ -51,6 +51,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from .errors import InvalidArgument, RedisUnavailable
+from .options import is_digits
 from .retry import ReconnectBackoff
 
 DEFAULT_URL = "redis://localhost:6379/0"
@@ -88,7 +89,7 @@ def _hosts(netloc: str) -> list[tuple[str, int]]:
     hosts = []
     for part in netloc.rsplit("@", 1)[-1].split(","):
         host, _, port = part.rpartition(":")
-        if not host or not port.isdigit():
+        if not host or not is_digits(port):
             raise InvalidArgument(f"expected host:port in Redis URL, got {part!r}")
         hosts.append((host.strip("[]"), int(port)))
     return hosts

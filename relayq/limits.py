@@ -11,8 +11,9 @@ shape of queue names and job ids. Nothing else writes them down:
   (`lua_constants()`), when the scripts are loaded;
 - the OpenAPI document (`relayq.api.openapi`) builds its bounds from them.
 
-`tests/test_limits.py` fails when a copy of one of these numbers reappears in `lua/` or in the
-package, and when an OpenAPI bound differs from the constant it documents.
+Tests fail when a copy of one of these numbers reappears: in `lua/` (tests/test_scripts.py), in
+the package (tests/test_limits.py), or as an OpenAPI bound that differs from the constant it
+documents (tests/api/test_openapi.py).
 """
 
 from __future__ import annotations

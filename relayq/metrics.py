@@ -61,6 +61,7 @@ from .connection import Client, connect
 from .errors import RelayqError
 from .job import Job
 from .logs import log_event
+from .options import is_digits
 from .queue import list_queues, stats_many
 from .results import TOTALS
 from .worker.events import WorkerEvents
@@ -251,7 +252,7 @@ def render_server_metrics(redis: Client, accept: str | None = None,
 def parse_addr(addr: str) -> tuple[str, int]:
     """`host:port`, `[v6]:port` or `:port` (every interface) into (host, port)."""
     host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not is_digits(port) or not 0 <= int(port) <= 65535:
         raise RelayqError(f"bad metrics address {addr!r}: expected HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
 

@@ -19,15 +19,33 @@ from .connection import Client, connect, redis_errors
 from .errors import InvalidArgument, InvalidJobId, JobNotFound, NotReplicated, error_for_status
 from .job import Job, RestoredJob, make_job_id, parse_job_id
 from .keys import QUEUES, QueueKeys, check_queue_name
-from .options import (
+from .limits import (
+    BATCH_LIMIT,
     DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_PAGE,
+    DEFAULT_VISIBILITY_MS,
+    MAX_BURST,
+    MAX_CLAIM_COUNT,
+    MAX_CURSOR_DIGITS,
+    MAX_DURATION_MS,
+    MAX_ERROR_BYTES,
+    MAX_JOB_ID_DIGITS,
+    MAX_PAGE,
+    MAX_RATE,
+    MAX_SWEEP_LIMIT,
+    MAX_VISIBILITY_MS,
+    MAX_WORKER_ID_BYTES,
+    MIN_RATE,
+    SWEEP_LIMIT,
+)
+from .options import (
     DEFAULT_OPTIONS,
-    TEN_YEARS_MS,
     JobOptions,
     check_int,
     check_json_text,
     check_payload_size,
     check_str,
+    is_digits,
 )
 from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .results import (
@@ -43,9 +61,7 @@ from .scripts import ScriptCall
 
 T = TypeVar("T")
 
-BATCH_LIMIT = 1000  # jobs per enqueue script call: all or nothing within one call
 RESTORE_BATCH = 50  # jobs per restore script call: a few ms of Redis time each (measured)
-DEFAULT_VISIBILITY_MS = 30_000
 
 
 
@@ -112,15 +128,29 @@ class Queue(Generic[T]):
         return self._pipelined([call], wait, lambda replies: _check(replies[0]))
 
     def _pipelined(self, calls: list[ScriptCall], wait: Wait | None,
-                   parse: Callable[[list[Any]], Any]) -> Any:
-        """parse(replies of `calls`); a NotReplicated carries the parsed result."""
+                   parse: Callable[[list[Any]], Any], register: bool = False) -> Any:
+        """parse(replies of `calls`); a NotReplicated carries the parsed result. `register`:
+        the calls create jobs, so the queue is listed once a script accepted one."""
         try:
             if wait is None and len(calls) == 1:  # a pipeline object costs more than the call
-                return parse([scripts.run(self.redis, calls[0])])
-            return parse(scripts.run_pipelined(self.redis, calls, wait))
+                replies = [scripts.run(self.redis, calls[0])]
+            else:
+                replies = scripts.run_pipelined(self.redis, calls, wait)
         except NotReplicated as e:
+            if register:
+                self._register_if_accepted(e.result)
             e.result = parse(e.result)
             raise
+        if register:
+            self._register_if_accepted(replies)
+        return parse(replies)
+
+    def _register_if_accepted(self, replies: list[Any]) -> None:
+        """Lists the queue once a script accepted a call (so a refused one leaves no name
+        behind). Not inside the script: on Redis Cluster relayq:queues lives in another slot
+        than the queue's keys. A Queue object registers once; after that this costs nothing."""
+        if not self._registered and any(r and r[0] == "ok" for r in replies):
+            self._register()
 
     def _register(self) -> None:
         """Records the queue's name in relayq:queues (once per Queue object)."""
@@ -133,7 +163,7 @@ class Queue(Generic[T]):
         """The number part of a job id of this queue (InvalidJobId for another queue's job)."""
         if isinstance(job_id, str) and job_id.startswith(self._id_prefix):
             local = job_id[len(self._id_prefix):]
-            if local.isascii() and local.isdigit() and len(local) <= 20:
+            if local.isascii() and local.isdigit() and len(local) <= MAX_JOB_ID_DIGITS:
                 return local  # the fast path: ids this queue handed out
         queue, local = parse_job_id(job_id)
         if queue != self.name:
@@ -154,22 +184,22 @@ class Queue(Generic[T]):
 
     def enqueue(self, payload: T, *, replicas: int | None = None,
                 replica_timeout_ms: int | None = None, **options: Any) -> EnqueueResult:
-        """Adds one job. Options: type, priority (0-255, higher first), delay_ms or run_at
-        (datetime or epoch ms), max_attempts, idempotency_key, timeout_ms, backoff_base_ms,
-        backoff_cap_ms. A duplicate idempotency key creates nothing: `duplicate=True` and the
-        original id. `replicas`, `replica_timeout_ms`: override the queue's WAIT."""
+        """Adds one job. Options: type, priority (higher first), delay_ms or run_at (datetime or
+        epoch ms), max_attempts, idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
+        (their ranges: relayq.limits). A duplicate idempotency key creates nothing:
+        `duplicate=True` and the original id. `replicas`, `replica_timeout_ms`: override the
+        queue's WAIT. The queue is listed (relayq:queues) once a script accepted a job."""
         opts = JobOptions(**options) if options else DEFAULT_OPTIONS
         text = check_json_text(check_payload_size(self.codec.encode(payload),
                                                   self.max_payload_bytes))
-        self._register()
         call = self._call("enqueue", self._enqueue_keys(), ("1", text, *opts.script_args()))
         return self._pipelined([call], override(self.wait, replicas, replica_timeout_ms),
-                               self._parse_enqueue)[0]
+                               self._parse_enqueue, register=True)[0]
 
     def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
                      replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
         """Adds many jobs in one round trip. Every job is checked before any is written; in
-        Redis each call of up to 1000 jobs is all or nothing."""
+        Redis each call of up to BATCH_LIMIT jobs is all or nothing."""
         wait = override(self.wait, replicas, replica_timeout_ms)
         jobs = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
         if not jobs:
@@ -185,13 +215,12 @@ class Queue(Generic[T]):
                     e.message = f"job {i + 1}: {e.message}"
                     e.args = (e.message,)
                 raise
-        self._register()
         calls = []
         for start in range(0, len(fields), BATCH_LIMIT):
             chunk = fields[start:start + BATCH_LIMIT]
             args = [str(len(chunk))] + [f for job_fields in chunk for f in job_fields]
             calls.append(self._call("enqueue", self._enqueue_keys(), args))
-        return self._pipelined(calls, wait, self._parse_enqueue)
+        return self._pipelined(calls, wait, self._parse_enqueue, register=True)
 
     def _parse_enqueue(self, replies: list[Any]) -> list[EnqueueResult]:
         results = []
@@ -209,9 +238,9 @@ class Queue(Generic[T]):
 
     def claim_call(self, count: int = 1, *, visibility_ms: int = DEFAULT_VISIBILITY_MS,
                    worker_id: str | None = None) -> ScriptCall:
-        check_int(count, "count", 1, 1000)
-        check_int(visibility_ms, "visibility_ms", 1, 86_400_000)
-        worker = check_str(worker_id or default_worker_id(), "worker_id", 200)
+        check_int(count, "count", 1, MAX_CLAIM_COUNT)
+        check_int(visibility_ms, "visibility_ms", 1, MAX_VISIBILITY_MS)
+        worker = check_str(worker_id or default_worker_id(), "worker_id", MAX_WORKER_ID_BYTES)
         k = self.keys
         return self._call("claim", (k.meta, k.prios, k.scheduled, k.running, k.totals, k.wake,
                                     k.leases), (count, visibility_ms, worker, os.urandom(4).hex()))
@@ -273,8 +302,8 @@ class Queue(Generic[T]):
         if not isinstance(error, str):
             raise InvalidArgument("error must be a string")
         if delay_ms is not None:
-            check_int(delay_ms, "delay_ms", 0, TEN_YEARS_MS)
-        error = error.encode("utf-8", "backslashreplace").decode("utf-8")[:65536]
+            check_int(delay_ms, "delay_ms", 0, MAX_DURATION_MS)
+        error = error.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_ERROR_BYTES]
         k = self.keys
         return self._call("nack", (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals,
                                    k.wake),
@@ -300,7 +329,7 @@ class Queue(Generic[T]):
     def heartbeat_many(self, leases: Iterable[tuple[str, str]],
                        visibility_ms: int = DEFAULT_VISIBILITY_MS) -> list[tuple[str, int]]:
         """Extends many leases in one call: (status, new deadline ms or -1) per job."""
-        check_int(visibility_ms, "visibility_ms", 1, 86_400_000)
+        check_int(visibility_ms, "visibility_ms", 1, MAX_VISIBILITY_MS)
         args: list[Any] = [visibility_ms]
         for job_id, lease in leases:
             args += [self.local_id(job_id), lease]
@@ -388,13 +417,14 @@ class Queue(Generic[T]):
         return QueueStats(self.name, r[1], r[2], r[3], r[4], r[5], r[6] == "1", rate_limit,
                           totals, r[10] if r[10] >= 0 else None)
 
-    def dead(self, limit: int = 50, cursor: str | None = None) -> tuple[list[Job[T]], str | None]:
+    def dead(self, limit: int = DEFAULT_PAGE, cursor: str | None = None
+             ) -> tuple[list[Job[T]], str | None]:
         """Dead jobs, most recent first: a page of up to `limit` and the cursor of the next
         page (None at the end)."""
-        check_int(limit, "limit", 1, 1000)
+        check_int(limit, "limit", 1, MAX_PAGE)
         offset = 0
         if cursor is not None:
-            if not (isinstance(cursor, str) and cursor.isdigit()) or len(cursor) > 12:
+            if not is_digits(cursor, MAX_CURSOR_DIGITS):
                 raise InvalidArgument(f"invalid cursor {cursor!r}")
             offset = int(cursor)
         with redis_errors():
@@ -417,7 +447,6 @@ class Queue(Generic[T]):
         written."""
         if not jobs:
             return []
-        self._register()
         k = self.keys
         keys = (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake)
         calls = []
@@ -427,7 +456,8 @@ class Queue(Generic[T]):
             for job in chunk:
                 args += ["" if value is None else value for value in job]
             calls.append(self._call("restore", keys, args))
-        return [s for reply in scripts.run_pipelined(self.redis, calls) for s in _check(reply)[2:]]
+        return self._pipelined(calls, None, lambda replies: [
+            s for reply in replies for s in _check(reply)[2:]], register=True)
 
     def cancel(self, job_id: str) -> None:
         """Cancels a ready or scheduled job. Conflict when it is running or finished."""
@@ -441,32 +471,33 @@ class Queue(Generic[T]):
             raise JobNotFound(f"job {job_id} not found")
         _check(reply)
 
-    def requeue_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
+    def requeue_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
         """Moves one dead job (or, without an id, up to `limit` of the oldest) back to ready with
         its attempts reset. Returns how many moved; JobNotFound for an id that is not dead."""
         return self._dead_op("requeue", job_id, limit)
 
-    def purge_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
+    def purge_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
         """Deletes one dead job (or, without an id, up to `limit` of the oldest) for good."""
         return self._dead_op("purge", job_id, limit)
 
     def requeue_all_dead(self) -> int:
-        """Requeues every dead job, in calls of 1000 so that Redis never blocks for long."""
+        """Requeues every dead job, in calls of SWEEP_LIMIT so that Redis never blocks for
+        long."""
         return self._repeat(self.requeue_dead)
 
     def purge_all_dead(self) -> int:
-        """Deletes every dead job, in calls of 1000."""
+        """Deletes every dead job, in calls of SWEEP_LIMIT."""
         return self._repeat(self.purge_dead)
 
     @staticmethod
     def _repeat(op: Any) -> int:
         total = 0
-        while moved := op(limit=1000):
+        while moved := op(limit=SWEEP_LIMIT):
             total += moved
         return total
 
     def _dead_op(self, name: str, job_id: str | None, limit: int) -> int:
-        check_int(limit, "limit", 1, 10000)
+        check_int(limit, "limit", 1, MAX_SWEEP_LIMIT)
         ids = () if job_id is None else (self.local_id(job_id),)
         k = self.keys
         keys = (k.meta, k.dead, k.prios, k.wake) if name == "requeue" else (k.dead,)
@@ -477,22 +508,24 @@ class Queue(Generic[T]):
 
     def pause(self) -> None:
         """Stops handing out jobs (enqueues still succeed) until `resume()`."""
-        self._register()
         self._run(ScriptCall(scripts.script("pause"), self._meta_keys(), ("1",)))
+        self._register()  # after: a refusal lists nothing
 
     def resume(self) -> None:
-        self._register()
         self._run(ScriptCall(scripts.script("pause"), self._meta_keys(), ("0",)))
+        self._register()
 
     def set_rate_limit(self, rate: float, burst: int | None = None) -> None:
         """At most `rate` jobs per second handed out, in bursts of up to `burst` (default: one
         second's worth, at least 1). Enforced atomically by the claim script."""
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1e6:
-            raise InvalidArgument("rate must be a number greater than 0 and at most 1000000")
-        burst = max(1, int(rate)) if burst is None else check_int(burst, "burst", 1, 1_000_000)
-        self._register()
+        if (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                or not MIN_RATE <= rate <= MAX_RATE):
+            raise InvalidArgument(f"rate must be a number between {MIN_RATE:g} and {MAX_RATE} "
+                                  "(jobs per second)")
+        burst = max(1, int(rate)) if burst is None else check_int(burst, "burst", 1, MAX_BURST)
         self._run(ScriptCall(scripts.script("rate_limit"), self._meta_keys(),
                              (repr(float(rate)), str(burst))))
+        self._register()
 
     def clear_rate_limit(self) -> None:
         self._run(ScriptCall(scripts.script("rate_limit"), self._meta_keys(), ("", "")))
@@ -518,14 +551,14 @@ class Queue(Generic[T]):
         with redis_errors():
             self.redis.rpush(self.keys.wake, "1")
 
-    def reap(self, limit: int = 1000) -> tuple[int, int]:
+    def reap(self, limit: int = SWEEP_LIMIT) -> tuple[int, int]:
         """Recovers jobs whose lease expired: (requeued, dead)."""
         k = self.keys
         reply = self._run(self._call("reap", (k.meta, k.running, k.prios, k.dead, k.succeeded,
                                               k.totals, k.wake), (limit,)))
         return int(reply[1]), int(reply[2])
 
-    def promote(self, limit: int = 1000) -> tuple[int, int | None]:
+    def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
         """Moves due scheduled jobs to ready: (moved, ms until the next is due or None)."""
         k = self.keys
         reply = self._run(self._call("promote", (k.scheduled, k.prios, k.wake, k.meta), (limit,)))

@@ -35,8 +35,9 @@ from ..errors import RelayqError
 from ..export import ExportScheduler, open_store, parse_duration
 from ..export.exporter import DEFAULT_KEEP
 from ..keys import check_queue_name
+from ..limits import DEFAULT_MAX_PAYLOAD_BYTES
 from ..logs import log_event, setup_logging
-from ..options import DEFAULT_MAX_PAYLOAD_BYTES
+from ..options import is_digits
 from .app import create_app
 from .services import ServerConfig, services
 from .throttle import DEFAULT_BURST, DEFAULT_RATE
@@ -47,7 +48,7 @@ log = logging.getLogger("relayq.server")
 def parse_addr(addr: str) -> tuple[str, int]:
     """`host:port` (IPv6 as `[::1]:8080`)."""
     host, _, port = addr.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not host or not is_digits(port) or not 0 <= int(port) <= 65535:
         raise RelayqError(f"--addr expects host:port, got {addr!r}")
     return host.strip("[]"), int(port)
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint
 
 from ..auth import check_grant, check_scopes
+from ..limits import MAX_KEY_NAME_BYTES
 from .body import json_body, required_str
 from .security import current_key, requires
 from .services import services
@@ -19,7 +20,7 @@ bp = Blueprint("keys", __name__, url_prefix="/api/keys")
 @requires("keys:admin")
 def create() -> Any:
     body = json_body(("name", "scopes"), ("name", "scopes"))
-    name = required_str(body, "name", 200)
+    name = required_str(body, "name", MAX_KEY_NAME_BYTES)
     scopes = check_scopes(body["scopes"])
     holder = current_key()
     if holder is not None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..connection import Client
-from ..job import rfc3339
+from ..rfc3339 import format_ms
 from . import manifest, reads
 from .snapshot import FORMAT, VERSION, SnapshotWriter
 from .store import ObjectStore, StoreUnavailable
@@ -81,8 +81,8 @@ def export_queue(redis: Client, store: ObjectStore, queue: str, *, keep: int = D
                 progress(done, total)
         header = {
             "format": FORMAT, "version": VERSION, "queue": queue, "key": key,
-            "started_at": rfc3339(started_ms),
-            "read_until": rfc3339(reads.redis_time_ms(redis)),
+            "started_at": format_ms(started_ms),
+            "read_until": format_ms(reads.redis_time_ms(redis)),
             "sequence": reads.queue_sequence(redis, queue),
             "settings": reads.queue_settings(redis, queue),
         }

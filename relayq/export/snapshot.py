@@ -20,7 +20,6 @@ restore: two streaming passes, never the whole file in memory.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import heapq
@@ -30,21 +29,30 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from ..codec import dumps
 from ..errors import RelayqError
 from ..job import LOCAL_ID, STATES, Job, RestoredJob, parse_job_id
-from ..options import TEN_YEARS_MS
+from ..limits import (
+    MAX_ATTEMPTS,
+    MAX_DURATION_MS,
+    MAX_ERROR_BYTES,
+    MAX_IDEMPOTENCY_KEY_BYTES,
+    MAX_PRIORITY,
+    MAX_RESTORED_ATTEMPTS,
+    MAX_TIME_MS,
+    MAX_TYPE_BYTES,
+    MAX_WORKER_ID_BYTES,
+    MIN_PRIORITY,
+)
+from ..rfc3339 import parse_ms
 
 FORMAT = "relayq.snapshot"
 VERSION = 1
 RUN_SIZE = 50_000  # job lines sorted in memory before a run is spilled to disk
 KEY_WIDTH = 20  # job ids are at most 20 digits: zero-padded, they sort as numbers
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_TIME = 32_503_680_000_000  # year 3000, as restore.lua
 
 
 class InvalidSnapshot(RelayqError):
@@ -173,24 +181,6 @@ def _state_of(line: str) -> str:
 # -- reading --------------------------------------------------------------------------------
 
 
-def parse_time(value: Any, name: str) -> int | None:
-    """Epoch ms of an RFC 3339 UTC time as job views write it (`2026-11-22T20:07:51.123Z`);
-    None stays None."""
-    if value is None:
-        return None
-    if not (isinstance(value, str) and len(value) == 24 and value[19] == "."
-            and value[23] == "Z" and value[20:23].isdigit()):
-        raise ValueError(f"{name} must be an RFC 3339 UTC time like 2026-11-22T20:07:51.123Z")
-    return _epoch_seconds(value[:19]) * 1000 + int(value[20:23])
-
-
-@functools.lru_cache(maxsize=4096)
-def _epoch_seconds(text: str) -> int:
-    """Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS` (UTC); cached, since the jobs of a
-    snapshot share few distinct seconds."""
-    return (datetime.fromisoformat(text).replace(tzinfo=UTC) - EPOCH) // timedelta(seconds=1)
-
-
 def _int(view: dict[str, Any], name: str, lo: int, hi: int, optional: bool = True) -> int | None:
     value = view.get(name)
     if value is None and optional:
@@ -210,8 +200,11 @@ def _str(view: dict[str, Any], name: str, max_bytes: int) -> str | None:
 
 
 def _time(view: dict[str, Any], name: str) -> int | None:
-    ms = parse_time(view.get(name), name)
-    if ms is not None and not 0 <= ms <= MAX_TIME:
+    value = view.get(name)
+    if value is None:
+        return None
+    ms = parse_ms(value, name)
+    if not 0 <= ms <= MAX_TIME_MS:
         raise ValueError(f"{name} is out of range")
     return ms
 
@@ -233,20 +226,20 @@ def restored_job(view: Any, queue: str) -> RestoredJob:
     result = view.get("result")
     job = RestoredJob(
         local_id=local_id, state=state,
-        priority=_int(view, "priority", 0, 255, optional=False),
-        payload=dumps(view["payload"]), type=_str(view, "type", 200),
-        attempts=_int(view, "attempts", 0, 1_000_000, optional=False),
-        max_attempts=_int(view, "max_attempts", 1, 1000, optional=False),
+        priority=_int(view, "priority", MIN_PRIORITY, MAX_PRIORITY, optional=False),
+        payload=dumps(view["payload"]), type=_str(view, "type", MAX_TYPE_BYTES),
+        attempts=_int(view, "attempts", 0, MAX_RESTORED_ATTEMPTS, optional=False),
+        max_attempts=_int(view, "max_attempts", 1, MAX_ATTEMPTS, optional=False),
         created_at=_time(view, "created_at"),
         run_at=_time(view, "run_at"), started_at=_time(view, "started_at"),
         finished_at=_time(view, "finished_at"),
         result=None if result is None else dumps(result),
-        last_error=_str(view, "last_error", 65536),
-        idempotency_key=_str(view, "idempotency_key", 512) or None,
-        timeout_ms=_int(view, "timeout_ms", 1, TEN_YEARS_MS),
-        backoff_base_ms=_int(view, "backoff_base_ms", 0, TEN_YEARS_MS),
-        backoff_cap_ms=_int(view, "backoff_cap_ms", 0, TEN_YEARS_MS),
-        worker_id=_str(view, "worker_id", 200) or None,
+        last_error=_str(view, "last_error", MAX_ERROR_BYTES),
+        idempotency_key=_str(view, "idempotency_key", MAX_IDEMPOTENCY_KEY_BYTES) or None,
+        timeout_ms=_int(view, "timeout_ms", 1, MAX_DURATION_MS),
+        backoff_base_ms=_int(view, "backoff_base_ms", 0, MAX_DURATION_MS),
+        backoff_cap_ms=_int(view, "backoff_cap_ms", 0, MAX_DURATION_MS),
+        worker_id=_str(view, "worker_id", MAX_WORKER_ID_BYTES) or None,
     )
     if job.created_at is None:
         raise ValueError("created_at is missing")

@@ -15,6 +15,7 @@ from ..connection import connect_patiently, default_url
 from ..errors import RedisUnavailable, RelayqError
 from ..eviction import check_eviction
 from ..keys import check_queue_name
+from ..limits import MAX_VISIBILITY_MS
 from ..logs import log_event, setup_logging
 from ..replication import DEFAULT_TIMEOUT_MS
 from .app import load_app
@@ -88,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
             raise RelayqError("--prefetch must be 0 or more")
         if not 0 <= args.demo_fail_rate <= 1:
             raise RelayqError("--demo-fail-rate must be between 0 and 1")
-        if args.visibility <= 0 or args.visibility > 86400:
-            raise RelayqError("--visibility must be between 0 and 86400 seconds")
+        if not 0 < args.visibility <= MAX_VISIBILITY_MS / 1000:
+            raise RelayqError("--visibility must be between 0 and "
+                              f"{MAX_VISIBILITY_MS // 1000} seconds")
         app = load_app(args.app) if args.app else demo_app(args.demo_fail_rate)
         # Wait for Redis rather than die: a cluster client must reach a node to be made.
         client = connect_patiently(args.redis, lambda e: log_event(

@@ -22,6 +22,7 @@ from collections import defaultdict
 from typing import Any
 
 from ..errors import NotReplicated, RedisUnavailable
+from ..limits import MAX_CLAIM_COUNT
 from ..logs import log_event
 from ..queue import Queue
 from ..results import ClaimResult, Outcome
@@ -211,7 +212,7 @@ class Dispatcher:
         short = False
         for q in self._queue_order():
             pending = self._pending.get(q.name, [])
-            wanted = min(free, 1000) if claiming else 0
+            wanted = min(free, MAX_CLAIM_COUNT) if claiming else 0
             if not pending and not wanted:
                 continue
             claim = q.claim_call(wanted, visibility_ms=self.visibility_ms,

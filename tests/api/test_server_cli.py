@@ -15,6 +15,7 @@ from .conftest import ROOT
 
 @pytest.mark.parametrize(("args", "code", "says"), [
     (["--addr", "nonsense"], 2, "--addr expects host:port"),
+    (["--addr", "127.0.0.1:\u00b2"], 2, "--addr expects host:port"),  # "²".isdigit() is true
     (["--queues", "ok,bad name"], 2, "invalid queue name"),
     (["--threads", "0"], 2, "--threads must be at least 1"),
     (["--auth-failure-burst", "-1"], 2, "--auth-failure-burst must be at least 0"),
