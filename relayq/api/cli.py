@@ -35,7 +35,6 @@ from ..errors import RelayqError
 from ..export import ExportScheduler, open_store, parse_duration
 from ..export.exporter import DEFAULT_KEEP
 from ..keys import check_queue_name
-from ..limits import DEFAULT_MAX_PAYLOAD_BYTES
 from ..logs import log_event, setup_logging
 from ..options import is_digits
 from .app import create_app
@@ -69,17 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="API keys required (default) or not checked at all")
     p.add_argument("--queues", action="append", default=[], metavar="NAME[,NAME...]",
                    help="queues to list even before their first use (repeatable)")
-    p.add_argument("--max-request-bytes", type=int, default=16 * 1024 * 1024,
-                   help="largest request body accepted, else 413 (default 16 MiB)")
-    p.add_argument("--max-payload-bytes", type=int, default=DEFAULT_MAX_PAYLOAD_BYTES,
-                   help="largest job payload or result, else 413 (default 1 MiB)")
+    defaults = ServerConfig()
+    p.add_argument("--max-request-bytes", type=int, default=defaults.max_request_bytes,
+                   help="largest request body accepted, else 413 "
+                        f"(default {defaults.max_request_bytes // 1024 // 1024} MiB)")
+    p.add_argument("--max-payload-bytes", type=int, default=defaults.max_payload_bytes,
+                   help="largest job payload or result, else 413 "
+                        f"(default {defaults.max_payload_bytes // 1024 // 1024} MiB)")
     p.add_argument("--threads", type=int, default=8,
                    help="threads for ordinary requests (default 8)")
-    p.add_argument("--max-long-polls", type=int, default=128,
+    p.add_argument("--max-long-polls", type=int, default=defaults.max_long_polls,
                    help="claims waiting (wait_ms) at once, each with its own thread "
-                        "(default 128)")
-    p.add_argument("--max-event-streams", type=int, default=32,
-                   help="open /api/events streams, each with its own thread (default 32)")
+                        f"(default {defaults.max_long_polls})")
+    p.add_argument("--max-event-streams", type=int, default=defaults.max_event_streams,
+                   help="open /api/events streams, each with its own thread "
+                        f"(default {defaults.max_event_streams})")
     p.add_argument("--auth-failure-burst", type=int, default=DEFAULT_BURST, metavar="N",
                    help="failed authentications in a row from one address before it gets 429 "
                         f"(default {DEFAULT_BURST}; 0: never throttle)")
