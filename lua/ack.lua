@@ -28,7 +28,7 @@ if bad_keys then return {'invalid_argument', bad_keys} end
 
 local meta_key, running_key, succeeded_key, totals_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, queue = ARGV[1], ARGV[2]
-local max_result, err = int_arg(ARGV[3], 'max result bytes', 0, 536870912)
+local max_result, err = int_arg(ARGV[3], 'max result bytes', 0, MAX_PAYLOAD_BYTES)
 if not max_result then return {'invalid_argument', err} end
 if (#ARGV - 3) % 3 ~= 0 or #ARGV == 3 then
   return {'invalid_argument', 'expected id, lease, result triples'}

@@ -27,7 +27,7 @@ if bad_keys then return {'invalid_argument', bad_keys} end
 
 local meta_key, prios_key, scheduled_key, totals_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, queue = ARGV[1], ARGV[2]
-local id, err = str_arg(ARGV[3], 'job id', 20)
+local id, err = str_arg(ARGV[3], 'job id', MAX_JOB_ID_DIGITS)
 if not id then return {'invalid_argument', err} end
 local job_key = prefix .. 'job:' .. id
 local job = redis.call('HMGET', job_key, 's', 'pr')

@@ -14,9 +14,9 @@
 -- KEYS[7] relayq:{<q>}:leases     STRING lease sequence
 -- ARGV[1] key prefix relayq:{<q>}:
 -- ARGV[2] queue name (for events)
--- ARGV[3] most jobs to claim (1..1000)
--- ARGV[4] lease length in ms (1..86400000)
--- ARGV[5] worker id (1..200 bytes)
+-- ARGV[3] most jobs to claim (1..MAX_CLAIM_COUNT)
+-- ARGV[4] lease length in ms (1..MAX_VISIBILITY_MS)
+-- ARGV[5] worker id (1..MAX_WORKER_ID_BYTES bytes)
 -- ARGV[6] lease nonce: a random string from the claimer, prefixed to each lease token
 --
 -- Reply: {'ok', id_1, fields_1, ..., id_N, fields_N}  N >= 1; fields = the job hash after the
@@ -40,23 +40,25 @@ local meta_key, prios_key, scheduled_key, running_key, totals_key, wake_key, lea
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, queue = ARGV[1], ARGV[2]
 
-local count, err = int_arg(ARGV[3], 'count', 1, 1000)
+local count, err = int_arg(ARGV[3], 'count', 1, MAX_CLAIM_COUNT)
 if not count then return {'invalid_argument', err} end
 local visibility
-visibility, err = int_arg(ARGV[4], 'visibility_ms', 1, 86400000)
+visibility, err = int_arg(ARGV[4], 'visibility_ms', 1, MAX_VISIBILITY_MS)
 if not visibility then return {'invalid_argument', err} end
 local worker
-worker, err = str_arg(ARGV[5], 'worker_id', 200)
+worker, err = str_arg(ARGV[5], 'worker_id', MAX_WORKER_ID_BYTES)
 if not worker then return {'invalid_argument', err} end
 local nonce = ARGV[6] or ''
-if #nonce > 64 then return {'invalid_argument', 'lease nonce must be at most 64 bytes'} end
+if #nonce > MAX_LEASE_NONCE_BYTES then
+  return {'invalid_argument', 'lease nonce must be at most ' .. MAX_LEASE_NONCE_BYTES .. ' bytes'}
+end
 
 local meta = redis.call('HMGET', meta_key, 'paused', 'rate', 'burst', 'tokens', 'tokens_at')
 if meta[1] == '1' then return {'paused'} end
 
 local now = now_ms()
 -- writes below (promotion is part of every claim, whatever it answers)
-promote_due(prefix, queue, scheduled_key, prios_key, now, 1000)
+promote_due(prefix, queue, scheduled_key, prios_key, now, PROMOTE_PER_CLAIM)
 
 if redis.call('EXISTS', prios_key) == 0 then
   return {'empty', next_due_in(scheduled_key, now)}

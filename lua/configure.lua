@@ -2,9 +2,8 @@
 -- jobs from now on: a job's max_attempts is fixed when it is enqueued.
 --
 -- KEYS[1] relayq:{<q>}:meta  HASH  queue settings
--- ARGV[1 + 2*(i-1) ...] name, value pairs; names: max_attempts (1..1000), backoff_base_ms,
---   backoff_cap_ms, succeeded_ttl_ms, dead_ttl_ms, idempotency_ttl_ms (1 ms .. 10 years),
---   max_payload_bytes (1..536870912)
+-- ARGV[1 + 2*(i-1) ...] name, value pairs: the settings of SETTING_RANGES (relayq/limits.py),
+--   each within its range
 --
 -- Reply: {'ok'} | {'invalid_argument', message}
 
@@ -14,20 +13,10 @@ local bad_keys = keys_problem(1, 0)
 if bad_keys then return {'invalid_argument', bad_keys} end
 
 local meta_key = KEYS[1]
-local YEARS_10 = 315576000000
-local LIMITS = {
-  max_attempts = {1, 1000},
-  backoff_base_ms = {0, YEARS_10},
-  backoff_cap_ms = {0, YEARS_10},
-  succeeded_ttl_ms = {1, YEARS_10},
-  dead_ttl_ms = {1, YEARS_10},
-  idempotency_ttl_ms = {1, YEARS_10},
-  max_payload_bytes = {1, 536870912},
-}
 if #ARGV == 0 or #ARGV % 2 ~= 0 then return {'invalid_argument', 'expected name, value pairs'} end
 local fields = {}
 for a = 1, #ARGV, 2 do
-  local limits = LIMITS[ARGV[a]]
+  local limits = SETTING_RANGES[ARGV[a]]
   if not limits then return {'invalid_argument', 'unknown setting ' .. ARGV[a]} end
   local value, err = int_arg(ARGV[a + 1], ARGV[a], limits[1], limits[2])
   if not value then return {'invalid_argument', err} end

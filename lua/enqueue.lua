@@ -12,10 +12,12 @@
 -- KEYS[6] relayq:{<q>}:wake       LIST  wake-up token for idle workers
 -- ARGV[1] key prefix relayq:{<q>}:  (job, ready and idem keys are built from it)
 -- ARGV[2] queue name (for events)
--- ARGV[3] number of jobs N (1..1000)
+-- ARGV[3] number of jobs N (1..BATCH_LIMIT)
 -- ARGV[4 + 10*(i-1) ...] per job, 10 fields ('' = absent):
---   payload (JSON text), type, priority (0..255), delay_ms (>= 0), run_at_ms (epoch ms),
---   max_attempts (1..1000), idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
+--   payload (JSON text), type, priority (MIN_PRIORITY..MAX_PRIORITY), delay_ms (>= 0),
+--   run_at (epoch ms, at most MAX_DURATION_MS from now), max_attempts (1..MAX_ATTEMPTS),
+--   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
+--   (the limits are relayq/limits.py's, prepended by relayq/scripts.py)
 --
 -- Reply: {'ok', id_1, state_1, duplicate_1, ..., id_N, state_N, duplicate_N}
 --        (state is '' when a duplicate's original job has already expired)
@@ -35,9 +37,8 @@ local meta_key, prios_key, scheduled_key, totals_key, seq_key, wake_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local prefix, queue = ARGV[1], ARGV[2]
 local FIELDS = 10
-local MAX_MS = 315576000000 -- ten years
 
-local n, err = int_arg(ARGV[3], 'job count', 1, 1000)
+local n, err = int_arg(ARGV[3], 'job count', 1, BATCH_LIMIT)
 if not n then return {'invalid_argument', err} end
 if #ARGV ~= 3 + FIELDS * n then
   return {'invalid_argument', string.format('expected %d job fields, got %d', FIELDS * n, #ARGV - 3)}
@@ -58,17 +59,19 @@ for i = 1, n do
   local a = 3 + FIELDS * (i - 1)
   local job = {}
   job.payload = check(json_arg(ARGV[a + 1], 'payload', config.max_payload_bytes))
-  job.type = check(str_arg(ARGV[a + 2], 'type', 200, true))
-  job.priority = check(int_arg(ARGV[a + 3], 'priority', 0, 255, 0))
-  local delay = check(int_arg(ARGV[a + 4], 'delay_ms', 0, MAX_MS, 0))
-  local run_at = check(int_arg(ARGV[a + 5], 'run_at_ms', 0, now + MAX_MS, -1))
-  job.max_attempts = check(int_arg(ARGV[a + 6], 'max_attempts', 1, 1000, config.max_attempts))
-  job.idempotency_key = check(str_arg(ARGV[a + 7], 'idempotency_key', 512, true))
-  job.timeout_ms = check(int_arg(ARGV[a + 8], 'timeout_ms', 1, MAX_MS, -1))
-  job.backoff_base_ms = check(int_arg(ARGV[a + 9], 'backoff_base_ms', 0, MAX_MS, -1))
-  job.backoff_cap_ms = check(int_arg(ARGV[a + 10], 'backoff_cap_ms', 0, MAX_MS, -1))
+  job.type = check(str_arg(ARGV[a + 2], 'type', MAX_TYPE_BYTES, true))
+  job.priority = check(int_arg(ARGV[a + 3], 'priority', MIN_PRIORITY, MAX_PRIORITY, 0))
+  local delay = check(int_arg(ARGV[a + 4], 'delay_ms', 0, MAX_DURATION_MS, 0))
+  local run_at = check(int_arg(ARGV[a + 5], 'run_at', 0, now + MAX_DURATION_MS, -1))
+  job.max_attempts = check(int_arg(ARGV[a + 6], 'max_attempts', 1, MAX_ATTEMPTS,
+    config.max_attempts))
+  job.idempotency_key = check(str_arg(ARGV[a + 7], 'idempotency_key',
+    MAX_IDEMPOTENCY_KEY_BYTES, true))
+  job.timeout_ms = check(int_arg(ARGV[a + 8], 'timeout_ms', 1, MAX_DURATION_MS, -1))
+  job.backoff_base_ms = check(int_arg(ARGV[a + 9], 'backoff_base_ms', 0, MAX_DURATION_MS, -1))
+  job.backoff_cap_ms = check(int_arg(ARGV[a + 10], 'backoff_cap_ms', 0, MAX_DURATION_MS, -1))
   if failure == nil and ARGV[a + 4] ~= '' and ARGV[a + 5] ~= '' then
-    failure = 'give delay_ms or run_at_ms, not both'
+    failure = 'give delay_ms or run_at, not both'
   end
   if failure ~= nil then
     if n > 1 then failure = string.format('job %d: %s', i, failure) end
@@ -91,7 +94,7 @@ local seq = redis.call('INCRBY', seq_key, n) - n
 local function next_id()
   while true do
     seq = seq + 1
-    local id = string.format('%d%06d', now, seq % 1000000)
+    local id = string.format('%d%06d', now, seq % ID_SEQUENCE_MODULUS)
     if redis.call('EXISTS', prefix .. 'job:' .. id) == 0 then return id end
   end
 end

@@ -5,7 +5,7 @@
 --
 -- KEYS[1] relayq:{<q>}:running  ZSET  job id by lease deadline (ms)
 -- ARGV[1] key prefix relayq:{<q>}:
--- ARGV[2] lease length in ms from now (1..86400000)
+-- ARGV[2] lease length in ms from now (1..MAX_VISIBILITY_MS)
 -- ARGV[3 + 2*(i-1) ...] per job: id, lease token
 --
 -- Reply: {'ok', status_1, deadline_ms_1, ..., status_N, deadline_ms_N}
@@ -20,7 +20,7 @@ local bad_keys = keys_problem(1, 1)
 if bad_keys then return {'invalid_argument', bad_keys} end
 
 local running_key, prefix = KEYS[1], ARGV[1]
-local visibility, err = int_arg(ARGV[2], 'visibility_ms', 1, 86400000)
+local visibility, err = int_arg(ARGV[2], 'visibility_ms', 1, MAX_VISIBILITY_MS)
 if not visibility then return {'invalid_argument', err} end
 if (#ARGV - 2) % 2 ~= 0 or #ARGV == 2 then
   return {'invalid_argument', 'expected id, lease pairs'}

@@ -15,7 +15,7 @@
 -- ARGV[2] queue name (for events)
 -- ARGV[3] job id
 -- ARGV[4] lease token
--- ARGV[5] error text (at most 64 KiB; longer is cut)
+-- ARGV[5] error text (at most MAX_ERROR_BYTES; longer is cut)
 -- ARGV[6] retry: '1' or '0'
 -- ARGV[7] delay_ms before the retry, or '' for the backoff
 -- ARGV[8] jitter: a fraction in [0, 1) that picks the point in the backoff window
@@ -41,10 +41,10 @@ if bad_keys then return {'invalid_argument', bad_keys} end
 local meta_key, running_key, scheduled_key, prios_key, dead_key, totals_key, wake_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, queue, id, lease = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local error_text = string.sub(ARGV[5] or '', 1, 65536)
+local error_text = string.sub(ARGV[5] or '', 1, MAX_ERROR_BYTES)
 if ARGV[6] ~= '1' and ARGV[6] ~= '0' then return {'invalid_argument', 'retry must be 1 or 0'} end
 local retry = ARGV[6] == '1'
-local delay, err = int_arg(ARGV[7], 'delay_ms', 0, 315576000000, -1)
+local delay, err = int_arg(ARGV[7], 'delay_ms', 0, MAX_DURATION_MS, -1)
 if not delay then return {'invalid_argument', err} end
 local jitter
 jitter, err = num_arg(ARGV[8], 'jitter', 0, 1)

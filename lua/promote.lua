@@ -8,7 +8,7 @@
 -- KEYS[4] relayq:{<q>}:meta       HASH  queue settings (paused)
 -- ARGV[1] key prefix relayq:{<q>}:
 -- ARGV[2] queue name (for events)
--- ARGV[3] most jobs to move (1..10000)
+-- ARGV[3] most jobs to move (1..MAX_SWEEP_LIMIT)
 --
 -- Reply: {'ok', moved, next_due_in_ms}   (next_due_in_ms = -1 when nothing is scheduled)
 --    or  {'invalid_argument', message}
@@ -25,7 +25,7 @@ if bad_keys then return {'invalid_argument', bad_keys} end
 
 local scheduled_key, prios_key, wake_key, meta_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local prefix, queue = ARGV[1], ARGV[2]
-local limit, err = int_arg(ARGV[3], 'limit', 1, 10000)
+local limit, err = int_arg(ARGV[3], 'limit', 1, MAX_SWEEP_LIMIT)
 if not limit then return {'invalid_argument', err} end
 
 local now = now_ms()

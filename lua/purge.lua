@@ -4,7 +4,7 @@
 -- KEYS[1] relayq:{<q>}:dead  ZSET  job id by time of death (ms)
 -- ARGV[1] key prefix relayq:{<q>}:
 -- ARGV[2] queue name (for events)
--- ARGV[3] most jobs to delete when no ids are given (1..10000): the oldest dead ones
+-- ARGV[3] most jobs to delete when no ids are given (1..MAX_SWEEP_LIMIT): the oldest dead ones
 -- ARGV[4 ...] job ids (optional)
 --
 -- Reply: {'ok', deleted, status_1, ..., status_N}  one status per given id:

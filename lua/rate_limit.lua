@@ -4,8 +4,8 @@
 -- KEYS[1] relayq:{<q>}:meta   HASH  rate, burst, tokens, tokens_at
 -- KEYS[2] relayq:{<q>}:prios  ZSET  priorities with a non-empty ready list
 -- KEYS[3] relayq:{<q>}:wake   LIST  wake-up token for idle workers
--- ARGV[1] rate in jobs per second (> 0, at most 1000000), or '' to clear the limit
--- ARGV[2] burst: most tokens the bucket holds (1..1000000); '' with a clear
+-- ARGV[1] rate in jobs per second (MIN_RATE..MAX_RATE), or '' to clear the limit
+-- ARGV[2] burst: most tokens the bucket holds (1..MAX_BURST); '' with a clear
 --
 -- Reply: {'ok'} | {'invalid_argument', message}
 
@@ -21,11 +21,10 @@ if ARGV[1] == '' then
   -- writes below
   redis.call('HDEL', meta_key, 'rate', 'burst', 'tokens', 'tokens_at')
 else
-  local rate, err = num_arg(ARGV[1], 'rate', 0, 1000000)
+  local rate, err = num_arg(ARGV[1], 'rate', MIN_RATE, MAX_RATE)
   if not rate then return {'invalid_argument', err} end
-  if rate <= 0 then return {'invalid_argument', 'rate must be greater than 0'} end
   local burst
-  burst, err = int_arg(ARGV[2], 'burst', 1, 1000000)
+  burst, err = int_arg(ARGV[2], 'burst', 1, MAX_BURST)
   if not burst then return {'invalid_argument', err} end
   local now = now_ms()
   -- writes below

@@ -13,7 +13,7 @@
 -- KEYS[7] relayq:{<q>}:wake       LIST  wake-up token for idle workers
 -- ARGV[1] key prefix relayq:{<q>}:
 -- ARGV[2] queue name (for events)
--- ARGV[3] most jobs to recover in this call (1..10000)
+-- ARGV[3] most jobs to recover in this call (1..MAX_SWEEP_LIMIT)
 --
 -- Reply: {'ok', requeued, dead}
 --    or  {'invalid_argument', message}
@@ -32,7 +32,7 @@ if bad_keys then return {'invalid_argument', bad_keys} end
 local meta_key, running_key, prios_key, dead_key, succeeded_key, totals_key, wake_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, queue = ARGV[1], ARGV[2]
-local limit, err = int_arg(ARGV[3], 'limit', 1, 10000)
+local limit, err = int_arg(ARGV[3], 'limit', 1, MAX_SWEEP_LIMIT)
 if not limit then return {'invalid_argument', err} end
 
 local now = now_ms()

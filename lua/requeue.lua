@@ -7,7 +7,7 @@
 -- KEYS[4] relayq:{<q>}:wake   LIST  wake-up token for idle workers
 -- ARGV[1] key prefix relayq:{<q>}:
 -- ARGV[2] queue name (for events)
--- ARGV[3] most jobs to requeue when no ids are given (1..10000): the oldest dead ones
+-- ARGV[3] most jobs to requeue when no ids are given (1..MAX_SWEEP_LIMIT): the oldest dead ones
 -- ARGV[4 ...] job ids (optional)
 --
 -- Reply: {'ok', requeued, status_1, ..., status_N}  one status per given id:

@@ -24,15 +24,16 @@
 -- ARGV[1] key prefix relayq:{<q>}:  (job, ready and idem keys are built from it)
 -- ARGV[2] queue name (for events)
 -- ARGV[3] lowest id sequence to leave behind (integer >= 0; '' = leave the sequence alone)
--- ARGV[4] number of jobs N (1..1000)
+-- ARGV[4] number of jobs N (1..BATCH_LIMIT)
 -- ARGV[5 + 18*(i-1) ...] per job, 18 fields ('' = absent):
---   id (digits), state (ready|scheduled|running|succeeded|dead|cancelled), priority (0..255),
---   payload (JSON text, at most max_payload_bytes), type, attempts (>= 0), max_attempts
---   (1..1000), created_at (epoch ms), run_at (epoch ms; required when scheduled), started_at
---   (epoch ms), finished_at (epoch ms; required when succeeded, dead or cancelled), result (JSON
---   text, at most max_payload_bytes), last_error, idempotency_key, timeout_ms, backoff_base_ms,
---   backoff_cap_ms, worker_id (the worker that ran it last; dropped for a running job, which
---   comes back ready)
+--   id (digits), state (ready|scheduled|running|succeeded|dead|cancelled), priority
+--   (MIN_PRIORITY..MAX_PRIORITY), payload (JSON text, at most max_payload_bytes), type, attempts (>= 0), max_attempts
+--   (1..MAX_ATTEMPTS), created_at (epoch ms),
+--   run_at (epoch ms; required when scheduled), started_at (epoch ms), finished_at (epoch ms;
+--   required when succeeded, dead or cancelled), result (JSON text, at most
+--   max_payload_bytes), last_error,
+--   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms, worker_id (the worker that
+--   ran it last; dropped for a running job, which comes back ready)
 --
 -- Reply: {'ok', restored, status_1, ..., status_N}  status: 'ok' | 'present' | 'conflict' |
 --        'expired'
@@ -52,16 +53,14 @@ local meta_key, prios_key, scheduled_key, dead_key, succeeded_key, seq_key, wake
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, queue = ARGV[1], ARGV[2]
 local FIELDS = 18
-local MAX_MS = 315576000000 -- ten years
-local MAX_TIME = 32503680000000 -- year 3000
 local STATES = {ready = true, scheduled = true, running = true, succeeded = true, dead = true,
                 cancelled = true}
 local FINISHED = {succeeded = true, dead = true, cancelled = true}
 
-local min_seq, err = int_arg(ARGV[3], 'sequence', 0, 9007199254740991, -1)
+local min_seq, err = int_arg(ARGV[3], 'sequence', 0, MAX_SEQUENCE, -1)
 if not min_seq then return {'invalid_argument', err} end
 local n
-n, err = int_arg(ARGV[4], 'job count', 1, 1000)
+n, err = int_arg(ARGV[4], 'job count', 1, BATCH_LIMIT)
 if not n then return {'invalid_argument', err} end
 if #ARGV ~= 4 + FIELDS * n then
   return {'invalid_argument', string.format('expected %d job fields, got %d', FIELDS * n, #ARGV - 4)}
@@ -86,25 +85,28 @@ for i = 1, n do
     return value
   end
   job.id = ARGV[a + 1]
-  if not (string.match(job.id, '^%d+$') and #job.id <= 20) then e = 'id must be 1-20 digits' end
+  if not (string.match(job.id, '^%d+$') and #job.id <= MAX_JOB_ID_DIGITS) then
+    e = 'id must be 1-' .. MAX_JOB_ID_DIGITS .. ' digits'
+  end
   job.state = ARGV[a + 2]
   if e == nil and not STATES[job.state] then e = 'unknown state ' .. string.sub(job.state, 1, 40) end
-  job.priority = check(int_arg(ARGV[a + 3], 'priority', 0, 255, 0))
+  job.priority = check(int_arg(ARGV[a + 3], 'priority', MIN_PRIORITY, MAX_PRIORITY, 0))
   job.payload = check(json_arg(ARGV[a + 4], 'payload', config.max_payload_bytes))
-  job.type = check(str_arg(ARGV[a + 5], 'type', 200, true))
-  job.attempts = check(int_arg(ARGV[a + 6], 'attempts', 0, 1000000))
-  job.max_attempts = check(int_arg(ARGV[a + 7], 'max_attempts', 1, 1000))
-  job.created = check(int_arg(ARGV[a + 8], 'created_at', 0, MAX_TIME))
-  job.run_at = check(int_arg(ARGV[a + 9], 'run_at', 0, MAX_TIME, -1))
-  job.started = check(int_arg(ARGV[a + 10], 'started_at', 0, MAX_TIME, -1))
-  job.finished = check(int_arg(ARGV[a + 11], 'finished_at', 0, MAX_TIME, -1))
+  job.type = check(str_arg(ARGV[a + 5], 'type', MAX_TYPE_BYTES, true))
+  job.attempts = check(int_arg(ARGV[a + 6], 'attempts', 0, MAX_RESTORED_ATTEMPTS))
+  job.max_attempts = check(int_arg(ARGV[a + 7], 'max_attempts', 1, MAX_ATTEMPTS))
+  job.created = check(int_arg(ARGV[a + 8], 'created_at', 0, MAX_TIME_MS))
+  job.run_at = check(int_arg(ARGV[a + 9], 'run_at', 0, MAX_TIME_MS, -1))
+  job.started = check(int_arg(ARGV[a + 10], 'started_at', 0, MAX_TIME_MS, -1))
+  job.finished = check(int_arg(ARGV[a + 11], 'finished_at', 0, MAX_TIME_MS, -1))
   job.result = check(json_or_empty(ARGV[a + 12], 'result'))
-  job.last_error = check(str_arg(ARGV[a + 13], 'last_error', 65536, true))
-  job.idempotency_key = check(str_arg(ARGV[a + 14], 'idempotency_key', 512, true))
-  job.timeout_ms = check(int_arg(ARGV[a + 15], 'timeout_ms', 1, MAX_MS, -1))
-  job.backoff_base_ms = check(int_arg(ARGV[a + 16], 'backoff_base_ms', 0, MAX_MS, -1))
-  job.backoff_cap_ms = check(int_arg(ARGV[a + 17], 'backoff_cap_ms', 0, MAX_MS, -1))
-  job.worker_id = check(str_arg(ARGV[a + 18], 'worker_id', 200, true))
+  job.last_error = check(str_arg(ARGV[a + 13], 'last_error', MAX_ERROR_BYTES, true))
+  job.idempotency_key = check(str_arg(ARGV[a + 14], 'idempotency_key',
+    MAX_IDEMPOTENCY_KEY_BYTES, true))
+  job.timeout_ms = check(int_arg(ARGV[a + 15], 'timeout_ms', 1, MAX_DURATION_MS, -1))
+  job.backoff_base_ms = check(int_arg(ARGV[a + 16], 'backoff_base_ms', 0, MAX_DURATION_MS, -1))
+  job.backoff_cap_ms = check(int_arg(ARGV[a + 17], 'backoff_cap_ms', 0, MAX_DURATION_MS, -1))
+  job.worker_id = check(str_arg(ARGV[a + 18], 'worker_id', MAX_WORKER_ID_BYTES, true))
   if e == nil and job.state == 'scheduled' and job.run_at < 0 then
     e = 'a scheduled job needs run_at'
   end

@@ -36,9 +36,10 @@ from typing import Any
 
 from .connection import RedisClient, redis_errors
 from .errors import Forbidden, InvalidArgument, LastAdminKey, NotFound, Unauthorized
-from .job import rfc3339
 from .keys import API_KEYS, session
+from .limits import MAX_KEY_NAME_BYTES
 from .options import check_str
+from .rfc3339 import format_ms
 
 ADMIN = "admin"
 SCOPES = ("jobs:write", "jobs:read", "jobs:work", "queues:admin", "keys:admin", ADMIN)
@@ -62,7 +63,7 @@ class ApiKey:
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "scopes": list(self.scopes),
-                "created_at": rfc3339(self.created_at)}
+                "created_at": format_ms(self.created_at)}
 
 
 def check_scopes(scopes: Any) -> tuple[str, ...]:
@@ -116,7 +117,7 @@ class KeyStore:
 
     @staticmethod
     def _new(name: str, scopes: Iterable[str]) -> tuple[ApiKey, str, str]:
-        check_str(name, "name", 200)
+        check_str(name, "name", MAX_KEY_NAME_BYTES)
         record = ApiKey(secrets.token_hex(8), name, check_scopes(scopes),
                         int(time.time() * 1000))
         secret = secrets.token_urlsafe(32)

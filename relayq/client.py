@@ -40,11 +40,12 @@ from .errors import (
     Unauthorized,
     error_for,
 )
-from .job import Job, parse_job_id, rfc3339
+from .job import Job, parse_job_id
 from .keys import check_queue_name
-from .options import JobOptions, epoch_ms
-from .queue import BATCH_LIMIT
+from .limits import BATCH_LIMIT
+from .options import JobOptions, check_run_at, is_digits
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
+from .rfc3339 import format_ms, parse_ms
 
 DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)
@@ -62,7 +63,7 @@ def default_server() -> str:
 
 
 def _ms(text: str) -> int:
-    return round(datetime.fromisoformat(text).timestamp() * 1000)
+    return parse_ms(text, "a time of the reply")
 
 
 def _ms_or_none(text: str | None) -> int | None:
@@ -91,7 +92,7 @@ def _job_body(job: NewJob[Any]) -> dict[str, Any]:
         if value is not None:
             body[name] = value
     if isinstance(options.run_at, (datetime, int)):
-        body["run_at"] = rfc3339(epoch_ms(options.run_at))
+        body["run_at"] = format_ms(check_run_at(options.run_at))
     return body
 
 
@@ -256,7 +257,7 @@ class Client:
         if status == 204:
             retry_after = headers.get("Retry-After")
             return ClaimResult((), "empty" if retry_after is None else "throttled",
-                               int(retry_after) * 1000 if retry_after else None)
+                               int(retry_after) * 1000 if is_digits(retry_after) else None)
         return ClaimResult(job_from_view(v) for v in data["jobs"])
 
     def ack(self, job_id: str, lease: str, result: Any = None) -> None:

@@ -5,6 +5,7 @@ server's `--addr`, the worker's `--metrics-addr` and the host lists of `redis+se
 from __future__ import annotations
 
 from .errors import InvalidArgument
+from .options import is_digits
 
 
 def parse_host_port(text: str, what: str, *, any_host: str | None = None) -> tuple[str, int]:
@@ -12,6 +13,6 @@ def parse_host_port(text: str, what: str, *, any_host: str | None = None) -> tup
     left out (`:9100`) and means `any_host`. InvalidArgument, naming `what`, otherwise."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]") or (any_host or "")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not host or not is_digits(port) or not 0 <= int(port) <= 65535:
         raise InvalidArgument(f"bad {what} {text!r}: expected host:port")
     return host, int(port)

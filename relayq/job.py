@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from .errors import InvalidJobId
 from .keys import QUEUE_NAME
+from .limits import DEFAULT_MAX_ATTEMPTS, MAX_JOB_ID_DIGITS
+from .rfc3339 import format_ms
 
 T = TypeVar("T")
 
-LOCAL_ID = re.compile(r"[0-9]{1,20}")
+LOCAL_ID = re.compile(rf"[0-9]{{1,{MAX_JOB_ID_DIGITS}}}")
 STATES = ("scheduled", "ready", "running", "succeeded", "dead", "cancelled")
 
 def make_job_id(queue: str, local_id: str) -> str:
@@ -35,15 +36,6 @@ def parse_job_id(job_id: object) -> tuple[str, str]:
         if dot and QUEUE_NAME.fullmatch(queue) and LOCAL_ID.fullmatch(local):
             return queue, local
     raise InvalidJobId(f"invalid job id {job_id!r}: expected <queue>.<number>")
-
-
-def rfc3339(ms: int | None) -> str | None:
-    """RFC 3339 UTC with milliseconds, e.g. 2026-11-22T20:07:51.123Z; None stays None."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{ms % 1000:03d}Z"
-    )
 
 
 def _int(value: str | None) -> int | None:
@@ -62,7 +54,7 @@ class Job(Generic[T]):
     type: str | None = None
     priority: int = 0
     attempts: int = 0
-    max_attempts: int = 5
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     created_at: int = 0
     run_at: int | None = None
     started_at: int | None = None
@@ -88,7 +80,8 @@ class Job(Generic[T]):
         return cls(
             f"{queue}.{local_id}", queue,
             decode(payload) if payload is not None else None,
-            state, get("t"), int(get("pr", 0)), int(get("a", 0)), int(get("ma", 5)), created,
+            state, get("t"), int(get("pr", 0)), int(get("a", 0)),
+            int(get("ma", DEFAULT_MAX_ATTEMPTS)), created,
             int(run_at) if run_at else created,
             int(started) if started else None,
             int(finished) if finished else None,
@@ -112,11 +105,11 @@ class Job(Generic[T]):
             "priority": self.priority,
             "attempts": self.attempts,
             "max_attempts": self.max_attempts,
-            "created_at": rfc3339(self.created_at),
-            "run_at": rfc3339(self.run_at),
-            "started_at": rfc3339(self.started_at),
-            "finished_at": rfc3339(self.finished_at),
-            "lease_deadline": rfc3339(self.lease_deadline),
+            "created_at": format_ms(self.created_at),
+            "run_at": format_ms(self.run_at),
+            "started_at": format_ms(self.started_at),
+            "finished_at": format_ms(self.finished_at),
+            "lease_deadline": format_ms(self.lease_deadline),
             "worker_id": self.worker_id,
             "result": self.result,
             "last_error": self.last_error,

@@ -40,8 +40,9 @@ from __future__ import annotations
 import re
 
 from .errors import InvalidQueueName
+from .limits import MAX_QUEUE_NAME_LENGTH, QUEUE_NAME_PATTERN
 
-QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 QUEUES = "relayq:queues"
 API_KEYS = "relayq:apikeys"
 
@@ -55,7 +56,8 @@ def check_queue_name(name: object) -> str:
     """`name` if it is a valid queue name, else InvalidQueueName."""
     if not isinstance(name, str) or not QUEUE_NAME.fullmatch(name):
         raise InvalidQueueName(
-            f"invalid queue name {name!r}: use 1-64 characters from A-Z a-z 0-9 _ -"
+            f"invalid queue name {name!r}: use 1-{MAX_QUEUE_NAME_LENGTH} characters from "
+            "A-Z a-z 0-9 _ -"
         )
     return name
 

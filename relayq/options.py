@@ -1,19 +1,29 @@
 """Checks of job options on the Python side, mirroring the scripts' own checks so that a bad
-value fails before anything is sent, with a message that names the problem."""
+value fails before anything is sent, with a message that names the problem. The limits checked
+are relayq.limits'; these are the checks themselves (integers, strings, digit strings, run_at,
+payload size and JSON depth)."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from .errors import InvalidArgument, InvalidPayload, PayloadTooLarge
+from .limits import (
+    MAX_ATTEMPTS,
+    MAX_DURATION_MS,
+    MAX_IDEMPOTENCY_KEY_BYTES,
+    MAX_JSON_DEPTH,
+    MAX_PRIORITY,
+    MAX_TYPE_BYTES,
+    MIN_PRIORITY,
+)
+from .rfc3339 import to_epoch_ms
 
-TEN_YEARS_MS = 315_576_000_000
-DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
-MAX_JSON_DEPTH = 128  # arrays and objects within a payload or result (serde_json's default)
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -37,13 +47,21 @@ def check_str(value: Any, name: str, max_bytes: int) -> str:
     return value
 
 
-def epoch_ms(when: datetime | int) -> int:
-    """Epoch milliseconds for a datetime (naive means UTC) or an int already in ms."""
+def is_digits(text: object, max_digits: int | None = None) -> bool:
+    """Whether `text` is 1 to `max_digits` ASCII digits: the only numeric text relayq reads
+    (str.isdigit also accepts "²" and other Unicode digits, and int() accepts "٣", " 5" and
+    "1_0")."""
+    return (isinstance(text, str) and 0 < len(text) <= (max_digits or len(text))
+            and text.isascii() and text.isdigit())
+
+
+def check_run_at(when: datetime | int) -> int:
+    """Epoch ms of a run_at (a datetime, naive meaning UTC, or epoch ms), at most
+    MAX_DURATION_MS from now: the one bound of run_at, which enqueue.lua applies on the Redis
+    clock; this check, on the local clock, makes a mistake fail before anything is sent."""
     if isinstance(when, datetime):
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return int(when.timestamp() * 1000)
-    return check_int(when, "run_at", 0, 2 * TEN_YEARS_MS + 1_800_000_000_000)
+        when = to_epoch_ms(when)
+    return check_int(when, "run_at", 0, int(time.time() * 1000) + MAX_DURATION_MS)
 
 
 def check_payload_size(text: str, limit: int, what: str = "payload") -> str:
@@ -106,16 +124,16 @@ class JobOptions:
             return "" if value is None else str(check_int(value, name, lo, hi))
 
         return [
-            "" if self.type is None else check_str(self.type, "type", 200),
-            str(check_int(self.priority, "priority", 0, 255)),
-            opt_int(self.delay_ms, "delay_ms", 0, TEN_YEARS_MS),
-            "" if self.run_at is None else str(epoch_ms(self.run_at)),
-            opt_int(self.max_attempts, "max_attempts", 1, 1000),
+            "" if self.type is None else check_str(self.type, "type", MAX_TYPE_BYTES),
+            str(check_int(self.priority, "priority", MIN_PRIORITY, MAX_PRIORITY)),
+            opt_int(self.delay_ms, "delay_ms", 0, MAX_DURATION_MS),
+            "" if self.run_at is None else str(check_run_at(self.run_at)),
+            opt_int(self.max_attempts, "max_attempts", 1, MAX_ATTEMPTS),
             "" if self.idempotency_key is None
-            else check_str(self.idempotency_key, "idempotency_key", 512),
-            opt_int(self.timeout_ms, "timeout_ms", 1, TEN_YEARS_MS),
-            opt_int(self.backoff_base_ms, "backoff_base_ms", 0, TEN_YEARS_MS),
-            opt_int(self.backoff_cap_ms, "backoff_cap_ms", 0, TEN_YEARS_MS),
+            else check_str(self.idempotency_key, "idempotency_key", MAX_IDEMPOTENCY_KEY_BYTES),
+            opt_int(self.timeout_ms, "timeout_ms", 1, MAX_DURATION_MS),
+            opt_int(self.backoff_base_ms, "backoff_base_ms", 0, MAX_DURATION_MS),
+            opt_int(self.backoff_cap_ms, "backoff_cap_ms", 0, MAX_DURATION_MS),
         ]
 
 

@@ -28,15 +28,33 @@ from .errors import (
 )
 from .job import Job, RestoredJob, parse_job_id
 from .keys import QUEUES, check_queue_name
-from .options import (
+from .limits import (
+    BATCH_LIMIT,
     DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_PAGE,
+    DEFAULT_VISIBILITY_MS,
+    MAX_BURST,
+    MAX_CLAIM_COUNT,
+    MAX_CURSOR_DIGITS,
+    MAX_DURATION_MS,
+    MAX_ERROR_BYTES,
+    MAX_JOB_ID_DIGITS,
+    MAX_PAGE,
+    MAX_RATE,
+    MAX_SWEEP_LIMIT,
+    MAX_VISIBILITY_MS,
+    MAX_WORKER_ID_BYTES,
+    MIN_RATE,
+    SWEEP_LIMIT,
+)
+from .options import (
     DEFAULT_OPTIONS,
-    TEN_YEARS_MS,
     JobOptions,
     check_int,
     check_json_text,
     check_payload_size,
     check_str,
+    is_digits,
 )
 from .protocol import Call, QueueCalls
 from .replication import DEFAULT_TIMEOUT_MS, override, wait_for
@@ -44,9 +62,7 @@ from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, Qu
 
 T = TypeVar("T")
 
-BATCH_LIMIT = 1000  # jobs per enqueue script call: all or nothing within one call
 RESTORE_BATCH = 50  # jobs per restore script call: a few ms of Redis time each (measured)
-DEFAULT_VISIBILITY_MS = 30_000
 
 
 def default_worker_id() -> str:
@@ -110,7 +126,7 @@ class Queue(Generic[T]):
         """The number part of a job id of this queue (InvalidJobId for another queue's job)."""
         if isinstance(job_id, str) and job_id.startswith(self._id_prefix):
             local = job_id[len(self._id_prefix):]
-            if local.isascii() and local.isdigit() and len(local) <= 20:
+            if local.isascii() and local.isdigit() and len(local) <= MAX_JOB_ID_DIGITS:
                 return local  # the fast path: ids this queue handed out
         queue, local = parse_job_id(job_id)
         if queue != self.name:
@@ -124,24 +140,26 @@ class Queue(Generic[T]):
 
     def enqueue(self, payload: T, *, replicas: int | None = None,
                 replica_timeout_ms: int | None = None, **options: Any) -> EnqueueResult:
-        """Adds one job. Options: type, priority (0-255, higher first), delay_ms or run_at
-        (datetime or epoch ms), max_attempts, idempotency_key, timeout_ms, backoff_base_ms,
-        backoff_cap_ms. A duplicate idempotency key creates nothing: `duplicate=True` and the
-        original id. `replicas`, `replica_timeout_ms`: override the queue's WAIT."""
+        """Adds one job. Options: type, priority (higher first), delay_ms or run_at (datetime or
+        epoch ms), max_attempts, idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
+        (their ranges: relayq.limits). A duplicate idempotency key creates nothing:
+        `duplicate=True` and the original id. `replicas`, `replica_timeout_ms`: override the
+        queue's WAIT. The queue is listed (relayq:queues) once a script accepted a job."""
         opts = JobOptions(**options) if options else DEFAULT_OPTIONS
         text = check_json_text(check_payload_size(self.codec.encode(payload),
                                                   self.max_payload_bytes))
-        self._register()
         call = self._calls.enqueue((text, *opts.script_args()))
         wait = override(self.wait, replicas, replica_timeout_ms)
         if wait is None:
-            return self._run(call)[0]
+            result = self._run(call)[0]
+            self._register()
+            return result
         return self._enqueued([call], wait)[0]
 
     def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
                      replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
         """Adds many jobs in one round trip. Every job is checked before any is written; in
-        Redis each call of up to 1000 jobs is all or nothing."""
+        Redis each call of up to BATCH_LIMIT jobs is all or nothing."""
         wait = override(self.wait, replicas, replica_timeout_ms)
         jobs = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
         if not jobs:
@@ -157,7 +175,6 @@ class Queue(Generic[T]):
                     e.message = f"job {i + 1}: {e.message}"
                     e.args = (e.message,)
                 raise
-        self._register()
         calls = [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
                                       for f in job_fields])
                  for start in range(0, len(fields), BATCH_LIMIT)]
@@ -165,20 +182,24 @@ class Queue(Generic[T]):
 
     def _enqueued(self, calls: list[Call[list[EnqueueResult]]], wait: Any
                   ) -> list[EnqueueResult]:
-        """The results of enqueue calls, in order; a NotReplicated carries them too."""
+        """The results of enqueue calls, in order; a NotReplicated carries them too. The queue is
+        listed once the scripts accepted the jobs, so a refused call leaves no name behind."""
         try:
-            return [r for results in protocol.run_many(self.redis, calls, wait) for r in results]
+            results = [r for rs in protocol.run_many(self.redis, calls, wait) for r in rs]
         except NotReplicated as e:
-            e.result = [r for results in e.result for r in results]  # type: ignore[attr-defined]
+            e.result = [r for rs in e.result for r in rs]  # type: ignore[attr-defined]
+            self._register()  # written, only short of replicas
             raise
+        self._register()
+        return results
 
     # -- consuming ------------------------------------------------------------------------
 
     def _claim_call(self, count: int, visibility_ms: int, worker_id: str | None
                     ) -> Call[ClaimResult]:
-        check_int(count, "count", 1, 1000)
-        check_int(visibility_ms, "visibility_ms", 1, 86_400_000)
-        worker = check_str(worker_id or default_worker_id(), "worker_id", 200)
+        check_int(count, "count", 1, MAX_CLAIM_COUNT)
+        check_int(visibility_ms, "visibility_ms", 1, MAX_VISIBILITY_MS)
+        worker = check_str(worker_id or default_worker_id(), "worker_id", MAX_WORKER_ID_BYTES)
         return self._calls.claim(count, visibility_ms, worker, os.urandom(4).hex())
 
     def claim(self, count: int = 1, *, visibility_ms: int = DEFAULT_VISIBILITY_MS,
@@ -244,8 +265,8 @@ class Queue(Generic[T]):
         if not isinstance(error, str):
             raise InvalidArgument("error must be a string")
         if delay_ms is not None:
-            check_int(delay_ms, "delay_ms", 0, TEN_YEARS_MS)
-        error = error.encode("utf-8", "backslashreplace").decode("utf-8")[:65536]
+            check_int(delay_ms, "delay_ms", 0, MAX_DURATION_MS)
+        error = error.encode("utf-8", "backslashreplace").decode("utf-8")[:MAX_ERROR_BYTES]
         return self._calls.nack(self.local_id(job_id), lease, error, retry, delay_ms,
                                 repr(int.from_bytes(os.urandom(7), "big") / 2**56))
 
@@ -259,7 +280,7 @@ class Queue(Generic[T]):
     def heartbeat_many(self, leases: Iterable[tuple[str, str]],
                        visibility_ms: int = DEFAULT_VISIBILITY_MS) -> list[tuple[str, int]]:
         """Extends many leases in one call: (status, new deadline ms or -1) per job."""
-        check_int(visibility_ms, "visibility_ms", 1, 86_400_000)
+        check_int(visibility_ms, "visibility_ms", 1, MAX_VISIBILITY_MS)
         return self._run(self._calls.heartbeat(visibility_ms, [
             (self.local_id(job_id), lease) for job_id, lease in leases]))
 
@@ -339,13 +360,14 @@ class Queue(Generic[T]):
     def stats(self) -> QueueStats:
         return self._run(self._calls.stats())
 
-    def dead(self, limit: int = 50, cursor: str | None = None) -> tuple[list[Job[T]], str | None]:
+    def dead(self, limit: int = DEFAULT_PAGE, cursor: str | None = None
+             ) -> tuple[list[Job[T]], str | None]:
         """Dead jobs, most recent first: a page of up to `limit` and the cursor of the next
         page (None at the end)."""
-        check_int(limit, "limit", 1, 1000)
+        check_int(limit, "limit", 1, MAX_PAGE)
         offset = 0
         if cursor is not None:
-            if not (isinstance(cursor, str) and cursor.isdigit()) or len(cursor) > 12:
+            if not is_digits(cursor, MAX_CURSOR_DIGITS):
                 raise InvalidArgument(f"invalid cursor {cursor!r}")
             offset = int(cursor)
         with redis_errors():
@@ -368,11 +390,12 @@ class Queue(Generic[T]):
         written."""
         if not jobs:
             return []
-        self._register()
         calls = [self._calls.restore(min_sequence, jobs[start:start + RESTORE_BATCH])
                  for start in range(0, len(jobs), RESTORE_BATCH)]
-        return [s for restored in protocol.run_many(self.redis, calls, None)
-                for s in restored.statuses]
+        statuses = [s for restored in protocol.run_many(self.redis, calls, None)
+                    for s in restored.statuses]
+        self._register()  # after: a refused restore lists nothing
+        return statuses
 
     def cancel(self, job_id: str) -> None:
         """Cancels a ready or scheduled job. Conflict when it is running or finished."""
@@ -383,32 +406,33 @@ class Queue(Generic[T]):
         if cancelled.status == "not_found":
             raise JobNotFound(f"job {job_id} not found")
 
-    def requeue_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
+    def requeue_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
         """Moves one dead job (or, without an id, up to `limit` of the oldest) back to ready with
         its attempts reset. Returns how many moved; JobNotFound for an id that is not dead."""
         return self._dead_op(self._calls.requeue, job_id, limit)
 
-    def purge_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
+    def purge_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
         """Deletes one dead job (or, without an id, up to `limit` of the oldest) for good."""
         return self._dead_op(self._calls.purge, job_id, limit)
 
     def requeue_all_dead(self) -> int:
-        """Requeues every dead job, in calls of 1000 so that Redis never blocks for long."""
+        """Requeues every dead job, in calls of SWEEP_LIMIT so that Redis never blocks for
+        long."""
         return self._repeat(self.requeue_dead)
 
     def purge_all_dead(self) -> int:
-        """Deletes every dead job, in calls of 1000."""
+        """Deletes every dead job, in calls of SWEEP_LIMIT."""
         return self._repeat(self.purge_dead)
 
     @staticmethod
     def _repeat(op: Any) -> int:
         total = 0
-        while moved := op(limit=1000):
+        while moved := op(limit=SWEEP_LIMIT):
             total += moved
         return total
 
     def _dead_op(self, build: Any, job_id: str | None, limit: int) -> int:
-        check_int(limit, "limit", 1, 10000)
+        check_int(limit, "limit", 1, MAX_SWEEP_LIMIT)
         ids = () if job_id is None else (self.local_id(job_id),)
         done = self._run(build(limit, ids))
         if job_id is not None and done.statuses[0] != "ok":
@@ -417,21 +441,23 @@ class Queue(Generic[T]):
 
     def pause(self) -> None:
         """Stops handing out jobs (enqueues still succeed) until `resume()`."""
-        self._register()
         self._run(self._calls.pause(True))
+        self._register()  # after: a refusal lists nothing
 
     def resume(self) -> None:
-        self._register()
         self._run(self._calls.pause(False))
+        self._register()
 
     def set_rate_limit(self, rate: float, burst: int | None = None) -> None:
         """At most `rate` jobs per second handed out, in bursts of up to `burst` (default: one
         second's worth, at least 1). Enforced atomically by the claim script."""
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= 1e6:
-            raise InvalidArgument("rate must be a number greater than 0 and at most 1000000")
-        burst = max(1, int(rate)) if burst is None else check_int(burst, "burst", 1, 1_000_000)
-        self._register()
+        if (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                or not MIN_RATE <= rate <= MAX_RATE):
+            raise InvalidArgument(f"rate must be a number between {MIN_RATE:g} and {MAX_RATE} "
+                                  "(jobs per second)")
+        burst = max(1, int(rate)) if burst is None else check_int(burst, "burst", 1, MAX_BURST)
         self._run(self._calls.rate_limit(rate, burst))
+        self._register()
 
     def clear_rate_limit(self) -> None:
         self._run(self._calls.rate_limit(None, None))
@@ -453,10 +479,10 @@ class Queue(Generic[T]):
         with redis_errors():
             self.redis.rpush(self.keys.wake, "1")
 
-    def reap(self, limit: int = 1000) -> tuple[int, int]:
+    def reap(self, limit: int = SWEEP_LIMIT) -> tuple[int, int]:
         """Recovers jobs whose lease expired: (requeued, dead)."""
         return self._run(self._calls.reap(limit))
 
-    def promote(self, limit: int = 1000) -> tuple[int, int | None]:
+    def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
         """Moves due scheduled jobs to ready: (moved, ms until the next is due or None)."""
         return self._run(self._calls.promote(limit))

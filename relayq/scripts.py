@@ -8,7 +8,11 @@ Rules that hold for every script (see lua/README.md):
 - each validates before it writes, because Redis does not roll a script back.
 
 Sources are read and their `--@include lib/<name>.lua` lines resolved when this module is
-imported, so a missing or broken file fails at start, not at first use. Scripts run with EVALSHA
+imported, so a missing or broken file fails at start, not at first use. Each script then gets a
+prelude of `local NAME = value` lines, one per constant of `relayq.limits` that its source names
+(`MAX_PRIORITY`, `SETTING_DEFAULTS`, ...): the limits are written once, in Python, and reach
+the scripts as plain locals (a register load each, nothing per call beyond that; the values
+are part of the script's text, so its SHA changes with them). Scripts run with EVALSHA
 on the calling thread's kept connection (relayq/wire.py: redis-py's per-command layer costs more
 than the script); after a Redis restart or SCRIPT FLUSH the first call answers NOSCRIPT, and the
 script is loaded and the call repeated (a NOSCRIPT call did not run, so repeating it is safe).
@@ -35,7 +39,7 @@ from typing import Any, NamedTuple
 import redis
 from redis.exceptions import MovedError, NoScriptError
 
-from . import wire
+from . import limits, wire
 from .connection import (
     RedisClient,
     follow_primary,
@@ -48,6 +52,7 @@ from .errors import NotReplicated, RedisUnavailable
 from .replication import Wait
 
 INCLUDE = re.compile(r"^--@include\s+(\S+)\s*$", re.MULTILINE)
+NAME = re.compile(r"\b[A-Z][A-Z0-9_]*\b")
 
 
 def lua_dir() -> Path:
@@ -76,6 +81,27 @@ def resolve_includes(source: str, read: Any, seen: set[str] | None = None) -> st
     return INCLUDE.sub(expand, source)
 
 
+def lua_literal(value: Any) -> str:
+    """A Python number, tuple or dict of them as Lua source (numbers exactly: repr of a float
+    reads back as the same double)."""
+    if isinstance(value, bool):
+        raise TypeError("no booleans among the limits")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, tuple):
+        return "{" + ", ".join(map(lua_literal, value)) + "}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {lua_literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no Lua literal for {value!r}")
+
+
+def limits_prelude(source: str) -> str:
+    """`local NAME = value` for every constant of relayq.limits that `source` names."""
+    constants = limits.lua_constants()
+    used = sorted(set(NAME.findall(source)) & set(constants))
+    return "".join(f"local {name} = {lua_literal(constants[name])}\n" for name in used)
+
+
 @dataclass(frozen=True)
 class Script:
     name: str
@@ -92,7 +118,8 @@ class ScriptCall(NamedTuple):
 
 
 def load_scripts(directory: Path | None = None) -> dict[str, Script]:
-    """Every top-level .lua file of `directory`, includes resolved, by name."""
+    """Every top-level .lua file of `directory`, includes resolved and the limits it names
+    prepended, by name."""
     directory = directory or lua_dir()
 
     def read(path: str) -> str:
@@ -101,6 +128,7 @@ def load_scripts(directory: Path | None = None) -> dict[str, Script]:
     scripts = {}
     for path in sorted(directory.glob("*.lua")):
         source = resolve_includes(path.read_text(), read)
+        source = limits_prelude(source) + source
         sha = hashlib.sha1(source.encode()).hexdigest()
         scripts[path.stem] = Script(path.stem, source, sha)
     return scripts

@@ -1,19 +1,18 @@
 """Reading request input: the JSON body (an object with known fields only, no nulls where a value
-is expected), query parameters and RFC 3339 times. Ranges of job options are checked by `Queue`
-itself; this module checks what only HTTP can get wrong (not JSON, unknown or missing fields,
-wrong types)."""
+is expected) and query parameters (numbers in ASCII digits only). Ranges of job options are
+checked by `Queue` itself; this module checks what only HTTP can get wrong (not JSON, unknown
+or missing fields, wrong types)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from datetime import datetime
 from typing import Any
 
 from flask import request
 
 from ..errors import InvalidArgument, InvalidJson
-from ..options import check_int, check_str, epoch_ms
+from ..options import check_int, check_str, is_digits
 
 
 def _no_constants(name: str) -> Any:
@@ -70,19 +69,6 @@ def required_str(body: dict[str, Any], name: str, max_bytes: int = 1024) -> str:
     return check_str(optional(body, name, str), name, max_bytes)
 
 
-def rfc3339_ms(value: Any, name: str) -> int:
-    """Epoch ms of an RFC 3339 time with a time zone, e.g. 2030-01-02T03:04:05.678Z."""
-    if not isinstance(value, str) or len(value) > 40:
-        raise InvalidArgument(f"{name} must be an RFC 3339 time string")
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidArgument(f"{name} must be an RFC 3339 time, got {value!r}") from None
-    if when.tzinfo is None:
-        raise InvalidArgument(f"{name} needs a time zone (e.g. a trailing Z)")
-    return epoch_ms(int(when.timestamp() * 1000))  # an int: checked against the range
-
-
 def check_query(allowed: Collection[str]) -> None:
     """Refuses query parameters other than `allowed`, and any given twice (a typo such as
     `?limt=5` must not pass silently)."""
@@ -98,6 +84,6 @@ def query_int(name: str, lo: int, hi: int, default: int) -> int:
     text = request.args.get(name)
     if text is None:
         return default
-    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+    if not is_digits(text, len(str(hi))):
         raise InvalidArgument(f"{name} must be an integer between {lo} and {hi}")
     return check_int(int(text), name, lo, hi)

@@ -43,7 +43,6 @@ from ..export.exporter import DEFAULT_KEEP
 from ..hostport import parse_host_port
 from ..keys import check_queue_name
 from ..logs import log_event, setup_logging
-from ..options import DEFAULT_MAX_PAYLOAD_BYTES
 from .app import create_app
 from .services import ServerConfig, services
 from .throttle import DEFAULT_BURST, DEFAULT_RATE
@@ -66,18 +65,25 @@ def build_parser() -> Parser:
                    help="API keys required (default) or not checked at all")
     p.add_argument("--queues", action="append", default=[], metavar="NAME[,NAME...]",
                    help="queues to list even before their first use (repeatable)")
-    p.add_argument("--max-request-bytes", type=number(int, at_least=1), default=16 * 1024 * 1024,
-                   help="largest request body accepted, else 413 (default 16 MiB)")
+    defaults = ServerConfig()
+    p.add_argument("--max-request-bytes", type=number(int, at_least=1),
+                   default=defaults.max_request_bytes,
+                   help="largest request body accepted, else 413 "
+                        f"(default {defaults.max_request_bytes // 1024 // 1024} MiB)")
     p.add_argument("--max-payload-bytes", type=number(int, at_least=1),
-                   default=DEFAULT_MAX_PAYLOAD_BYTES,
-                   help="largest job payload or result, else 413 (default 1 MiB)")
+                   default=defaults.max_payload_bytes,
+                   help="largest job payload or result, else 413 "
+                        f"(default {defaults.max_payload_bytes // 1024 // 1024} MiB)")
     p.add_argument("--threads", type=number(int, at_least=1), default=8,
                    help="threads for ordinary requests (default 8)")
-    p.add_argument("--max-long-polls", type=number(int, at_least=0), default=128,
+    p.add_argument("--max-long-polls", type=number(int, at_least=0),
+                   default=defaults.max_long_polls,
                    help="claims waiting (wait_ms) at once, each with its own thread "
-                        "(default 128)")
-    p.add_argument("--max-event-streams", type=number(int, at_least=0), default=32,
-                   help="open /api/events streams, each with its own thread (default 32)")
+                        f"(default {defaults.max_long_polls})")
+    p.add_argument("--max-event-streams", type=number(int, at_least=0),
+                   default=defaults.max_event_streams,
+                   help="open /api/events streams, each with its own thread "
+                        f"(default {defaults.max_event_streams})")
     p.add_argument("--auth-failure-burst", type=number(int, at_least=0), default=DEFAULT_BURST,
                    metavar="N",
                    help="failed authentications in a row from one address before it gets 429 "

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
+from ..limits import DEFAULT_PAGE, MAX_PAGE
 from .body import check_query, query_int
 from .security import requires
 from .services import services
@@ -18,7 +19,8 @@ bp = Blueprint("dead", __name__, url_prefix="/api/queues/<queue>/dead")
 def list_dead(queue: str) -> Any:
     q = services().queue(queue)
     check_query(("limit", "cursor"))
-    jobs, next_cursor = q.dead(query_int("limit", 1, 1000, 50), request.args.get("cursor"))
+    jobs, next_cursor = q.dead(query_int("limit", 1, MAX_PAGE, DEFAULT_PAGE),
+                               request.args.get("cursor"))
     return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
 
 

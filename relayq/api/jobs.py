@@ -12,12 +12,22 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from ..errors import InvalidArgument
-from ..job import parse_job_id, rfc3339
+from ..job import parse_job_id
+from ..limits import (
+    BATCH_LIMIT,
+    DEFAULT_VISIBILITY_MS,
+    MAX_HTTP_CLAIM_COUNT,
+    MAX_LEASE_BYTES,
+    MAX_VISIBILITY_MS,
+    MAX_WAIT_MS,
+    MAX_WORKER_ID_BYTES,
+)
 from ..metrics import record_claimed, record_enqueued, record_throttled
 from ..options import JobOptions
-from ..queue import BATCH_LIMIT, DEFAULT_VISIBILITY_MS, Queue
+from ..queue import Queue
 from ..results import NewJob
-from .body import check_fields, json_body, optional, optional_int, required_str, rfc3339_ms
+from ..rfc3339 import format_ms, parse_ms
+from .body import check_fields, json_body, optional, optional_int, required_str
 from .security import requires
 from .services import services
 
@@ -26,9 +36,6 @@ bp = Blueprint("jobs", __name__, url_prefix="/api")
 OPTION_FIELDS = ("type", "priority", "delay_ms", "run_at", "max_attempts", "idempotency_key",
                  "timeout_ms", "backoff_base_ms", "backoff_cap_ms")
 JOB_FIELDS = ("payload", *OPTION_FIELDS)
-MAX_CLAIM_COUNT = 100
-MAX_WAIT_MS = 30_000
-MAX_LEASE_BYTES = 128
 
 
 def new_job(body: Any, what: str = "request body") -> NewJob[Any]:
@@ -39,7 +46,7 @@ def new_job(body: Any, what: str = "request body") -> NewJob[Any]:
         if value is None:
             raise InvalidArgument(f"{name} must not be null (leave it out instead)")
     if "run_at" in options:
-        options["run_at"] = rfc3339_ms(options["run_at"], "run_at")
+        options["run_at"] = parse_ms(options["run_at"], "run_at")
     return NewJob(fields["payload"], JobOptions(**options))
 
 
@@ -75,11 +82,12 @@ def enqueue_batch(queue: str) -> Any:
 def claim(queue: str) -> Any:
     q = services().queue(queue)
     body = json_body(("worker_id", "count", "wait_ms", "visibility_ms"))
-    worker_id = (required_str(body, "worker_id", 200) if "worker_id" in body
+    worker_id = (required_str(body, "worker_id", MAX_WORKER_ID_BYTES) if "worker_id" in body
                  else f"http:{request.remote_addr}")
-    count = optional_int(body, "count", 1, MAX_CLAIM_COUNT, 1)
+    count = optional_int(body, "count", 1, MAX_HTTP_CLAIM_COUNT, 1)
     wait_ms = optional_int(body, "wait_ms", 0, MAX_WAIT_MS, 0)
-    visibility_ms = optional_int(body, "visibility_ms", 1, 86_400_000, DEFAULT_VISIBILITY_MS)
+    visibility_ms = optional_int(body, "visibility_ms", 1, MAX_VISIBILITY_MS,
+                                 DEFAULT_VISIBILITY_MS)
     result = services().wake_hub.claim(
         q, wait_ms, lambda: q.claim(count, visibility_ms=visibility_ms, worker_id=worker_id),
         request.environ.get("waitress.client_disconnected", lambda: False))
@@ -122,7 +130,7 @@ def nack(job_id: str) -> Any:
     delay_ms = optional(body, "delay_ms", int)
     outcome = q.nack(job_id, lease, error, retry=retry, delay_ms=delay_ms)
     return {"state": outcome.state, "attempts": outcome.attempts,
-            "run_at": rfc3339(outcome.run_at)}
+            "run_at": format_ms(outcome.run_at)}
 
 
 @bp.post("/jobs/<job_id>/heartbeat")
@@ -131,8 +139,9 @@ def heartbeat(job_id: str) -> Any:
     q = _job_queue(job_id)
     body = json_body(("lease", "visibility_ms"), ("lease",))
     lease = _lease(body)
-    visibility_ms = optional_int(body, "visibility_ms", 1, 86_400_000, DEFAULT_VISIBILITY_MS)
-    return {"lease_deadline": rfc3339(q.heartbeat(job_id, lease, visibility_ms))}
+    visibility_ms = optional_int(body, "visibility_ms", 1, MAX_VISIBILITY_MS,
+                                 DEFAULT_VISIBILITY_MS)
+    return {"lease_deadline": format_ms(q.heartbeat(job_id, lease, visibility_ms))}
 
 
 @bp.get("/jobs/<job_id>")

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint
 
 from ..auth import check_scopes
+from ..limits import MAX_KEY_NAME_BYTES
 from .body import json_body, required_str
 from .security import current_key, requires
 from .services import services
@@ -20,7 +21,7 @@ bp = Blueprint("keys", __name__, url_prefix="/api/keys")
 @requires("keys:admin")
 def create() -> Any:
     body = json_body(("name", "scopes"), ("name", "scopes"))
-    name = required_str(body, "name", 200)
+    name = required_str(body, "name", MAX_KEY_NAME_BYTES)
     scopes = check_scopes(body["scopes"])
     record, key = services().keys.create(name, scopes, by=current_key())
     return {**record.to_dict(), "key": key}, 201

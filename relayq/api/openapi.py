@@ -1,7 +1,8 @@
 """`GET /api/openapi.json`: the OpenAPI 3.1 document of every route of this server.
 
-Written by hand from small builders so that it reads like the README's API table. Tests keep it
-true: they validate real responses against it and run schemathesis over it.
+Written by hand from small builders so that it reads like the README's API table; every bound
+comes from relayq.limits. Tests keep it true: they validate real responses against it, run
+schemathesis over it and compare its bounds with the limits.
 """
 
 from __future__ import annotations
@@ -12,17 +13,35 @@ from flask import Blueprint
 
 from ..auth import SCOPES
 from ..job import STATES
-from ..options import TEN_YEARS_MS
-from ..queue import BATCH_LIMIT
+from ..limits import (
+    BATCH_LIMIT,
+    JOB_ID_PATTERN,
+    MAX_ATTEMPTS,
+    MAX_BURST,
+    MAX_CURSOR_DIGITS,
+    MAX_DURATION_MS,
+    MAX_HTTP_CLAIM_COUNT,
+    MAX_IDEMPOTENCY_KEY_BYTES,
+    MAX_KEY_NAME_BYTES,
+    MAX_LEASE_BYTES,
+    MAX_PAGE,
+    MAX_PRIORITY,
+    MAX_RATE,
+    MAX_TYPE_BYTES,
+    MAX_VISIBILITY_MS,
+    MAX_WAIT_MS,
+    MAX_WORKER_ID_BYTES,
+    MIN_PRIORITY,
+    MIN_RATE,
+    QUEUE_NAME_PATTERN,
+)
 from ..results import TOTALS
 from .dashboard import FILE_NAME
-from .jobs import MAX_CLAIM_COUNT, MAX_LEASE_BYTES, MAX_WAIT_MS
 from .security import public
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
 JSON = "application/json"
-DAY_MS = 86_400_000
 
 
 def ref(name: str) -> dict[str, str]:
@@ -67,12 +86,12 @@ TIME = string(format="date-time", description="RFC 3339 UTC with milliseconds")
 ANY_JSON: dict[str, Any] = {"description": "any JSON value"}
 
 JOB_PROPERTIES: dict[str, Any] = {
-    "id": string(pattern=r"^[A-Za-z0-9_-]{1,64}\.[0-9]{1,20}$"),
+    "id": string(pattern=f"^{JOB_ID_PATTERN}$"),
     "queue": string(),
     "type": nullable(string()),
     "payload": ANY_JSON,
     "state": {"type": "string", "enum": list(STATES)},
-    "priority": integer(0, 255),
+    "priority": integer(MIN_PRIORITY, MAX_PRIORITY),
     "attempts": integer(0),
     "max_attempts": integer(1),
     "created_at": TIME,
@@ -90,15 +109,18 @@ JOB_PROPERTIES: dict[str, Any] = {
 NEW_JOB = obj(
     ["payload"],
     payload=ANY_JSON,
-    type=string(200, description="at most 200 bytes of UTF-8"),
-    priority=integer(0, 255),
-    delay_ms=integer(0, TEN_YEARS_MS),
-    run_at={**TIME, "description": "RFC 3339 with a time zone; not with delay_ms"},
-    max_attempts=integer(1, 1000),
-    idempotency_key=string(512, description="at most 512 bytes of UTF-8"),
-    timeout_ms=integer(1, TEN_YEARS_MS),
-    backoff_base_ms=integer(0, TEN_YEARS_MS),
-    backoff_cap_ms=integer(0, TEN_YEARS_MS),
+    type=string(MAX_TYPE_BYTES, description=f"at most {MAX_TYPE_BYTES} bytes of UTF-8"),
+    priority=integer(MIN_PRIORITY, MAX_PRIORITY),
+    delay_ms=integer(0, MAX_DURATION_MS),
+    run_at={**TIME, "description": "RFC 3339 with a time zone, a fraction of at most 6 digits, "
+                                   f"at most {MAX_DURATION_MS} ms (ten years) from now; "
+                                   "not with delay_ms"},
+    max_attempts=integer(1, MAX_ATTEMPTS),
+    idempotency_key=string(MAX_IDEMPOTENCY_KEY_BYTES,
+                           description=f"at most {MAX_IDEMPOTENCY_KEY_BYTES} bytes of UTF-8"),
+    timeout_ms=integer(1, MAX_DURATION_MS),
+    backoff_base_ms=integer(0, MAX_DURATION_MS),
+    backoff_cap_ms=integer(0, MAX_DURATION_MS),
 )
 NEW_JOB["not"] = {"required": ["delay_ms", "run_at"]}
 
@@ -126,30 +148,30 @@ SCHEMAS: dict[str, Any] = {
     "Batch": obj(["jobs"], jobs={"type": "array", "items": ref("NewJob"), "minItems": 1,
                                  "maxItems": BATCH_LIMIT}),
     "BatchEnqueued": closed(jobs={"type": "array", "items": ref("Enqueued")}),
-    "Claim": obj(worker_id=string(200), count=integer(1, MAX_CLAIM_COUNT),
-                 wait_ms=integer(0, MAX_WAIT_MS), visibility_ms=integer(1, DAY_MS)),
+    "Claim": obj(worker_id=string(MAX_WORKER_ID_BYTES), count=integer(1, MAX_HTTP_CLAIM_COUNT),
+                 wait_ms=integer(0, MAX_WAIT_MS), visibility_ms=integer(1, MAX_VISIBILITY_MS)),
     "Claimed": closed(jobs={"type": "array", "items": ref("ClaimedJob"), "minItems": 1}),
     "Ack": obj(["lease"], lease=LEASE, result=ANY_JSON),
     "Acked": closed(state={"const": "succeeded"}),
     "Nack": obj(["lease"], lease=LEASE, error=string(), retry={"type": "boolean"},
-                delay_ms=integer(0, TEN_YEARS_MS)),
+                delay_ms=integer(0, MAX_DURATION_MS)),
     "Nacked": closed(state={"enum": ["scheduled", "ready", "dead"]}, attempts=integer(0),
                      run_at=nullable(TIME)),
-    "Heartbeat": obj(["lease"], lease=LEASE, visibility_ms=integer(1, DAY_MS)),
+    "Heartbeat": obj(["lease"], lease=LEASE, visibility_ms=integer(1, MAX_VISIBILITY_MS)),
     "LeaseExtended": closed(lease_deadline=TIME),
     "Cancelled": closed(state={"const": "cancelled"}),
     "QueueStats": STATS,
     "QueueList": closed(queues={"type": "array", "items": ref("QueueStats")}),
     "Paused": closed(queue=string(), paused={"type": "boolean"}),
-    "RateLimit": obj(["rate"], rate={"type": "number", "exclusiveMinimum": 0,
-                                     "maximum": 1_000_000},
-                     burst=integer(1, 1_000_000)),
+    "RateLimit": obj(["rate"], rate={"type": "number", "minimum": MIN_RATE, "maximum": MAX_RATE,
+                                     "description": "jobs per second"},
+                     burst=integer(1, MAX_BURST)),
     "RateLimitSet": closed(queue=string(), rate_limit=STATS["properties"]["rate_limit"]),
     "DeadList": closed(jobs={"type": "array", "items": ref("Job")},
                        next_cursor=nullable(string())),
     "Requeued": closed(requeued=integer(0)),
     "Purged": closed(purged=integer(0)),
-    "NewKey": obj(["name", "scopes"], name=string(200),
+    "NewKey": obj(["name", "scopes"], name=string(MAX_KEY_NAME_BYTES),
                   scopes={**API_KEY_PROPERTIES["scopes"], "minItems": 1}),
     "KeyCreated": closed(**API_KEY_PROPERTIES, key=string(
         pattern="^rq_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$", description="shown only here, once")),
@@ -205,15 +227,17 @@ def op(summary: str, scope: str | None, ok: dict[int, tuple[str, str]], *,
 
 
 NO_JOBS = {"description": "nothing claimable now (empty, paused or throttled)", "headers": {
-    "Retry-After": {"description": "seconds until the rate limit has a token (throttled only)",
+    "Retry-After": {"description": "seconds until the rate limit has a token (throttled "
+                                   f"only; at most {round(1 / MIN_RATE)}: the rate's minimum)",
                     "schema": {"type": "string", "pattern": "^[0-9]+$"}}}}
 SSE = {"description": "text/event-stream: `stats` events about every second and `job` events "
                       "({queue, state, ids}) as jobs change state",
        "content": {"text/event-stream": {"schema": {"type": "string"}}}}
-QUEUE_FILTER = {"name": "queue", "in": "query", "required": False,
-                "schema": string(pattern="^[A-Za-z0-9_-]{1,64}$")}
-PAGE = ({"name": "limit", "in": "query", "required": False, "schema": integer(1, 1000)},
-        {"name": "cursor", "in": "query", "required": False, "schema": string(12)})
+QUEUE_NAME = string(pattern=f"^{QUEUE_NAME_PATTERN}$")
+QUEUE_FILTER = {"name": "queue", "in": "query", "required": False, "schema": QUEUE_NAME}
+PAGE = ({"name": "limit", "in": "query", "required": False, "schema": integer(1, MAX_PAGE)},
+        {"name": "cursor", "in": "query", "required": False,
+         "schema": string(pattern=f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$")})
 
 PATHS: dict[str, Any] = {
     "/api/queues/{queue}/jobs": {"post": op(
@@ -337,8 +361,7 @@ PATHS["/js/views/{name}"] = {"get": _file("A view script of the dashboard", "tex
                                           ("name",))}
 
 PARAMETERS = {
-    "queue": {"name": "queue", "in": "path", "required": True,
-              "schema": string(pattern="^[A-Za-z0-9_-]{1,64}$")},
+    "queue": {"name": "queue", "in": "path", "required": True, "schema": QUEUE_NAME},
     "job_id": {"name": "job_id", "in": "path", "required": True,
                "schema": JOB_PROPERTIES["id"]},
     "key_id": {"name": "key_id", "in": "path", "required": True,

@@ -12,7 +12,7 @@ from flask import current_app
 
 from ..auth import KeyStore
 from ..connection import connect
-from ..options import DEFAULT_MAX_PAYLOAD_BYTES
+from ..limits import DEFAULT_MAX_PAYLOAD_BYTES
 from ..queue import Queue, list_queues, stats_many
 from .event_hub import EventHub
 from .throttle import DEFAULT_BURST, DEFAULT_RATE, AuthThrottle

@@ -12,7 +12,8 @@ import argparse
 from typing import Any
 
 from ..errors import InvalidArgument
-from ..job import rfc3339
+from ..limits import DEFAULT_PAGE, MAX_PAGE
+from ..rfc3339 import format_ms
 from .common import add_server_args, client_for, print_json, print_table
 
 
@@ -22,7 +23,8 @@ def register(subparsers: Any) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     s = actions.add_parser("list", help="dead jobs, most recent first")
     s.add_argument("queue")
-    s.add_argument("--limit", type=int, default=50, help="jobs per page, 1-1000 (default 50)")
+    s.add_argument("--limit", type=int, default=DEFAULT_PAGE,
+                   help=f"jobs per page, 1-{MAX_PAGE} (default {DEFAULT_PAGE})")
     s.add_argument("--cursor", help="the next_cursor of the previous page")
     add_server_args(s)
     s.set_defaults(handler=list_dead)
@@ -43,7 +45,7 @@ def list_dead(args: argparse.Namespace) -> int:
         print_json({"jobs": [j.to_dict() for j in jobs], "next_cursor": next_cursor})
         return 0
     print_table(["id", "type", "attempts", "died", "last_error"],
-                [[j.id, j.type or "-", j.attempts, rfc3339(j.finished_at), j.last_error]
+                [[j.id, j.type or "-", j.attempts, format_ms(j.finished_at), j.last_error]
                  for j in jobs])
     if next_cursor:
         print(f"more: --cursor {next_cursor}")

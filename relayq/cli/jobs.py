@@ -13,6 +13,8 @@ import sys
 from typing import Any
 
 from ..commandline import EXIT_FAILURE
+from ..limits import MAX_PRIORITY, MIN_PRIORITY
+from ..rfc3339 import parse_ms
 from .common import add_server_args, client_for, json_arg, print_job, print_json
 
 
@@ -22,10 +24,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("queue")
     p.add_argument("payload", help="the payload as JSON ('-' reads it from stdin)")
     p.add_argument("--type", help="job type (the task that runs it)")
-    p.add_argument("--priority", type=int, default=0, help="0-255, higher first (default 0)")
+    p.add_argument("--priority", type=int, default=0,
+                   help=f"{MIN_PRIORITY}-{MAX_PRIORITY}, higher first (default 0)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--delay-ms", type=int, help="run no earlier than this many ms from now")
-    when.add_argument("--run-at", help="run no earlier than this RFC 3339 time")
+    when.add_argument("--run-at", metavar="TIME",
+                      help="run no earlier than this RFC 3339 time (e.g. 2030-01-02T03:04:05Z)")
     p.add_argument("--max-attempts", type=int, help="attempts before the dead-letter queue")
     p.add_argument("--idempotency-key", help="enqueue at most once per key (within its TTL)")
     p.add_argument("--timeout-ms", type=int, help="a run that lasts longer fails")
@@ -51,7 +55,7 @@ def enqueue(args: argparse.Namespace) -> int:
         "type", "delay_ms", "max_attempts", "idempotency_key", "timeout_ms")
         if getattr(args, name) is not None}
     if args.run_at is not None:
-        options["run_at"] = args.run_at
+        options["run_at"] = parse_ms(args.run_at, "--run-at")  # refused here, before a request
     with client_for(args) as client:
         result = client.enqueue(args.queue, json_arg(args.payload, "payload"),
                                 priority=args.priority, **options)

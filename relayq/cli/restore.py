@@ -10,7 +10,7 @@ from typing import Any
 from ..commandline import number
 from ..connection import connect
 from ..export import open_store, restore_snapshot
-from ..options import DEFAULT_MAX_PAYLOAD_BYTES
+from ..limits import DEFAULT_MAX_PAYLOAD_BYTES
 from ..queue import Queue
 from .common import print_json, print_table
 from .export import add_store_args

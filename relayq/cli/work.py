@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..job import rfc3339
+from ..limits import DEFAULT_VISIBILITY_MS, MAX_HTTP_CLAIM_COUNT, MAX_WAIT_MS
+from ..rfc3339 import format_ms
 from .common import add_server_args, client_for, json_arg, print_json, print_table
 
 
@@ -19,10 +20,12 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("claim", help="claim jobs under a lease",
                               description="Claim jobs under a lease; prints each with its lease.")
     p.add_argument("queue")
-    p.add_argument("--count", type=int, default=1, help="most jobs to take, 1-100 (default 1)")
+    p.add_argument("--count", type=int, default=1,
+                   help=f"most jobs to take, 1-{MAX_HTTP_CLAIM_COUNT} (default 1)")
     p.add_argument("--wait-ms", type=int, default=0,
-                   help="wait up to this long for a job (long poll, at most 30000)")
-    p.add_argument("--visibility-ms", type=int, help="lease length (default 30000)")
+                   help=f"wait up to this long for a job (long poll, at most {MAX_WAIT_MS})")
+    p.add_argument("--visibility-ms", type=int,
+                   help=f"lease length (default {DEFAULT_VISIBILITY_MS})")
     p.add_argument("--worker-id", help="who holds the lease (default: the server names you)")
     add_server_args(p)
     p.set_defaults(handler=claim)
@@ -56,7 +59,7 @@ def claim(args: argparse.Namespace) -> int:
     else:
         print_table(["id", "type", "priority", "attempts", "lease", "lease_deadline"],
                     [[j.id, j.type or "-", j.priority, j.attempts, j.lease,
-                      rfc3339(j.lease_deadline)] for j in jobs])
+                      format_ms(j.lease_deadline)] for j in jobs])
     return 0
 
 
@@ -73,14 +76,14 @@ def nack(args: argparse.Namespace) -> int:
         outcome = client.nack(args.id, args.lease, args.error, retry=not args.no_retry,
                               delay_ms=args.delay_ms)
     _report(args, {"id": args.id, "state": outcome.state, "attempts": outcome.attempts,
-                   "run_at": rfc3339(outcome.run_at)})
+                   "run_at": format_ms(outcome.run_at)})
     return 0
 
 
 def heartbeat(args: argparse.Namespace) -> int:
     with client_for(args) as client:
         deadline = client.heartbeat(args.id, args.lease, args.visibility_ms)
-    _report(args, {"id": args.id, "lease_deadline": rfc3339(deadline)})
+    _report(args, {"id": args.id, "lease_deadline": format_ms(deadline)})
     return 0
 
 

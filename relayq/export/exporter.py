@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..connection import RedisClient
-from ..job import rfc3339
 from ..logs import log_event
+from ..rfc3339 import format_ms
 from . import manifest, reads
 from .snapshot import FORMAT, VERSION, SnapshotWriter
 from .store import ObjectStore, StoreUnavailable
@@ -82,8 +82,8 @@ def export_queue(redis: RedisClient, store: ObjectStore, queue: str, *, keep: in
                 progress(done, total)
         header = {
             "format": FORMAT, "version": VERSION, "queue": queue, "key": key,
-            "started_at": rfc3339(started_ms),
-            "read_until": rfc3339(reads.redis_time_ms(redis)),
+            "started_at": format_ms(started_ms),
+            "read_until": format_ms(reads.redis_time_ms(redis)),
             "sequence": reads.queue_sequence(redis, queue),
             "settings": reads.queue_settings(redis, queue),
         }

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..backoff import Backoff
 from ..errors import InvalidArgument, RelayqError
-from ..job import rfc3339
+from ..rfc3339 import format_ms
 from .snapshot import SnapshotInfo
 from .store import ObjectNotFound, ObjectStore, PreconditionFailed, check_key
 
@@ -114,7 +114,7 @@ class Entry:
 
     @classmethod
     def new(cls, key: str, created_ms: int, info: SnapshotInfo) -> Entry:
-        return cls(key, 0, rfc3339(created_ms) or "", info.jobs, info.states, info.bytes,
+        return cls(key, 0, format_ms(created_ms) or "", info.jobs, info.states, info.bytes,
                    info.sha256)
 
 
@@ -183,7 +183,7 @@ def commit(store: ObjectStore, queue: str, entry: Entry, keep: int, now_ms: int)
         entries = sorted([*current.snapshots, _with_sequence(entry, current.sequence + 1)],
                          key=lambda e: e.key)
         kept, pruned = entries[-keep:], entries[:-keep]
-        new = Manifest(queue, current.sequence + 1, rfc3339(now_ms), kept)
+        new = Manifest(queue, current.sequence + 1, format_ms(now_ms), kept)
         try:
             if etag is None:
                 store.put_if_absent(manifest_key(queue), new.to_json())

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 from ..connection import RedisClient, node_client, redis_errors
 from ..keys import QueueKeys
-from ..options import DEFAULT_MAX_PAYLOAD_BYTES
+from ..limits import DEFAULT_MAX_PAYLOAD_BYTES
 from ..queue import Queue
 
 SCAN_COUNT = 500  # keys walked per SCAN call: about a millisecond of Redis time at most

@@ -22,7 +22,6 @@ first long line, with memory bounded by the limits, not by what the file expands
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import heapq
@@ -33,21 +32,34 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from ..codec import dumps
 from ..errors import InvalidArgument, RelayqError
 from ..job import LOCAL_ID, STATES, Job, RestoredJob, parse_job_id
-from ..options import TEN_YEARS_MS, check_int, check_json_text, check_payload_size, check_str
+from ..limits import (
+    MAX_ATTEMPTS,
+    MAX_DURATION_MS,
+    MAX_ERROR_BYTES,
+    MAX_IDEMPOTENCY_KEY_BYTES,
+    MAX_PRIORITY,
+    MAX_RESTORED_ATTEMPTS,
+    MAX_SEQUENCE,
+    MAX_SNAPSHOT_HEADER_BYTES,
+    MAX_TIME_MS,
+    MAX_TYPE_BYTES,
+    MAX_WORKER_ID_BYTES,
+    MIN_PRIORITY,
+    SNAPSHOT_LINE_OVERHEAD_BYTES,
+)
+from ..options import check_int, check_json_text, check_payload_size, check_str
+from ..rfc3339 import parse_ms
 
 FORMAT = "relayq.snapshot"
 VERSION = 1
 RUN_SIZE = 50_000  # job lines sorted in memory before a run is spilled to disk
 KEY_WIDTH = 20  # job ids are at most 20 digits: zero-padded, they sort as numbers
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_TIME = 32_503_680_000_000  # year 3000, as restore.lua
 
 
 class InvalidSnapshot(RelayqError):
@@ -174,11 +186,6 @@ def _state_of(line: str) -> str:
 
 # -- reading --------------------------------------------------------------------------------
 
-HEADER_BYTES = 64 * 1024  # the header line: format, key, times, sequence, settings
-# A job line beyond its payload and result: last_error (64 KiB, each byte at most 6 once
-# escaped), type, idempotency key, worker id (each escaped at most 6-fold), times and numbers.
-LINE_OVERHEAD = 512 * 1024
-MAX_SEQUENCE = 2**53 - 1  # as restore.lua (the largest integer a Lua number holds exactly)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,25 +198,7 @@ class Limits:
 
     @property
     def line_bytes(self) -> int:
-        return 2 * self.payload_bytes + LINE_OVERHEAD
-
-
-def parse_time(value: Any, name: str) -> int | None:
-    """Epoch ms of an RFC 3339 UTC time as job views write it (`2026-11-22T20:07:51.123Z`);
-    None stays None."""
-    if value is None:
-        return None
-    if not (isinstance(value, str) and len(value) == 24 and value[19] == "."
-            and value[23] == "Z" and value[20:23].isdigit()):
-        raise ValueError(f"{name} must be an RFC 3339 UTC time like 2026-11-22T20:07:51.123Z")
-    return _epoch_seconds(value[:19]) * 1000 + int(value[20:23])
-
-
-@functools.lru_cache(maxsize=4096)
-def _epoch_seconds(text: str) -> int:
-    """Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS` (UTC); cached, since the jobs of a
-    snapshot share few distinct seconds."""
-    return (datetime.fromisoformat(text).replace(tzinfo=UTC) - EPOCH) // timedelta(seconds=1)
+        return 2 * self.payload_bytes + SNAPSHOT_LINE_OVERHEAD_BYTES
 
 
 def _int(view: dict[str, Any], name: str, lo: int, hi: int, optional: bool = True) -> int | None:
@@ -234,8 +223,11 @@ def _json(view: dict[str, Any], name: str, limits: Limits) -> str:
 
 
 def _time(view: dict[str, Any], name: str) -> int | None:
-    ms = parse_time(view.get(name), name)
-    if ms is not None and not 0 <= ms <= MAX_TIME:
+    value = view.get(name)
+    if value is None:
+        return None
+    ms = parse_ms(value, name)
+    if not 0 <= ms <= MAX_TIME_MS:
         raise ValueError(f"{name} is out of range")
     return ms
 
@@ -258,20 +250,20 @@ def restored_job(view: Any, queue: str, limits: Limits) -> RestoredJob:
         raise ValueError("payload is missing")
     job = RestoredJob(
         local_id=local_id, state=state,
-        priority=_int(view, "priority", 0, 255, optional=False),
-        payload=_json(view, "payload", limits), type=_text(view, "type", 200),
-        attempts=_int(view, "attempts", 0, 1_000_000, optional=False),
-        max_attempts=_int(view, "max_attempts", 1, 1000, optional=False),
+        priority=_int(view, "priority", MIN_PRIORITY, MAX_PRIORITY, optional=False),
+        payload=_json(view, "payload", limits), type=_text(view, "type", MAX_TYPE_BYTES),
+        attempts=_int(view, "attempts", 0, MAX_RESTORED_ATTEMPTS, optional=False),
+        max_attempts=_int(view, "max_attempts", 1, MAX_ATTEMPTS, optional=False),
         created_at=_time(view, "created_at"),
         run_at=_time(view, "run_at"), started_at=_time(view, "started_at"),
         finished_at=_time(view, "finished_at"),
         result=None if view.get("result") is None else _json(view, "result", limits),
-        last_error=_text(view, "last_error", 65536),
-        idempotency_key=_text(view, "idempotency_key", 512),
-        timeout_ms=_int(view, "timeout_ms", 1, TEN_YEARS_MS),
-        backoff_base_ms=_int(view, "backoff_base_ms", 0, TEN_YEARS_MS),
-        backoff_cap_ms=_int(view, "backoff_cap_ms", 0, TEN_YEARS_MS),
-        worker_id=_text(view, "worker_id", 200),
+        last_error=_text(view, "last_error", MAX_ERROR_BYTES),
+        idempotency_key=_text(view, "idempotency_key", MAX_IDEMPOTENCY_KEY_BYTES),
+        timeout_ms=_int(view, "timeout_ms", 1, MAX_DURATION_MS),
+        backoff_base_ms=_int(view, "backoff_base_ms", 0, MAX_DURATION_MS),
+        backoff_cap_ms=_int(view, "backoff_cap_ms", 0, MAX_DURATION_MS),
+        worker_id=_text(view, "worker_id", MAX_WORKER_ID_BYTES),
     )
     if job.created_at is None:
         raise ValueError("created_at is missing")
@@ -341,7 +333,7 @@ class SnapshotReader:
 
     def header(self) -> dict[str, Any]:
         with self._opened() as f:
-            line = self._line(f, HEADER_BYTES)
+            line = self._line(f, MAX_SNAPSHOT_HEADER_BYTES)
             if not line:
                 raise InvalidSnapshot("snapshot is empty: no header line")
             return read_header(line, self.queue)
@@ -349,7 +341,7 @@ class SnapshotReader:
     def jobs(self) -> Iterator[RestoredJob]:
         """The header is checked again, then every job, in order."""
         with self._opened() as f:
-            read_header(self._line(f, HEADER_BYTES), self.queue)
+            read_header(self._line(f, MAX_SNAPSHOT_HEADER_BYTES), self.queue)
             previous = ""
             while line := self._line(f, self.limits.line_bytes):
                 try:

@@ -20,7 +20,7 @@ import uuid
 from typing import Any
 
 from ..client import Client
-from ..queue import BATCH_LIMIT
+from ..limits import BATCH_LIMIT
 from .bench import percentile
 
 CLAIM_COUNT = 100

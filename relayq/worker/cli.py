@@ -16,6 +16,7 @@ from ..connection import connect_patiently
 from ..errors import InvalidArgument, RedisUnavailable
 from ..eviction import check_eviction
 from ..keys import check_queue_name
+from ..limits import DEFAULT_VISIBILITY_MS, MAX_VISIBILITY_MS
 from ..logs import log_event, setup_logging
 from ..replication import DEFAULT_TIMEOUT_MS
 from .app import load_app
@@ -63,7 +64,8 @@ def build_parser() -> Parser:
     p.add_argument("--app", metavar="MODULE:ATTR",
                    help="the relayq App with your tasks; without it the demo handler runs")
     add_redis(p)
-    p.add_argument("--visibility", type=number(float, above=0, at_most=86400), default=30.0,
+    p.add_argument("--visibility", type=number(float, above=0, at_most=MAX_VISIBILITY_MS / 1000),
+                   default=DEFAULT_VISIBILITY_MS / 1000,
                    help="lease length in seconds, extended while a job runs (default 30)")
     p.add_argument("--grace", type=float, default=30.0,
                    help="seconds to let running jobs finish on SIGTERM before handing them "

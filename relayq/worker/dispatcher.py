@@ -24,6 +24,7 @@ from typing import Any
 
 from ..backoff import Backoff
 from ..errors import NotReplicated, RedisUnavailable
+from ..limits import MAX_CLAIM_COUNT
 from ..logs import log_event
 from ..queue import Queue
 from ..results import ClaimResult, Outcome
@@ -217,7 +218,7 @@ class Dispatcher:
         short = False
         for q in self._queue_order():
             pending = self._pending.get(q.name, [])
-            wanted = min(free, 1000) if claiming else 0
+            wanted = min(free, MAX_CLAIM_COUNT) if claiming else 0
             if not pending and not wanted:
                 continue
             try:

@@ -20,8 +20,9 @@ import uuid
 from typing import Any
 
 from ..connection import RedisClient, connect
+from ..limits import DEFAULT_VISIBILITY_MS
 from ..logs import log_event
-from ..queue import DEFAULT_VISIBILITY_MS, Queue, default_worker_id
+from ..queue import Queue, default_worker_id
 from ..replication import DEFAULT_TIMEOUT_MS
 from .app import App
 from .dispatcher import Dispatcher, Stop

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from relayq import Queue
-from relayq.keys import API_KEYS
+from relayq.keys import API_KEYS, QUEUES
+from relayq.limits import MAX_DURATION_MS, MIN_RATE
+from relayq.rfc3339 import format_ms
 from tests.support.helpers import keyspace
 from tests.support.http import Api
 
@@ -29,6 +32,11 @@ def refused(api: Api, r: Any, q: Queue, method: str, path: str, body: Any = None
 
 
 ENQUEUE = "/api/queues/{q}/jobs"
+
+
+def far_run_at() -> str | None:
+    """A run_at just past the one bound (MAX_DURATION_MS from now)."""
+    return format_ms(int(time.time() * 1000) + MAX_DURATION_MS + 86_400_000)
 
 
 @pytest.mark.parametrize(("raw", "code"), [
@@ -49,13 +57,30 @@ def test_enqueue_malformed_bodies(api: Api, r, q: Queue, raw: bytes, code: str) 
     {"priority": 1.5}, {"priority": None}, {"delay_ms": -1}, {"max_attempts": 0},
     {"max_attempts": None}, {"type": 5}, {"type": ""}, {"run_at": "tomorrow"},
     {"run_at": "2030-01-01T00:00:00"}, {"run_at": 1893456000000},
-    {"run_at": "2030-01-01T00:00:00Z", "delay_ms": 5}, {"idempotency_key": ""},
+    {"run_at": "2030-01-01T00:00:00Z", "delay_ms": 5}, {"run_at": "2030-W01-1T00:00Z"},
+    {"run_at": "2030-01-01T00:00:00.1234567Z"}, {"run_at": "2030-01-01T00:00:00+01"},
+    {"run_at": "2030-01-01 00:00:00Z"}, {"run_at": "2030-12-31T23:59:60Z"},
+    {"run_at": "２０３０-01-01T00:00:00Z"}, {"run_at": far_run_at()}, {"idempotency_key": ""},
     {"idempotency_key": "k" * 513}, {"timeout_ms": 0}, {"delay": 5}, {"Payload": 1},
     {"backoff_base_ms": -1},
 ])
 def test_enqueue_wrong_options(api: Api, r, q: Queue, fields: dict[str, Any]) -> None:
     refused(api, r, q, "POST", ENQUEUE, {"payload": 1, **fields}, status=400,
             code="invalid_argument")
+
+
+def test_a_refused_enqueue_does_not_list_the_queue(api: Api, r, queue_name: str) -> None:
+    """A new queue's name goes into relayq:queues only once a job was accepted: run_at in 2040
+    was refused by the script only after Python (which allowed ~2047) had listed the queue."""
+    for run_at in ("2040-01-01T00:00:00Z", far_run_at()):
+        reply = api.call("POST", f"/api/queues/{queue_name}/jobs",
+                         {"payload": 1, "run_at": run_at})
+        assert (reply.status, reply.code) == (400, "invalid_argument"), reply
+        assert reply.body["error"]["message"].startswith("run_at must be between 0 and")
+    listed = api.call("GET", "/api/queues").body["queues"]
+    assert queue_name not in [s["queue"] for s in listed] and not r.sismember(QUEUES, queue_name)
+    assert api.call("POST", f"/api/queues/{queue_name}/jobs", {"payload": 1}).status == 201
+    assert r.sismember(QUEUES, queue_name)
 
 
 def test_payload_over_the_limit_is_413(api: Api, r, q: Queue) -> None:
@@ -138,14 +163,16 @@ def test_lease_operations_bad_input(api: Api, r, q: Queue, job_in: str, suffix: 
 
 
 @pytest.mark.parametrize("body", [{}, {"rate": 0}, {"rate": "fast"}, {"rate": True},
-                                  {"rate": 1, "burst": 0}, {"rate": 1e7}, {"rate": 1, "x": 1}])
+                                  {"rate": 1, "burst": 0}, {"rate": 1e7}, {"rate": 1, "x": 1},
+                                  {"rate": 5e-324}, {"rate": 1e-9}, {"rate": MIN_RATE / 2}])
 def test_rate_limit_bad_input(api: Api, r, q: Queue, job_in: str, body: Any) -> None:
     refused(api, r, q, "PUT", "/api/queues/{q}/rate-limit", body, status=400,
             code="invalid_argument")
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=1001", "limit=%C2%B2",
-                                   "cursor=xyz", "cursor=-1"])
+                                   "cursor=xyz", "cursor=-1", "cursor=%C2%B2", "cursor=%D9%A3",
+                                   "cursor=1_0", "cursor=+1", "cursor=%205", "limit=%D9%A3"])
 def test_dead_list_bad_query(api: Api, r, q: Queue, query: str) -> None:
     refused(api, r, q, "GET", f"/api/queues/{{q}}/dead?{query}", status=400,
             code="invalid_argument")

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from relayq import Queue
 from relayq.api.openapi import DOCUMENT
-from relayq.options import DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH
+from relayq.limits import DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH
 from tests.core.test_refusals import nested
 from tests.support.helpers import writable
 from tests.support.http import Api

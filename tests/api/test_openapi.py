@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from relayq import limits
 from relayq.api.app import create_app
 from relayq.api.openapi import DOCUMENT
 from relayq.api.services import ServerConfig
@@ -85,3 +86,64 @@ def test_generated_requests_get_no_5xx_documented_replies_and_no_writes_on_error
             assert writable(r, case.formatted_path) == before, (case.formatted_path, response)
 
     generated()
+
+
+# Each bound of the document and the constant of relayq.limits it states.
+BOUNDS = [
+    (("NewJob", "priority", "minimum"), limits.MIN_PRIORITY),
+    (("NewJob", "priority", "maximum"), limits.MAX_PRIORITY),
+    (("Job", "priority", "maximum"), limits.MAX_PRIORITY),
+    (("NewJob", "type", "maxLength"), limits.MAX_TYPE_BYTES),
+    (("NewJob", "delay_ms", "maximum"), limits.MAX_DURATION_MS),
+    (("NewJob", "max_attempts", "maximum"), limits.MAX_ATTEMPTS),
+    (("NewJob", "idempotency_key", "maxLength"), limits.MAX_IDEMPOTENCY_KEY_BYTES),
+    (("NewJob", "timeout_ms", "maximum"), limits.MAX_DURATION_MS),
+    (("NewJob", "backoff_base_ms", "maximum"), limits.MAX_DURATION_MS),
+    (("NewJob", "backoff_cap_ms", "maximum"), limits.MAX_DURATION_MS),
+    (("Batch", "jobs", "maxItems"), limits.BATCH_LIMIT),
+    (("Claim", "worker_id", "maxLength"), limits.MAX_WORKER_ID_BYTES),
+    (("Claim", "count", "maximum"), limits.MAX_HTTP_CLAIM_COUNT),
+    (("Claim", "wait_ms", "maximum"), limits.MAX_WAIT_MS),
+    (("Claim", "visibility_ms", "maximum"), limits.MAX_VISIBILITY_MS),
+    (("Heartbeat", "visibility_ms", "maximum"), limits.MAX_VISIBILITY_MS),
+    (("Heartbeat", "lease", "maxLength"), limits.MAX_LEASE_BYTES),
+    (("Nack", "delay_ms", "maximum"), limits.MAX_DURATION_MS),
+    (("RateLimit", "rate", "minimum"), limits.MIN_RATE),
+    (("RateLimit", "rate", "maximum"), limits.MAX_RATE),
+    (("RateLimit", "burst", "maximum"), limits.MAX_BURST),
+    (("NewKey", "name", "maxLength"), limits.MAX_KEY_NAME_BYTES),
+]
+
+
+@pytest.mark.parametrize(("where", "limit"), BOUNDS, ids=lambda v: ".".join(map(str, v))
+                         if isinstance(v, tuple) else None)
+def test_each_bound_is_the_limit_it_documents(where: tuple[str, str, str], limit: Any) -> None:
+    schema, field, bound = where
+    assert DOCUMENT["components"]["schemas"][schema]["properties"][field][bound] == limit
+
+
+def _bounds(node: Any, path: str = "") -> list[tuple[str, Any]]:
+    """Every numeric bound in the document, with where it is."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("minimum", "maximum", "maxLength", "maxItems") and value not in (0, 1):
+                found.append((f"{path}/{key}", value))
+            found += _bounds(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _bounds(value, f"{path}/{i}")
+    return found
+
+
+def test_every_bound_of_the_document_is_a_limit() -> None:
+    """A bound written into the document by hand is a copy that can drift from the code."""
+    values = {v for v in vars(limits).values()
+              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    strays = [(where, value) for where, value in _bounds(DOCUMENT) if value not in values]
+    assert not strays
+    assert len(_bounds(DOCUMENT)) >= len(BOUNDS)  # the walk found the bounds at all
+    queue = DOCUMENT["components"]["parameters"]["queue"]["schema"]["pattern"]
+    assert queue == f"^{limits.QUEUE_NAME_PATTERN}$"
+    assert DOCUMENT["components"]["schemas"]["Job"]["properties"]["id"]["pattern"] == \
+        f"^{limits.JOB_ID_PATTERN}$"

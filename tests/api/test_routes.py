@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from relayq import Queue
+from relayq.limits import MIN_RATE
 from tests.support.helpers import wait_until
 from tests.support.http import Api
 
@@ -184,6 +185,20 @@ def test_rate_limit_set_throttles_with_retry_after_and_clears(api: Api, q: Queue
     cleared = api.call("DELETE", f"/api/queues/{q.name}/rate-limit")
     assert cleared.body == {"queue": q.name, "rate_limit": None}
     assert len(api.call("POST", f"/api/queues/{q.name}/claim", {"count": 5}).body["jobs"]) == 2
+
+
+def test_the_slowest_rate_still_gives_a_sane_retry_after(api: Api, q: Queue) -> None:
+    """At MIN_RATE a throttled claim is told to come back in at most 1 / MIN_RATE seconds, a
+    whole number (a rate of 5e-324 used to drop the header, 1e-9 to say 1000000000)."""
+    for _ in range(2):
+        enqueue(api, q.name)
+    assert api.call("PUT", f"/api/queues/{q.name}/rate-limit",
+                    {"rate": MIN_RATE, "burst": 1}).status == 200
+    assert api.call("POST", f"/api/queues/{q.name}/claim").status == 200
+    throttled = api.call("POST", f"/api/queues/{q.name}/claim")
+    assert throttled.status == 204
+    assert throttled.headers["Retry-After"].isdigit()
+    assert 1 / MIN_RATE - 5 <= int(throttled.headers["Retry-After"]) <= 1 / MIN_RATE
 
 
 def _kill(api: Api, q: Queue, n: int) -> list[str]:

@@ -14,6 +14,7 @@ from tests.support.server import ROOT
 
 @pytest.mark.parametrize(("args", "code", "says"), [
     (["--addr", "nonsense"], 2, "bad --addr 'nonsense': expected host:port"),
+    (["--addr", "127.0.0.1:\u00b2"], 2, "expected host:port"),  # "²".isdigit() is true
     (["--queues", "ok,bad name"], 2, "invalid queue name"),
     (["--threads", "0"], 2, "argument --threads: must be at least 1"),
     (["--auth-failure-burst", "-1"], 2, "argument --auth-failure-burst: must be at least 0"),

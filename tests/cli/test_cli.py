@@ -49,6 +49,12 @@ def test_enqueue_job_and_cancel(capsys, q: Queue) -> None:
     assert q.get(made["id"]).state == "cancelled"
 
 
+def test_enqueue_at_an_rfc_3339_time(capsys, q: Queue) -> None:
+    made = run_json(capsys, "enqueue", q.name, "{}", "--run-at", "2030-01-01T01:00:00.5+01:00")
+    assert made["state"] == "scheduled"
+    assert run_json(capsys, "job", made["id"])["run_at"] == "2030-01-01T00:00:00.500Z"
+
+
 def test_claim_heartbeat_ack_and_nack(capsys, q: Queue) -> None:
     first, second = q.enqueue({"n": 1}).id, q.enqueue({"n": 2}).id
     jobs = run_json(capsys, "claim", q.name, "--count", "2", "--worker-id", "cli")["jobs"]
@@ -145,6 +151,8 @@ def test_job_wait_shows_progress_and_fails_when_unfinished(capsys, q: Queue) -> 
     (["enqueue", "bad name", "{}"], 2, "invalid queue name"),
     (["enqueue", "q", "{not json"], 2, "payload is not valid json"),
     (["enqueue", "q", "{}", "--priority", "999"], 2, "priority"),
+    (["enqueue", "q", "{}", "--run-at", "2030-W01-1T00:00Z"], 2, "--run-at must be an rfc 3339"),
+    (["enqueue", "q", "{}", "--run-at", "2040-01-01T00:00:00Z"], 2, "run_at must be between"),
     (["ack", "q.1", "--lease", "x"], 1, "refused: not_found"),
 ])
 def test_failures_are_one_line_with_an_exit_code_scripts_can_trust(

@@ -101,7 +101,8 @@ def test_url_forms(tmp_path: Path) -> None:
     assert tls.connection_pool.connection_class is redis.SSLConnection
     for bad, message in [("http://x:1", "unsupported Redis URL scheme"),
                          ("redis+sentinel://127.0.0.1:1", "needs a service name"),
-                         ("redis+cluster://127.0.0.1", "expected host:port")]:
+                         ("redis+cluster://127.0.0.1", "expected host:port"),
+                         ("redis+cluster://127.0.0.1:\u00b2", "expected host:port")]:
         with pytest.raises(InvalidArgument, match=message):
             relayq.connect(bad)
 

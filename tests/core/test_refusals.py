@@ -4,6 +4,8 @@ script called directly, leaves the queue's keyspace byte-for-byte unchanged."""
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,7 +25,8 @@ from relayq.errors import (
 )
 from relayq.job import RestoredJob
 from relayq.keys import QUEUES
-from relayq.options import MAX_JSON_DEPTH, json_too_deep
+from relayq.limits import MAX_DURATION_MS, MAX_JSON_DEPTH, MAX_RATE, MIN_RATE
+from relayq.options import json_too_deep
 from relayq.scripts import ScriptCall
 from tests.support.helpers import keyspace
 
@@ -89,16 +92,51 @@ def test_the_scripts_refuse_a_payload_over_the_queues_own_limit(
 
 
 def test_refused_input_does_not_list_a_new_queue(r, queue_name: str) -> None:
-    """A refused enqueue or configure leaves no trace, not even the queue's name in the list
-    of queues (the payload is refused by Redis's cjson only after the name was added)."""
+    """A refused enqueue, restore, configure or rate limit leaves no trace, not even the
+    queue's name in the list of queues: whether Python refuses it or only the script does
+    (here: a payload over the queue's limit that this Queue object would allow, and a
+    restored payload that is not JSON), the name is added only once a script accepted."""
     q = relayq.Queue(queue_name, r)
-    with pytest.raises(InvalidPayload):
-        q.enqueue({"x": "\ud800"})
-    with pytest.raises(InvalidArgument):
-        q.configure(max_attempts=0)
-    assert not r.sismember(QUEUES, queue_name) and keyspace(r, queue_name) == {}
+    lenient = relayq.Queue(queue_name, r, max_payload_bytes=4 * 1024 * 1024)
+    too_far = datetime.now(UTC) + timedelta(milliseconds=MAX_DURATION_MS, days=1)
+    refusals = [
+        (lambda: q.enqueue({"x": "\ud800"}), InvalidPayload),
+        (lambda: q.enqueue({"x": 1}, run_at=too_far), InvalidArgument),
+        (lambda: lenient.enqueue({"x": "a" * (2 * 1024 * 1024)}), PayloadTooLarge),
+        (lambda: lenient.enqueue_many([{"x": 1}, {"x": "a" * (2 * 1024 * 1024)}]),
+         PayloadTooLarge),
+        (lambda: q.restore([RestoredJob("1700000000000000001", "ready", 0,
+                                        '{"x": "\\ud800"}', None, 0, 5, 1_700_000_000_000)]),
+         InvalidPayload),
+        (lambda: q.configure(max_attempts=0), InvalidArgument),
+        (lambda: q.set_rate_limit(1e-9), InvalidArgument),
+    ]
+    for action, error in refusals:
+        with pytest.raises(error):
+            action()
+        assert not r.sismember(QUEUES, queue_name) and keyspace(r, queue_name) == {}
     assert q.enqueue({"emoji": "\U0001f4a5"}).state == "ready"  # a proper pair is fine
     assert r.sismember(QUEUES, queue_name)
+
+
+def test_run_at_has_one_bound_with_one_name(r, q: relayq.Queue, busy) -> None:
+    """run_at may lie at most MAX_DURATION_MS ahead, whether Python or the script checks it,
+    and both call it run_at (Python used to allow ~2047 and the script now + 10 years)."""
+    now_ms = int(time.time() * 1000)
+    for when in (now_ms + MAX_DURATION_MS + 86_400_000,
+                 datetime.now(UTC) + timedelta(milliseconds=MAX_DURATION_MS, days=1),
+                 datetime(2047, 1, 1, tzinfo=UTC), -1):
+        before = keyspace(r, q.name)
+        with pytest.raises(InvalidArgument, match="^run_at must be between 0 and"):
+            q.enqueue({"x": 1}, run_at=when)
+        assert keyspace(r, q.name) == before
+    k = q.keys
+    beyond = str(now_ms + MAX_DURATION_MS + 86_400_000)
+    reply = raw(q, "enqueue", (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake),
+                (k.prefix, q.name, "1", '{"a":1}', "", "0", "", beyond, "", "", "", "", ""))
+    assert reply[0] == "invalid_argument" and reply[1].startswith("run_at must be between 0")
+    assert q.get(q.enqueue({"x": 1}, run_at=now_ms + MAX_DURATION_MS - 60_000).id).state == \
+        "scheduled"
 
 
 def nested(depth: int) -> Any:
@@ -184,6 +222,10 @@ def test_bad_operator_arguments(r, q: relayq.Queue, busy) -> None:
     unchanged(r, q, lambda: q.configure(retention="forever"), InvalidArgument)
     unchanged(r, q, lambda: q.dead(limit=0), InvalidArgument)
     unchanged(r, q, lambda: q.dead(cursor="abc"), InvalidArgument)
+    for cursor in ("\u00b2", "\u0663", "1_0", " 5", "+5", "1" * 13):  # ², Arabic-Indic three
+        unchanged(r, q, lambda cursor=cursor: q.dead(cursor=cursor), InvalidArgument)
+    for rate in (5e-324, 1e-9, MIN_RATE / 2, MAX_RATE * 2, float("inf"), float("nan")):
+        unchanged(r, q, lambda rate=rate: q.set_rate_limit(rate), InvalidArgument)
 
 
 def raw(q: relayq.Queue, name: str, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
@@ -218,6 +260,8 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
         ("release", (k.meta, k.running, k.prios, k.wake), (k.prefix, q.name, "id")),
         ("rate_limit", (k.meta, k.prios, k.wake), ("-1", "5")),
         ("rate_limit", (k.meta, k.prios, k.wake), ("5", "1.5")),
+        ("rate_limit", (k.meta, k.prios, k.wake), ("5e-324", "1")),        # below MIN_RATE
+        ("rate_limit", (k.meta, k.prios, k.wake), ("1e-9", "1")),
         ("configure", (k.meta,), ("max_attempts",)),
         ("pause", (k.meta, k.prios, k.wake), ("yes",)),
         ("reap", (k.meta, k.running, k.prios, k.dead, k.succeeded, k.totals, k.wake),

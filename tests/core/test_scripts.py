@@ -10,10 +10,15 @@ import redis
 
 import relayq
 import relayq.results
-from relayq import scripts
+from relayq import limits, scripts
 from relayq.tools.redis_process import RedisProcess
 
 LUA = scripts.lua_dir()
+LUA_FILES = sorted([*LUA.glob("*.lua"), *LUA.glob("lib/*.lua")])
+LUA_STRING_OR_COMMENT = re.compile(r"--[^\n]*|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+LUA_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)")
+MS_PER_SECOND = re.compile(r"[*/]\s*1000\b")
+LUA_OWN_NAMES = {"KEYS", "ARGV", "FIELDS", "STATES", "FINISHED"}
 WRITES = re.compile(r"redis\.call\('(HSET|HDEL|HINCRBY|RPUSH|LPUSH|LPOP|LREM|ZADD|ZREM|"
                     r"ZREMRANGEBYSCORE|SET|DEL|INCR|INCRBY|PEXPIRE|PERSIST|PUBLISH)'")
 
@@ -91,3 +96,58 @@ def test_error_reply_is_kept_for_bugs(r, q: relayq.Queue) -> None:
     r.set(q.keys.running, "not a sorted set")
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         q.stats()
+
+
+def lua_code(path: Path) -> str:
+    """The code of a Lua file without its comments and string literals."""
+    return LUA_STRING_OR_COMMENT.sub(" ", path.read_text())
+
+
+@pytest.mark.parametrize("path", LUA_FILES, ids=lambda p: p.relative_to(LUA).as_posix())
+def test_lua_takes_every_limit_from_relayq_limits(path: Path) -> None:
+    """A limit or default written into a script is a second copy of a rule that relayq.limits
+    owns: no number of 100 or more (but the ms-per-second factor), and no number that is the
+    value of a limit (20 and up; smaller ones are field offsets and counts)."""
+    values = {v for v in limits.lua_constants().values() if isinstance(v, (int, float))}
+    code = MS_PER_SECOND.sub(" ", lua_code(path))
+    copies = [n for n in LUA_NUMBER.findall(code)
+              if float(n) >= 100 or (float(n) >= 20 and float(n) in values)]
+    assert not copies, f"numbers that belong in relayq/limits.py: {copies}"
+
+
+@pytest.mark.parametrize("name", sorted(scripts.SCRIPTS))
+def test_every_upper_case_name_of_a_script_is_a_limit_it_gets(name: str) -> None:
+    """A misspelt limit would be a nil global in Lua (and a comparison with nil fails only when
+    that line runs): every upper-case name a script uses is one of relayq.limits, declared by
+    its prelude."""
+    source = scripts.SCRIPTS[name].source
+    body = source.lstrip("\n")
+    prelude = ""
+    while body.startswith("local "):
+        line, _, body = body.partition("\n")
+        prelude += line + "\n"
+    used = set(scripts.NAME.findall(LUA_STRING_OR_COMMENT.sub(" ", body))) - LUA_OWN_NAMES
+    assert used <= set(limits.lua_constants()), used - set(limits.lua_constants())
+    declared = set(re.findall(r"^local (\w+) = ", prelude, re.MULTILINE))
+    assert used <= declared
+
+
+def test_a_limit_changed_in_python_is_the_limit_of_the_scripts(
+        r, q: relayq.Queue, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scripts read their limits from relayq.limits at load time: change one there and the
+    script refuses by the new value (and has a new SHA, so no stale copy runs)."""
+    monkeypatch.setattr(limits, "MAX_PRIORITY", 7)
+    enqueue = scripts.load_scripts()["enqueue"]
+    assert "local MAX_PRIORITY = 7\n" in enqueue.source
+    assert enqueue.sha != scripts.SCRIPTS["enqueue"].sha
+    k = q.keys
+    call = scripts.ScriptCall(enqueue, (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake),
+                              (k.prefix, q.name, "1", '{"a":1}', "", "8", *[""] * 7))
+    reply = scripts.run(r, call)
+    assert reply == ["invalid_argument", "priority must be between 0 and 7, got 8"]
+
+
+def test_lua_literals_read_back_as_the_same_values() -> None:
+    assert scripts.lua_literal(limits.MIN_RATE) == "0.001"
+    assert scripts.lua_literal(limits.MAX_SEQUENCE) == "9007199254740991"
+    assert scripts.lua_literal({"a": (1, 2)}) == "{a = {1, 2}}"

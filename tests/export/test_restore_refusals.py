@@ -20,7 +20,7 @@ from relayq import Queue
 from relayq.export import InvalidSnapshot, ObjectStore, export_queue, open_store, restore_snapshot
 from relayq.export import manifest as manifests
 from relayq.export.snapshot import Limits
-from relayq.options import DEFAULT_MAX_PAYLOAD_BYTES
+from relayq.limits import DEFAULT_MAX_PAYLOAD_BYTES
 from tests.support.export import populate, wipe
 from tests.support.helpers import keyspace
 

@@ -165,7 +165,7 @@ def test_parse_addr() -> None:
     assert metrics.parse_addr("127.0.0.1:9100") == ("127.0.0.1", 9100)
     assert metrics.parse_addr(":9100") == ("0.0.0.0", 9100)
     assert metrics.parse_addr("[::1]:9100") == ("::1", 9100)
-    for bad in ("9100", "host:", "host:http", "host:70000"):
+    for bad in ("9100", "host:", "host:http", "host:70000", "host:\u00b2", "host:\u0663"):
         with pytest.raises(RelayqError, match="bad metrics address"):
             metrics.parse_addr(bad)
 

@@ -13,7 +13,7 @@ import pytest
 
 import relayq
 from relayq import App, Fail, Queue, Retry, Worker, current_job
-from relayq.options import DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH
+from relayq.limits import DEFAULT_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH
 from relayq.tools.redis_process import RedisProcess
 from relayq.worker.inflight import InFlight, Running
 from relayq.worker.lease_keeper import LeaseKeeper

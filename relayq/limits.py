@@ -1,0 +1,112 @@
+"""Every limit and default of relayq, defined once.
+
+This module owns the numbers: the ranges of job options and queue settings, the sizes of
+strings and payloads, batch and page sizes, the rate-limit bounds, the queue defaults and the
+shape of queue names and job ids. Nothing else writes them down:
+
+- Python validation (`relayq.options`, `relayq.queue`, `relayq.api`, `relayq.export`) imports
+  them from here;
+- the Lua scripts get them from here too: `relayq.scripts` prepends to each script one
+  `local NAME = value` line for every constant below that the script's source names
+  (`lua_constants()`), when the scripts are loaded;
+- the OpenAPI document (`relayq.api.openapi`) builds its bounds from them.
+
+Tests fail when a copy of one of these numbers reappears: in `lua/` (tests/test_scripts.py), in
+the package (tests/test_limits.py), or as an OpenAPI bound that differs from the constant it
+documents (tests/api/test_openapi.py).
+"""
+
+from __future__ import annotations
+
+# -- durations ---------------------------------------------------------------------------------
+
+# The longest duration relayq accepts: delay_ms, timeout_ms, backoff, retention, idempotency TTL,
+# and how far ahead of now a run_at may be (ten Julian years).
+MAX_DURATION_MS = 315_576_000_000
+# Lease length of a claim or heartbeat (visibility_ms): at most a day; 30 s unless given.
+MAX_VISIBILITY_MS = 86_400_000
+DEFAULT_VISIBILITY_MS = 30_000
+# The latest time a restored job may carry (created_at, run_at, ...): the year 3000.
+MAX_TIME_MS = 32_503_680_000_000
+
+# -- jobs --------------------------------------------------------------------------------------
+
+MIN_PRIORITY = 0
+MAX_PRIORITY = 255  # higher first
+MAX_ATTEMPTS = 1000  # the largest max_attempts of a job or a queue
+MAX_RESTORED_ATTEMPTS = 1_000_000  # attempts already made, as a snapshot may record them
+MAX_TYPE_BYTES = 200
+MAX_IDEMPOTENCY_KEY_BYTES = 512
+MAX_WORKER_ID_BYTES = 200
+MAX_ERROR_BYTES = 65_536  # a failure's text is cut to this
+MAX_LEASE_NONCE_BYTES = 64  # the claimer's random prefix of each lease token
+MAX_LEASE_BYTES = 128  # a lease token as a client may present it (nonce + hex counter)
+MAX_JOB_ID_DIGITS = 20  # the number part of a job id: <epoch ms><6-digit sequence>
+ID_SEQUENCE_MODULUS = 1_000_000  # the 6-digit sequence part of a job id
+MAX_SEQUENCE = 2**53 - 1  # the id sequence a restore may raise a queue to (exact in Lua)
+
+# -- payloads and results ----------------------------------------------------------------------
+
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_PAYLOAD_BYTES = 512 * 1024 * 1024  # Redis's largest string: the ceiling of any setting
+MAX_JSON_DEPTH = 128  # arrays and objects within a payload or result (serde_json's default)
+# Reading a snapshot (relayq.export.snapshot): the header line at most this long; a job line at
+# most twice the payload limit (payload and result) plus this for the rest of it: last_error
+# (64 KiB, each byte at most 6 once escaped), type, idempotency key, worker id, times, numbers.
+MAX_SNAPSHOT_HEADER_BYTES = 64 * 1024
+SNAPSHOT_LINE_OVERHEAD_BYTES = 512 * 1024
+
+# -- calls, batches and pages ------------------------------------------------------------------
+
+BATCH_LIMIT = 1000  # jobs per enqueue or restore script call: all or nothing within one call
+MAX_CLAIM_COUNT = 1000  # jobs per claim script call
+MAX_HTTP_CLAIM_COUNT = 100  # jobs per claim over HTTP
+MAX_WAIT_MS = 30_000  # the longest long poll of a claim over HTTP
+PROMOTE_PER_CLAIM = 1000  # due scheduled jobs a claim promotes on its way
+SWEEP_LIMIT = 1000  # jobs per call of reap, promote, requeue or purge unless given
+MAX_SWEEP_LIMIT = 10_000  # the most a caller may give
+MAX_PAGE = 1000  # dead jobs per page
+DEFAULT_PAGE = 50
+MAX_CURSOR_DIGITS = 12
+
+# -- rate limit (token bucket, jobs per second) -------------------------------------------------
+
+# At least one job per 1000 s: when throttled, Retry-After is then at most 1000 seconds.
+MIN_RATE = 0.001
+MAX_RATE = 1_000_000
+MAX_BURST = 1_000_000
+
+# -- queue settings: defaults and ranges (lua/configure.lua, lua/lib/config.lua) ----------------
+
+SETTING_DEFAULTS = {
+    "max_attempts": 5,
+    "backoff_base_ms": 1000,
+    "backoff_cap_ms": 3_600_000,
+    "succeeded_ttl_ms": 86_400_000,  # finished jobs: 24 h
+    "dead_ttl_ms": 604_800_000,  # dead letters: 7 days (or until purged or requeued)
+    "idempotency_ttl_ms": 86_400_000,  # idempotency keys: 24 h
+    "max_payload_bytes": DEFAULT_MAX_PAYLOAD_BYTES,
+}
+SETTING_RANGES = {
+    "max_attempts": (1, MAX_ATTEMPTS),
+    "backoff_base_ms": (0, MAX_DURATION_MS),
+    "backoff_cap_ms": (0, MAX_DURATION_MS),
+    "succeeded_ttl_ms": (1, MAX_DURATION_MS),
+    "dead_ttl_ms": (1, MAX_DURATION_MS),
+    "idempotency_ttl_ms": (1, MAX_DURATION_MS),
+    "max_payload_bytes": (1, MAX_PAYLOAD_BYTES),
+}
+DEFAULT_MAX_ATTEMPTS = SETTING_DEFAULTS["max_attempts"]
+
+# -- names -------------------------------------------------------------------------------------
+
+MAX_QUEUE_NAME_LENGTH = 64
+QUEUE_NAME_PATTERN = rf"[A-Za-z0-9_-]{{1,{MAX_QUEUE_NAME_LENGTH}}}"
+JOB_ID_PATTERN = rf"{QUEUE_NAME_PATTERN}\.[0-9]{{1,{MAX_JOB_ID_DIGITS}}}"
+MAX_KEY_NAME_BYTES = 200  # an API key's name
+
+
+def lua_constants() -> dict[str, int | float | dict[str, object]]:
+    """The constants the Lua scripts may name: every number (and table of numbers) above."""
+    return {name: value for name, value in globals().items()
+            if name.isupper() and isinstance(value, (int, float, dict))}
