@@ -58,4 +58,3 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.getLogger("waitress").setLevel(logging.WARNING)

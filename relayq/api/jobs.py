@@ -18,6 +18,7 @@ from ..options import JobOptions
 from ..queue import BATCH_LIMIT, DEFAULT_VISIBILITY_MS, Queue
 from ..results import NewJob
 from .body import check_fields, json_body, optional, optional_int, required_str, rfc3339_ms
+from .bridge import CLIENT_DISCONNECTED
 from .security import requires
 from .services import services
 
@@ -82,7 +83,7 @@ def claim(queue: str) -> Any:
     visibility_ms = optional_int(body, "visibility_ms", 1, 86_400_000, DEFAULT_VISIBILITY_MS)
     result = services().wake_hub.claim(
         q, wait_ms, lambda: q.claim(count, visibility_ms=visibility_ms, worker_id=worker_id),
-        request.environ.get("waitress.client_disconnected", lambda: False))
+        request.environ.get(CLIENT_DISCONNECTED, lambda: False))
     if not result:
         headers = {}
         if result.status == "throttled":

@@ -269,8 +269,9 @@ def test_the_throttle_bucket() -> None:
 
 @pytest.fixture
 def strict_server(redis_url: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(redis_url, "--auth-failure-burst", "3", "--auth-failure-rate", "2",
-                           cwd=ROOT).start()
+    # one worker process: each worker keeps the buckets of the requests it serves
+    server = ServerProcess(redis_url, "--workers", "1", "--auth-failure-burst", "3",
+                           "--auth-failure-rate", "2", cwd=ROOT).start()
     yield server
     server.stop()
 
