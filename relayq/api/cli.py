@@ -52,7 +52,7 @@ from ..keys import check_queue_name
 from ..logs import log_event, setup_logging
 from ..options import DEFAULT_MAX_PAYLOAD_BYTES
 from .bridge import Bridge, Limits
-from .services import ServerConfig
+from .services import DEFAULT_MAX_JSON_VALUES, ServerConfig
 from .throttle import DEFAULT_BURST, DEFAULT_RATE
 
 log = logging.getLogger("relayq.server")
@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest request body accepted, else 413 (default 16 MiB)")
     p.add_argument("--max-payload-bytes", type=int, default=DEFAULT_MAX_PAYLOAD_BYTES,
                    help="largest job payload or result, else 413 (default 1 MiB)")
+    p.add_argument("--max-json-values", type=int, default=DEFAULT_MAX_JSON_VALUES, metavar="N",
+                   help="JSON values in one request body (objects, arrays, strings, numbers), "
+                        "else 413: bounds the memory parsing takes "
+                        f"(default {DEFAULT_MAX_JSON_VALUES})")
     p.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
                    help="worker processes (default: the cores this process may use)")
     p.add_argument("--threads", type=int, default=8,
@@ -129,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-MINIMUMS = {"max_request_bytes": 1, "max_payload_bytes": 1, "workers": 1, "threads": 1,
+MINIMUMS = {"max_request_bytes": 1, "max_payload_bytes": 1,
+            "max_json_values": 1, "workers": 1, "threads": 1,
             "queue": 0, "max_long_polls": 0, "max_event_streams": 0, "auth_failure_burst": 0}
 
 
@@ -194,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         config = ServerConfig(
             redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
             max_request_bytes=args.max_request_bytes, max_payload_bytes=args.max_payload_bytes,
+            max_json_values=args.max_json_values,
             max_long_polls=share(args.max_long_polls, workers),
             max_event_streams=share(args.max_event_streams, workers),
             auth_failure_rate=args.auth_failure_rate, auth_failure_burst=args.auth_failure_burst)
