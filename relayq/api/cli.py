@@ -49,7 +49,7 @@ from ..errors import RelayqError
 from ..export import ExportScheduler, open_store, parse_duration
 from ..export.exporter import DEFAULT_KEEP
 from ..keys import check_queue_name
-from ..logs import log_event, setup_logging
+from ..logs import log_event, setup_logging, stop_logging
 from ..options import DEFAULT_MAX_PAYLOAD_BYTES
 from .bridge import Bridge, Limits
 from .services import DEFAULT_MAX_JSON_VALUES, ServerConfig
@@ -185,8 +185,12 @@ def worker_app(config: ServerConfig, limits: Limits, log_level: str, log_format:
         stopping.wait()
         services.close()
 
+    def stopped() -> None:  # a worker process ends without running atexit
+        services.close()
+        stop_logging()
+
     threading.Thread(target=stop_waiting, name="relayq-stop", daemon=True).start()
-    return Bridge(app, limits, services.close)
+    return Bridge(app, limits, stopped)
 
 
 def main(argv: list[str] | None = None) -> int:
