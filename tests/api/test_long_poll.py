@@ -131,11 +131,13 @@ def test_a_long_poll_whose_client_hung_up_stops_waiting_and_claims_nothing(
     assert q.stats().ready == 1
 
 
-def test_stopping_the_server_answers_waiting_long_polls_at_once(redis_url: str,
-                                                               queue_name: str) -> None:
-    server = start_server(redis_url, "--auth", "off")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_stopping_the_server_answers_waiting_long_polls_at_once(redis_url: str, queue_name: str,
+                                                               workers: str) -> None:
+    server = start_server(redis_url, "--auth", "off", "--workers", workers)
     api = Api(server.url, None, None)
     poll = LongPoll(server.url, "", queue_name, 30_000)
+    # each /healthz is a new connection, served by either worker: one of them holds the poll
     wait_until(lambda: long_polls_open(api) == 1, message="the long poll to wait")
     started = time.monotonic()
     server.stop()
