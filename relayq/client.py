@@ -51,7 +51,7 @@ DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)
 FINAL_STATES = ("succeeded", "dead", "cancelled")
 MAX_POLL_S = 1.0  # the longest interval of `wait` between two reads of a job
-# replies without a relayq error body (from a proxy, or waitress itself): by status
+# replies without a relayq error body (from a proxy, or the HTTP server itself): by status
 NON_JSON_ERRORS: dict[int, type[RelayqError]] = {
     401: Unauthorized, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge}
 TIME_FIELDS = ("created_at", "run_at", "started_at", "finished_at", "lease_deadline")
@@ -151,7 +151,7 @@ class Client:
             raise ServerUnavailable(f"relayq server {self.server} unreachable: {e}") from None
         try:
             data = json.loads(response.data) if response.data.strip() else None
-        except ValueError:  # not from relayq (a proxy's page, waitress's own 413, ...)
+        except ValueError:  # not from relayq (a proxy's page, ...)
             data = None
         if 200 <= response.status < 300:
             return response.status, data, response.headers

@@ -3,14 +3,21 @@
 
 Call sites log an event name as the message and the fields as `extra={"fields": {...}}`, via
 `log_event`. Nothing secret is ever passed as a field (API keys are logged by id only).
+
+A logging thread does the formatting and writing: a call only puts its record on a
+`queue.SimpleQueue`, so threads logging at once (the server logs every request) never wait on
+a lock for each other or for stderr. `stop_logging()` writes out what is queued.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import queue
 import sys
 import time
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 
@@ -51,11 +58,44 @@ def _text(value: Any) -> str:
     return json.dumps(text) if (" " in text or not text or '"' in text) else text
 
 
+class _LockFreeQueueHandler(QueueHandler):
+    """Hands records to the logging thread as they are. `logging.Handler.handle` would take the
+    handler's lock around `emit`; `SimpleQueue.put` needs none."""
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        if self.filter(record):
+            self.emit(record)
+            return True
+        return False
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record  # formatted by the logging thread, not by the caller
+
+
+_listener: QueueListener | None = None
+
+
+def stop_logging() -> None:
+    """Writes out every queued record and ends the logging thread (at exit, or before a
+    process ends without running atexit)."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
+
+
 def setup_logging(level: str = "info", fmt: str = "text") -> None:
+    global _listener
+    stop_logging()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = QueueListener(records, handler)
+    _listener.start()
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_LockFreeQueueHandler(records)]
     root.setLevel(level.upper())
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.getLogger("waitress").setLevel(logging.WARNING)
+
+
+atexit.register(stop_logging)

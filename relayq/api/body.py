@@ -1,7 +1,14 @@
 """Reading request input: the JSON body (an object with known fields only, no nulls where a value
 is expected) and query parameters (numbers in ASCII digits only). Ranges of job options are
-checked by `Queue` itself; this module checks what only HTTP can get wrong (not JSON, unknown
-or missing fields, wrong types)."""
+checked by `Queue` itself; this module checks what only HTTP can get wrong (not JSON, unknown or
+missing fields, wrong types).
+
+A body is parsed with bounded memory: before `json.loads` builds anything, an upper bound of
+the values it would build is counted (in C, by `bytes.count`) and a body over
+`ServerConfig.max_json_values` (`--max-json-values`) is refused with 413. The bytes of a body
+are bounded already (`--max-request-bytes`); the count bounds what a small value costs, e.g. a
+16 MiB `[{},{},...]` would be 5.6 million dicts (~500 MiB).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,20 @@ from typing import Any
 
 from flask import request
 
-from ..errors import InvalidArgument, InvalidJson
+from ..errors import InvalidArgument, InvalidJson, PayloadTooLarge
 from ..options import check_int, check_str, is_digits
+from .services import services
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def values_at_most(raw: bytes) -> int:
+    """An upper bound of the JSON values in `raw`: every value but the first of a container
+    follows a `,` or a `:`, and every container's first one follows its `[` or `{` (the same
+    bytes inside strings only make the bound higher)."""
+    return 1 + raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{")
 
 
 def json_body(allowed: Collection[str], required: Collection[str] = ()) -> dict[str, Any]:
@@ -25,6 +40,10 @@ def json_body(allowed: Collection[str], required: Collection[str] = ()) -> dict[
     if not raw.strip():
         body: Any = {}
     else:
+        limit = services().config.max_json_values
+        if values_at_most(raw) > limit:
+            raise PayloadTooLarge(f"request body has more than {limit} JSON values "
+                                  "(the server's --max-json-values)")
         try:
             body = json.loads(raw, parse_constant=_no_constants)
         except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError

@@ -1,53 +1,71 @@
-"""`relayq-server`: the HTTP API, served by waitress (a production WSGI server with a thread
-pool; never Flask's development server).
+"""`relayq-server`: the HTTP API, served by granian (a Rust HTTP server) with one worker process
+per core (`--workers`, default: the cores this process may use); never Flask's development
+server.
 
     relayq-server --addr 127.0.0.1:8080 --redis redis://localhost:6379/0
     relayq-server --auth off            # local experiments only: no keys checked
 
-Threads: `--threads` serve ordinary requests; on top of them the pool has one thread for each
-long poll (`--max-long-polls`) and each event stream (`--max-event-streams`) allowed at once,
-so that waiting requests can never starve enqueues. Past those caps the server answers 503
-`server_busy` with Retry-After instead of waiting.
+Each worker process runs the app through relayq.api.bridge, with threads of its own for
+ordinary requests (`--threads`), for long polls and for event streams; `--max-long-polls` and
+`--max-event-streams` are the server's totals, shared out among the workers. So waiting
+requests can never starve enqueues, and past any of those caps the server answers 503
+`server_busy` with Retry-After instead of queueing.
+
+Connections: HTTP/1.1 only, at most `--max-connections` open (shared out among the workers);
+a connection that has not sent a whole request header within `--header-timeout` seconds is
+closed (idle keep-alive connections too), and a body must arrive within `--body-timeout`.
+A slow client holds a connection, never a thread. Per-address connection caps belong to the
+proxy or firewall in front (granian cannot count connections by address).
+
+With auth on (the default) and no API key in Redis, the server creates an admin key and prints
+it once on stdout (in the main process, before the workers start). Failed authentications are
+throttled per client address and worker: after `--auth-failure-burst` failures in a row (20) an
+address gets 429 with Retry-After, its key unchecked, until `--auth-failure-rate` (1 a second)
+has forgiven one.
+
+On SIGTERM or SIGINT the workers stop accepting, waiting long polls answer at once, event
+streams end, and requests in progress finish (for up to `STOP_TIMEOUT_S`).
 
 Behind a reverse proxy that terminates TLS, `--behind-proxy N` (or $RELAYQ_BEHIND_PROXY) trusts
 the X-Forwarded-For and X-Forwarded-Proto headers of the N proxies in front: the client's own
 address is then the one throttled, and the session cookie is Secure. Without it those headers
 are ignored, since any client could send them.
 
-With auth on (the default) and no API key in Redis, the server creates an admin key and prints
-it once on stdout. Failed authentications are throttled per client address: after
-`--auth-failure-burst` failures in a row (20) an address gets 429 with Retry-After, its key
-unchecked, until `--auth-failure-rate` (1 a second) has forgiven one.
-
 `--export-to URI --export-every 5m` exports every queue on that schedule from a background
-thread (relayq.export.ExportScheduler); several servers doing so at once stay correct, because
-snapshots and manifests are written with conditional puts.
+thread of the main process (relayq.export.ExportScheduler); several servers doing so at once
+stay correct, because snapshots and manifests are written with conditional puts.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import multiprocessing
 import os
-import signal
 import sys
+import threading
+from functools import partial
 from typing import Any
 
-import waitress
-
-from ..auth import ADMIN
+from ..auth import ADMIN, KeyStore
 from ..commandline import Parser, add_redis, number, run
-from ..errors import RelayqError
+from ..connection import connect
+from ..errors import InvalidArgument, RelayqError
 from ..export import ExportScheduler, open_store, parse_duration
 from ..export.exporter import DEFAULT_KEEP
 from ..hostport import parse_host_port
 from ..keys import check_queue_name
-from ..logs import log_event, setup_logging
-from .app import create_app
-from .services import ServerConfig, services
+from ..logs import log_event, setup_logging, stop_logging
+from .bridge import Bridge, Limits
+from .services import ServerConfig
 from .throttle import DEFAULT_BURST, DEFAULT_RATE
 
 log = logging.getLogger("relayq.server")
+STOP_TIMEOUT_S = 10  # a worker still busy this long after SIGTERM is killed
+# granian's own log lines go through our handler (stderr, our format), not to stdout
+GRANIAN_LOGGING = {"loggers": {"_granian": {"handlers": [], "propagate": True}}}
+BODY_BUDGET_REQUESTS = 4  # bodies of --max-request-bytes a worker may hold at once
 
 
 def parse_queues(values: list[str]) -> tuple[str, ...]:
@@ -74,16 +92,36 @@ def build_parser() -> Parser:
                    default=defaults.max_payload_bytes,
                    help="largest job payload or result, else 413 "
                         f"(default {defaults.max_payload_bytes // 1024 // 1024} MiB)")
+    p.add_argument("--max-json-values", type=number(int, at_least=1),
+                   default=defaults.max_json_values, metavar="N",
+                   help="JSON values in one request body (objects, arrays, strings, numbers), "
+                        "else 413: bounds the memory parsing takes "
+                        f"(default {defaults.max_json_values})")
+    p.add_argument("--workers", type=number(int, at_least=1),
+                   default=len(os.sched_getaffinity(0)),
+                   help="worker processes (default: the cores this process may use)")
     p.add_argument("--threads", type=number(int, at_least=1), default=8,
-                   help="threads for ordinary requests (default 8)")
+                   help="threads for ordinary requests, per worker (default 8)")
+    p.add_argument("--queue", type=number(int, at_least=0), default=64,
+                   help="ordinary requests waiting for a thread, per worker, beyond: 503 "
+                        "(default 64)")
     p.add_argument("--max-long-polls", type=number(int, at_least=0),
                    default=defaults.max_long_polls,
                    help="claims waiting (wait_ms) at once, each with its own thread "
-                        f"(default {defaults.max_long_polls})")
+                        f"(default {defaults.max_long_polls} in all)")
     p.add_argument("--max-event-streams", type=number(int, at_least=0),
                    default=defaults.max_event_streams,
                    help="open /api/events streams, each with its own thread "
-                        f"(default {defaults.max_event_streams})")
+                        f"(default {defaults.max_event_streams} in all)")
+    p.add_argument("--max-connections", type=number(int, at_least=1), default=8192,
+                   help="open connections at once (default 8192 in all)")
+    p.add_argument("--header-timeout", type=number(float, at_least=0.001, at_most=60),
+                   default=10.0, metavar="SECONDS",
+                   help="a request header must arrive within this, else the connection is "
+                        "closed (default 10; at most 60)")
+    p.add_argument("--body-timeout", type=number(float, above=0), default=10.0,
+                   metavar="SECONDS",
+                   help="a request body must arrive within this, else 408 (default 10)")
     p.add_argument("--auth-failure-burst", type=number(int, at_least=0), default=DEFAULT_BURST,
                    metavar="N",
                    help="failed authentications in a row from one address before it gets 429 "
@@ -111,14 +149,45 @@ def build_parser() -> Parser:
     return p
 
 
-def bootstrap_key() -> None:
+def bootstrap_key(redis_url: str | None) -> None:
     """With auth on and no key at all in Redis: make an admin key and print it once."""
-    created = services().keys.create_first("bootstrap-admin", [ADMIN])
+    redis = connect(redis_url)
+    try:
+        created = KeyStore(redis).create_first("bootstrap-admin", [ADMIN])
+    finally:
+        redis.close()
     if created is not None:
         record, key = created
         print(f"relayq-server: no API key existed, so an admin key was created (id {record.id})."
               f"\nIt is shown only this once; keep it safe:\n{key}", flush=True)
         log_event(log, logging.WARNING, "auth.bootstrap_key_created", key=record.id)
+
+
+def share(total: int, workers: int) -> int:
+    """One worker's part of a server-wide cap (rounded up: the cap is never below total)."""
+    return math.ceil(total / workers)
+
+
+def worker_app(config: ServerConfig, limits: Limits, log_level: str, log_format: str,
+               stopping: Any) -> Bridge:
+    """Runs in each worker process: its own app, Redis connections and threads. `stopping`
+    (set by the main process on SIGTERM) ends its long polls and event streams at once."""
+    from .app import create_app  # here: the main process never builds an app
+
+    setup_logging(log_level, log_format)
+    app = create_app(config)
+    services = app.extensions["relayq"]
+
+    def stop_waiting() -> None:
+        stopping.wait()
+        services.close()
+
+    def stopped() -> None:  # a worker process ends without running atexit
+        services.close()
+        stop_logging()
+
+    threading.Thread(target=stop_waiting, name="relayq-stop", daemon=True).start()
+    return Bridge(app, limits, stopped)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,68 +196,75 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
+    if args.max_connections < args.workers:
+        raise InvalidArgument("--max-connections must be at least --workers")
     host, port = parse_host_port(args.addr, "--addr")
+    workers = args.workers
     config = ServerConfig(
         redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
         max_request_bytes=args.max_request_bytes, max_payload_bytes=args.max_payload_bytes,
-        max_long_polls=args.max_long_polls, max_event_streams=args.max_event_streams,
+        max_json_values=args.max_json_values,
+        max_long_polls=share(args.max_long_polls, workers),
+        max_event_streams=share(args.max_event_streams, workers),
         auth_failure_rate=args.auth_failure_rate, auth_failure_burst=args.auth_failure_burst,
         behind_proxy=args.behind_proxy)
-    app = create_app(config)
-    exporter = _export_scheduler(args, app)
-    with app.app_context():
-        if config.auth:
-            bootstrap_key()
-    try:
-        server: Any = waitress.create_server(
-            app, host=host, port=port,
-            threads=args.threads + args.max_long_polls + args.max_event_streams,
-            connection_limit=args.max_long_polls + args.max_event_streams + 256,
-            # waitress's own limit only stops absurd bodies early; the app's limit (a JSON 413)
-            # applies first to everything in between.
-            max_request_body_size=2 * args.max_request_bytes,
-            # read ahead so that a client that went away is seen at once (its long poll
-            # stops waiting; its event stream ends)
-            channel_request_lookahead=1,
-            # waitress drops X-Forwarded-* itself unless told otherwise; behind a proxy they
-            # must reach the app, whose ProxyFix trusts only what --behind-proxy says
-            clear_untrusted_proxy_headers=not config.behind_proxy,
-            asyncore_use_poll=True, ident="relayq")
-    except OSError as e:
-        raise RelayqError(f"cannot listen on {args.addr}: {e.strerror or e}") from e
+    limits = Limits(threads=args.threads, queue=args.queue,
+                    long_polls=config.max_long_polls, event_streams=config.max_event_streams,
+                    max_request_bytes=args.max_request_bytes,
+                    body_budget_bytes=BODY_BUDGET_REQUESTS * args.max_request_bytes,
+                    body_timeout_s=args.body_timeout)
+    exporter = _export_scheduler(args)
+    if config.auth:
+        bootstrap_key(config.redis_url)
     if not config.auth:
         print("relayq-server: WARNING: --auth off: every request is allowed without a key. "
               "Use this only for local experiments.", file=sys.stderr, flush=True)
-
-    def stop(*_: Any) -> None:
-        app.extensions["relayq"].close()  # long polls and streams end now; waitress drains
-        sys.exit(0)
-
+    stopping = multiprocessing.get_context().Event()
+    server = _granian(args, host, port, stopping)
     if exporter is not None:
         exporter.start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log_event(log, logging.INFO, "server.listening",
-              url=f"http://{args.addr.rpartition(':')[0]}:{server.effective_port}",
-              auth="required" if config.auth else "off")
+    log_event(log, logging.INFO, "server.listening", url=f"http://{args.addr}",
+              auth="required" if config.auth else "off", workers=workers)
     try:
-        server.run()
-    except SystemExit:
-        pass
+        server.serve(target_loader=partial(worker_app, config, limits, args.log_level,
+                                           args.log_format, stopping), wrap_loader=False)
+    except OSError as e:
+        raise RelayqError(f"cannot listen on {args.addr}: {e.strerror or e}") from e
     finally:
-        server.close()
         if exporter is not None:
             exporter.stop()
     return 0
 
 
-def _export_scheduler(args: argparse.Namespace, app: Any) -> ExportScheduler | None:
+def _granian(args: argparse.Namespace, host: str, port: int, stopping: Any) -> Any:
+    """The granian server: HTTP/1.1 only, since the HTTP/2 detection of its "auto" mode reads a
+    new connection's first bytes with no deadline (an idle connection would stay forever)."""
+    from granian.constants import HTTPModes, Interfaces, RuntimeModes
+    from granian.http import HTTP1Settings
+    from granian.server import Server
+
+    class RelayqServer(Server):  # type: ignore[misc, valid-type]
+        def signal_handler_interrupt(self, *a: Any, **kw: Any) -> None:
+            stopping.set()  # workers end their long polls and streams now
+            super().signal_handler_interrupt(*a, **kw)
+
+    level = {"debug": "debug", "info": "warning"}.get(args.log_level, args.log_level)
+    return RelayqServer(
+        "relayq", address=host, port=port, interface=Interfaces.RSGI, workers=args.workers,
+        runtime_mode=RuntimeModes.st, http=HTTPModes.http1, websockets=False,
+        backlog=max(128, args.max_connections),
+        backpressure=share(args.max_connections, args.workers),
+        http1_settings=HTTP1Settings(header_read_timeout=max(1, round(args.header_timeout * 1000))),
+        log_level=level, log_dictconfig=GRANIAN_LOGGING,
+        workers_kill_timeout=STOP_TIMEOUT_S, respawn_failed_workers=True)
+
+
+def _export_scheduler(args: argparse.Namespace) -> ExportScheduler | None:
     """The scheduled export of --export-to, checked now (a bad URI fails at start)."""
     if not args.export_to:
         return None
     store = open_store(args.export_to, s3_endpoint_url=args.s3_endpoint_url)
-    return ExportScheduler(app.extensions["relayq"].redis, store,
+    return ExportScheduler(connect(args.redis), store,
                            parse_duration(args.export_every), keep=args.export_keep)
 
 

@@ -28,6 +28,7 @@ from ..queue import Queue
 from ..results import NewJob
 from ..rfc3339 import format_ms, parse_ms
 from .body import check_fields, json_body, optional, optional_int, required_str
+from .bridge import CLIENT_DISCONNECTED
 from .security import requires
 from .services import services
 
@@ -90,7 +91,7 @@ def claim(queue: str) -> Any:
                                  DEFAULT_VISIBILITY_MS)
     result = services().wake_hub.claim(
         q, wait_ms, lambda: q.claim(count, visibility_ms=visibility_ms, worker_id=worker_id),
-        request.environ.get("waitress.client_disconnected", lambda: False))
+        request.environ.get(CLIENT_DISCONNECTED, lambda: False))
     if not result:
         headers = {}
         if result.status == "throttled":

@@ -19,6 +19,9 @@ from .throttle import DEFAULT_BURST, DEFAULT_RATE, AuthThrottle
 from .wake_hub import WakeHub
 
 QUEUE_CACHE_SIZE = 1024
+# JSON values in one request body (relayq.api.body): a batch of 1000 jobs with payloads of
+# 100 values each fits; parsing the most costs some 50 MiB of Python objects.
+DEFAULT_MAX_JSON_VALUES = 200_000
 
 
 @dataclass(frozen=True)
@@ -28,13 +31,15 @@ class ServerConfig:
     server thread for long (see relayq.api.cli for how the thread pool is sized from them);
     `auth_failure_rate` and `auth_failure_burst` throttle failed authentications per client
     address (relayq.api.throttle); `behind_proxy` is the number of proxies in front whose
-    X-Forwarded-For and X-Forwarded-Proto are trusted (0: none, the headers are ignored)."""
+    X-Forwarded-For and X-Forwarded-Proto are trusted (0: none, the headers are ignored);
+    `max_json_values` bounds what parsing a body may build (relayq.api.body)."""
 
     redis_url: str | None = None
     auth: bool = True
     queues: tuple[str, ...] = ()
     max_request_bytes: int = 16 * 1024 * 1024
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    max_json_values: int = DEFAULT_MAX_JSON_VALUES
     max_long_polls: int = 128
     max_event_streams: int = 32
     auth_failure_rate: float = DEFAULT_RATE

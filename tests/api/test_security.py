@@ -84,7 +84,7 @@ def test_auth_bypass_attempts_are_401_and_write_nothing(api: Api, r, q: Queue, a
                                    b"\x1b[31mBearer",
                                    b"Bearer rq_0123456789abcdef_" + b"\x7f" * 43])
 def test_odd_bytes_in_the_header_are_refused(api: Api, r, q: Queue, value: bytes) -> None:
-    """Refused by relayq (401) or, for bytes HTTP does not allow, by waitress itself (400)."""
+    """Refused by relayq (401) or, for bytes HTTP does not allow, by the server (400)."""
     before = keyspace(r, q.name)
     status, body, _ = raw_request(api.url, "POST", f"/api/queues/{q.name}/jobs",
                                   [("Authorization", value)], b'{"payload": 1}')
@@ -291,8 +291,9 @@ def test_the_throttle_bucket() -> None:
 
 @pytest.fixture
 def strict_server(redis_url: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(redis_url, "--auth-failure-burst", "3", "--auth-failure-rate", "2",
-                           cwd=ROOT).start()
+    # one worker process: each worker keeps the buckets of the requests it serves
+    server = ServerProcess(redis_url, "--workers", "1", "--auth-failure-burst", "3",
+                           "--auth-failure-rate", "2", cwd=ROOT).start()
     yield server
     server.stop()
 

@@ -62,3 +62,24 @@ def test_server_refuses_a_bad_export_target(redis_url: str) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.startswith("relayq-server: ") and "Traceback" not in proc.stderr
+
+
+def test_workers_share_one_bootstrap_key_printed_once() -> None:
+    """Start-up work happens once, in the main process: two workers, one admin key made and
+    printed, and every worker accepts it."""
+    import urllib.request
+
+    import relayq
+    from relayq.auth import KeyStore
+    from relayq.tools.redis_process import RedisProcess
+    from relayq.tools.server_process import KEY_LINE, ServerProcess
+
+    with RedisProcess() as redis_server, \
+            ServerProcess(redis_server.url, "--workers", "2", cwd=ROOT) as server:
+        assert len(KEY_LINE.findall(server.stdout)) == 1
+        assert len(KeyStore(relayq.connect(redis_server.url)).list()) == 1
+        request = urllib.request.Request(server.url + "/api/queues", headers={
+            "Authorization": f"Bearer {server.printed_key()}"})
+        for _ in range(20):  # a new connection each: both workers answer some
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                assert reply.status == 200

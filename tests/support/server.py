@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_server(redis_url: str, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
-    return ServerProcess(redis_url, *args, cwd=ROOT, env=env).start()
+    """A server of one worker process unless `args` say otherwise: what a test counts on
+    /healthz (long polls, event streams) is one process's."""
+    workers = () if "--workers" in args else ("--workers", "1")
+    return ServerProcess(redis_url, *workers, *args, cwd=ROOT, env=env).start()
 
 
 @pytest.fixture(scope="session")
