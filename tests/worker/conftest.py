@@ -4,12 +4,14 @@ leases and real scripts without the rest of the worker."""
 
 from __future__ import annotations
 
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+import relayq
 from relayq import Queue
 from relayq.worker.inflight import Running
 
@@ -31,3 +33,14 @@ def claim() -> Claim:
         return [Running(job, q, started=time.monotonic() if started else None) for job in jobs]
 
     return claim
+
+
+@pytest.fixture
+def unreachable() -> Iterator[Queue[Any]]:
+    """A queue on a port where nothing listens: every call meets a Redis outage."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = relayq.connect(f"redis://127.0.0.1:{port}")
+    yield Queue("nowhere", client)
+    client.close()
