@@ -95,7 +95,9 @@ def load_app(spec: str) -> App:
         module = importlib.import_module(module_name)
     except ImportError as e:
         raise InvalidArgument(f"cannot import {module_name!r} for --app: {e}") from e
-    app = getattr(module, attr, None)
+    if not hasattr(module, attr):
+        raise InvalidArgument(f"{module_name!r} has no attribute {attr!r} for --app")
+    app = getattr(module, attr)
     if not isinstance(app, App):
         raise InvalidArgument(f"{spec} is not a relayq App (got {type(app).__name__})")
     return app

@@ -41,18 +41,22 @@ def outcome_of(running: Running, run: Callable[[], Any]) -> Done:
     token = _current_job.set(job)
     try:
         result = run()
-        outcome = Outcome(job.id, lease, "ack", result_json=dumps(result) if result is not None
-                          else "")
     except Retry as e:
         outcome = Outcome(job.id, lease, "nack", error=f"Retry: {e}", delay_ms=e.delay_ms)
     except Fail as e:
         outcome = Outcome(job.id, lease, "nack", error=f"Fail: {e}", retry=False)
-    except InvalidPayload as e:
-        outcome = Outcome(job.id, lease, "nack", error=f"handler result is not JSON: {e}")
     except BaseException as e:  # noqa: BLE001 - a handler's failure is the job's failure
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         outcome = Outcome(job.id, lease, "nack", error=_describe(e))
+    else:
+        # Encoded apart from the call: an InvalidPayload the handler raised itself is its own
+        # failure (with its traceback), not a result that failed to encode.
+        try:
+            outcome = Outcome(job.id, lease, "ack",
+                              result_json=dumps(result) if result is not None else "")
+        except InvalidPayload as e:
+            outcome = Outcome(job.id, lease, "nack", error=f"handler result is not JSON: {e}")
     finally:
         _current_job.reset(token)
     return Done(running, outcome, time.perf_counter() - start)

@@ -2,7 +2,8 @@
 (due scheduled jobs to ready) for every queue this worker serves. Each run is one atomic
 script, so any number of workers may run it at once; they only ever find what is still due.
 Runs every `interval_s` (with jitter, so that workers spread out), riding out Redis outages;
-any other failure of a round is logged and the next round runs as usual."""
+any other failure of a round is logged and the next round runs as usual. One queue failing does
+not keep the others from being maintained."""
 
 from __future__ import annotations
 
@@ -25,10 +26,23 @@ class Maintenance(Periodic):
         self.events = events
 
     def tick(self) -> None:
+        """One round over every queue. A queue that fails (a key of the wrong type; on Redis
+        Cluster, its node failing over) does not hold up the queues after it: the round's first
+        failure is raised once every queue had its turn (Periodic logs it, backs off on an
+        outage)."""
+        failure: Exception | None = None
         for queue in self.queues:
-            requeued, dead = queue.reap()
-            if requeued or dead:
-                log_event(log, logging.WARNING, "jobs.reaped", queue=queue.name,
-                          requeued=requeued, dead=dead)
-                self.events.reaped(queue.name, requeued, dead)
-            queue.promote()
+            try:
+                self._maintain(queue)
+            except Exception as e:  # raised below, after the other queues
+                failure = failure or e
+        if failure is not None:
+            raise failure
+
+    def _maintain(self, queue: Queue[Any]) -> None:
+        requeued, dead = queue.reap()
+        if requeued or dead:
+            log_event(log, logging.WARNING, "jobs.reaped", queue=queue.name,
+                      requeued=requeued, dead=dead)
+            self.events.reaped(queue.name, requeued, dead)
+        queue.promote()
