@@ -27,6 +27,7 @@ from urllib.parse import quote
 import urllib3
 
 from .codec import dumps
+from .deprecation import deprecated
 from .errors import (
     HTTP_ERRORS,
     Forbidden,
@@ -311,13 +312,33 @@ class Client:
         data = self._data("GET", self._queue(queue) + "/dead", repeatable=True, fields=fields)
         return [job_from_view(v) for v in data["jobs"]], data["next_cursor"]
 
+    def requeue_dead_job(self, job_id: str) -> None:
+        """Requeues one dead job, attempts reset (JobNotFound if it is not dead)."""
+        self._data("POST", self._dead(parse_job_id(job_id)[0], job_id) + "/requeue",
+                   repeatable=False)
+
+    def requeue_all_dead(self, queue: str) -> int:
+        """Requeues every dead job of `queue`; answers how many."""
+        return self._data("POST", self._dead(queue, None) + "/requeue",
+                          repeatable=False)["requeued"]
+
+    def purge_dead_job(self, job_id: str) -> None:
+        """Deletes one dead job for good (JobNotFound if it is not dead)."""
+        self._data("DELETE", self._dead(parse_job_id(job_id)[0], job_id), repeatable=False)
+
+    def purge_all_dead(self, queue: str) -> int:
+        """Deletes every dead job of `queue` for good; answers how many."""
+        return self._data("DELETE", self._dead(queue, None), repeatable=False)["purged"]
+
     def requeue_dead(self, queue: str, job_id: str | None = None) -> int:
-        """Requeues one dead job (JobNotFound if it is not dead), or all of them."""
+        """Deprecated: `requeue_dead_job(id)` for one job, `requeue_all_dead(queue)` for all."""
+        deprecated("Client.requeue_dead", "requeue_dead_job(id) or requeue_all_dead(queue)")
         return self._data("POST", self._dead(queue, job_id) + "/requeue",
                           repeatable=False)["requeued"]
 
     def purge_dead(self, queue: str, job_id: str | None = None) -> int:
-        """Deletes one dead job for good (JobNotFound if it is not dead), or all of them."""
+        """Deprecated: `purge_dead_job(id)` for one job, `purge_all_dead(queue)` for all."""
+        deprecated("Client.purge_dead", "purge_dead_job(id) or purge_all_dead(queue)")
         return self._data("DELETE", self._dead(queue, job_id), repeatable=False)["purged"]
 
     # -- API keys -------------------------------------------------------------------------

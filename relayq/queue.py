@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from . import scripts
 from .codec import Codec, codec_for, dumps
 from .connection import Client, connect, redis_errors
+from .deprecation import deprecated
 from .errors import InvalidArgument, InvalidJobId, JobNotFound, NotReplicated, error_for_status
 from .job import Job, RestoredJob, make_job_id, parse_job_id
 from .keys import QUEUES, QueueKeys, check_queue_name
@@ -94,12 +95,23 @@ class Queue(Generic[T]):
         self.redis: Client = connect(redis) if redis is None or isinstance(redis, str) else redis
         self.codec: Codec[Any] = codec or codec_for(payload_type)
         self.max_payload_bytes = max_payload_bytes
-        self.wait = wait_for(replicas, replica_timeout_ms)
+        self.replication = wait_for(replicas, replica_timeout_ms)
         self._registered = False
         self._id_prefix = name + "."
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
+
+    @property
+    def wait(self) -> Wait | None:
+        """Deprecated: `replication`."""
+        deprecated("Queue.wait", "Queue.replication")
+        return self.replication
+
+    @wait.setter
+    def wait(self, value: Wait | None) -> None:
+        deprecated("Queue.wait", "Queue.replication")
+        self.replication = value
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -163,14 +175,14 @@ class Queue(Generic[T]):
                                                   self.max_payload_bytes))
         self._register()
         call = self._call("enqueue", self._enqueue_keys(), ("1", text, *opts.script_args()))
-        return self._pipelined([call], override(self.wait, replicas, replica_timeout_ms),
+        return self._pipelined([call], override(self.replication, replicas, replica_timeout_ms),
                                self._parse_enqueue)[0]
 
     def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
                      replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
         """Adds many jobs in one round trip. Every job is checked before any is written; in
         Redis each call of up to 1000 jobs is all or nothing."""
-        wait = override(self.wait, replicas, replica_timeout_ms)
+        wait = override(self.replication, replicas, replica_timeout_ms)
         jobs = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
         if not jobs:
             return []
@@ -245,7 +257,7 @@ class Queue(Generic[T]):
         return self._run(self._ack_call(
             [(job_id, lease, "" if result is None else dumps(result))
              for job_id, lease, result in acks]),
-            override(self.wait, replicas, replica_timeout_ms))[1:]
+            override(self.replication, replicas, replica_timeout_ms))[1:]
 
     def _ack_call(self, acks: list[tuple[str, str, str]], checked: bool = False) -> ScriptCall:
         """`acks`: (job_id, lease, result as JSON text or ''); `checked`: the results have been
@@ -265,7 +277,7 @@ class Queue(Generic[T]):
         """Marks a running job failed: retried after a full-jitter backoff (or `delay_ms`), or
         dead when `retry` is False or its attempts are spent."""
         return self._pipelined([self._nack_call(job_id, lease, error, retry, delay_ms)],
-                               override(self.wait, replicas, replica_timeout_ms),
+                               override(self.replication, replicas, replica_timeout_ms),
                                lambda replies: self._parse_nack(job_id, replies[0]))
 
     def _nack_call(self, job_id: str, lease: str, error: str, retry: bool,
@@ -332,7 +344,7 @@ class Queue(Generic[T]):
         ] + ([self._release_call(releases)] if releases else []) + ([claim] if claim else [])
         if not calls:
             return [], None
-        wait = self.wait if acks or nacks else None
+        wait = self.replication if acks or nacks else None
         return self._pipelined(calls, wait, lambda replies: self._parse_settle(
             outcomes, replies, acks, nacks, releases, claim))
 
@@ -441,27 +453,36 @@ class Queue(Generic[T]):
             raise JobNotFound(f"job {job_id} not found")
         _check(reply)
 
-    def requeue_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
-        """Moves one dead job (or, without an id, up to `limit` of the oldest) back to ready with
-        its attempts reset. Returns how many moved; JobNotFound for an id that is not dead."""
-        return self._dead_op("requeue", job_id, limit)
+    def requeue_dead_job(self, job_id: str) -> None:
+        """Moves one dead job back to ready with its attempts reset; JobNotFound when it is
+        not dead."""
+        self._dead_op("requeue", job_id, 1)
 
-    def purge_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
-        """Deletes one dead job (or, without an id, up to `limit` of the oldest) for good."""
-        return self._dead_op("purge", job_id, limit)
+    def purge_dead_job(self, job_id: str) -> None:
+        """Deletes one dead job for good; JobNotFound when it is not dead."""
+        self._dead_op("purge", job_id, 1)
 
     def requeue_all_dead(self) -> int:
         """Requeues every dead job, in calls of 1000 so that Redis never blocks for long."""
-        return self._repeat(self.requeue_dead)
+        return self._repeat("requeue")
 
     def purge_all_dead(self) -> int:
         """Deletes every dead job, in calls of 1000."""
-        return self._repeat(self.purge_dead)
+        return self._repeat("purge")
 
-    @staticmethod
-    def _repeat(op: Any) -> int:
+    def requeue_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
+        """Deprecated: `requeue_dead_job(id)` for one job, `requeue_all_dead()` for all."""
+        deprecated("Queue.requeue_dead", "requeue_dead_job(id) or requeue_all_dead()")
+        return self._dead_op("requeue", job_id, limit)
+
+    def purge_dead(self, job_id: str | None = None, *, limit: int = 1000) -> int:
+        """Deprecated: `purge_dead_job(id)` for one job, `purge_all_dead()` for all."""
+        deprecated("Queue.purge_dead", "purge_dead_job(id) or purge_all_dead()")
+        return self._dead_op("purge", job_id, limit)
+
+    def _repeat(self, name: str) -> int:
         total = 0
-        while moved := op(limit=1000):
+        while moved := self._dead_op(name, None, 1000):
             total += moved
         return total
 
