@@ -59,6 +59,26 @@ def default_server() -> str:
     return os.environ.get("RELAYQ_SERVER") or DEFAULT_SERVER
 
 
+def _why(error: urllib3.exceptions.HTTPError) -> str:
+    """Why a server could not be reached, in a few words (urllib3's text is a paragraph)."""
+    reason = getattr(error, "reason", None) or error
+    exceptions = urllib3.exceptions
+    if isinstance(reason, exceptions.NameResolutionError):
+        return "unknown host"
+    if isinstance(reason, exceptions.NewConnectionError):
+        text = str(reason)
+        return text.rsplit("] ", 1)[1].lower() if "] " in text else "cannot connect"
+    if isinstance(reason, exceptions.ConnectTimeoutError):
+        return "connect timed out"
+    if isinstance(reason, exceptions.ReadTimeoutError):
+        return "no reply in time"
+    if isinstance(reason, exceptions.SSLError):
+        return "TLS error"
+    if isinstance(reason, exceptions.ProtocolError):
+        return "connection broken"
+    return type(reason).__name__
+
+
 def _ms(text: str) -> int:
     return round(datetime.fromisoformat(text).timestamp() * 1000)
 
@@ -145,7 +165,9 @@ class Client:
                 retries=self._retry(repeatable),
                 timeout=urllib3.Timeout(connect=5.0, read=self.timeout + extra_wait_s))
         except urllib3.exceptions.HTTPError as e:
-            raise ServerUnavailable(f"relayq server {self.server} unreachable: {e}") from None
+            raise ServerUnavailable(
+                f"relayq-server at {self.server} is not answering ({_why(e)}): is it running? "
+                "set $RELAYQ_SERVER to use another") from e
         try:
             data = json.loads(response.data) if response.data.strip() else None
         except ValueError:  # not from relayq (a proxy's page, waitress's own 413, ...)
@@ -154,13 +176,15 @@ class Client:
             return response.status, data, response.headers
         raise self._error(path, response.status, data)
 
-    @staticmethod
-    def _error(path: str, status: int, data: Any) -> RelayqError:
+    def _error(self, path: str, status: int, data: Any) -> RelayqError:
         error = data.get("error") if isinstance(data, dict) else None
         if not isinstance(error, dict):
             cls = NON_JSON_ERRORS.get(status, ServerUnavailable if status >= 500 else RelayqError)
             return cls(f"HTTP {status} from {path}, without a relayq error body")
         code, message = str(error.get("code")), str(error.get("message", ""))
+        if code == "unauthorized":  # say where the key comes from, not what header to send
+            message = (f"relayq-server at {self.server} wants an API key: set $RELAYQ_API_KEY"
+                       if not self.api_key else f"{message}: check $RELAYQ_API_KEY")
         cls = HTTP_ERRORS.get(code, RelayqError)
         if cls is NotFound and not path.startswith("/api/keys"):
             cls = JobNotFound
