@@ -4,8 +4,10 @@ whole before anything is written, idempotent (relayq.export.restore; docs/export
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
+from ..commandline import describe_redis
 from ..connection import connect
 from ..export import open_store, restore_snapshot
 from ..queue import Queue
@@ -55,4 +57,6 @@ def run(args: argparse.Namespace) -> int:
     label = "would find" if result.dry_run else "restore"
     rows += [(f"{label}: {status}", n) for status, n in result.statuses.items()]
     print_table(["", "count"], rows)
+    print(f"{args.prog}: {'checked against' if result.dry_run else 'wrote to'} "
+          f"{describe_redis(args.redis)}", file=sys.stderr)
     return 0
