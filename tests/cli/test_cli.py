@@ -215,11 +215,11 @@ def test_keys_say_which_redis_they_wrote_to(capsys, monkeypatch, redis_url: str,
 
 def test_status_of_a_queue_never_used_says_so(capsys, q: Queue) -> None:
     q.enqueue({"n": 1})
-    typo = q.name[:-2] + q.name[-1] + q.name[-2]  # two letters swapped
+    typo = q.name[:-1] + ("a" if q.name[-1] != "a" else "b")  # its last letter mistyped
     code, out, err = run(capsys, "status", typo)
-    assert code == 1 and out == ""
-    assert err == (f"relayq status: queue '{typo}' has never been used "
-                   f"(did you mean {q.name}?)\n")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"relayq status: queue '{typo}' has never been used (did you mean ")
+    assert q.name in err  # (other tests' queues may look alike too)
     code, _, err = run(capsys, "status", "never-seen-anywhere-zz")
     assert code == 1 and "has never been used" in err and err.count("\n") == 1
     assert run_json(capsys, "status", q.name)["ready"] == 1
