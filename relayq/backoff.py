@@ -20,13 +20,16 @@ class Backoff:
     """The n-th delay (from 1) is at most `first_s * 2**(n-1)`, capped at `cap_s`. With `jitter`
     each delay is drawn uniformly below that bound ("full jitter", so that many clients that
     failed together do not retry together) but never under `first_s / 4` (never a busy loop);
-    without, it is the bound itself. `reset()` after a success starts again from `first_s`."""
+    without, it is the bound itself. `equal_jitter`: between half the bound and the bound, so
+    that the delays visibly grow (for waits a person watches). `reset()` after a success starts
+    again from `first_s`."""
 
     def __init__(self, first_s: float = RECONNECT_FIRST_S, cap_s: float = RECONNECT_CAP_S, *,
-                 jitter: bool = True) -> None:
+                 jitter: bool = True, equal_jitter: bool = False) -> None:
         self.first_s = first_s
         self.cap_s = cap_s
         self.jitter = jitter
+        self.equal_jitter = equal_jitter
         self.failures = 0
 
     def next_delay(self) -> float:
@@ -35,6 +38,8 @@ class Backoff:
         self.failures += 1
         if not self.jitter:
             return bound
+        if self.equal_jitter:
+            return random.uniform(bound / 2, bound)
         return max(self.first_s / 4, random.uniform(0, bound))
 
     def wait(self, stop: threading.Event) -> None:

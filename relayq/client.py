@@ -30,6 +30,7 @@ import urllib3
 
 from .backoff import Backoff
 from .codec import dumps
+from .deprecation import deprecated
 from .errors import (
     Forbidden,
     InvalidArgument,
@@ -60,6 +61,26 @@ TIME_FIELDS = ("created_at", "run_at", "started_at", "finished_at", "lease_deadl
 def default_server() -> str:
     """The server when none is named: $RELAYQ_SERVER, else http://localhost:8080."""
     return os.environ.get("RELAYQ_SERVER") or DEFAULT_SERVER
+
+
+def _why(error: urllib3.exceptions.HTTPError) -> str:
+    """Why a server could not be reached, in a few words (urllib3's text is a paragraph)."""
+    reason = getattr(error, "reason", None) or error
+    exceptions = urllib3.exceptions
+    if isinstance(reason, exceptions.NameResolutionError):
+        return "unknown host"
+    if isinstance(reason, exceptions.NewConnectionError):
+        text = str(reason)
+        return text.rsplit("] ", 1)[1].lower() if "] " in text else "cannot connect"
+    if isinstance(reason, exceptions.ConnectTimeoutError):
+        return "connect timed out"
+    if isinstance(reason, exceptions.ReadTimeoutError):
+        return "no reply in time"
+    if isinstance(reason, exceptions.SSLError):
+        return "TLS error"
+    if isinstance(reason, exceptions.ProtocolError):
+        return "connection broken"
+    return type(reason).__name__
 
 
 def _ms(text: str) -> int:
@@ -148,7 +169,9 @@ class Client:
                 retries=self._retry(repeatable),
                 timeout=urllib3.Timeout(connect=5.0, read=self.timeout + extra_wait_s))
         except urllib3.exceptions.HTTPError as e:
-            raise ServerUnavailable(f"relayq server {self.server} unreachable: {e}") from None
+            raise ServerUnavailable(
+                f"relayq-server at {self.server} is not answering ({_why(e)}): is it running? "
+                "set $RELAYQ_SERVER to use another") from e
         try:
             data = json.loads(response.data) if response.data.strip() else None
         except ValueError:  # not from relayq (a proxy's page, ...)
@@ -157,14 +180,16 @@ class Client:
             return response.status, data, response.headers
         raise self._error(path, response.status, data)
 
-    @staticmethod
-    def _error(path: str, status: int, data: Any) -> RelayqError:
+    def _error(self, path: str, status: int, data: Any) -> RelayqError:
         error = data.get("error") if isinstance(data, dict) else None
         if not isinstance(error, dict):
             cls = NON_JSON_ERRORS.get(status, ServerUnavailable if status >= 500 else RelayqError)
             return cls(f"HTTP {status} from {path}, without a relayq error body")
-        return error_for(str(error.get("code")), str(error.get("message", "")),
-                         about_job=not path.startswith("/api/keys"))
+        code, message = str(error.get("code")), str(error.get("message", ""))
+        if code == "unauthorized":  # say where the key comes from, not what header to send
+            message = (f"relayq-server at {self.server} wants an API key: set $RELAYQ_API_KEY"
+                       if not self.api_key else f"{message}: check $RELAYQ_API_KEY")
+        return error_for(code, message, about_job=not path.startswith("/api/keys"))
 
     def _data(self, method: str, path: str, body: Any = None, *, repeatable: bool,
               fields: dict[str, Any] | None = None) -> Any:
@@ -310,13 +335,33 @@ class Client:
         data = self._data("GET", self._queue(queue) + "/dead", repeatable=True, fields=fields)
         return [job_from_view(v) for v in data["jobs"]], data["next_cursor"]
 
+    def requeue_dead_job(self, job_id: str) -> None:
+        """Requeues one dead job, attempts reset (JobNotFound if it is not dead)."""
+        self._data("POST", self._dead(parse_job_id(job_id)[0], job_id) + "/requeue",
+                   repeatable=False)
+
+    def requeue_all_dead(self, queue: str) -> int:
+        """Requeues every dead job of `queue`; answers how many."""
+        return self._data("POST", self._dead(queue, None) + "/requeue",
+                          repeatable=False)["requeued"]
+
+    def purge_dead_job(self, job_id: str) -> None:
+        """Deletes one dead job for good (JobNotFound if it is not dead)."""
+        self._data("DELETE", self._dead(parse_job_id(job_id)[0], job_id), repeatable=False)
+
+    def purge_all_dead(self, queue: str) -> int:
+        """Deletes every dead job of `queue` for good; answers how many."""
+        return self._data("DELETE", self._dead(queue, None), repeatable=False)["purged"]
+
     def requeue_dead(self, queue: str, job_id: str | None = None) -> int:
-        """Requeues one dead job (JobNotFound if it is not dead), or all of them."""
+        """Deprecated: `requeue_dead_job(id)` for one job, `requeue_all_dead(queue)` for all."""
+        deprecated("Client.requeue_dead", "requeue_dead_job(id) or requeue_all_dead(queue)")
         return self._data("POST", self._dead(queue, job_id) + "/requeue",
                           repeatable=False)["requeued"]
 
     def purge_dead(self, queue: str, job_id: str | None = None) -> int:
-        """Deletes one dead job for good (JobNotFound if it is not dead), or all of them."""
+        """Deprecated: `purge_dead_job(id)` for one job, `purge_all_dead(queue)` for all."""
+        deprecated("Client.purge_dead", "purge_dead_job(id) or purge_all_dead(queue)")
         return self._data("DELETE", self._dead(queue, job_id), repeatable=False)["purged"]
 
     # -- API keys -------------------------------------------------------------------------

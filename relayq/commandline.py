@@ -11,7 +11,7 @@ validators that check a value while it is parsed, and the one path from an error
   anything runs.
 - `run`: parses, calls the handler the command chose (`set_defaults(handler=...)`) and turns a
   RelayqError into one line on stderr and the exit code of its code in `EXIT_CODES`; never a
-  traceback.
+  traceback (a closed pipe on stdout ends the command quietly with 141, like SIGPIPE).
 
 Imports only the core: the worker and the server use it without loading the SDK or the tools.
 """
@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-from .connection import default_url
+from .connection import DEFAULT_URL, default_url, display_url
 from .errors import RelayqError
 
 T = TypeVar("T")
@@ -33,6 +34,7 @@ Number = TypeVar("Number", int, float)
 EXIT_FAILURE = 1      # the operation ran and failed (not found, conflict, unavailable, ...)
 EXIT_USAGE = 2        # bad arguments or input: the command line must change
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for `yes | head -1`
 
 # RelayqError code -> exit code. Any other code: EXIT_FAILURE.
 EXIT_CODES: dict[str, int] = {
@@ -74,6 +76,11 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{args.prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`relayq dlq list q | head -5`): stop quietly, as a command
+        # killed by SIGPIPE would. Python would complain again flushing stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def add_redis(parser: Any, *, private: bool = False, help: str = "") -> None:
@@ -87,6 +94,18 @@ def add_redis(parser: Any, *, private: bool = False, help: str = "") -> None:
         parser.add_argument("--redis", metavar="URL", default=default_url(),
                             help="Redis URL (default $RELAYQ_REDIS_URL or "
                                  "redis://localhost:6379/0)" + help)
+
+
+def describe_redis(url: str) -> str:
+    """`url` (password hidden) and where it came from, for the commands that write to Redis to
+    say which one they wrote to."""
+    if os.environ.get("RELAYQ_REDIS_URL") == url:
+        origin = "from $RELAYQ_REDIS_URL"
+    elif url == DEFAULT_URL:
+        origin = "the default: --redis or $RELAYQ_REDIS_URL name another"
+    else:
+        origin = "--redis"
+    return f"Redis at {display_url(url)} ({origin})"
 
 
 def add_server(parser: Any, *, default_from_env: bool = True, help: str = "") -> None:

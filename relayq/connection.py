@@ -163,18 +163,32 @@ def _cluster_reachable() -> Iterator[None]:
 
 
 def connect_patiently(url: str | None,
-                      on_retry: Callable[[RedisUnavailable], None]) -> RedisClient:
-    """`connect(url)`, retried with capped, jittered backoff for as long as Redis cannot be
-    reached (only a cluster client has to reach a node when it is made): for long-running
-    processes, which wait for Redis rather than die. `on_retry(error)` is called before each
-    wait."""
-    backoff = Backoff()
+                      on_retry: Callable[[RedisUnavailable, float], None]) -> RedisClient:
+    """`connect(url)` and a PING, retried with capped exponential backoff for as long as Redis
+    cannot be reached: for long-running processes, which wait for Redis rather than die.
+    `on_retry(error, delay_s)` is called before each wait (it may raise to give up). The
+    delays grow visibly, 0.5-1 s up to 5-10 s: a person watches this wait."""
+    backoff = Backoff(first_s=1.0, cap_s=10.0, equal_jitter=True)
     while True:
         try:
-            return connect(url)
+            client = connect(url)
+            with redis_errors():
+                client.ping()
+            return client
         except RedisUnavailable as e:
-            on_retry(e)
-            time.sleep(backoff.next_delay())
+            delay = backoff.next_delay()
+            on_retry(e, delay)
+            time.sleep(delay)
+
+
+def display_url(url: str) -> str:
+    """A Redis URL fit to print: its password replaced by `***`."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{hosts}").geturl()
 
 
 def _is_cluster_node(client: redis.Redis) -> bool:

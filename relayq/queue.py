@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from . import protocol
 from .codec import Codec, codec_for, dumps
 from .connection import RedisClient, connect, redis_errors
+from .deprecation import deprecated
 from .errors import (
     Conflict,
     InvalidArgument,
@@ -57,7 +58,7 @@ from .options import (
     is_digits,
 )
 from .protocol import Call, QueueCalls
-from .replication import DEFAULT_TIMEOUT_MS, override, wait_for
+from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 
 T = TypeVar("T")
@@ -103,12 +104,23 @@ class Queue(Generic[T]):
         self._calls = QueueCalls(name, self.codec.decode)
         self.keys = self._calls.keys
         self.max_payload_bytes = max_payload_bytes
-        self.wait = wait_for(replicas, replica_timeout_ms)
+        self.replication = wait_for(replicas, replica_timeout_ms)
         self._registered = False
         self._id_prefix = name + "."
 
     def __repr__(self) -> str:
         return f"Queue({self.name!r})"
+
+    @property
+    def wait(self) -> Wait | None:
+        """Deprecated: `replication`."""
+        deprecated("Queue.wait", "Queue.replication")
+        return self.replication
+
+    @wait.setter
+    def wait(self, value: Wait | None) -> None:
+        deprecated("Queue.wait", "Queue.replication")
+        self.replication = value
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -149,7 +161,7 @@ class Queue(Generic[T]):
         text = check_json_text(check_payload_size(self.codec.encode(payload),
                                                   self.max_payload_bytes))
         call = self._calls.enqueue((text, *opts.script_args()))
-        wait = override(self.wait, replicas, replica_timeout_ms)
+        wait = override(self.replication, replicas, replica_timeout_ms)
         if wait is None:
             result = self._run(call)[0]
             self._register()
@@ -160,7 +172,7 @@ class Queue(Generic[T]):
                      replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
         """Adds many jobs in one round trip. Every job is checked before any is written; in
         Redis each call of up to BATCH_LIMIT jobs is all or nothing."""
-        wait = override(self.wait, replicas, replica_timeout_ms)
+        wait = override(self.replication, replicas, replica_timeout_ms)
         jobs = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
         if not jobs:
             return []
@@ -223,7 +235,7 @@ class Queue(Generic[T]):
         call = self._ack_call([(job_id, lease, "" if result is None else dumps(result))
                                for job_id, lease, result in acks])
         return protocol.run_many(self.redis, [call],
-                                 override(self.wait, replicas, replica_timeout_ms))[0]
+                                 override(self.replication, replicas, replica_timeout_ms))[0]
 
     def _ack_call(self, acks: list[tuple[str, str, str]], checked: bool = False
                   ) -> Call[list[str]]:
@@ -243,7 +255,7 @@ class Queue(Generic[T]):
         """Marks a running job failed: retried after a full-jitter backoff (or `delay_ms`), or
         dead when `retry` is False or its attempts are spent."""
         call = self._nack_call(job_id, lease, error, retry, delay_ms)
-        wait = override(self.wait, replicas, replica_timeout_ms)
+        wait = override(self.replication, replicas, replica_timeout_ms)
         try:
             nacked = protocol.run_many(self.redis, [call], wait)[0]
         except NotReplicated as e:
@@ -309,7 +321,7 @@ class Queue(Generic[T]):
             [claim_call] if claim_call else [])
         if not calls:
             return [], None
-        wait = self.wait if acks or nacks else None
+        wait = self.replication if acks or nacks else None
         try:
             replies = protocol.run_many(self.redis, calls, wait)
         except NotReplicated as e:
@@ -406,28 +418,37 @@ class Queue(Generic[T]):
         if cancelled.status == "not_found":
             raise JobNotFound(f"job {job_id} not found")
 
-    def requeue_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
-        """Moves one dead job (or, without an id, up to `limit` of the oldest) back to ready with
-        its attempts reset. Returns how many moved; JobNotFound for an id that is not dead."""
-        return self._dead_op(self._calls.requeue, job_id, limit)
+    def requeue_dead_job(self, job_id: str) -> None:
+        """Moves one dead job back to ready with its attempts reset; JobNotFound when it is
+        not dead."""
+        self._dead_op(self._calls.requeue, job_id, 1)
 
-    def purge_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
-        """Deletes one dead job (or, without an id, up to `limit` of the oldest) for good."""
-        return self._dead_op(self._calls.purge, job_id, limit)
+    def purge_dead_job(self, job_id: str) -> None:
+        """Deletes one dead job for good; JobNotFound when it is not dead."""
+        self._dead_op(self._calls.purge, job_id, 1)
 
     def requeue_all_dead(self) -> int:
         """Requeues every dead job, in calls of SWEEP_LIMIT so that Redis never blocks for
         long."""
-        return self._repeat(self.requeue_dead)
+        return self._repeat(self._calls.requeue)
 
     def purge_all_dead(self) -> int:
         """Deletes every dead job, in calls of SWEEP_LIMIT."""
-        return self._repeat(self.purge_dead)
+        return self._repeat(self._calls.purge)
 
-    @staticmethod
-    def _repeat(op: Any) -> int:
+    def requeue_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
+        """Deprecated: `requeue_dead_job(id)` for one job, `requeue_all_dead()` for all."""
+        deprecated("Queue.requeue_dead", "requeue_dead_job(id) or requeue_all_dead()")
+        return self._dead_op(self._calls.requeue, job_id, limit)
+
+    def purge_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
+        """Deprecated: `purge_dead_job(id)` for one job, `purge_all_dead()` for all."""
+        deprecated("Queue.purge_dead", "purge_dead_job(id) or purge_all_dead()")
+        return self._dead_op(self._calls.purge, job_id, limit)
+
+    def _repeat(self, build: Any) -> int:
         total = 0
-        while moved := op(limit=SWEEP_LIMIT):
+        while moved := self._dead_op(build, None, SWEEP_LIMIT):
             total += moved
         return total
 

@@ -27,7 +27,8 @@ def list_dead(queue: str) -> Any:
 @bp.post("/<job_id>/requeue")
 @requires("queues:admin")
 def requeue_one(queue: str, job_id: str) -> Any:
-    return {"requeued": services().queue(queue).requeue_dead(job_id)}
+    services().queue(queue).requeue_dead_job(job_id)
+    return {"requeued": 1}
 
 
 @bp.post("/requeue")
@@ -39,7 +40,8 @@ def requeue_all(queue: str) -> Any:
 @bp.delete("/<job_id>")
 @requires("queues:admin")
 def purge_one(queue: str, job_id: str) -> Any:
-    return {"purged": services().queue(queue).purge_dead(job_id)}
+    services().queue(queue).purge_dead_job(job_id)
+    return {"purged": 1}
 
 
 @bp.delete("")

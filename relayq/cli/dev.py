@@ -95,8 +95,9 @@ def _banner(stack: DevStack, args: argparse.Namespace) -> None:
   workers    {args.workers} x relayq-worker --queue {QUEUE} (the built-in demo handler)
   load       {args.rate:g} jobs/s on {QUEUE}: some fail and are retried, about \
 {args.dead_share:.0%} fail {DemoLoad.MAX_ATTEMPTS} times and end in the dead-letter queue
-For the relayq CLI and relayq.Client in another terminal:
-  export RELAYQ_SERVER={url} RELAYQ_API_KEY={stack.key}""", flush=True)
+For the relayq CLI, relayq.Client, your workers and task handles in another terminal:
+  export RELAYQ_SERVER={url} RELAYQ_API_KEY={stack.key} RELAYQ_REDIS_URL={stack.redis_url}""",
+          flush=True)
 
 
 def _watch(stack: DevStack) -> str | None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, InvalidJobId
+from ..job import parse_job_id
 from ..limits import DEFAULT_PAGE, MAX_PAGE
 from ..rfc3339 import format_ms
 from .common import add_server_args, client_for, print_json, print_table
@@ -55,9 +56,16 @@ def list_dead(args: argparse.Namespace) -> int:
 def requeue_or_purge(args: argparse.Namespace) -> int:
     if (args.id is None) == (not args.all):
         raise InvalidArgument("give a job id or --all (not both)")
+    requeue = args.action == "requeue"
     with client_for(args) as client:
-        operation = client.requeue_dead if args.action == "requeue" else client.purge_dead
-        count = operation(args.queue, args.id)
+        if args.all:
+            count = (client.requeue_all_dead if requeue else client.purge_all_dead)(args.queue)
+        else:
+            queue = parse_job_id(args.id)[0]
+            if queue != args.queue:
+                raise InvalidJobId(f"job {args.id} belongs to queue {queue}, not {args.queue}")
+            (client.requeue_dead_job if requeue else client.purge_dead_job)(args.id)
+            count = 1
     key = "requeued" if args.action == "requeue" else "purged"
     if args.json:
         print_json({key: count})

@@ -11,11 +11,12 @@ The key itself is printed once, at creation; Redis keeps only its hash.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..auth import SCOPES, KeyStore
 from ..client import Client
-from ..commandline import add_redis, add_server
+from ..commandline import add_redis, add_server, describe_redis
 from ..connection import connect
 from .common import print_json, print_table, safe_text
 
@@ -81,6 +82,13 @@ def _keys(args: argparse.Namespace) -> _RedisKeys | _HttpKeys:
     return _HttpKeys(args.server) if args.server else _RedisKeys(args.redis)
 
 
+def _say_where(args: argparse.Namespace, verb: str) -> None:
+    """After working on Redis straight, names it on stderr: a key made in another Redis than
+    the server's silently does not work."""
+    if not args.server:
+        print(f"{args.prog}: {verb} {describe_redis(args.redis)}", file=sys.stderr)
+
+
 def create(args: argparse.Namespace) -> int:
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
     made = _keys(args).create(args.name, scopes)
@@ -90,6 +98,7 @@ def create(args: argparse.Namespace) -> int:
         print(f"created key {made['id']} ({safe_text(made['name'])}: "
               f"{', '.join(made['scopes'])}).\n"
               "It is shown only this once; keep it safe:\n" + made["key"])
+    _say_where(args, "wrote to")
     return 0
 
 
@@ -100,6 +109,7 @@ def list_keys(args: argparse.Namespace) -> int:
     else:
         print_table(["id", "name", "scopes", "created_at"],
                     [[k["id"], k["name"], ",".join(k["scopes"]), k["created_at"]] for k in keys])
+    _say_where(args, "read from")
     return 0
 
 
@@ -109,4 +119,5 @@ def revoke(args: argparse.Namespace) -> int:
         print_json({"id": args.id, "revoked": True})
     else:
         print(f"revoked key {args.id}")
+    _say_where(args, "wrote to")
     return 0

@@ -10,8 +10,12 @@ HTTP API.
 from __future__ import annotations
 
 import argparse
+import difflib
 from typing import Any
 
+from ..client import Client
+from ..errors import NotFound
+from ..results import QueueStats
 from .common import add_server_args, client_for, print_json, print_table
 
 
@@ -46,7 +50,7 @@ def register(subparsers: Any) -> None:
 
 def status(args: argparse.Namespace) -> int:
     with client_for(args) as client:
-        stats = [client.stats(args.queue)] if args.queue else client.queues()
+        stats = [used_queue_stats(client, args.queue)] if args.queue else client.queues()
     if args.json:
         views = [s.to_dict() for s in stats]
         print_json(views[0] if args.queue else {"queues": views})
@@ -57,6 +61,22 @@ def status(args: argparse.Namespace) -> int:
                   "yes" if s.paused else "no", _rate(s.rate_limit), s.totals["enqueued"]]
                  for s in stats])
     return 0
+
+
+def used_queue_stats(client: Client, name: str) -> QueueStats:
+    """The stats of queue `name`; NotFound (exit 1) when it has never been used, which the
+    server would show as an empty queue (a typo looks just like an idle queue)."""
+    stats = client.stats(name)
+    untouched = not any(stats.totals.values()) and not stats.paused and not stats.rate_limit
+    if untouched:
+        known = [s.queue for s in client.queues()]
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = (f"did you mean {' or '.join(close)}?" if close else
+                    f"known queues: {', '.join(known[:10])}{' ...' if len(known) > 10 else ''}"
+                    if known else "no queue has been used yet")
+            raise NotFound(f"queue {name!r} has never been used ({hint})")
+    return stats
 
 
 def _rate(limit: dict[str, Any] | None) -> str:

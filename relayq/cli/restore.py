@@ -5,9 +5,10 @@ whole before anything is written, idempotent, so that a rerun completes an inter
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from ..commandline import number
+from ..commandline import describe_redis, number
 from ..connection import connect
 from ..export import open_store, restore_snapshot
 from ..limits import DEFAULT_MAX_PAYLOAD_BYTES
@@ -64,4 +65,6 @@ def run(args: argparse.Namespace) -> int:
     label = "would find" if result.dry_run else "restore"
     rows += [(f"{label}: {status}", n) for status, n in result.statuses.items()]
     print_table(["", "count"], rows)
+    print(f"{args.prog}: {'checked against' if result.dry_run else 'wrote to'} "
+          f"{describe_redis(args.redis)}", file=sys.stderr)
     return 0

@@ -5,17 +5,37 @@ A handler takes the job's payload and returns its result (any JSON value). It fa
 `Retry(delay_ms=...)` asks for a retry after a given delay, `Fail(...)` sends the job straight to
 the dead-letter queue, any other exception retries with the queue's backoff. `current_job()`
 gives the running job inside a handler.
+
+Each `@app.task` returns a `Task`, a handle that is still the plain function (`send_email(p)`
+calls the handler, so it can be unit-tested) and that enqueues jobs for itself:
+`send_email.enqueue(payload, **options)` and `send_email.enqueue_many([...])`. The job's type is
+the task's name; its queue is the task's `queue=`, else the app's (`App(queue=...)`, default
+`"default"`); its Redis is the app's (`App(redis=URL or client)`, default $RELAYQ_REDIS_URL, else
+redis://localhost:6379/0), connected at the first enqueue. A handle goes through the same `Queue`
+methods as everything else: it only fills in the type and picks the queue.
 """
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
+import importlib
 import inspect
-from collections.abc import Callable
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..connection import RedisClient, connect
 from ..errors import InvalidArgument, RelayqError
 from ..job import Job
+from ..keys import check_queue_name
+from ..options import JobOptions
+from ..queue import Queue
+from ..results import EnqueueResult, NewJob
+
+DEFAULT_QUEUE = "default"  # the queue of an app's tasks when neither the task nor the app names one
 
 _current_job: contextvars.ContextVar[Job[Any] | None] = contextvars.ContextVar(
     "relayq_current_job", default=None
@@ -43,34 +63,85 @@ class Fail(Exception):  # noqa: N818
 
 
 class Task:
-    """A registered handler. `name` is the job type it handles."""
+    """A registered handler, and the handle that enqueues its jobs. `name` is the job type it
+    handles, `queue` the name of the queue its jobs go to. Calling it calls the handler."""
 
-    def __init__(self, fn: Callable[..., Any], name: str) -> None:
+    def __init__(self, fn: Callable[..., Any], name: str, queue: str = DEFAULT_QUEUE,
+                 app: App | None = None) -> None:
         self.fn = fn
         self.name = name
+        self.queue = check_queue_name(queue)
+        self.app = app
         self.is_async = inspect.iscoroutinefunction(fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"Task({self.name!r})"
+        return f"Task({self.name!r}, queue={self.queue!r})"
+
+    def enqueue(self, payload: Any, **options: Any) -> EnqueueResult:
+        """Adds one job for this task to its queue: `Queue.enqueue` with `type` set to the
+        task's name. Options as there (priority, delay_ms or run_at, max_attempts,
+        idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms, replicas, ...)."""
+        self._check_type(options.get("type"))
+        return self._queue().enqueue(payload, **{**options, "type": self.name})
+
+    def enqueue_many(self, jobs: Iterable[Any], *, replicas: int | None = None,
+                     replica_timeout_ms: int | None = None,
+                     **options: Any) -> list[EnqueueResult]:
+        """Adds many jobs for this task in one round trip (`Queue.enqueue_many`): each item is
+        a payload, which gets `options`, or a `NewJob` with options of its own."""
+        self._check_type(options.get("type"))
+        common = JobOptions(**{**options, "type": self.name})
+        typed = []
+        for job in jobs:
+            if isinstance(job, NewJob):
+                self._check_type(job.options.type)
+                job = NewJob(job.payload, dataclasses.replace(job.options, type=self.name))
+            else:
+                job = NewJob(job, common)
+            typed.append(job)
+        return self._queue().enqueue_many(typed, replicas=replicas,
+                                          replica_timeout_ms=replica_timeout_ms)
+
+    def _check_type(self, job_type: str | None) -> None:
+        if job_type not in (None, self.name):
+            raise InvalidArgument(f"the jobs of task {self.name!r} have type {self.name!r}, "
+                                  f"not {job_type!r}: enqueue through the task of that name")
+
+    def _queue(self) -> Queue[Any]:
+        if self.app is None:
+            raise RelayqError(f"task {self.name!r} belongs to no App: register it with "
+                              "@app.task to enqueue through it")
+        return self.app.queue(self.queue)
 
 
 class App:
-    """A registry of tasks by job type. `default` handles jobs whose type has no task."""
+    """A registry of tasks by job type. `default` handles jobs whose type has no task.
 
-    def __init__(self, name: str = "relayq") -> None:
+    `queue`: the queue of the tasks that do not name one (`@app.task(queue=...)`), default
+    "default". `redis`: where the tasks' handles enqueue (a URL or a client from
+    `relayq.connect()`; default $RELAYQ_REDIS_URL, else redis://localhost:6379/0), and what
+    `relayq-worker --app` serves when it is given no --redis."""
+
+    def __init__(self, name: str = "relayq", *, queue: str = DEFAULT_QUEUE,
+                 redis: RedisClient | str | None = None) -> None:
         self.name = name
+        self.default_queue = check_queue_name(queue)
+        self.redis = redis
         self.tasks: dict[str, Task] = {}
         self.default: Task | None = None
+        self._queues: dict[str, Queue[Any]] = {}
+        self._lock = threading.Lock()
 
     def task(self, fn: Callable[..., Any] | None = None, *, name: str | None = None,
-             default: bool = False) -> Any:
-        """Decorator: `@app.task` or `@app.task(name="emails.send", default=True)`."""
+             queue: str | None = None, default: bool = False) -> Any:
+        """Decorator: `@app.task` or `@app.task(name="emails.send", queue="emails",
+        default=True)`. Returns the `Task` handle."""
 
         def register(f: Callable[..., Any]) -> Task:
-            task = Task(f, name or f.__name__)
+            task = Task(f, name or f.__name__, queue or self.default_queue, self)
             if task.name in self.tasks:
                 raise RelayqError(f"two tasks named {task.name!r}")
             self.tasks[task.name] = task
@@ -83,18 +154,48 @@ class App:
     def handler_for(self, job_type: str | None) -> Task | None:
         return self.tasks.get(job_type or "", self.default)
 
+    def queue_names(self) -> list[str]:
+        """The queues of the app's tasks, in the order they were first named (the app's
+        default queue when it has no task yet): what `relayq-worker --app` serves by
+        default."""
+        names = dict.fromkeys(task.queue for task in self.tasks.values())
+        return list(names) or [self.default_queue]
+
+    def queue(self, name: str | None = None) -> Queue[Any]:
+        """The `Queue` named `name` (default: the app's default queue) on the app's Redis,
+        made (and the Redis connected) on first use, then kept."""
+        name = name or self.default_queue
+        with self._lock:
+            found = self._queues.get(name)
+            if found is None:
+                if self.redis is None or isinstance(self.redis, str):
+                    self.redis = connect(self.redis)
+                found = self._queues[name] = Queue(name, self.redis)
+            return found
+
+    def use_redis(self, redis: RedisClient | str) -> None:
+        """Points the app's handles at another Redis: the worker gives its own, so that a
+        handler enqueueing through a handle enqueues where the worker works."""
+        with self._lock:
+            self.redis = redis
+            self._queues.clear()
+
 
 def load_app(spec: str) -> App:
-    """Imports `module:attr` and returns the App it names."""
-    import importlib
-
+    """Imports `module:attr` and returns the App it names. The working directory is searched
+    first, as Celery, RQ and Dramatiq do: `relayq-worker --app tasks:app` works beside
+    tasks.py without PYTHONPATH."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise InvalidArgument(f"--app expects module:attr, got {spec!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise InvalidArgument(f"cannot import {module_name!r} for --app: {e}") from e
+        raise InvalidArgument(f"cannot import {module_name!r} for --app: {e} (looked in the "
+                              f"working directory {cwd} and on PYTHONPATH)") from e
     if not hasattr(module, attr):
         raise InvalidArgument(f"{module_name!r} has no attribute {attr!r} for --app")
     app = getattr(module, attr)

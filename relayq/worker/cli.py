@@ -1,8 +1,13 @@
 """`relayq-worker`: run a worker process.
 
-    relayq-worker --queue demo --concurrency 4
+    relayq-worker --app tasks:app                  # the queues of its tasks, its Redis
     relayq-worker --app myproject.tasks:app --queue emails --queue reports
+    relayq-worker --queue demo --concurrency 4     # no --app: the built-in demo handler
     relayq-worker --queue high:3 --queue low:1     # weighted instead of strict order
+
+--app imports from the working directory first. Redis: --redis, else the App's redis=, else
+$RELAYQ_REDIS_URL, else redis://localhost:6379/0. A Redis that cannot be reached at start is
+waited for, with a line per try (--exit-if-unreachable exits instead).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import logging
 import sys
 
 from ..commandline import Parser, add_redis, checked, number, run
-from ..connection import connect_patiently
+from ..connection import connect_patiently, default_url, display_url
 from ..errors import InvalidArgument, RedisUnavailable
 from ..eviction import check_eviction
 from ..keys import check_queue_name
@@ -53,17 +58,23 @@ def split_queues(specs: list[tuple[str, float | None]]) -> tuple[list[str], list
 def build_parser() -> Parser:
     p = Parser(prog="relayq-worker", description=__doc__,
                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--queue", "-q", action="append", required=True, metavar="NAME[:WEIGHT]",
+    p.add_argument("--queue", "-q", action="append", metavar="NAME[:WEIGHT]",
                    type=checked(queue_spec),
-                   help="queue to serve (repeatable; strict order unless weights are given)")
+                   help="queue to serve (repeatable; strict order unless weights are given; "
+                        "default with --app: the queues of its tasks)")
     p.add_argument("--concurrency", "-c", type=number(int, at_least=1), default=4,
                    help="jobs run at once (threads) (default 4)")
     p.add_argument("--prefetch", type=number(int, at_least=0), default=None,
                    help="jobs claimed ahead of free threads (default: --concurrency; 0 for "
                         "long jobs, so that idle workers get them)")
     p.add_argument("--app", metavar="MODULE:ATTR",
-                   help="the relayq App with your tasks; without it the demo handler runs")
-    add_redis(p)
+                   help="the relayq App with your tasks, imported from the working directory "
+                        "first; without it the demo handler runs")
+    add_redis(p, help="; with --app, the App's redis= comes before $RELAYQ_REDIS_URL")
+    p.set_defaults(redis=None)  # resolved in work(): the App may name one
+    p.add_argument("--exit-if-unreachable", action="store_true",
+                   help="exit (1) when Redis cannot be reached at start, instead of waiting "
+                        "for it")
     p.add_argument("--visibility", type=number(float, above=0, at_most=MAX_VISIBILITY_MS / 1000),
                    default=DEFAULT_VISIBILITY_MS / 1000,
                    help="lease length in seconds, extended while a job runs (default 30)")
@@ -93,16 +104,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def work(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
-    names, weights = split_queues(args.queue)
     app = load_app(args.app) if args.app else demo_app(args.demo_fail_rate)
-    # Wait for Redis rather than die: a cluster client must reach a node to be made.
-    client = connect_patiently(args.redis, lambda e: log_event(
-        log, logging.WARNING, "redis.unavailable", part="startup", error=str(e)))
+    if args.queue is None and not args.app:
+        raise InvalidArgument("give --queue NAME (or --app, whose tasks name their queues)")
+    names, weights = split_queues(args.queue or [(name, None) for name in app.queue_names()])
+    redis = args.redis or app.redis or default_url()
+    client = redis if not isinstance(redis, str) else connect_patiently(
+        redis, lambda error, delay: unreachable(redis, error, delay, args.exit_if_unreachable))
+    app.use_redis(client)  # handles used inside handlers enqueue where this worker works
     events = None
     if args.metrics_addr:  # its own client, with a short timeout for scrapes
         from ..metrics import serve_worker_metrics
 
-        events = serve_worker_metrics(args.metrics_addr, args.redis, names)
+        if not isinstance(redis, str):
+            raise InvalidArgument("--metrics-addr needs a Redis URL: give --redis")
+        events = serve_worker_metrics(args.metrics_addr, redis, names)
     worker = Worker(names, app, client, concurrency=args.concurrency,
                     prefetch=args.prefetch,
                     visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
@@ -111,6 +127,16 @@ def work(args: argparse.Namespace) -> int:
     check_redis(worker.redis, args.allow_eviction)
     worker.run()
     return 0
+
+
+def unreachable(url: str, error: RedisUnavailable, delay_s: float, give_up: bool) -> None:
+    """One line per failed try at start: which Redis, why, and when the next try is (or, with
+    --exit-if-unreachable, the error that ends the process)."""
+    if give_up:
+        raise RedisUnavailable(f"cannot reach Redis at {display_url(url)}: {error.message}")
+    log_event(log, logging.WARNING, "redis.unreachable", redis=display_url(url),
+              error=error.message, retry_in=f"{delay_s:.1f}s",
+              hint="waiting for Redis (--exit-if-unreachable exits instead)")
 
 
 def check_redis(client: object, allow_eviction: bool) -> None:

@@ -40,8 +40,9 @@ class Worker:
     weighted when `weights` are given), `concurrency` at a time. Up to `prefetch` more jobs
     (default: as many as `concurrency`) are claimed ahead, so that a thread that finishes a job
     starts the next without waiting for Redis; their leases are kept like those of running
-    jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs. `replicas`: the
-    replicated-write mode for its acks and nacks (relayq/replication.py)."""
+    jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs. `redis`: a URL or
+    a client (default: the app's). `replicas`: the replicated-write mode for its acks and nacks
+    (relayq/replication.py)."""
 
     def __init__(self, queues: list[str], app: App, redis: RedisClient | str | None = None, *,
                  concurrency: int = 4, prefetch: int | None = None,
@@ -59,6 +60,7 @@ class Worker:
             raise ValueError("prefetch must be 0 or more")
         if weights is not None and len(weights) != len(queues):
             raise ValueError("give one weight per queue")
+        redis = app.redis if redis is None else redis  # the app's, else $RELAYQ_REDIS_URL
         self.redis = connect(redis) if redis is None or isinstance(redis, str) else redis
         self.queues = [Queue(name, self.redis, replicas=replicas,
                              replica_timeout_ms=replica_timeout_ms) for name in queues]

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+import relayq
 from relayq.tools.redis_process import free_port
 from tests.support.server import ROOT
 
@@ -30,27 +31,34 @@ def test_bad_starts_fail_cleanly(args: list[str], code: int, says: str) -> None:
     assert says in done.stderr and "Traceback" not in done.stderr
 
 
-def test_server_exports_on_a_schedule(redis_url: str, q, tmp_path) -> None:
+def test_server_exports_on_a_schedule(tmp_path) -> None:
+    """On a Redis of its own: each round exports every queue, and the session's Redis holds
+    the queues of every test before this one (hundreds: two rounds could outlast the wait)."""
     from relayq.export import manifest, open_store
+    from relayq.tools.redis_process import RedisProcess
     from tests.support.helpers import wait_until
     from tests.support.server import start_server
 
-    q.enqueue({"n": 1})
-    target = f"file://{tmp_path}"
-    server = start_server(redis_url, "--export-to", target, "--export-every", "300ms",
-                          "--export-keep", "2")
-    try:
-        store = open_store(target)
+    with RedisProcess() as redis_server:
+        q = relayq.Queue("scheduled", redis_server.url)
+        q.enqueue({"n": 1})
+        target = f"file://{tmp_path}"
+        server = start_server(redis_server.url, "--export-to", target, "--export-every",
+                              "300ms", "--export-keep", "2")
+        try:
+            store = open_store(target)
 
-        def snapshots() -> list[str]:
-            return [e.key for e in manifest.load(store, q.name)[0].snapshots]
+            def snapshots() -> list[str]:
+                return [e.key for e in manifest.load(store, q.name)[0].snapshots]
 
-        wait_until(lambda: len(snapshots()) >= 2, timeout=20, message="two scheduled exports")
-        current = manifest.load(store, q.name)[0]
-        assert len(current.snapshots) == 2  # --export-keep
-        assert current.snapshots[-1].jobs == 1
-    finally:
-        server.stop()
+            wait_until(lambda: len(snapshots()) >= 2, timeout=20,
+                       message="two scheduled exports")
+            current = manifest.load(store, q.name)[0]
+            assert len(current.snapshots) == 2  # --export-keep
+            assert current.snapshots[-1].jobs == 1
+        finally:
+            server.stop()
+            q.redis.close()
 
 
 def test_server_refuses_a_bad_export_target(redis_url: str) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from relayq import Queue
 from relayq.auth import KeyStore
 from relayq.cli.main import build_parser, main
+from relayq.commandline import describe_redis
 from relayq.tools.redis_process import free_port
 from tests.support.server import ROOT
 
@@ -116,6 +118,8 @@ def test_keys_straight_on_redis(capsys, redis_url: str, r) -> None:
     made = run_json(capsys, "keys", "create", "--name", "ci", "--scopes",
                     "jobs:write,jobs:read", "--redis", redis_url)
     assert set(made) == {"id", "key", "name", "scopes"}
+    code, _, err = run(capsys, "keys", "list", "--redis", redis_url)
+    assert code == 0 and err == f"relayq keys list: read from Redis at {redis_url} (--redis)\n"
     assert made["scopes"] == ["jobs:write", "jobs:read"]
     assert KeyStore(r).authenticate(made["key"]).name == "ci"
     listed = run_json(capsys, "keys", "list", "--redis", redis_url)["keys"]
@@ -194,8 +198,67 @@ def test_the_console_command_runs_as_a_process(server) -> None:
          f"http://127.0.0.1:{free_port()}"], cwd=ROOT, capture_output=True, text=True,
         timeout=60)
     assert unreachable.returncode == 1 and unreachable.stdout == ""
-    assert unreachable.stderr.startswith("relayq status: relayq server") and \
-        unreachable.stderr.count("\n") == 1
+    assert unreachable.stderr.count("\n") == 1
+    assert unreachable.stderr.startswith("relayq status: relayq-server at http://127.0.0.1:")
+    assert unreachable.stderr.endswith(" is not answering (connection refused): is it running? "
+                                       "set $RELAYQ_SERVER to use another\n")
     usage = subprocess.run([sys.executable, "-m", "relayq.cli.main", "claim"], cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+def test_keys_say_which_redis_they_wrote_to(capsys, monkeypatch, redis_url: str, r) -> None:
+    """After `relayq dev` exports $RELAYQ_REDIS_URL, `relayq keys create` writes there and
+    says so; without it, the default, and how to name another."""
+    monkeypatch.setenv("RELAYQ_REDIS_URL", redis_url)
+    code, out, err = run(capsys, "keys", "create", "--name", "env", "--scopes", "jobs:read")
+    assert code == 0 and KeyStore(r).authenticate(out.split()[-1]).name == "env"
+    assert err == f"relayq keys create: wrote to Redis at {redis_url} " \
+                  "(from $RELAYQ_REDIS_URL)\n"
+    monkeypatch.delenv("RELAYQ_REDIS_URL")  # (never run against the machine's own Redis)
+    assert describe_redis("redis://localhost:6379/0") == (
+        "Redis at redis://localhost:6379/0 (the default: --redis or $RELAYQ_REDIS_URL name "
+        "another)")
+
+
+def test_status_of_a_queue_never_used_says_so(capsys, q: Queue) -> None:
+    q.enqueue({"n": 1})
+    typo = q.name[:-1] + ("a" if q.name[-1] != "a" else "b")  # its last letter mistyped
+    code, out, err = run(capsys, "status", typo)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"relayq status: queue '{typo}' has never been used (did you mean ")
+    assert q.name in err  # (other tests' queues may look alike too)
+    code, _, err = run(capsys, "status", "never-seen-anywhere-zz")
+    assert code == 1 and "has never been used" in err and err.count("\n") == 1
+    assert run_json(capsys, "status", q.name)["ready"] == 1
+    run(capsys, "pause", "listed-before-use")  # known to the server without a job: no error
+    assert run_json(capsys, "status", "listed-before-use")["paused"] is True
+    run(capsys, "resume", "listed-before-use")
+
+
+def test_a_missing_api_key_says_which_variable_to_set(capsys, monkeypatch, server) -> None:
+    monkeypatch.delenv("RELAYQ_API_KEY")
+    code, out, err = run(capsys, "status")
+    assert code == 1 and out == ""
+    assert err == (f"relayq status: relayq-server at {server.url} wants an API key: "
+                   "set $RELAYQ_API_KEY\n")
+    monkeypatch.setenv("RELAYQ_API_KEY", "rq_" + "0" * 40)
+    code, _, err = run(capsys, "status")
+    assert code == 1 and err.endswith(": check $RELAYQ_API_KEY\n")
+
+
+def test_a_closed_pipe_ends_quietly(server, admin_key: str, q: Queue, tmp_path) -> None:
+    """`relayq dlq list q | head -5` through a real pipe: head leaves after five lines, relayq
+    stops without a traceback, with 141 as if killed by SIGPIPE."""
+    jobs = q.enqueue_many([{"n": i} for i in range(600)])
+    assert len(jobs) == 600
+    for job in q.claim(600):
+        q.nack(job.id, job.lease or "", "smtp said no " * 30, retry=False)
+    command = (f"{sys.executable} -m relayq.cli.main dlq list {q.name} --limit 1000 "
+               "| head -5; echo \"status=${PIPESTATUS[0]}\" >&2")
+    env = {**os.environ, "RELAYQ_SERVER": server.url, "RELAYQ_API_KEY": admin_key,
+           "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert len(done.stdout.splitlines()) == 5 and done.stdout.startswith("ID ")
+    assert done.stderr == "status=141\n"

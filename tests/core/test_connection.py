@@ -156,7 +156,7 @@ def test_a_worker_started_before_its_cluster_waits_for_it(tmp_path: Path) -> Non
                                    cluster.url, "--queue", "late"], cwd=REPO, text=True,
                                   stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: "redis.unavailable" in log.read_text(), timeout=30,
+        wait_until(lambda: "redis.unreachable" in log.read_text(), timeout=30,
                    message="the worker to report that no node answers")
         assert worker.poll() is None, log.read_text()
         cluster.start()

@@ -114,7 +114,7 @@ def test_unknown_job_is_not_found(any_q: Queue) -> None:
     with pytest.raises(JobNotFound):
         any_q.cancel(missing)
     with pytest.raises(JobNotFound):
-        any_q.requeue_dead(missing)
+        any_q.requeue_dead_job(missing)
 
 
 def test_nack_backs_off_within_full_jitter_bounds(any_q: Queue) -> None:
@@ -170,14 +170,14 @@ def test_dead_letters_page_requeue_and_purge(any_q: Queue) -> None:
     page3, cursor3 = any_q.dead(limit=2, cursor=cursor2)
     seen = [j.id for j in page1 + page2 + page3]
     assert sorted(seen) == sorted(ids) and cursor3 is None
-    assert any_q.requeue_dead(ids[0]) == 1
+    any_q.requeue_dead_job(ids[0])
     job = any_q.get(ids[0])
     assert job.state == "ready" and job.attempts == 0 and job.last_error == "x"
-    assert any_q.purge_dead(ids[1]) == 1
+    any_q.purge_dead_job(ids[1])
     with pytest.raises(JobNotFound):
         any_q.get(ids[1])
     with pytest.raises(JobNotFound):
-        any_q.purge_dead(ids[0])  # not dead any more
+        any_q.purge_dead_job(ids[0])  # not dead any more
     assert any_q.requeue_all_dead() == 3
     assert any_q.stats().dead == 0 and any_q.stats().ready == 4
 

@@ -139,13 +139,37 @@ def test_dead_letter_operations(client: Client, q: Queue) -> None:
     page, cursor = client.dead(q.name, limit=3)
     assert [j.id for j in page] == ids[::-1][:3] and cursor
     assert [j.id for j in client.dead(q.name, cursor=cursor)[0]] == [ids[0]]
-    assert client.requeue_dead(q.name, ids[0]) == 1
-    assert client.purge_dead(q.name, ids[1]) == 1
+    client.requeue_dead_job(ids[0])
+    client.purge_dead_job(ids[1])
     with pytest.raises(JobNotFound):
-        client.purge_dead(q.name, ids[1])
-    assert client.requeue_dead(q.name) == 2
-    assert client.purge_dead(q.name) == 0
+        client.purge_dead_job(ids[1])
+    assert client.requeue_all_dead(q.name) == 2
+    assert client.purge_all_dead(q.name) == 0
     assert q.stats().ready == 3
+
+
+def test_the_old_dead_letter_names_still_work_and_warn(client: Client, q: Queue) -> None:
+    """requeue_dead/purge_dead meant one job or all, by whether an id was given: kept one
+    release, with a DeprecationWarning that names the new spelling."""
+    ids = [client.enqueue(q.name, i, max_attempts=1).id for i in range(3)]
+    for job in client.claim(q.name, 3):
+        client.nack(job.id, job.lease or "", "fatal")
+    with pytest.warns(DeprecationWarning, match="use requeue_dead_job"):
+        assert client.requeue_dead(q.name, ids[0]) == 1
+    with pytest.warns(DeprecationWarning, match="purge_all_dead"):
+        assert client.purge_dead(q.name, ids[1]) == 1
+    with pytest.warns(DeprecationWarning):
+        assert client.requeue_dead(q.name) == 1
+    with pytest.warns(DeprecationWarning):
+        assert client.purge_dead(q.name) == 0
+    assert q.stats().ready == 2
+    with pytest.warns(DeprecationWarning, match="Queue.replication"):
+        assert q.wait is q.replication
+    with pytest.warns(DeprecationWarning, match="Queue.requeue_dead"):
+        assert q.requeue_dead() == 0
+    with pytest.warns(DeprecationWarning, match="Queue.purge_dead"), \
+            pytest.raises(JobNotFound):
+        q.purge_dead(ids[0])  # not dead any more: the old name still checks
 
 
 def test_keys_over_http(client: Client, server, q: Queue) -> None:

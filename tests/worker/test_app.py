@@ -4,6 +4,7 @@ wrong with the `--app` it was given."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_the_default_task_takes_every_type_without_a_task() -> None:
 
     assert app.handler_for("other") is fallback and app.handler_for(None) is fallback
     assert app.handler_for("known") is known
-    assert fallback.is_async and repr(fallback) == "Task('fallback')"
+    assert fallback.is_async and repr(fallback) == "Task('fallback', queue='default')"
 
 
 def test_two_tasks_of_one_name_are_refused() -> None:
@@ -101,18 +102,22 @@ def test_load_app_returns_the_app_a_spec_names(app_module: str) -> None:
     assert isinstance(loaded, App) and loaded.name == "mine"
 
 
+LOOKED_IN = " (looked in the working directory {cwd} and on PYTHONPATH)"
+
+
 @pytest.mark.parametrize(("spec", "says"), [
     ("apps_under_test", "--app expects module:attr, got 'apps_under_test'"),
     ("apps_under_test:", "--app expects module:attr, got 'apps_under_test:'"),
     (":app", "--app expects module:attr, got ':app'"),
     ("no_such_module_here:app",
-     "cannot import 'no_such_module_here' for --app: No module named 'no_such_module_here'"),
+     "cannot import 'no_such_module_here' for --app: No module named 'no_such_module_here'"
+     + LOOKED_IN),
     ("apps_broken_under_test:app", "cannot import 'apps_broken_under_test' for --app: "
-                                   "No module named 'a_module_nobody_has'"),
+                                   "No module named 'a_module_nobody_has'" + LOOKED_IN),
     ("apps_under_test:not_an_app", "apps_under_test:not_an_app is not a relayq App (got int)"),
     ("apps_under_test:missing", "'apps_under_test' has no attribute 'missing' for --app"),
 ])
 def test_load_app_says_what_is_wrong_with_a_spec(app_module: str, spec: str, says: str) -> None:
     with pytest.raises(RelayqError) as caught:
         load_app(spec)
-    assert str(caught.value) == says
+    assert str(caught.value) == says.format(cwd=os.getcwd())
