@@ -20,7 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import RelayqError
 from ..logs import log_event
-from . import dashboard, dead, events, health, jobs, keys, openapi, queues, session
+from . import api_keys, dashboard, dead, events, health, jobs, openapi, queues, session
 from .headers import security_headers
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
@@ -33,7 +33,7 @@ BLUEPRINTS: list[Blueprint] = [
     jobs.bp,
     queues.bp,
     dead.bp,
-    keys.bp,
+    api_keys.bp,
     events.bp,
     session.bp,
     openapi.bp,

@@ -53,7 +53,7 @@ def stream() -> Response:
     if queue is not None:
         check_queue_name(queue)
     hub = services().event_hub
-    key, key_store = current_key(), services().keys
+    key, key_store = current_key(), services().api_keys
     first = hub.stats_event(queue)
     sub = hub.subscribe(queue)  # ServerBusy here answers 503 before the stream starts
 

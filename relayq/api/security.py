@@ -76,9 +76,9 @@ def authenticate() -> None:
     try:
         if getattr(view, "accepts_session", False) and "Authorization" not in request.headers \
                 and SESSION_COOKIE in request.cookies:
-            key = s.keys.authenticate_session(request.cookies[SESSION_COOKIE])
+            key = s.api_keys.authenticate_session(request.cookies[SESSION_COOKIE])
         else:
-            key = s.keys.authenticate(bearer_key())
+            key = s.api_keys.authenticate(bearer_key())
     except Unauthorized:
         if s.auth_throttle.failed(address):
             log_event(log, logging.WARNING, "auth.throttled", address=address)

@@ -1,5 +1,5 @@
 """What the views share for the life of a server process: its settings (`ServerConfig`), the
-Redis client, the key store, the long-poll wake hub, the event hub and a bounded cache of
+Redis client, the API key store (`api_keys`), the long-poll wake hub, the event hub and a bounded cache of
 `Queue` objects. One `Services` per app, kept in `app.extensions["relayq"]`."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Services:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.redis = connect(config.redis_url)
-        self.keys = KeyStore(self.redis)
+        self.api_keys = KeyStore(self.redis)
         self.auth_throttle = AuthThrottle(config.auth_failure_rate, config.auth_failure_burst)
         self.wake_hub = WakeHub(config.max_long_polls)
         self.event_hub = EventHub(self.redis, self.all_stats, config.max_event_streams)

@@ -31,7 +31,7 @@ def open_session() -> Response:
     response = Response(status=204)
     key = current_key()
     if key is not None:  # None with --auth off: there is nothing to stand in for
-        token = services().keys.open_session(key, SESSION_TTL_S)
+        token = services().api_keys.open_session(key, SESSION_TTL_S)
         for path in COOKIE_PATHS:
             response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_TTL_S, path=path,
                                 secure=request.is_secure, httponly=True, samesite="Strict")
@@ -43,7 +43,7 @@ def open_session() -> Response:
 def close_session() -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token is not None:
-        services().keys.close_session(token)
+        services().api_keys.close_session(token)
     response = Response(status=204)
     for path in COOKIE_PATHS:
         response.delete_cookie(SESSION_COOKIE, path=path, secure=request.is_secure,

@@ -23,18 +23,18 @@ def create() -> Any:
     body = json_body(("name", "scopes"), ("name", "scopes"))
     name = required_str(body, "name", MAX_KEY_NAME_BYTES)
     scopes = check_scopes(body["scopes"])
-    record, key = services().keys.create(name, scopes, by=current_key())
+    record, key = services().api_keys.create(name, scopes, by=current_key())
     return {**record.to_dict(), "key": key}, 201
 
 
 @bp.get("")
 @requires("keys:admin")
 def list_keys() -> Any:
-    return {"keys": [k.to_dict() for k in services().keys.list()]}
+    return {"keys": [k.to_dict() for k in services().api_keys.list()]}
 
 
 @bp.delete("/<key_id>")
 @requires("keys:admin")
 def revoke(key_id: str) -> Any:
-    services().keys.revoke(key_id, by=current_key(), keep_an_admin=True)
+    services().api_keys.revoke(key_id, by=current_key(), keep_an_admin=True)
     return {"id": key_id, "revoked": True}
