@@ -119,6 +119,14 @@ def add_server(parser: Any, *, default_from_env: bool = True, help: str = "") ->
               if default_from_env else "relayq server") + help)
 
 
+def add_logging(parser: Any) -> None:
+    """`--log-level` and `--log-format` of the long-running processes (relayq.logs)."""
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"],
+                        help="text for people, json for log collectors (default text)")
+
+
 def number(kind: Callable[[str], Number], *, at_least: Number | None = None,
            above: Number | None = None, at_most: Number | None = None
            ) -> Callable[[str], Number]:

@@ -49,7 +49,7 @@ from functools import partial
 from typing import Any
 
 from ..auth import ADMIN, KeyStore
-from ..commandline import Parser, add_redis, number, run
+from ..commandline import Parser, add_logging, add_redis, number, run
 from ..connection import connect
 from ..errors import InvalidArgument, RelayqError
 from ..export import ExportScheduler, open_store, parse_duration
@@ -143,8 +143,7 @@ def build_parser() -> Parser:
                    help=f"snapshots kept per queue (default {DEFAULT_KEEP})")
     p.add_argument("--s3-endpoint-url", metavar="URL",
                    help="S3-compatible endpoint for s3:// export targets (MinIO, ...)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--log-format", default="text", choices=["text", "json"])
+    add_logging(p)
     p.set_defaults(handler=serve)
     return p
 

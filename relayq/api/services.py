@@ -1,6 +1,6 @@
 """What the views share for the life of a server process: its settings (`ServerConfig`), the
-Redis client, the API key store (`api_keys`), the long-poll wake hub, the event hub and a bounded cache of
-`Queue` objects. One `Services` per app, kept in `app.extensions["relayq"]`."""
+Redis client, the API key store (`api_keys`), the long-poll wake hub, the event hub and a
+bounded cache of `Queue` objects. One `Services` per app, kept in `app.extensions["relayq"]`."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from ..commandline import Parser, add_redis, checked, number, run
+from ..commandline import Parser, add_logging, add_redis, checked, number, run
 from ..connection import connect_patiently, default_url, display_url
 from ..errors import InvalidArgument, RedisUnavailable
 from ..eviction import check_eviction
@@ -92,8 +92,7 @@ def build_parser() -> Parser:
                    help=f"how long that WAIT may take (default {DEFAULT_TIMEOUT_MS})")
     p.add_argument("--metrics-addr", metavar="HOST:PORT",
                    help="serve Prometheus metrics on this address")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--log-format", default="text", choices=["text", "json"])
+    add_logging(p)
     p.set_defaults(handler=work)
     return p
 
