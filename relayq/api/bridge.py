@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ..options import is_digits
 from .headers import API_HEADERS
 
 CLIENT_DISCONNECTED = "relayq.client_disconnected"
@@ -108,8 +109,8 @@ class Bridge:
             if length_text is None and method in ("GET", "HEAD", "DELETE"):
                 body, length = b"", None
             else:
-                length = int(length_text) if length_text is not None \
-                    and length_text.isdigit() else None
+                # ASCII digits only: "²".isdigit() is true, and int() of it fails
+                length = int(length_text) if is_digits(length_text) else None
                 if length is not None and length > self.limits.max_request_bytes:
                     body = b""  # not read: the app answers 413 from the length alone
                 else:
