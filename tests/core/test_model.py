@@ -235,9 +235,9 @@ class QueueMachine(RuleBasedStateMachine):
         job = self.model.jobs[data.draw(st.sampled_from(sorted(self.model.jobs)))]
         if job.state != "dead":
             with pytest.raises(JobNotFound):
-                self.queue.requeue_dead(job.id)
+                self.queue.requeue_dead_job(job.id)
             return
-        assert self.queue.requeue_dead(job.id) == 1
+        self.queue.requeue_dead_job(job.id)
         job.attempts = 0
         self.model.push_ready(job)
 
@@ -259,7 +259,7 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def purge_dead(self, data: st.DataObject) -> None:
         job_id = data.draw(st.sampled_from(self._dead()))
-        assert self.queue.purge_dead(job_id) == 1
+        self.queue.purge_dead_job(job_id)
         del self.model.jobs[job_id]
         self.model.idem = {k: v for k, v in self.model.idem.items() if v != job_id}
         with pytest.raises(JobNotFound):

@@ -203,8 +203,8 @@ def test_fencing_refusals(r, q: relayq.Queue, busy) -> None:
     unchanged(r, q, lambda: q.ack(f"{q.name}.1700000000000000001", "x"), JobNotFound)
     unchanged(r, q, lambda: q.cancel(running.id), Conflict)
     unchanged(r, q, lambda: q.cancel(succeeded.id), Conflict)
-    unchanged(r, q, lambda: q.requeue_dead(running.id), JobNotFound)
-    unchanged(r, q, lambda: q.purge_dead(succeeded.id), JobNotFound)
+    unchanged(r, q, lambda: q.requeue_dead_job(running.id), JobNotFound)
+    unchanged(r, q, lambda: q.purge_dead_job(succeeded.id), JobNotFound)
 
 
 def test_bad_operator_arguments(r, q: relayq.Queue, busy) -> None:
@@ -316,7 +316,7 @@ def _operations(q: relayq.Queue, busy: dict[str, Any]) -> dict[str, Any]:
         "cancel": lambda: q.cancel(busy["ready"]), "reap": q.reap, "promote": q.promote,
         "stats": q.stats, "pause": q.pause, "rate_limit": lambda: q.set_rate_limit(5),
         "configure": lambda: q.configure(max_attempts=3),
-        "requeue": lambda: q.requeue_dead(dead.id), "purge": lambda: q.purge_dead(dead.id),
+        "requeue": lambda: q.requeue_dead_job(dead.id), "purge": lambda: q.purge_dead_job(dead.id),
         "restore": lambda: q.restore([restored]),
     }
 

@@ -102,7 +102,7 @@ def test_restore_into_a_live_queue_leaves_present_jobs_alone(q: Queue, store: Ob
     export_queue(q.redis, store, q.name)
     (job,) = q.claim(1)  # moves on after the snapshot
     q.ack(job.id, job.lease, "later result")
-    q.purge_dead()
+    q.purge_all_dead()
     result = restore_snapshot(q, store)
     assert result.statuses == {"ok": 1, "present": 7}  # only the purged dead job came back
     assert q.get(job.id).result == "later result"

@@ -181,7 +181,7 @@ def test_a_bad_snapshot_is_refused_and_nothing_is_written(
         listed: bool, message: str) -> None:
     store, current = exported
     key = publish(store, q.name, tamper(store.get(current.latest).data), listed=listed)
-    q.purge_dead()  # so that a restore would have something to write
+    q.purge_all_dead()  # so that a restore would have something to write
     before = keyspace(q.redis, q.name)
     with pytest.raises(InvalidSnapshot, match=message):
         restore_snapshot(q, store, key)
@@ -199,7 +199,7 @@ def test_a_snapshot_that_does_not_match_its_manifest_is_refused(
     store, current = exported
     data = store.get(current.latest).data
     key = publish(store, q.name, data, listed=True, **change(current.snapshots[-1], data))
-    q.purge_dead()
+    q.purge_all_dead()
     before = keyspace(q.redis, q.name)
     with pytest.raises(InvalidSnapshot, match=message):
         restore_snapshot(q, store, key)
@@ -209,7 +209,7 @@ def test_a_snapshot_that_does_not_match_its_manifest_is_refused(
 def test_a_dry_run_checks_and_counts_but_writes_nothing(
         q: Queue, exported: tuple[ObjectStore, manifests.Manifest]) -> None:
     store, _ = exported
-    q.purge_dead()
+    q.purge_all_dead()
     before = keyspace(q.redis, q.name)
     result = restore_snapshot(q, store, dry_run=True)
     assert result.jobs == 600 and result.statuses == {"present": 599, "absent": 1}
@@ -309,7 +309,7 @@ def test_payloads_and_results_are_held_to_the_queues_limit(
         q = Queue(q.name, q.redis, max_payload_bytes=1000)
     else:
         q.configure(max_payload_bytes=1000)
-    q.purge_dead()
+    q.purge_all_dead()
     before = keyspace(q.redis, q.name)
     payload = publish(store, q.name, job_75(payload="p" * 1000)(data), listed=True)
     with pytest.raises(InvalidSnapshot, match="line 76: payload is 1002 bytes, over the limit "

@@ -77,7 +77,8 @@ def exercise_every_script(q: Queue[Any]) -> None:
     q.nack(b.id, b.lease, "bad", retry=False)
     q.heartbeat(c.id, c.lease)
     assert q.release_many([(c.id, c.lease)]) == ["ok"]
-    assert q.requeue_dead(b.id) == 1
+    q.requeue_dead_job(b.id)
+    assert q.get(b.id).state == "ready"
     q.cancel(ids[4])
     wait_until(lambda: q.promote()[0] or q.stats().scheduled == 0, timeout=5, message="promote")
     short = q.claim(1, visibility_ms=1)
@@ -86,7 +87,8 @@ def exercise_every_script(q: Queue[Any]) -> None:
     statuses, claimed = q.settle([relayq.results.Outcome(job.id, job.lease, "nack", error="x",
                                                        retry=False)], 1)
     assert statuses == ["ok"] and claimed is not None
-    assert q.purge_dead(job.id) == 1
+    q.purge_dead_job(job.id)
+    assert job.id not in {j.id for j in q.dead()[0]}
     assert short and q.stats().queue == q.name
     q.clear_rate_limit()
     now_ms = int(time.time() * 1000)
