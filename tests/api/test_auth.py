@@ -59,6 +59,9 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
     "get": ("jobs:read", lambda q, _: ("GET", f"/api/jobs/{q.enqueue(1).id}", None)),
     "stats": ("jobs:read", lambda q, _: ("GET", f"/api/queues/{q.name}", None)),
     "queues": ("jobs:read", lambda q, _: ("GET", "/api/queues", None)),
+    "jobs of a state": ("jobs:read", lambda q, _: (
+        "GET", f"/api/queues/{q.name}/jobs?state=ready", None)),
+    "workers": ("jobs:read", lambda q, _: ("GET", "/api/workers", None)),
     "events": ("jobs:read", lambda q, _: ("GET", f"/api/events?queue={q.name}", None)),
     "claim": ("jobs:work", lambda q, _: _claim(q)),
     "ack": ("jobs:work", lambda q, _: _lease_op(q, "ack")),
