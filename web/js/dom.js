@@ -130,9 +130,9 @@ export function jobHref(id) {
   return `#/jobs/${encodeURIComponent(id)}`;
 }
 
-/** A state name as a badge; the class only ever takes known state names. */
+/** A state (or an attempt's outcome) as a badge; the class only ever takes known names. */
 const STATES = new Set(["waiting", "ready", "scheduled", "running", "succeeded", "dead", "cancelled",
-  "paused"]);
+  "paused", "retried", "reaped"]);
 
 export function badge(state) {
   return h("span", {class: `badge ${STATES.has(state) ? `badge-${state}` : ""}`}, state);

@@ -69,11 +69,16 @@ export function mount(root, ctx, {id}) {
       h("h3", {}, "Attempts"), history(job));
   }
 
-  /** The job's attempts as the server keeps them (the newest few), each with its worker, start,
-   * end, outcome and error message. */
+  /** Its attempts, newest first: the one running or that succeeded (from the job's own fields),
+   * then the earlier ones that failed or were lost (`history`, the newest few the server keeps),
+   * each with its worker, start, end, outcome and error message. */
   function history(job) {
-    const attempts = Array.isArray(job.history) ? job.history : [];
-    if (!attempts.length) return h("p", {class: "empty"}, "No attempts yet.");
+    const attempts = Array.isArray(job.history) ? [...job.history] : [];
+    if ((job.state === "running" || job.state === "succeeded") && job.started_at) {
+      attempts.unshift({worker_id: job.worker_id, started_at: job.started_at,
+        finished_at: job.finished_at, outcome: job.state, error: null});
+    }
+    if (!attempts.length) return h("p", {class: "empty"}, "Not run yet.");
     const rows = attempts.map((attempt, i) => h("tr", {dataset: {attempt: String(i)}},
       h("td", {}, attempt.worker_id ?? "—"),
       h("td", {}, timeEl(attempt.started_at)),

@@ -131,7 +131,11 @@ export function createJobBrowser(ctx, queue, onChanged) {
     const any = page.jobs.length > 0;
     box.hidden = !any;
     empty.hidden = any;
-    setText(empty, search ? `No ${state} jobs match “${search}”.` : `No ${state} jobs.`);
+    // A search reads a bounded stretch of the queue per page: none here may still mean some
+    // further on.
+    setText(empty, !search ? `No ${state} jobs.`
+      : next === null ? `No ${state} jobs match “${search}”.`
+        : `No ${state} jobs match “${search}” on this page: try the next one.`);
     previous.disabled = cursors.length === 1;
     nextButton.disabled = next === null;
     setText(pageLabel, `Page ${cursors.length}`);
