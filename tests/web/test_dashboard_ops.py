@@ -122,6 +122,12 @@ def test_jobs_are_browsed_per_state_a_page_at_a_time_and_searched(
     expect(traceback).to_be_hidden()
     message.click()
     expect(traceback).to_have_text(TRACEBACK.rstrip("\n"))
+    # A live update redraws the list, and the traceback someone reads stays open.
+    expect(p.locator("#live-status")).to_have_text("live")
+    dead.first.evaluate("(row) => { row.dataset.drawn = 'before'; }")
+    q.enqueue({}, type="email")
+    expect(p.locator('tr[data-drawn="before"]')).to_have_count(0)  # redrawn
+    expect(traceback).to_be_visible()
     p.get_by_label("Search jobs").fill("bad input")
     p.get_by_role("button", name="Search").click()
     expect(dead).to_have_count(1)

@@ -138,6 +138,18 @@ export function badge(state) {
   return h("span", {class: `badge ${STATES.has(state) ? `badge-${state}` : ""}`}, state);
 }
 
+/** Runs `build`, which redraws what `container` shows, keeping open every traceback that was
+ * open (live updates redraw lists and job pages while someone reads one). */
+export function keepingOpen(container, build) {
+  const opened = new Set([...container.querySelectorAll("details[open] > pre")]
+    .map((pre) => pre.textContent));
+  build();
+  if (!opened.size) return;
+  for (const pre of container.querySelectorAll("details > pre")) {
+    if (opened.has(pre.textContent)) pre.parentElement.open = true;
+  }
+}
+
 /** A table inside a box that scrolls sideways by itself, so that a wide table never widens the
  * page (on a phone the page keeps its width and the table scrolls in its box). */
 export function tableBox(table) {

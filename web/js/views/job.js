@@ -4,7 +4,7 @@
 
 import {api} from "../api.js";
 import {
-  badge, errorEl, fmtJson, h, jobHref, queueHref, replace, tableBox, timeEl,
+  badge, errorEl, fmtJson, h, jobHref, keepingOpen, queueHref, replace, tableBox, timeEl,
 } from "../dom.js";
 
 const TIMES = {created_at: "Created", run_at: "Due", started_at: "Started",
@@ -50,6 +50,10 @@ export function mount(root, ctx, {id}) {
   }
 
   function render(job) {
+    keepingOpen(details, () => show(job));
+  }
+
+  function show(job) {
     replace(details,
       h("div", {class: "page-head"}, h("h2", {}, job.id), badge(job.state), actions(job)),
       h("dl", {class: "fields"},

@@ -3,7 +3,9 @@
 // error text; the dead tab requeues or purges one job or all.
 
 import {api} from "../api.js";
-import {errorEl, fmtNumber, h, jobHref, replace, setText, tableBox, timeEl} from "../dom.js";
+import {
+  errorEl, fmtNumber, h, jobHref, keepingOpen, replace, setText, tableBox, timeEl,
+} from "../dom.js";
 
 const PAGE = 20;
 
@@ -126,7 +128,7 @@ export function createJobBrowser(ctx, queue, onChanged) {
     }
     if (loading !== request) return; // a newer load started meanwhile
     header();
-    replace(tbody, page.jobs.map(row));
+    keepingOpen(tbody, () => replace(tbody, page.jobs.map(row)));
     next = page.next_cursor ?? null;
     const any = page.jobs.length > 0;
     box.hidden = !any;

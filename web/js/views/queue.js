@@ -1,6 +1,6 @@
-// A queue page: live depth, latency and totals, throughput, pause/resume, the rate limit, the
-// enqueue form, its jobs per state (with the dead-letter queue) and the latest job state changes
-// of this queue.
+// A queue page: live depth, latency and totals, its jobs per state (with the dead-letter queue),
+// throughput, pause/resume, the rate limit, the enqueue form and the latest job state changes of
+// this queue.
 
 import {api} from "../api.js";
 import {createChart} from "../chart.js";
@@ -45,13 +45,13 @@ export function mount(root, ctx, {queue}) {
     h("div", {class: "page-head"}, h("h1", {}, queue), pausedBadge, toggle),
     h("section", {class: "panel"}, h("h2", {}, "Depth"), h("div", {class: "cards"}, depthCards),
       h("h3", {}, "Lifetime totals"), h("dl", {class: "totals"}, totalsRow)),
+    jobs.element,
     h("section", {class: "panel"}, h("h2", {}, "Throughput"), chart.element),
     h("section", {class: "panel"}, h("h2", {}, "Rate limit"),
       h("p", {}, "Current: ", limitText),
       h("form", {class: "inline-form", on: {submit: setLimit}}, rate, burst,
         h("button", {type: "submit"}, "Set"), clearLimit)),
     h("section", {class: "panel"}, h("h2", {}, "Enqueue a job"), createEnqueueForm(ctx, queue)),
-    jobs.element,
     h("section", {class: "panel"}, h("h2", {}, "Recent state changes"), activity));
 
   function render(stats) {
