@@ -155,14 +155,14 @@ def test_a_payload_full_of_html_is_shown_as_text_and_runs_nothing(page: Page, r:
     # The page follows the job through the `job` events (once its stream is connected).
     expect(p.locator("#live-status")).to_have_text("live")
     (claimed,) = q.claim(1)
-    expect(p.locator(".job-details .badge")).to_have_text("running")
+    expect(p.locator(".job-details .page-head .badge")).to_have_text("running")
     q.nack(claimed.id, claimed.lease, "handler said <no>", retry=False)
-    expect(p.locator(".job-details .badge")).to_have_text("dead")
+    expect(p.locator(".job-details .page-head .badge")).to_have_text("dead")
     expect(p.locator('[data-field="last_error"]')).to_have_text("handler said <no>")
     p.get_by_role("button", name="Requeue").click()
-    expect(p.locator(".job-details .badge")).to_have_text("ready")
+    expect(p.locator(".job-details .page-head .badge")).to_have_text("ready")
     p.get_by_role("button", name="Cancel").click()
-    expect(p.locator(".job-details .badge")).to_have_text("cancelled")
+    expect(p.locator(".job-details .page-head .badge")).to_have_text("cancelled")
     assert q.get(job_id).state == "cancelled"
     assert page.dialogs == [f"Cancel job {job_id}?"]  # and never an alert() from the payload
     page.screenshot("job")

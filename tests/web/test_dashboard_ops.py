@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 import relayq
+from tests.support.helpers import worker_process
 from tests.web import browser as shared
 from tests.web.browser import PHONE, Page, depth_cell, playwright_sync
 
@@ -28,8 +33,7 @@ TRACEBACK = ('Traceback (most recent call last):\n'
              '  File "/srv/app/tasks.py", line 12, in charge\n'
              '    raise ValueError(f"bad input {card!r}")\n'
              f'ValueError: bad input {HOSTILE}\n')
-DEMO_FAILURE = ("relayq.worker.demo_app.DemoFailure: demo job failed on request "
-                "(payload fail=true)")
+DEMO_FAILURE = "DemoFailure: demo job failed on request (payload fail=true)"
 
 
 def shown(iso: str) -> str:
@@ -160,9 +164,20 @@ def test_queue_latency_is_the_age_of_the_oldest_ready_job(page: Page, r: Any,
     q.ack(job.id, job.lease)
 
 
+@pytest.fixture
+def listed_worker(redis_url: str, queue_name: str, tmp_path: Path) -> Iterator[Any]:
+    """A real worker on the test's queue that refreshes its registry entry every 300 ms (the
+    default is seconds apart), so that the page can follow its busy slots."""
+    with worker_process(redis_url, queue_name, "--demo-fail-rate", "0", "--concurrency", "4",
+                        "--prefetch", "0", "--registry-refresh-ms", "300",
+                        log=tmp_path / "worker.log") as process:
+        yield process
+
+
 def test_the_workers_page_shows_each_live_worker_and_the_jobs_it_runs(
-        page: Page, client: relayq.Client, worker: Any, queue_name: str) -> None:
-    ids = [client.enqueue(queue_name, {"sleep_ms": 4000, "n": i}).id for i in range(2)]
+        page: Page, client: relayq.Client, listed_worker: Any, queue_name: str) -> None:
+    worker = listed_worker
+    ids = [client.enqueue(queue_name, {"sleep_ms": 3000, "n": i}).id for i in range(2)]
     page.sign_in(hash_route="#/workers")
     p = page.page
     expect(p.get_by_role("heading", name="Workers", level=1)).to_be_visible()
@@ -176,7 +191,7 @@ def test_the_workers_page_shows_each_live_worker_and_the_jobs_it_runs(
         expect(row.locator(f'[data-field="jobs"] a[href="#/jobs/{job_id}"]')).to_be_visible()
     every_time_is_utc(page)
     page.screenshot("workers")
-    expect(row.locator('[data-field="busy"]')).to_have_text("0 of 4", timeout=20_000)
+    expect(row.locator('[data-field="busy"]')).to_have_text("0 of 4", timeout=10_000)
     expect(row.locator('[data-field="jobs"]')).to_have_text("—")
 
 
@@ -186,7 +201,7 @@ def test_a_job_page_shows_each_attempt_with_its_worker_times_and_error(
                             backoff_cap_ms=20).id
     page.sign_in(hash_route=f"#/jobs/{job_id}")
     p = page.page
-    expect(p.locator(".job-details .badge").first).to_have_text("dead")
+    expect(p.locator(".job-details .page-head .badge")).to_have_text("dead")
     attempts = p.locator("table.history tbody tr")
     expect(attempts).to_have_count(2)
     view = client.get(job_id).to_dict()
@@ -207,6 +222,7 @@ def test_a_job_page_shows_each_attempt_with_its_worker_times_and_error(
     last.locator("summary").click()
     expect(last.locator("pre")).to_contain_text("Traceback (most recent call last):")
     expect(last.locator("pre")).to_contain_text('raise DemoFailure("demo job failed on request')
+    expect(last.locator("pre")).to_contain_text(f"relayq.worker.demo_app.{DEMO_FAILURE}")
     every_time_is_utc(page)
     page.screenshot("job-history")
 
@@ -225,6 +241,8 @@ def test_the_message_of_an_error_is_its_exceptions_own_lines(page: Page) -> None
         TRACEBACK: f"ValueError: bad input {HOSTILE}",
         chained: "RuntimeError: wrapped",
         multiline: "ValueError: first",
+        TRACEBACK.replace("ValueError", "billing.errors.CardDeclined"):
+            f"CardDeclined: bad input {HOSTILE}",
         "handler result is not JSON: bad": "handler result is not JSON: bad",
         "lease expired\nreaped by w-1": "lease expired",
     }
@@ -234,7 +252,7 @@ def test_the_message_of_an_error_is_its_exceptions_own_lines(page: Page) -> None
              return texts.map((text) => errorSummary(text));
            }""", list(cases))
     assert [a["message"] for a in answers] == list(cases.values())
-    assert answers[3]["full"] is None and answers[4]["full"] == "lease expired\nreaped by w-1"
+    assert answers[4]["full"] is None and answers[5]["full"] == "lease expired\nreaped by w-1"
     assert answers[0]["full"] == TRACEBACK.rstrip("\n")
 
 

@@ -88,8 +88,9 @@ export function fmtDuration(ms) {
   return parts.join(" ");
 }
 
-/** The message of a failure's text: for a Python traceback the exception's own lines (those
- * after the last indented frame line, e.g. "ValueError: bad input"), else the text's first
+/** The message of a failure's text: for a Python traceback the first of the exception's own
+ * lines (those after the last indented frame line), its class named without its module
+ * ("DemoFailure: ..." for "relayq.worker.demo_app.DemoFailure: ..."), else the text's first
  * line. Answers {message, full}: `full` is the whole text when there is more to it. */
 export function errorSummary(text) {
   const whole = String(text).replace(/\s+$/, "");
@@ -99,7 +100,7 @@ export function errorSummary(text) {
     let last = lines.length - 1;
     while (last > 0 && !/^\s/.test(lines[last - 1])) last -= 1;
     const own = lines.slice(last).filter((line) => line.trim());
-    if (own.length) message = own[0];
+    if (own.length) message = own[0].replace(/^(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*(?::|$))/, "");
   }
   return {message, full: message === whole ? null : whole};
 }

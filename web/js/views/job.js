@@ -70,7 +70,7 @@ export function mount(root, ctx, {id}) {
       h("h3", {}, "Result"), h("pre", {class: "json", dataset: {field: "result"}},
         fmtJson(job.result)),
       h("h3", {}, "Last error"), errorEl(job.last_error, {dataset: {field: "last_error"}}),
-      h("h3", {}, "Attempts"), history(job));
+      h("h3", {}, "Attempt history"), history(job));
   }
 
   /** Its attempts, newest first: the one running or that succeeded (from the job's own fields),
