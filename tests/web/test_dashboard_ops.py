@@ -144,6 +144,12 @@ def test_jobs_are_browsed_per_state_a_page_at_a_time_and_searched(
     dead.first.locator("summary").click()
     page.screenshot("jobs-dead")
 
+    # The tab shown is in the address: a reload shows it again.
+    assert p.url.endswith(f"#/queues/{queue_name}/dead")
+    p.reload()
+    expect(tab(page, "Dead")).to_have_attribute("aria-selected", "true")
+    expect(rows(page, "dead")).to_have_count(1)
+
 
 def test_queue_latency_is_the_age_of_the_oldest_ready_job(page: Page, r: Any,
                                                          queue_name: str) -> None:

@@ -122,9 +122,10 @@ export function fmtJson(value) {
   return JSON.stringify(value ?? null, null, 2);
 }
 
-/** The hash route to a queue or a job page (names and ids are encoded). */
-export function queueHref(name) {
-  return `#/queues/${encodeURIComponent(name)}`;
+/** The hash route to a queue (its jobs of `state` shown) or a job page (names and ids are
+ * encoded). */
+export function queueHref(name, state = null) {
+  return `#/queues/${encodeURIComponent(name)}${state ? `/${encodeURIComponent(state)}` : ""}`;
 }
 
 export function jobHref(id) {

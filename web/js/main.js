@@ -2,7 +2,7 @@
 // sign-out, and the live feed that keeps every view current.
 //
 // Routes:  #/                 queues list
-//          #/queues/<name>    one queue
+//          #/queues/<name>[/<state>]   one queue, its jobs of that state shown
 //          #/jobs[/<id>]      job lookup
 //          #/workers          live workers
 // A view is a module with mount(root, ctx, params) answering {unmount()}.
@@ -73,7 +73,9 @@ function parseRoute() {
       return p;
     }
   });
-  if (parts[0] === "queues" && parts[1]) return [queueView, {queue: parts[1]}, "queues"];
+  if (parts[0] === "queues" && parts[1]) {
+    return [queueView, {queue: parts[1], state: parts[2] || null}, "queues"];
+  }
   if (parts[0] === "jobs") return [jobView, {id: parts[1] || null}, "jobs"];
   if (parts[0] === "workers") return [workersView, {}, "workers"];
   return [queuesView, {}];

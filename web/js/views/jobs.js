@@ -4,7 +4,7 @@
 
 import {api} from "../api.js";
 import {
-  errorEl, fmtNumber, h, jobHref, keepingOpen, replace, setText, tableBox, timeEl,
+  errorEl, fmtNumber, h, jobHref, keepingOpen, queueHref, replace, setText, tableBox, timeEl,
 } from "../dom.js";
 
 const PAGE = 20;
@@ -34,9 +34,11 @@ const TABS = {
     columns: [id, type, attempts, time("Died", "finished_at"), error]},
 };
 
-/** `onChanged` runs after every action (the page refreshes its stats). */
-export function createJobBrowser(ctx, queue, onChanged) {
-  let state = "ready";
+/** Shows the jobs of `initial` (a state; ready when unknown); the tab shown goes in the page's
+ * address, so that a reload or a shared link shows it again. `onChanged` runs after every action
+ * (the page refreshes its stats). */
+export function createJobBrowser(ctx, queue, initial, onChanged) {
+  let state = Object.hasOwn(TABS, initial) ? initial : "ready";
   let search = "";
   let cursors = [null]; // the cursor of each page seen so far; the last one is shown
   let next = null;
@@ -103,6 +105,7 @@ export function createJobBrowser(ctx, queue, onChanged) {
 
   function select(name) {
     state = name;
+    history.replaceState(null, "", queueHref(queue, name)); // no hashchange: no re-route
     for (const tab of tabs) tab.setAttribute("aria-selected", String(tab.dataset.state === name));
     setText(order, `${TABS[name].label}, ${TABS[name].order}.`);
     deadActions.hidden = name !== "dead";

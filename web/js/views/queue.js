@@ -13,7 +13,7 @@ const TOTALS = ["enqueued", "claimed", "succeeded", "failed", "retried", "dead",
   "throttled", "cancelled"];
 const ACTIVITY = 20;
 
-export function mount(root, ctx, {queue}) {
+export function mount(root, ctx, {queue, state}) {
   const depth = {};
   const depthCards = STATES.map((state) => {
     depth[state] = h("span", {class: "value"}, "—");
@@ -37,7 +37,7 @@ export function mount(root, ctx, {queue}) {
   const clearLimit = h("button", {type: "button", on: {click: () =>
     act(() => api.clearRateLimit(queue), "Rate limit cleared")}}, "Clear");
   const chart = createChart(`Jobs per second, ${queue}`);
-  const jobs = createJobBrowser(ctx, queue, () => refresh());
+  const jobs = createJobBrowser(ctx, queue, state, () => refresh());
   const activity = h("ol", {class: "activity"});
   let current = null;
 
