@@ -2,7 +2,9 @@
 --
 -- Fenced: only the holder of the job's current lease may ack it. An ack repeated by the same
 -- holder after it already succeeded (a retry after a lost reply) answers 'ok' again and changes
--- nothing. The job keeps its result and expires after the queue's succeeded retention.
+-- nothing. The job keeps its result and expires after the queue's succeeded retention, with its
+-- attempt history if it has one (relayq:{<q>}:history:<id>: the succeeding attempt itself is
+-- not recorded there, it is the job's started_at, finished_at and worker).
 --
 -- KEYS[1] relayq:{<q>}:meta       HASH  queue settings (succeeded_ttl_ms)
 -- KEYS[2] relayq:{<q>}:running    ZSET  job id by lease deadline (ms)
@@ -21,6 +23,7 @@
 --@include lib/config.lua
 --@include lib/lease.lua
 --@include lib/finish.lua
+--@include lib/history.lua
 --@include lib/events.lua
 
 local bad_keys = keys_problem(4, 2)
@@ -48,10 +51,10 @@ local now_str = ms_str(now)
 for a = 4, #ARGV, 3 do
   local id, lease, result = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local job_key = prefix .. 'job:' .. id
-  local status, state, same_holder = check_lease(job_key, lease)
+  local status, state, same_holder, has_history = check_lease(job_key, lease)
   if status == 'ok' then
     finish(job_key, 'succeeded', now, config.succeeded_ttl_ms,
-      result ~= '' and {'res', result} or nil)
+      result ~= '' and {'res', result} or nil, has_history and history_key(prefix, id) or nil)
     done[#done + 1] = id
     indexed[#indexed + 1] = now_str
     indexed[#indexed + 1] = id

@@ -1,5 +1,5 @@
 -- cancel.lua: cancel a job that has not started: only from ready or scheduled. A cancelled job
--- keeps its hash for the succeeded retention, then expires.
+-- keeps its hash (and its attempt history, if any) for the succeeded retention, then expires.
 --
 -- Removing a ready job is LREM on its priority list: O(position in that list). Cancelling is an
 -- operator action, not a hot path; claims stay O(1).
@@ -19,6 +19,7 @@
 --@include lib/config.lua
 --@include lib/ready.lua
 --@include lib/finish.lua
+--@include lib/history.lua
 --@include lib/events.lua
 --@include lib/args.lua
 
@@ -43,7 +44,7 @@ if state == 'ready' then
 else
   redis.call('ZREM', scheduled_key, id)
 end
-finish(job_key, 'cancelled', now, config.succeeded_ttl_ms)
+finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
 redis.call('HINCRBY', totals_key, 'cancelled', 1)
 emit(prefix, queue, 'cancelled', {id})
 return {'ok'}

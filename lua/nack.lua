@@ -1,6 +1,7 @@
 -- nack.lua: a running job failed. It goes back to scheduled after a full-jitter exponential
 -- backoff (or the delay the caller names; ready at once for a delay of 0), or to the dead-letter
--- queue when `retry` is 0 or its attempts are spent.
+-- queue when `retry` is 0 or its attempts are spent. The attempt is recorded in the job's
+-- history (lib/history.lua: worker, started, ended, outcome retried | dead, error).
 --
 -- Fenced like ack; a nack repeated by the same holder answers the job's current state again.
 --
@@ -32,6 +33,7 @@
 --@include lib/ready.lua
 --@include lib/wake.lua
 --@include lib/finish.lua
+--@include lib/history.lua
 --@include lib/backoff.lua
 --@include lib/events.lua
 
@@ -63,15 +65,17 @@ end
 
 local now = now_ms()
 local config = read_config(meta_key, {'backoff_base_ms', 'backoff_cap_ms', 'dead_ttl_ms'})
-local job = redis.call('HMGET', job_key, 'a', 'ma', 'pr', 'bb', 'bc')
+local job = redis.call('HMGET', job_key, 'a', 'ma', 'pr', 'bb', 'bc', 'w', 'st')
 local attempts, max_attempts = tonumber(job[1]) or 0, tonumber(job[2]) or 1
 
 -- writes below
 redis.call('ZREM', running_key, id)
 redis.call('HSET', job_key, 'err', error_text)
 redis.call('HINCRBY', totals_key, 'failed', 1)
+local ended = ms_str(now)
 if not retry or attempts >= max_attempts then
-  finish(job_key, 'dead', now, config.dead_ttl_ms)
+  record_attempt(prefix, id, job_key, job[6], job[7], ended, 'dead', error_text)
+  finish(job_key, 'dead', now, config.dead_ttl_ms, nil, history_key(prefix, id))
   redis.call('ZADD', dead_key, now, id)
   redis.call('HINCRBY', totals_key, 'dead', 1)
   emit(prefix, queue, 'dead', {id})
@@ -79,6 +83,7 @@ if not retry or attempts >= max_attempts then
 end
 
 redis.call('HINCRBY', totals_key, 'retried', 1)
+record_attempt(prefix, id, job_key, job[6], job[7], ended, 'retried', error_text)
 if delay < 0 then
   delay = backoff_ms(attempts, tonumber(job[4]) or config.backoff_base_ms,
     tonumber(job[5]) or config.backoff_cap_ms, jitter)

@@ -1,5 +1,5 @@
--- purge.lua: delete dead jobs for good: their hashes, their dead-letter entries and the
--- idempotency keys that still point at them.
+-- purge.lua: delete dead jobs for good: their hashes, their attempt histories, their
+-- dead-letter entries and the idempotency keys that still point at them.
 --
 -- KEYS[1] relayq:{<q>}:dead  ZSET  job id by time of death (ms)
 -- ARGV[1] key prefix relayq:{<q>}:
@@ -13,6 +13,7 @@
 
 --@include lib/dead.lua
 --@include lib/events.lua
+--@include lib/history.lua
 
 local bad_keys = keys_problem(1, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -34,7 +35,7 @@ for _, id in ipairs(ids) do
         local idem_key = prefix .. 'idem:' .. fields[2]
         if redis.call('GET', idem_key) == id then redis.call('DEL', idem_key) end
       end
-      redis.call('DEL', job_key)
+      redis.call('DEL', job_key, history_key(prefix, id))
       deleted[#deleted + 1] = id
       status = 'ok'
     end

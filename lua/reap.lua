@@ -1,6 +1,7 @@
 -- reap.lua: recover jobs whose lease deadline has passed (their worker died or hung). Each goes
 -- back to the head of its ready list, or to the dead-letter queue when its attempts are spent.
--- The lease token is cleared, so the old holder can no longer ack, nack or extend the job.
+-- The lease token is cleared, so the old holder can no longer ack, nack or extend the job. The
+-- lost attempt is recorded in the job's history (lib/history.lua: outcome reaped, or dead).
 -- Also trims the succeeded and dead indexes to their retention. Safe to run from many workers
 -- at once: every run is atomic and finds only what is still expired.
 --
@@ -24,6 +25,7 @@
 --@include lib/ready.lua
 --@include lib/wake.lua
 --@include lib/finish.lua
+--@include lib/history.lua
 --@include lib/events.lua
 
 local bad_keys = keys_problem(7, 2)
@@ -45,18 +47,23 @@ trim_index(dead_key, now, config.dead_ttl_ms)
 if #expired == 0 then return {'ok', 0, 0} end
 
 local requeued, died = {}, {}
+local ended = ms_str(now)
 for _, id in ipairs(expired) do
   local job_key = prefix .. 'job:' .. id
-  local job = redis.call('HMGET', job_key, 's', 'a', 'ma', 'pr')
+  local job = redis.call('HMGET', job_key, 's', 'a', 'ma', 'pr', 'w', 'st')
   if job[1] == 'running' then
     redis.call('HDEL', job_key, 'l')
     if (tonumber(job[2]) or 0) >= (tonumber(job[3]) or 1) then
-      redis.call('HSET', job_key, 'err', 'lease expired: worker lost (attempts spent)')
-      finish(job_key, 'dead', now, config.dead_ttl_ms)
+      local lost = 'lease expired: worker lost (attempts spent)'
+      redis.call('HSET', job_key, 'err', lost)
+      record_attempt(prefix, id, job_key, job[5], job[6], ended, 'dead', lost)
+      finish(job_key, 'dead', now, config.dead_ttl_ms, nil, history_key(prefix, id))
       redis.call('ZADD', dead_key, now, id)
       died[#died + 1] = id
     else
-      redis.call('HSET', job_key, 's', 'ready', 'err', 'lease expired: worker lost')
+      local lost = 'lease expired: worker lost'
+      redis.call('HSET', job_key, 's', 'ready', 'err', lost)
+      record_attempt(prefix, id, job_key, job[5], job[6], ended, 'reaped', lost)
       push_ready(prefix, prios_key, id, job[4] or '0', true)
       requeued[#requeued + 1] = id
     end

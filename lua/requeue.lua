@@ -1,5 +1,6 @@
 -- requeue.lua: give dead jobs another life. Each goes to the tail of its ready list with its
--- attempts reset to 0 and its retention cleared; its last error is kept for reference.
+-- attempts reset to 0 and its retention cleared; its last error and its attempt history
+-- (relayq:{<q>}:history:<id>, its retention cleared too) are kept for reference.
 --
 -- KEYS[1] relayq:{<q>}:meta   HASH  queue settings (paused)
 -- KEYS[2] relayq:{<q>}:dead   ZSET  job id by time of death (ms)
@@ -18,6 +19,7 @@
 --@include lib/ready.lua
 --@include lib/wake.lua
 --@include lib/events.lua
+--@include lib/history.lua
 
 local bad_keys = keys_problem(4, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -36,6 +38,7 @@ for _, id in ipairs(ids) do
     redis.call('ZREM', dead_key, id)
     if redis.call('HGET', job_key, 's') == 'dead' then
       redis.call('PERSIST', job_key)
+      redis.call('PERSIST', history_key(prefix, id))
       redis.call('HSET', job_key, 's', 'ready', 'a', 0)
       redis.call('HDEL', job_key, 'f', 'l', 'r')
       push_ready(prefix, prios_key, id, redis.call('HGET', job_key, 'pr') or '0', false)

@@ -10,10 +10,13 @@
 -- ARGV[1] key prefix relayq:{<q>}:
 --
 -- Reply: {'ok', ready, scheduled, running, dead, succeeded, paused ('1'|'0'), rate, burst,
---         {totals as HGETALL}, oldest_ready_enqueued_ms}   rate, burst: '' when unlimited;
---         oldest_ready_enqueued_ms: -1 when nothing is ready
+--         {totals as HGETALL}, latency_ms}   rate, burst: '' when unlimited;
+--         latency_ms: the age of the oldest ready job, 0 when nothing is ready. A job is ready
+--         since its due time (run_at), or its creation when it has none; the oldest is found
+--         among the heads of the ready lists (one per priority: O(priorities), like the count).
 --    or  {'invalid_argument', message}  (wrong keys)
 
+--@include lib/clock.lua
 --@include lib/ready.lua
 --@include lib/args.lua
 
@@ -25,17 +28,22 @@ local meta_key, prios_key, scheduled_key, running_key, dead_key, succeeded_key, 
 local prefix = ARGV[1]
 local meta = redis.call('HMGET', meta_key, 'paused', 'rate', 'burst')
 
--- The head of the highest-priority list is the oldest job of the next to be claimed.
-local oldest = -1
-local top = redis.call('ZREVRANGE', prios_key, 0, 0)
-if #top > 0 then
-  local head = redis.call('LINDEX', ready_key(prefix, top[1]), 0)
-  if head then oldest = tonumber(redis.call('HGET', prefix .. 'job:' .. head, 'c')) or -1 end
+local ready, oldest = 0, nil
+for _, p in ipairs(redis.call('ZRANGE', prios_key, 0, -1)) do
+  local key = ready_key(prefix, p)
+  ready = ready + redis.call('LLEN', key)
+  local head = redis.call('LINDEX', key, 0)
+  if head then
+    local since = redis.call('HMGET', prefix .. 'job:' .. head, 'r', 'c')
+    since = tonumber(since[1]) or tonumber(since[2])
+    if since and (not oldest or since < oldest) then oldest = since end
+  end
 end
+local latency = oldest and math.max(0, now_ms() - oldest) or 0
 
 return {
   'ok',
-  ready_count(prefix, prios_key),
+  ready,
   redis.call('ZCARD', scheduled_key),
   redis.call('ZCARD', running_key),
   redis.call('ZCARD', dead_key),
@@ -44,5 +52,5 @@ return {
   meta[2] or '',
   meta[3] or '',
   redis.call('HGETALL', totals_key),
-  oldest,
+  latency,
 }

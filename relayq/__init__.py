@@ -26,19 +26,22 @@ from .errors import (
     TooManyRequests,
     Unauthorized,
 )
-from .job import Job, parse_job_id
+from .job import Attempt, Job, parse_job_id
 from .options import JobOptions
 from .queue import Queue, list_queues
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
 from .worker import App, Fail, Retry, Worker, WorkerEvents, current_job
+from .worker_registry import WorkerEntry
 
 __all__ = [
     "App", "Fail", "Retry", "Worker", "WorkerEvents", "current_job",
-    "ClaimResult", "Client", "Codec", "Conflict", "DataclassCodec", "EnqueueResult", "Forbidden",
+    "Attempt", "ClaimResult", "Client", "Codec", "Conflict", "DataclassCodec", "EnqueueResult",
+    "Forbidden",
     "InvalidArgument", "InvalidJobId", "InvalidPayload", "InvalidQueueName", "Job",
     "JobNotFound", "JobOptions", "JsonCodec", "LeaseLost", "NackResult", "NewJob", "NotFound",
     "NotReplicated", "PayloadTooLarge", "Queue", "QueueStats", "RedisBusy", "RedisUnavailable",
     "RelayqError", "ServerBusy", "ServerUnavailable", "TooManyRequests", "Unauthorized",
+    "WorkerEntry",
     "connect", "list_queues",
     "parse_job_id",
 ]

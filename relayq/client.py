@@ -41,12 +41,13 @@ from .errors import (
     Unauthorized,
     error_for,
 )
-from .job import Job, parse_job_id
+from .job import Attempt, Job, parse_job_id
 from .keys import check_queue_name
-from .limits import BATCH_LIMIT
+from .limits import BATCH_LIMIT, DEFAULT_PAGE
 from .options import JobOptions, check_run_at, is_digits
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
 from .rfc3339 import format_ms, parse_ms
+from .worker_registry import WorkerEntry
 
 DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)
@@ -95,13 +96,17 @@ def job_from_view(view: dict[str, Any]) -> Job[Any]:
     """A `Job` from its JSON view (times back to epoch ms)."""
     fields = {k: v for k, v in view.items() if k in Job.__dataclass_fields__}
     fields.update({name: _ms_or_none(view.get(name)) for name in TIME_FIELDS})
+    if view.get("history") is not None:
+        fields["history"] = [
+            Attempt(a["worker_id"], _ms_or_none(a["started_at"]), _ms(a["finished_at"]),
+                    a["outcome"], a["error"]) for a in view["history"]]
     return Job(**fields)
 
 
 def stats_from_view(view: dict[str, Any]) -> QueueStats:
     return QueueStats(view["queue"], view["ready"], view["scheduled"], view["running"],
                       view["dead"], view["succeeded"], view["paused"], view["rate_limit"],
-                      view["totals"], None)
+                      view["totals"], view["latency_ms"])
 
 
 def _job_body(job: NewJob[Any]) -> dict[str, Any]:
@@ -326,7 +331,28 @@ class Client:
     def clear_rate_limit(self, queue: str) -> None:
         self._data("DELETE", self._queue(queue) + "/rate-limit", repeatable=True)
 
-    def dead(self, queue: str, limit: int = 50, cursor: str | None = None
+    def jobs(self, queue: str, state: str, limit: int = DEFAULT_PAGE, cursor: str | None = None,
+             search: str | None = None) -> tuple[list[Job[Any]], str | None]:
+        """A page of the jobs of one state (ready in claim order, scheduled by due time,
+        running by lease deadline, succeeded and dead newest first) and the cursor of the next
+        page; `search`: only jobs whose id, type or last error contains it (a page may then
+        hold fewer than `limit`: follow the cursor until None)."""
+        fields: dict[str, Any] = {"state": state, "limit": str(limit)}
+        if cursor is not None:
+            fields["cursor"] = cursor
+        if search is not None:
+            fields["q"] = search
+        data = self._data("GET", self._queue(queue) + "/jobs", repeatable=True, fields=fields)
+        return [job_from_view(v) for v in data["jobs"]], data["next_cursor"]
+
+    def workers(self) -> list[WorkerEntry]:
+        """The live worker processes, by id (their registry entries: host, pid, queues,
+        concurrency, busy, jobs held, started_at and last_seen_at in epoch ms)."""
+        views = self._data("GET", "/api/workers", repeatable=True)["workers"]
+        return [WorkerEntry(**{**v, "started_at": _ms(v["started_at"]),
+                               "last_seen_at": _ms(v["last_seen_at"])}) for v in views]
+
+    def dead(self, queue: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
              ) -> tuple[list[Job[Any]], str | None]:
         """A page of dead jobs (most recent first) and the cursor of the next page."""
         fields: dict[str, Any] = {"limit": str(limit)}

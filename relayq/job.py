@@ -24,6 +24,12 @@ T = TypeVar("T")
 
 LOCAL_ID = re.compile(rf"[0-9]{{1,{MAX_JOB_ID_DIGITS}}}")
 STATES = ("scheduled", "ready", "running", "succeeded", "dead", "cancelled")
+# The states a listing (Queue.jobs, GET /api/queues/{q}/jobs) accepts: `waiting` belongs to the
+# contract's workflows and `cancelled` has no index, so both list as an empty page.
+LISTED_STATES = ("ready", "scheduled", "running", "succeeded", "dead", "waiting", "cancelled")
+# How an attempt in a job's history ended (written by lua/nack.lua and lua/reap.lua).
+HISTORY_OUTCOMES = ("retried", "reaped", "dead")
+
 
 def make_job_id(queue: str, local_id: str) -> str:
     return f"{queue}.{local_id}"
@@ -38,8 +44,28 @@ def parse_job_id(job_id: object) -> tuple[str, str]:
     raise InvalidJobId(f"invalid job id {job_id!r}: expected <queue>.<number>")
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None else None
+class Attempt(NamedTuple):
+    """One earlier attempt of a job (its history): who ran it, when, how it ended (one of
+    HISTORY_OUTCOMES) and its error. Times in epoch ms."""
+
+    worker_id: str | None
+    started_at: int | None
+    finished_at: int
+    outcome: str
+    error: str | None
+
+    @classmethod
+    def from_entry(cls, entry: str) -> Attempt:
+        """An entry of relayq:{q}:history:<id> (JSON written by lua/lib/history.lua)."""
+        e = json.loads(entry)
+        started = e.get("st")
+        return cls(e.get("w") or None, int(started) if started else None, int(e["f"]),
+                   e["o"], e.get("e") or None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"worker_id": self.worker_id, "started_at": format_ms(self.started_at),
+                "finished_at": format_ms(self.finished_at), "outcome": self.outcome,
+                "error": self.error}
 
 
 @dataclass(slots=True)
@@ -66,6 +92,8 @@ class Job(Generic[T]):
     idempotency_key: str | None = None
     timeout_ms: int | None = None
     lease: str | None = field(default=None, repr=False)
+    # Earlier attempts, newest first; None where not read (claims and listings).
+    history: list[Attempt] | None = None
 
     @classmethod
     def from_hash(cls, queue: str, local_id: str, h: dict[str, str], decode: Any) -> Job[Any]:
@@ -115,6 +143,8 @@ class Job(Generic[T]):
             "last_error": self.last_error,
             "idempotency_key": self.idempotency_key,
             "timeout_ms": self.timeout_ms,
+            "history": (None if self.history is None
+                        else [attempt.to_dict() for attempt in self.history]),
         }
         if with_lease:
             view["lease"] = self.lease

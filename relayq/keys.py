@@ -20,6 +20,9 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 |                          |        |                                           | reap          |
 | relayq:{q}:meta          | HASH   | pause, rate_limit, configure, claim       | none          |
 | relayq:{q}:totals        | HASH   | every transition (lifetime counters)      | none          |
+| relayq:{q}:history:<id> | LIST   | nack, reap: the job's failed or lost      | with the job  |
+|                          |        | attempts, newest first (HISTORY_LIMIT);   | hash (finish, |
+|                          |        | requeue keeps it, purge deletes it        | requeue)      |
 | relayq:{q}:idem:<key>    | STRING | enqueue, purge (value: job id)            | idempotency   |
 | relayq:{q}:seq           | STRING | enqueue (id sequence)                     | none          |
 | relayq:{q}:leases        | STRING | claim (lease sequence)                    | none          |
@@ -28,6 +31,10 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 | relayq:{q}:events        | PUBSUB | every transition (a channel, not a key)   | -             |
 | relayq:queues            | SET    | Queue on first use (all queue names)      | none          |
 | relayq:apikeys           | HASH   | the API key store (key id -> record)      | none          |
+| relayq:workers           | ZSET   | each worker process (relayq.worker.       | none (pruned  |
+|                          |        | registry): its id by last seen (ms)       | by last seen) |
+| relayq:worker:<id>       | STRING | that worker process: its entry as JSON,   | WORKER_TTL_MS |
+|                          |        | written every WORKER_REFRESH_MS           |               |
 | relayq:session:<sha256>  | STRING | POST /api/session: a dashboard session    | session TTL   |
 |                          |        | (SHA-256 of its token -> the key's id)    | (10 minutes)  |
 
@@ -45,6 +52,13 @@ from .limits import MAX_QUEUE_NAME_LENGTH, QUEUE_NAME_PATTERN
 QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 QUEUES = "relayq:queues"
 API_KEYS = "relayq:apikeys"
+WORKERS = "relayq:workers"
+
+
+def worker(worker_id: str) -> str:
+    """The registry entry of one worker process (outside every queue's slot: no script reads
+    it)."""
+    return f"relayq:worker:{worker_id}"
 
 
 def session(token_sha256: str) -> str:
@@ -95,6 +109,9 @@ class QueueKeys:
 
     def ready(self, priority: int | str) -> str:
         return f"{self.prefix}ready:{priority}"
+
+    def history(self, local_id: str) -> str:
+        return f"{self.prefix}history:{local_id}"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"

@@ -65,9 +65,22 @@ MAX_WAIT_MS = 30_000  # the longest long poll of a claim over HTTP
 PROMOTE_PER_CLAIM = 1000  # due scheduled jobs a claim promotes on its way
 SWEEP_LIMIT = 1000  # jobs per call of reap, promote, requeue or purge unless given
 MAX_SWEEP_LIMIT = 10_000  # the most a caller may give
-MAX_PAGE = 1000  # dead jobs per page
+MAX_PAGE = 1000  # jobs per page of a listing (dead letters, jobs of one state)
 DEFAULT_PAGE = 50
 MAX_CURSOR_DIGITS = 12
+# A search (`q=` of a job listing) reads at most this many index entries per page, whatever it
+# finds: a page may hold fewer matches than asked, with a cursor to go on from.
+SEARCH_SCAN_LIMIT = 2000
+MAX_SEARCH_BYTES = 200  # the text searched for
+
+# -- attempt history and the workers registry --------------------------------------------------
+
+HISTORY_LIMIT = 25  # the attempts a job's history keeps (the newest)
+MAX_HISTORY_ERROR_BYTES = 16_384  # an attempt's error in the history is cut to this
+# A worker process refreshes its registry entry this often; the entry expires after
+# WORKER_TTL_MS without one (three refreshes missed: the process is gone).
+WORKER_REFRESH_MS = 5000
+WORKER_TTL_MS = 3 * WORKER_REFRESH_MS
 
 # -- rate limit (token bucket, jobs per second) -------------------------------------------------
 

@@ -34,6 +34,8 @@ process that exports it: aggregate with `max by (queue, ...)`, never `sum`):
 |                                      |           | retried, dead, reaped, throttled,         |
 |                                      |           | cancelled                                 |
 | relayq_queue_paused                  | gauge     | 1 while the queue is paused               |
+| relayq_queue_latency_seconds         | gauge     | age of the oldest ready job (since it was |
+|                                      |           | due), 0 when none: Redis clock            |
 | relayq_redis_up                      | gauge     | 1 when the last scrape read Redis (no     |
 |                                      |           | queue label)                              |
 
@@ -208,13 +210,17 @@ class QueueCollector:
             "Redis by the scripts (all processes)", labels=["queue", "event"])
         paused = GaugeMetricFamily("relayq_queue_paused", "1 while the queue is paused",
                                    labels=["queue"])
+        latency = GaugeMetricFamily(
+            "relayq_queue_latency_seconds", "Age of the oldest ready job (since it was due), "
+            "0 when none, read from Redis", labels=["queue"])
         for s in stats:
             for state in DEPTH_STATES:
                 depth.add_metric([s.queue, state], getattr(s, state))
             for event in TOTALS:
                 events.add_metric([s.queue, event], s.totals.get(event, 0))
             paused.add_metric([s.queue], 1 if s.paused else 0)
-        yield from (depth, events, paused)
+            latency.add_metric([s.queue], s.latency_ms / 1000)
+        yield from (depth, events, paused, latency)
 
 
 class _Forward:

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from . import protocol
+from . import listing, protocol
 from .codec import Codec, codec_for, dumps
 from .connection import RedisClient, connect, redis_errors
 from .deprecation import deprecated
@@ -36,11 +36,9 @@ from .limits import (
     DEFAULT_VISIBILITY_MS,
     MAX_BURST,
     MAX_CLAIM_COUNT,
-    MAX_CURSOR_DIGITS,
     MAX_DURATION_MS,
     MAX_ERROR_BYTES,
     MAX_JOB_ID_DIGITS,
-    MAX_PAGE,
     MAX_RATE,
     MAX_SWEEP_LIMIT,
     MAX_VISIBILITY_MS,
@@ -55,7 +53,6 @@ from .options import (
     check_json_text,
     check_payload_size,
     check_str,
-    is_digits,
 )
 from .protocol import Call, QueueCalls
 from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
@@ -361,13 +358,15 @@ class Queue(Generic[T]):
     # -- reading --------------------------------------------------------------------------
 
     def get(self, job_id: str) -> Job[T]:
-        """The job with this id; JobNotFound when there is none (or it has expired)."""
+        """The job with this id, with its history; JobNotFound when there is none (or it has
+        expired)."""
         local = self.local_id(job_id)
-        with redis_errors():
-            h = self.redis.hgetall(self.keys.job(local))
+        h, history = listing.read_history(self.redis, self.keys, local)
         if not h:
             raise JobNotFound(f"job {job_id} not found")
-        return self._job(local, h)
+        job = self._job(local, h)
+        job.history = history
+        return job
 
     def stats(self) -> QueueStats:
         return self._run(self._calls.stats())
@@ -376,20 +375,18 @@ class Queue(Generic[T]):
              ) -> tuple[list[Job[T]], str | None]:
         """Dead jobs, most recent first: a page of up to `limit` and the cursor of the next
         page (None at the end)."""
-        check_int(limit, "limit", 1, MAX_PAGE)
-        offset = 0
-        if cursor is not None:
-            if not is_digits(cursor, MAX_CURSOR_DIGITS):
-                raise InvalidArgument(f"invalid cursor {cursor!r}")
-            offset = int(cursor)
-        with redis_errors():
-            ids = self.redis.zrevrange(self.keys.dead, offset, offset + limit)
-            pipe = self.redis.pipeline(transaction=False)
-            for local in ids[:limit]:
-                pipe.hgetall(self.keys.job(local))
-            hashes = pipe.execute()
-        jobs = [self._job(local, h) for local, h in zip(ids, hashes) if h]
-        return jobs, str(offset + limit) if len(ids) > limit else None
+        return self.jobs("dead", limit, cursor)
+
+    def jobs(self, state: str, limit: int = DEFAULT_PAGE, cursor: str | None = None,
+             search: str | None = None) -> tuple[list[Job[T]], str | None]:
+        """Jobs of one state, a page of up to `limit` and the cursor of the next page (None at
+        the end): ready in claim order, scheduled by due time, running by lease deadline,
+        succeeded and dead newest first; waiting and cancelled give an empty page (no index
+        keeps them). `search`: only jobs whose id, type or last error contains it (a page reads
+        at most SEARCH_SCAN_LIMIT jobs, so it may hold fewer; follow the cursor). Plain reads,
+        see relayq/listing.py."""
+        return listing.list_jobs(self.redis, self.keys, self.name, self._job, state, limit,
+                                 cursor, search)
 
     # -- operating ------------------------------------------------------------------------
 

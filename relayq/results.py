@@ -69,13 +69,14 @@ class QueueStats:
     paused: bool
     rate_limit: dict[str, float] | None
     totals: dict[str, int]
-    oldest_ready_ms: int | None  # created_at of the next job a claim would take
+    latency_ms: int  # age of the oldest ready job (since it became due), 0 when none
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "queue": self.queue, "ready": self.ready, "scheduled": self.scheduled,
             "running": self.running, "dead": self.dead, "succeeded": self.succeeded,
             "paused": self.paused, "rate_limit": self.rate_limit, "totals": self.totals,
+            "latency_ms": self.latency_ms,
         }
 
 

@@ -6,13 +6,16 @@
 
 -- `extra`: more name, value pairs to write with the state (e.g. the result). The lease deadline
 -- and worker stay as they were: `w` tells who ran the job last, `ld` counts only while running.
-local function finish(job_key, state, now, ttl_ms, extra)
+-- `history`: the key of the job's attempt history (lib/history.lua), expired with the hash; nil
+-- when the job has none.
+local function finish(job_key, state, now, ttl_ms, extra, history)
   if extra then
     redis.call('HSET', job_key, 's', state, 'f', ms_str(now), unpack(extra))
   else
     redis.call('HSET', job_key, 's', state, 'f', ms_str(now))
   end
   redis.call('PEXPIRE', job_key, ttl_ms)
+  if history then redis.call('PEXPIRE', history, ttl_ms) end
 end
 
 -- Drops index entries older than the retention (their hashes have expired or are about to).

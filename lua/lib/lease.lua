@@ -3,12 +3,13 @@
 
 -- Returns 'ok' when job_key is running under `lease`; otherwise 'not_found' or 'lease_lost',
 -- plus the job's current state and whether `lease` is still the job's last token (true when the
--- same holder already finished it: lets ack and nack answer a retried call idempotently).
+-- same holder already finished it: lets ack and nack answer a retried call idempotently), and
+-- whether the job has an attempt history (lib/history.lua; read in the same call).
 local function check_lease(job_key, lease)
-  local fields = redis.call('HMGET', job_key, 's', 'l')
+  local fields = redis.call('HMGET', job_key, 's', 'l', 'h')
   local state, token = fields[1], fields[2]
   if not state then return 'not_found', nil, false end
   if token ~= lease or lease == '' then return 'lease_lost', state, false end
   if state ~= 'running' then return 'lease_lost', state, true end
-  return 'ok', state, true
+  return 'ok', state, true, fields[3] == '1'
 end

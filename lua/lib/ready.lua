@@ -46,12 +46,3 @@ local function pop_ready(prefix, prios_key, n)
   end
   return ids
 end
-
--- Number of ready jobs over all priorities.
-local function ready_count(prefix, prios_key)
-  local total = 0
-  for _, p in ipairs(redis.call('ZRANGE', prios_key, 0, -1)) do
-    total = total + redis.call('LLEN', ready_key(prefix, p))
-  end
-  return total
-end

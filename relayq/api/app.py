@@ -20,7 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import RelayqError
 from ..logs import log_event
-from . import dashboard, dead, events, health, jobs, keys, openapi, queues, session
+from . import dashboard, dead, events, health, jobs, keys, openapi, queues, session, workers
 from .headers import security_headers
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
@@ -33,6 +33,7 @@ BLUEPRINTS: list[Blueprint] = [
     jobs.bp,
     queues.bp,
     dead.bp,
+    workers.bp,
     keys.bp,
     events.bp,
     session.bp,

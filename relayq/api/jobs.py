@@ -1,4 +1,5 @@
-"""Jobs: enqueue (one or a batch), claim (with long poll), ack, nack, heartbeat, get, cancel.
+"""Jobs: enqueue (one or a batch), list one state (paged, searched), claim (with long poll),
+ack, nack, heartbeat, get, cancel.
 
 A job id names its queue (``<queue>.<number>``), so routes under /api/jobs/<id> find the queue
 from the id. Long polls wait in the process-wide wake hub (relayq.api.wake_hub).
@@ -15,9 +16,11 @@ from ..errors import InvalidArgument
 from ..job import parse_job_id
 from ..limits import (
     BATCH_LIMIT,
+    DEFAULT_PAGE,
     DEFAULT_VISIBILITY_MS,
     MAX_HTTP_CLAIM_COUNT,
     MAX_LEASE_BYTES,
+    MAX_PAGE,
     MAX_VISIBILITY_MS,
     MAX_WAIT_MS,
     MAX_WORKER_ID_BYTES,
@@ -27,7 +30,15 @@ from ..options import JobOptions
 from ..queue import Queue
 from ..results import NewJob
 from ..rfc3339 import format_ms, parse_ms
-from .body import check_fields, json_body, optional, optional_int, required_str
+from .body import (
+    check_fields,
+    check_query,
+    json_body,
+    optional,
+    optional_int,
+    query_int,
+    required_str,
+)
 from .bridge import CLIENT_DISCONNECTED
 from .security import requires
 from .services import services
@@ -63,6 +74,20 @@ def enqueue(queue: str) -> Any:
     (result,) = q.enqueue_many([job])
     record_enqueued(q.name, 0 if result.duplicate else 1)
     return _enqueue_view(result), 200 if result.duplicate else 201
+
+
+@bp.get("/queues/<queue>/jobs")
+@requires("jobs:read")
+def list_jobs(queue: str) -> Any:
+    q = services().queue(queue)
+    check_query(("state", "limit", "cursor", "q"))
+    state = request.args.get("state")
+    if state is None:
+        raise InvalidArgument("state is required (ready, scheduled, running, succeeded, dead, "
+                              "waiting or cancelled)")
+    jobs, next_cursor = q.jobs(state, query_int("limit", 1, MAX_PAGE, DEFAULT_PAGE),
+                               request.args.get("cursor"), request.args.get("q"))
+    return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
 
 
 @bp.post("/queues/<queue>/jobs/batch")

@@ -12,9 +12,10 @@ from typing import Any
 from flask import Blueprint
 
 from ..auth import SCOPES
-from ..job import STATES
+from ..job import HISTORY_OUTCOMES, LISTED_STATES, STATES
 from ..limits import (
     BATCH_LIMIT,
+    HISTORY_LIMIT,
     JOB_ID_PATTERN,
     MAX_ATTEMPTS,
     MAX_BURST,
@@ -27,6 +28,7 @@ from ..limits import (
     MAX_PAGE,
     MAX_PRIORITY,
     MAX_RATE,
+    MAX_SEARCH_BYTES,
     MAX_TYPE_BYTES,
     MAX_VISIBILITY_MS,
     MAX_WAIT_MS,
@@ -34,6 +36,7 @@ from ..limits import (
     MIN_PRIORITY,
     MIN_RATE,
     QUEUE_NAME_PATTERN,
+    SEARCH_SCAN_LIMIT,
 )
 from ..results import TOTALS
 from .dashboard import FILE_NAME
@@ -62,8 +65,8 @@ def closed(**properties: Any) -> dict[str, Any]:
     return obj(list(properties), **properties)
 
 
-def integer(lo: int | None = None, hi: int | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer"}
+def integer(lo: int | None = None, hi: int | None = None, **more: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", **more}
     if lo is not None:
         schema["minimum"] = lo
     if hi is not None:
@@ -104,7 +107,27 @@ JOB_PROPERTIES: dict[str, Any] = {
     "last_error": nullable(string()),
     "idempotency_key": nullable(string()),
     "timeout_ms": nullable(integer(1)),
+    "history": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Attempt"},
+                "maxItems": HISTORY_LIMIT,
+                "description": f"earlier attempts that failed or were lost, newest first (at "
+                               f"most {HISTORY_LIMIT}); null where not read: claims and "
+                               "listings"},
 }
+ATTEMPT = closed(
+    worker_id=nullable(string()), started_at=nullable(TIME), finished_at=TIME,
+    outcome={"type": "string", "enum": list(HISTORY_OUTCOMES),
+             "description": "retried: the handler failed, the job runs again; reaped: the "
+                            "lease expired (worker lost), the job went back to ready; dead: "
+                            "failed or lost with no attempt left (or retry: false)"},
+    error=nullable(string()),
+)
+WORKER = closed(
+    id=string(), host=string(), pid=integer(0),
+    queues={"type": "array", "items": string()}, concurrency=integer(1), busy=integer(0),
+    jobs={"type": "array", "items": string(pattern=f"^{JOB_ID_PATTERN}$"),
+          "description": "ids of the jobs it holds"},
+    started_at=TIME, last_seen_at=TIME,
+)
 
 NEW_JOB = obj(
     ["payload"],
@@ -132,6 +155,7 @@ STATS = closed(
     rate_limit={"oneOf": [{"type": "null"}, closed(rate={"type": "number"}, burst=integer(1))]},
     totals={"type": "object", "properties": {name: integer(0) for name in TOTALS},
             "additionalProperties": integer(0)},
+    latency_ms=integer(0, description="age of the oldest ready job (0 when none)"),
 )
 API_KEY_PROPERTIES: dict[str, Any] = {
     "id": string(pattern="^[0-9a-f]{16}$"), "name": string(),
@@ -142,6 +166,11 @@ API_KEY_PROPERTIES: dict[str, Any] = {
 SCHEMAS: dict[str, Any] = {
     "Error": closed(error=closed(code=string(), message=string())),
     "Job": closed(**JOB_PROPERTIES),
+    "Attempt": ATTEMPT,
+    "JobList": closed(jobs={"type": "array", "items": ref("Job")},
+                      next_cursor=nullable(string())),
+    "Worker": WORKER,
+    "WorkerList": closed(workers={"type": "array", "items": ref("Worker")}),
     "ClaimedJob": closed(**JOB_PROPERTIES, lease=string()),
     "NewJob": NEW_JOB,
     "Enqueued": ENQUEUED,
@@ -239,11 +268,31 @@ PAGE = ({"name": "limit", "in": "query", "required": False, "schema": integer(1,
         {"name": "cursor", "in": "query", "required": False,
          "schema": string(pattern=f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$")})
 
+JOB_LIST_QUERY = (
+    {"name": "state", "in": "query", "required": True,
+     "schema": {"type": "string", "enum": list(LISTED_STATES)},
+     "description": "ready: in claim order (priority, then FIFO); scheduled: by due time; "
+                    "running: by lease deadline; succeeded, dead: newest first; waiting, "
+                    "cancelled: always an empty page (no index keeps them)"},
+    *PAGE,
+    {"name": "q", "in": "query", "required": False, "schema": string(MAX_SEARCH_BYTES),
+     "description": "only jobs whose id, type or last error contains this text (case "
+                    f"insensitive). A page reads at most {SEARCH_SCAN_LIMIT} jobs of the state, "
+                    "so it may hold fewer matches than `limit` (even none) with a "
+                    "next_cursor: follow it until null"},
+)
+
 PATHS: dict[str, Any] = {
-    "/api/queues/{queue}/jobs": {"post": op(
-        "Enqueue a job", "jobs:write", {201: ("Enqueued", "created"),
-                                        200: ("Enqueued", "duplicate idempotency key")},
-        body="NewJob", params=("queue",))},
+    "/api/queues/{queue}/jobs": {
+        "post": op("Enqueue a job", "jobs:write", {201: ("Enqueued", "created"),
+                                                   200: ("Enqueued", "duplicate idempotency key")},
+                   body="NewJob", params=("queue",)),
+        "get": op("Jobs of one state, paged (and searched)", "jobs:read",
+                  {200: ("JobList", "a page")}, params=("queue",), query=JOB_LIST_QUERY),
+    },
+    "/api/workers": {"get": op(
+        "Live worker processes (each refreshes its entry; a dead one expires)", "jobs:read",
+        {200: ("WorkerList", "workers, by id")})},
     "/api/queues/{queue}/jobs/batch": {"post": op(
         f"Enqueue up to {BATCH_LIMIT} jobs, all or nothing", "jobs:write",
         {201: ("BatchEnqueued", "created")}, body="Batch", params=("queue",))},

@@ -61,4 +61,11 @@ def print_job(job: dict[str, Any]) -> None:
     """One job as aligned `field  value` lines."""
     width = max(map(len, job))
     for name, value in job.items():
+        if name == "history" and value:  # one line per earlier attempt, newest first
+            print(f"{name.ljust(width)}  {len(value)} earlier attempt(s), newest first:")
+            for attempt in value:
+                print(f"{''.ljust(width)}  {attempt['finished_at']}  {attempt['outcome']}  "
+                      f"{safe_text(attempt['worker_id'] or '-')}  "
+                      f"{safe_text((attempt['error'] or '').splitlines()[-1:] or '')}")
+            continue
         print(f"{name.ljust(width)}  {safe_text(value)}")

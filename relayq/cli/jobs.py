@@ -1,8 +1,10 @@
-"""`relayq enqueue`, `relayq job`, `relayq cancel`: producing and looking at jobs, over the
-HTTP API.
+"""`relayq enqueue`, `relayq job`, `relayq jobs`, `relayq cancel`: producing and looking at
+jobs, over the HTTP API.
 
     relayq enqueue emails '{"to": "ada@example.com"}' --type send_email --priority 5
     relayq job emails.1795379690080000001 --wait 30
+    relayq jobs emails --state running
+    relayq jobs emails --state dead --search timeout
     relayq cancel emails.1795379690080000001
 """
 
@@ -13,9 +15,10 @@ import sys
 from typing import Any
 
 from ..commandline import EXIT_FAILURE
-from ..limits import MAX_PRIORITY, MIN_PRIORITY
-from ..rfc3339 import parse_ms
-from .common import add_server_args, client_for, json_arg, print_job, print_json
+from ..job import LISTED_STATES
+from ..limits import DEFAULT_PAGE, MAX_PAGE, MAX_PRIORITY, MIN_PRIORITY, SEARCH_SCAN_LIMIT
+from ..rfc3339 import format_ms, parse_ms
+from .common import add_server_args, client_for, json_arg, print_job, print_json, print_table
 
 
 def register(subparsers: Any) -> None:
@@ -42,6 +45,23 @@ def register(subparsers: Any) -> None:
                    help="first wait up to SECONDS for it to finish (exit 1 if it does not)")
     add_server_args(p)
     p.set_defaults(handler=show)
+
+    p = subparsers.add_parser(
+        "jobs", help="list a queue's jobs of one state",
+        description="A page of a queue's jobs of one state: ready in claim order (priority, "
+                    "then FIFO), scheduled by due time, running by lease deadline, succeeded "
+                    "and dead newest first. waiting and cancelled are always empty (no index "
+                    "keeps them).")
+    p.add_argument("queue")
+    p.add_argument("--state", required=True, choices=LISTED_STATES)
+    p.add_argument("--limit", type=int, default=DEFAULT_PAGE,
+                   help=f"jobs per page, 1-{MAX_PAGE} (default {DEFAULT_PAGE})")
+    p.add_argument("--cursor", help="the next_cursor of the previous page")
+    p.add_argument("--search", metavar="TEXT",
+                   help="only jobs whose id, type or last error contains TEXT (a page reads "
+                        f"at most {SEARCH_SCAN_LIMIT} jobs: follow the cursor for more)")
+    add_server_args(p)
+    p.set_defaults(handler=list_jobs)
 
     p = subparsers.add_parser("cancel", help="cancel a ready or scheduled job",
                               description="Cancel a ready or scheduled job.")
@@ -83,6 +103,35 @@ def show(args: argparse.Namespace) -> int:
     else:
         print_job(job.to_dict())
     return code
+
+
+# The columns of `relayq jobs` per state: (header, value of a job).
+COMMON_COLUMNS = [("id", lambda j: j.id), ("type", lambda j: j.type or "-"),
+                  ("prio", lambda j: j.priority), ("attempts", lambda j: j.attempts)]
+STATE_COLUMNS: dict[str, list[tuple[str, Any]]] = {
+    "ready": [("created", lambda j: format_ms(j.created_at))],
+    "scheduled": [("run_at", lambda j: format_ms(j.run_at)),
+                  ("last_error", lambda j: j.last_error)],
+    "running": [("worker", lambda j: j.worker_id), ("started", lambda j: format_ms(j.started_at)),
+                ("lease_deadline", lambda j: format_ms(j.lease_deadline))],
+    "succeeded": [("finished", lambda j: format_ms(j.finished_at))],
+    "dead": [("died", lambda j: format_ms(j.finished_at)), ("last_error", lambda j: j.last_error)],
+}
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    with client_for(args) as client:
+        jobs, next_cursor = client.jobs(args.queue, args.state, args.limit, args.cursor,
+                                        args.search)
+    if args.json:
+        print_json({"jobs": [j.to_dict() for j in jobs], "next_cursor": next_cursor})
+        return 0
+    columns = COMMON_COLUMNS + STATE_COLUMNS.get(args.state, [])
+    print_table([name for name, _ in columns],
+                [[value(j) for _, value in columns] for j in jobs])
+    if next_cursor:
+        print(f"more: --cursor {next_cursor}")
+    return 0
 
 
 def cancel(args: argparse.Namespace) -> int:

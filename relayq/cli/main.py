@@ -15,10 +15,11 @@ from ..commandline import Parser, run
 
 # Subcommand modules, in the order `relayq --help` lists them.
 COMMANDS = [
-    "jobs",      # enqueue, job, cancel
+    "jobs",      # enqueue, job, jobs, cancel
     "work",      # claim, ack, nack, heartbeat
     "queues",    # status, pause, resume, rate-limit
     "dlq",       # dlq list|requeue|purge
+    "workers",
     "keys",      # keys create|list|revoke
     "bench",
     "export",

@@ -56,9 +56,10 @@ def status(args: argparse.Namespace) -> int:
         print_json(views[0] if args.queue else {"queues": views})
         return 0
     print_table(["queue", "ready", "scheduled", "running", "dead", "succeeded", "paused",
-                 "rate_limit", "enqueued"],
+                 "rate_limit", "enqueued", "latency"],
                 [[s.queue, s.ready, s.scheduled, s.running, s.dead, s.succeeded,
-                  "yes" if s.paused else "no", _rate(s.rate_limit), s.totals["enqueued"]]
+                  "yes" if s.paused else "no", _rate(s.rate_limit), s.totals["enqueued"],
+                  _latency(s.latency_ms)]
                  for s in stats])
     return 0
 
@@ -77,6 +78,15 @@ def used_queue_stats(client: Client, name: str) -> QueueStats:
                     if known else "no queue has been used yet")
             raise NotFound(f"queue {name!r} has never been used ({hint})")
     return stats
+
+
+def _latency(ms: int) -> str:
+    """The age of the oldest ready job, in the largest unit that keeps it short."""
+    seconds = ms / 1000
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{ms}ms"
 
 
 def _rate(limit: dict[str, Any] | None) -> str:

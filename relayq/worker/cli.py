@@ -21,7 +21,7 @@ from ..connection import connect_patiently, default_url, display_url
 from ..errors import InvalidArgument, RedisUnavailable
 from ..eviction import check_eviction
 from ..keys import check_queue_name
-from ..limits import DEFAULT_VISIBILITY_MS, MAX_VISIBILITY_MS
+from ..limits import DEFAULT_VISIBILITY_MS, MAX_VISIBILITY_MS, WORKER_REFRESH_MS
 from ..logs import log_event, setup_logging
 from ..replication import DEFAULT_TIMEOUT_MS
 from .app import load_app
@@ -92,6 +92,11 @@ def build_parser() -> Parser:
                    help=f"how long that WAIT may take (default {DEFAULT_TIMEOUT_MS})")
     p.add_argument("--metrics-addr", metavar="HOST:PORT",
                    help="serve Prometheus metrics on this address")
+    p.add_argument("--registry-refresh-ms", type=number(int, at_least=100),
+                   default=WORKER_REFRESH_MS, metavar="MS",
+                   help="how often this worker refreshes its entry in the workers registry "
+                        f"(relayq workers; default {WORKER_REFRESH_MS}); it expires after "
+                        "three missed refreshes")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--log-format", default="text", choices=["text", "json"])
     p.set_defaults(handler=work)
@@ -123,7 +128,8 @@ def work(args: argparse.Namespace) -> int:
                     prefetch=args.prefetch,
                     visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
                     weights=weights, events=events, replicas=args.replicas,
-                    replica_timeout_ms=args.replica_timeout_ms)
+                    replica_timeout_ms=args.replica_timeout_ms,
+                    registry_interval_s=args.registry_refresh_ms / 1000)
     check_redis(worker.redis, args.allow_eviction)
     worker.run()
     return 0

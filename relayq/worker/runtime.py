@@ -5,9 +5,11 @@ Start order (each depends on the ones before it):
   2. dispatcher + its wakers (claims into free slots; settles outcomes)
   3. lease keeper (extends leases of running jobs; times them out)
   4. maintenance (reaper and promoter)
-Stop order is the reverse for 3-4; then the dispatcher drains: it stops claiming, waits up to
-`grace_s` for running jobs to finish and records their outcomes; whatever is still running after
-the grace period is released back to its queue without spending an attempt.
+  5. registry (the worker's entry in the workers registry, listed once the rest runs)
+Stop order: the dispatcher drains: it stops claiming, waits up to `grace_s` for running jobs to
+finish and records their outcomes; whatever is still running after the grace period is released
+back to its queue without spending an attempt. Then 4, 3 and the rest stop; the registry entry
+goes last, so that a draining worker is still listed with the jobs it holds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import uuid
 from typing import Any
 
 from ..connection import RedisClient, connect
-from ..limits import DEFAULT_VISIBILITY_MS
+from ..limits import DEFAULT_VISIBILITY_MS, WORKER_REFRESH_MS
 from ..logs import log_event
 from ..queue import Queue, default_worker_id
 from ..replication import DEFAULT_TIMEOUT_MS
@@ -31,6 +33,7 @@ from .executor import Executor
 from .inflight import InFlight
 from .lease_keeper import LeaseKeeper
 from .maintenance import Maintenance
+from .registry import Registry
 
 log = logging.getLogger("relayq.worker")
 
@@ -42,7 +45,8 @@ class Worker:
     starts the next without waiting for Redis; their leases are kept like those of running
     jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs. `redis`: a URL or
     a client (default: the app's). `replicas`: the replicated-write mode for its acks and nacks
-    (relayq/replication.py)."""
+    (relayq/replication.py). `registry_interval_s`: how often it refreshes its entry in the
+    workers registry (it expires after three)."""
 
     def __init__(self, queues: list[str], app: App, redis: RedisClient | str | None = None, *,
                  concurrency: int = 4, prefetch: int | None = None,
@@ -50,7 +54,8 @@ class Worker:
                  grace_s: float = 30.0, weights: list[float] | None = None,
                  maintenance_interval_s: float = 1.0, events: WorkerEvents | None = None,
                  worker_id: str | None = None, replicas: int = 0,
-                 replica_timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
+                 replica_timeout_ms: int = DEFAULT_TIMEOUT_MS,
+                 registry_interval_s: float = WORKER_REFRESH_MS / 1000) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
         if concurrency < 1:
@@ -81,6 +86,8 @@ class Worker:
         # one lease (not a lease plus a whole interval) before it runs again
         self.maintenance = Maintenance(self.queues, self.events,
                                        min(maintenance_interval_s, visibility_ms / 4000))
+        self.registry = Registry(self.redis, self.worker_id, list(queues), concurrency,
+                                 self.inflight, registry_interval_s)
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
 
@@ -90,6 +97,7 @@ class Worker:
         self.dispatcher.start()
         self.lease_keeper.start()
         self.maintenance.start()
+        self.registry.start()
         log_event(log, logging.INFO, "worker.started", worker=self.worker_id,
                   queues=",".join(q.name for q in self.queues),
                   concurrency=self.executor.concurrency)
@@ -114,6 +122,7 @@ class Worker:
         self.lease_keeper.stop()
         self.executor.stop(timeout=0.5)
         self.dispatcher.stop_wakers()
+        self.registry.stop()  # last: a draining worker is still listed, with its jobs
         self._stopped.set()
         log_event(log, logging.INFO, "worker.stopped", worker=self.worker_id)
 

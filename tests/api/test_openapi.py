@@ -112,6 +112,7 @@ BOUNDS = [
     (("RateLimit", "rate", "maximum"), limits.MAX_RATE),
     (("RateLimit", "burst", "maximum"), limits.MAX_BURST),
     (("NewKey", "name", "maxLength"), limits.MAX_KEY_NAME_BYTES),
+    (("Job", "history", "maxItems"), limits.HISTORY_LIMIT),
 ]
 
 

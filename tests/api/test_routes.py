@@ -155,6 +155,8 @@ def test_queue_stats_and_list(api: Api, q: Queue) -> None:
     assert (stats["ready"], stats["scheduled"], stats["paused"]) == (1, 1, False)
     assert stats["totals"]["enqueued"] == 2
     listed = {s["queue"]: s for s in api.call("GET", "/api/queues").body["queues"]}
+    # the oldest ready job has only aged between the two reads
+    assert listed[q.name].pop("latency_ms") >= stats.pop("latency_ms")
     assert listed[q.name] == stats
     assert listed["listed-before-use"]["ready"] == 0  # from --queues, never used
 

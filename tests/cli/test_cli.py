@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+import relayq
 from relayq import Queue
 from relayq.auth import KeyStore
 from relayq.cli.main import build_parser, main
 from relayq.commandline import describe_redis
 from relayq.tools.redis_process import free_port
+from tests.support.helpers import wait_until
 from tests.support.server import ROOT
 
 
@@ -262,3 +264,40 @@ def test_a_closed_pipe_ends_quietly(server, admin_key: str, q: Queue, tmp_path) 
                           capture_output=True, text=True, timeout=60)
     assert len(done.stdout.splitlines()) == 5 and done.stdout.startswith("ID ")
     assert done.stderr == "status=141\n"
+
+
+def test_jobs_of_a_state_as_json_and_as_a_table(capsys, q: Queue) -> None:
+    ids = [q.enqueue(n, type="report").id for n in range(3)]
+    listed = run_json(capsys, "jobs", q.name, "--state", "ready", "--limit", "2")
+    assert [j["id"] for j in listed["jobs"]] == ids[:2] and listed["next_cursor"]
+    rest = run_json(capsys, "jobs", q.name, "--state", "ready", "--cursor",
+                    listed["next_cursor"])
+    assert [j["id"] for j in rest["jobs"]] == ids[2:] and rest["next_cursor"] is None
+    job = q.claim(worker_id="cli-worker")[0]
+    code, out, _ = run(capsys, "jobs", q.name, "--state", "running")
+    assert code == 0 and "WORKER" in out and "LEASE_DEADLINE" in out and "cli-worker" in out
+    q.nack(job.id, job.lease, "Traceback ...\nKeyError: 'to'", retry=False)
+    assert [j["id"] for j in run_json(capsys, "jobs", q.name, "--state", "dead", "--search",
+                                      "keyerror")["jobs"]] == [job.id]
+    code, out, _ = run(capsys, "job", job.id)
+    assert code == 0 and "1 earlier attempt(s)" in out and "KeyError: 'to'" in out
+    with pytest.raises(SystemExit) as exit_:
+        main(["jobs", q.name, "--state", "nope"])
+    assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_workers_and_the_status_latency(capsys, q: Queue, redis_url: str) -> None:
+    q.enqueue(1)
+    code, out, _ = run(capsys, "status", q.name)
+    assert code == 0 and "LATENCY" in out
+    assert run_json(capsys, "status", q.name)["latency_ms"] >= 0
+    worker = relayq.Worker([q.name], relayq.App(), redis_url, registry_interval_s=0.1)
+    worker.start()
+    try:
+        mine = wait_until(lambda: [w for w in run_json(capsys, "workers")["workers"]
+                                   if w["id"] == worker.worker_id], message="the worker")[0]
+        assert mine["queues"] == [q.name] and mine["pid"] == os.getpid()
+        code, out, _ = run(capsys, "workers")
+        assert code == 0 and worker.worker_id in out and "BUSY" in out
+    finally:
+        worker.stop(grace_s=0)

@@ -1,7 +1,9 @@
 """Stateful property test: random sequences of operations run against the Lua scripts (through
 `Queue`) and against a plain-Python model of the SPEC; everything observable must agree after
 every step: what each call answers, which jobs a claim hands out and in what order, every
-job's state and attempts, the queue's counts and lifetime totals.
+job's state, attempts and attempt history (and that the history expires with the job), the
+queue's counts and lifetime totals, and the listing of every state (the ready one in claim
+order).
 
 Time is kept out of the model: delays are 0 or ten minutes and leases last ten minutes, so
 nothing falls due or expires during a run (those paths have their own tests with real
@@ -23,6 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 import relayq
 import relayq.results
 from relayq import Conflict, JobNotFound, JobOptions, LeaseLost, NewJob, Queue
+from relayq.limits import HISTORY_LIMIT
 
 LONG_MS = 600_000
 PRIORITIES = st.sampled_from([0, 0, 1, 7, 255])
@@ -38,6 +41,7 @@ class ModelJob:
     attempts: int = 0
     lease: str | None = None
     old_leases: list[str] = field(default_factory=list)
+    history: list[str] = field(default_factory=list)  # outcomes of failed attempts, newest first
 
 
 class Model:
@@ -176,6 +180,8 @@ class QueueMachine(RuleBasedStateMachine):
         result = self.queue.nack(job.id, lease, "boom", retry=retry, delay_ms=delay)
         totals = self.model.totals
         totals["failed"] += 1
+        job.history.insert(0, "dead" if not retry or job.attempts >= job.max_attempts
+                           else "retried")
         if not retry or job.attempts >= job.max_attempts:
             job.state = "dead"
             totals["dead"] += 1
@@ -264,6 +270,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.model.idem = {k: v for k, v in self.model.idem.items() if v != job_id}
         with pytest.raises(JobNotFound):
             self.queue.get(job_id)
+        assert not self.client.exists(self.queue.keys.history(self.queue.local_id(job_id)))
 
     @rule(paused=st.booleans())
     def pause_or_resume(self, paused: bool) -> None:
@@ -298,6 +305,24 @@ class QueueMachine(RuleBasedStateMachine):
             assert (real.state, real.attempts, real.priority, real.max_attempts) == (
                 job.state, job.attempts, job.priority, job.max_attempts), job.id
             assert real.lease == (job.lease if job.state == "running" else None)
+            assert [a.outcome for a in real.history] == job.history[:HISTORY_LIMIT], job.id
+            assert all(a.error == "boom" for a in real.history)
+            local = self.queue.local_id(job.id)
+            if job.history:  # it lives exactly as long as the job's hash
+                assert (self.client.pttl(self.queue.keys.history(local)) > 0) == (
+                    self.client.pttl(self.queue.keys.job(local)) > 0), job.id
+
+    @invariant()
+    def every_listing_agrees(self) -> None:
+        if not hasattr(self, "queue"):
+            return
+        m = self.model
+        ready = [job_id for priority in sorted(m.ready, reverse=True)
+                 for job_id in m.ready[priority]]
+        assert [j.id for j in self.queue.jobs("ready", 1000)[0]] == ready
+        for state in ("scheduled", "running", "succeeded", "dead"):
+            listed = [j.id for j in self.queue.jobs(state, 1000)[0]]
+            assert sorted(listed) == sorted(j.id for j in m.jobs.values() if j.state == state)
 
 
 def _run(factory: Any, examples: int) -> None:

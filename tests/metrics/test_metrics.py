@@ -128,6 +128,16 @@ def test_collector_reads_a_hundred_queues_at_scrape_time(r: Any, queue_name: str
     assert sample(render(r), "relayq_queue_depth", queue=names[1], state="ready") == 3
 
 
+def test_latency_gauge_is_the_age_of_the_oldest_ready_job(r: Any, queue_name: str) -> None:
+    q = relayq.Queue(queue_name, r)
+    q.enqueue({"n": 1})
+    wait_until(lambda: q.stats().latency_ms >= 100, message="the job to age")
+    latency = sample(render(r), "relayq_queue_latency_seconds", queue=queue_name)
+    assert 0.1 <= latency < 60
+    q.claim()  # nothing ready: 0
+    assert sample(render(r), "relayq_queue_latency_seconds", queue=queue_name) == 0
+
+
 def test_collector_limited_to_named_queues(r: Any, queue_name: str) -> None:
     relayq.Queue(queue_name, r).enqueue({})
     relayq.Queue(queue_name + "-other", r).enqueue({})

@@ -253,3 +253,39 @@ def test_a_body_over_the_limit_is_refused_from_its_length(redis_down_server) -> 
     """The server answers 413 from the Content-Length alone, without reading the body."""
     with Client(redis_down_server.url) as c, pytest.raises(PayloadTooLarge):
         c.enqueue("big", "x" * (33 * 1024 * 1024))
+
+
+def test_jobs_of_a_state_and_a_jobs_history(client: Client, q: Queue) -> None:
+    ids = [q.enqueue(n, type="mail" if n else "other").id for n in range(3)]
+    jobs, cursor = client.jobs(q.name, "ready", limit=2)
+    assert [j.id for j in jobs] == ids[:2] and cursor is not None
+    rest, cursor = client.jobs(q.name, "ready", cursor=cursor)
+    assert [j.id for j in rest] == ids[2:] and cursor is None
+    assert [j.id for j in client.jobs(q.name, "ready", search="MAIL")[0]] == ids[1:]
+    job = q.claim(worker_id="sdk-worker")[0]
+    q.nack(job.id, job.lease, "boom", delay_ms=60_000)
+    (listed,), _ = client.jobs(q.name, "scheduled")
+    assert listed.id == job.id and listed.history is None  # listings do not read it
+    (attempt,) = client.get(job.id).history
+    assert (attempt.worker_id, attempt.outcome, attempt.error) == ("sdk-worker", "retried",
+                                                                   "boom")
+    assert attempt.started_at <= attempt.finished_at  # epoch ms again
+    with pytest.raises(InvalidArgument):
+        client.jobs(q.name, "sleeping")
+
+
+def test_workers_and_latency(client: Client, q: Queue, redis_url: str) -> None:
+    q.enqueue(1)
+    assert client.stats(q.name).latency_ms >= 0
+    worker = relayq.Worker([q.name], relayq.App(), redis_url, concurrency=2,
+                           registry_interval_s=0.1)
+    worker.start()
+    try:
+        mine = wait_until(lambda: [w for w in client.workers() if w.id == worker.worker_id],
+                          message="the worker in the registry")[0]
+        assert (mine.queues, mine.concurrency) == ([q.name], 2)
+        assert mine.started_at <= mine.last_seen_at  # epoch ms
+    finally:
+        worker.stop(grace_s=0)
+    assert not [w for w in client.workers() if w.id == worker.worker_id]
+    assert client.stats(q.name).latency_ms == 0  # the worker took the job (no handler: dead)
