@@ -56,15 +56,18 @@ export const api = {
     request("PUT", `${q(name)}/rate-limit`, burst === undefined ? {rate} : {rate, burst}),
   clearRateLimit: (name) => request("DELETE", `${q(name)}/rate-limit`),
   enqueue: (name, body) => request("POST", `${q(name)}/jobs`, body),
-  dead: (name, limit, cursor) => {
-    const params = new URLSearchParams({limit: String(limit)});
+  /** One page of the jobs of `state` in queue `name`; `search` filters by id, type or error. */
+  jobs: (name, state, limit, cursor, search) => {
+    const params = new URLSearchParams({state, limit: String(limit)});
     if (cursor) params.set("cursor", cursor);
-    return request("GET", `${q(name)}/dead?${params}`);
+    if (search) params.set("q", search);
+    return request("GET", `${q(name)}/jobs?${params}`);
   },
   requeueDead: (name, id) => request("POST", `${q(name)}/dead/${encodeURIComponent(id)}/requeue`),
   requeueAllDead: (name) => request("POST", `${q(name)}/dead/requeue`),
   purgeDead: (name, id) => request("DELETE", `${q(name)}/dead/${encodeURIComponent(id)}`),
   purgeAllDead: (name) => request("DELETE", `${q(name)}/dead`),
+  workers: () => request("GET", "/api/workers"),
   getJob: (id) => request("GET", job(id)),
   cancelJob: (id) => request("DELETE", job(id)),
   // Optional route (see web/README.md): trades the key for an HttpOnly cookie that the

@@ -56,14 +56,65 @@ export function fmtRate(perSecond) {
   return `${perSecond.toFixed(digits)}/s`;
 }
 
-/** An RFC 3339 time from the API as local date and time (with milliseconds), or "—". */
+/** An RFC 3339 time from the API in the dashboard's one format, always UTC and saying so:
+ * "2026-12-02 01:40:05 UTC"; "—" when absent. (UTC as everywhere else in relayq: the API, the
+ * CLI and the logs, so that a time read here can be searched for there.) */
 export function fmtTime(iso) {
   if (!iso) return "—";
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return String(iso);
-  const pad = (n, w = 2) => String(n).padStart(w, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  return `${d.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/** A <time> element in that format, with the exact instant (milliseconds) as its tooltip. */
+export function timeEl(iso, props = {}) {
+  return h("time", {...props, datetime: iso || null, title: iso || null}, fmtTime(iso));
+}
+
+/** A duration in milliseconds, short: 0 ms, 850 ms, 4.2 s, 3 min 5 s, 2 h 10 min, 3 d 4 h. */
+export function fmtDuration(ms) {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) return "—";
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s < 10 ? s.toFixed(1) : Math.floor(s)} s`;
+  const units = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
+  const parts = [];
+  let rest = Math.floor(s);
+  for (const [unit, size] of units) {
+    if (rest >= size || parts.length) parts.push(`${Math.floor(rest / size)} ${unit}`);
+    rest %= size;
+    if (parts.length === 2) break;
+  }
+  return parts.join(" ");
+}
+
+/** The message of a failure's text: for a Python traceback the first of the exception's own
+ * lines (those after the last indented frame line), its class named without its module
+ * ("DemoFailure: ..." for "relayq.worker.demo_app.DemoFailure: ..."), else the text's first
+ * line. Answers {message, full}: `full` is the whole text when there is more to it. */
+export function errorSummary(text) {
+  const whole = String(text).replace(/\s+$/, "");
+  const lines = whole.split("\n");
+  let message = lines[0];
+  if (/^Traceback \(most recent call last\):/m.test(whole)) {
+    let last = lines.length - 1;
+    while (last > 0 && !/^\s/.test(lines[last - 1])) last -= 1;
+    const own = lines.slice(last).filter((line) => line.trim());
+    if (own.length) message = own[0].replace(/^(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*(?::|$))/, "");
+  }
+  return {message, full: message === whole ? null : whole};
+}
+
+/** A failure shown as its message; the whole text (the traceback) opens with a click. */
+export function errorEl(text, props = {}) {
+  if (text === null || text === undefined || text === "") {
+    return h("span", {...props, class: "empty"}, "—");
+  }
+  const {message, full} = errorSummary(text);
+  if (full === null) return h("span", {...props, class: "error-text"}, message);
+  return h("details", {...props, class: "error-details"},
+    h("summary", {class: "error-text", title: message}, message),
+    h("pre", {class: "error-text traceback"}, full));
 }
 
 /** Any JSON value as indented text (for <pre>); undefined and null read "null". */
@@ -71,20 +122,40 @@ export function fmtJson(value) {
   return JSON.stringify(value ?? null, null, 2);
 }
 
-/** The hash route to a queue or a job page (names and ids are encoded). */
-export function queueHref(name) {
-  return `#/queues/${encodeURIComponent(name)}`;
+/** The hash route to a queue (its jobs of `state` shown) or a job page (names and ids are
+ * encoded). */
+export function queueHref(name, state = null) {
+  return `#/queues/${encodeURIComponent(name)}${state ? `/${encodeURIComponent(state)}` : ""}`;
 }
 
 export function jobHref(id) {
   return `#/jobs/${encodeURIComponent(id)}`;
 }
 
-/** A state name as a badge; the class only ever takes known state names. */
-const STATES = new Set(["ready", "scheduled", "running", "succeeded", "dead", "cancelled", "paused"]);
+/** A state (or an attempt's outcome) as a badge; the class only ever takes known names. */
+const STATES = new Set(["waiting", "ready", "scheduled", "running", "succeeded", "dead", "cancelled",
+  "paused", "retried", "reaped"]);
 
 export function badge(state) {
   return h("span", {class: `badge ${STATES.has(state) ? `badge-${state}` : ""}`}, state);
+}
+
+/** Runs `build`, which redraws what `container` shows, keeping open every traceback that was
+ * open (live updates redraw lists and job pages while someone reads one). */
+export function keepingOpen(container, build) {
+  const opened = new Set([...container.querySelectorAll("details[open] > pre")]
+    .map((pre) => pre.textContent));
+  build();
+  if (!opened.size) return;
+  for (const pre of container.querySelectorAll("details > pre")) {
+    if (opened.has(pre.textContent)) pre.parentElement.open = true;
+  }
+}
+
+/** A table inside a box that scrolls sideways by itself, so that a wide table never widens the
+ * page (on a phone the page keeps its width and the table scrolls in its box). */
+export function tableBox(table) {
+  return h("div", {class: "table-box"}, table);
 }
 
 /** A short message at the bottom of the page; errors stay longer. */

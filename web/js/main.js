@@ -2,8 +2,9 @@
 // sign-out, and the live feed that keeps every view current.
 //
 // Routes:  #/                 queues list
-//          #/queues/<name>    one queue
+//          #/queues/<name>[/<state>]   one queue, its jobs of that state shown
 //          #/jobs[/<id>]      job lookup
+//          #/workers          live workers
 // A view is a module with mount(root, ctx, params) answering {unmount()}.
 
 import {api, describeError} from "./api.js";
@@ -15,6 +16,7 @@ import * as jobView from "./views/job.js";
 import {hideLogin, initLogin, showLogin} from "./views/login.js";
 import * as queueView from "./views/queue.js";
 import * as queuesView from "./views/queues.js";
+import * as workersView from "./views/workers.js";
 
 const live = new LiveFeed();
 const throughput = new Throughput();
@@ -71,17 +73,20 @@ function parseRoute() {
       return p;
     }
   });
-  if (parts[0] === "queues" && parts[1]) return [queueView, {queue: parts[1]}];
-  if (parts[0] === "jobs") return [jobView, {id: parts[1] || null}];
+  if (parts[0] === "queues" && parts[1]) {
+    return [queueView, {queue: parts[1], state: parts[2] || null}, "queues"];
+  }
+  if (parts[0] === "jobs") return [jobView, {id: parts[1] || null}, "jobs"];
+  if (parts[0] === "workers") return [workersView, {}, "workers"];
   return [queuesView, {}];
 }
 
 function route() {
   if (current) current.unmount();
   root.replaceChildren();
-  const [view, params] = parseRoute();
+  const [view, params, section = "queues"] = parseRoute();
   for (const link of document.querySelectorAll("nav a")) {
-    link.classList.toggle("active", link.dataset.view === (view === jobView ? "jobs" : "queues"));
+    link.classList.toggle("active", link.dataset.view === section);
   }
   current = view.mount(root, ctx, params);
   root.focus({preventScroll: true});

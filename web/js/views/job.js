@@ -1,8 +1,11 @@
-// Job lookup by id: every field of the job's JSON view (payload, result, error, timestamps),
-// refreshed when the job changes state; cancel, requeue or purge where its state allows.
+// Job lookup by id: every field of the job's JSON view (payload, result, error, timestamps) and
+// its attempt history, refreshed when the job changes state; cancel, requeue or purge where its
+// state allows.
 
 import {api} from "../api.js";
-import {badge, fmtJson, fmtTime, h, jobHref, queueHref, replace} from "../dom.js";
+import {
+  badge, errorEl, fmtJson, h, jobHref, keepingOpen, queueHref, replace, tableBox, timeEl,
+} from "../dom.js";
 
 const TIMES = {created_at: "Created", run_at: "Due", started_at: "Started",
   finished_at: "Finished", lease_deadline: "Lease deadline"};
@@ -47,6 +50,10 @@ export function mount(root, ctx, {id}) {
   }
 
   function render(job) {
+    keepingOpen(details, () => show(job));
+  }
+
+  function show(job) {
     replace(details,
       h("div", {class: "page-head"}, h("h2", {}, job.id), badge(job.state), actions(job)),
       h("dl", {class: "fields"},
@@ -57,13 +64,36 @@ export function mount(root, ctx, {id}) {
         row("Worker", job.worker_id ?? "—"),
         row("Idempotency key", job.idempotency_key ?? "—"),
         Object.entries(TIMES).map(([name, label]) => row(label,
-          h("time", {dataset: {field: name}, title: job[name] ?? ""}, fmtTime(job[name]))))),
+          timeEl(job[name], {dataset: {field: name}})))),
       h("h3", {}, "Payload"), h("pre", {class: "json", dataset: {field: "payload"}},
         fmtJson(job.payload)),
       h("h3", {}, "Result"), h("pre", {class: "json", dataset: {field: "result"}},
         fmtJson(job.result)),
-      h("h3", {}, "Last error"), h("pre", {class: "error-text", dataset: {field: "last_error"}},
-        job.last_error ?? "—"));
+      h("h3", {}, "Last error"), errorEl(job.last_error, {dataset: {field: "last_error"}}),
+      h("h3", {}, "Attempt history"), history(job));
+  }
+
+  /** Its attempts, newest first: the one running or that succeeded (from the job's own fields),
+   * then the earlier ones that failed or were lost (`history`, the newest few the server keeps),
+   * each with its worker, start, end, outcome and error message. */
+  function history(job) {
+    const attempts = Array.isArray(job.history) ? [...job.history] : [];
+    if ((job.state === "running" || job.state === "succeeded") && job.started_at) {
+      attempts.unshift({worker_id: job.worker_id, started_at: job.started_at,
+        finished_at: job.finished_at, outcome: job.state, error: null});
+    }
+    if (!attempts.length) return h("p", {class: "empty"}, "Not run yet.");
+    const rows = attempts.map((attempt, i) => h("tr", {dataset: {attempt: String(i)}},
+      h("td", {}, attempt.worker_id ?? "—"),
+      h("td", {}, timeEl(attempt.started_at)),
+      h("td", {}, timeEl(attempt.finished_at)),
+      h("td", {}, attempt.outcome ? badge(String(attempt.outcome)) : "—"),
+      h("td", {class: "error-cell"}, errorEl(attempt.error))));
+    return tableBox(h("table", {class: "history"},
+      h("thead", {}, h("tr", {},
+        ["Worker", "Started", "Finished", "Outcome", "Error"].map((label) =>
+          h("th", {scope: "col"}, label)))),
+      h("tbody", {}, rows)));
   }
 
   async function load() {

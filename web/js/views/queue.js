@@ -1,23 +1,27 @@
-// A queue page: live depth and totals, throughput, pause/resume, the rate limit, the
-// enqueue form, the dead-letter queue and the latest job state changes of this queue.
+// A queue page: live depth, latency and totals, its jobs per state (with the dead-letter queue),
+// throughput, pause/resume, the rate limit, the enqueue form and the latest job state changes of
+// this queue.
 
 import {api} from "../api.js";
 import {createChart} from "../chart.js";
-import {badge, fmtNumber, h, jobHref, setText} from "../dom.js";
-import {createDeadLetters} from "./dead.js";
+import {badge, fmtDuration, fmtNumber, fmtTime, h, jobHref, setText} from "../dom.js";
 import {createEnqueueForm} from "./enqueue.js";
+import {createJobBrowser} from "./jobs.js";
 
 const STATES = ["ready", "scheduled", "running", "dead", "succeeded"];
 const TOTALS = ["enqueued", "claimed", "succeeded", "failed", "retried", "dead", "reaped",
   "throttled", "cancelled"];
 const ACTIVITY = 20;
 
-export function mount(root, ctx, {queue}) {
+export function mount(root, ctx, {queue, state}) {
   const depth = {};
   const depthCards = STATES.map((state) => {
     depth[state] = h("span", {class: "value"}, "—");
     return h("div", {class: "card", dataset: {state}}, depth[state], h("span", {}, state));
   });
+  const latency = h("span", {class: "value"}, "—");
+  depthCards.push(h("div", {class: "card", dataset: {state: "latency"},
+    title: "How long the oldest ready job has waited"}, latency, h("span", {}, "latency")));
   const totals = {};
   const totalsRow = TOTALS.map((name) => {
     totals[name] = h("dd", {dataset: {total: name}}, "—");
@@ -33,7 +37,7 @@ export function mount(root, ctx, {queue}) {
   const clearLimit = h("button", {type: "button", on: {click: () =>
     act(() => api.clearRateLimit(queue), "Rate limit cleared")}}, "Clear");
   const chart = createChart(`Jobs per second, ${queue}`);
-  const dead = createDeadLetters(ctx, queue, () => refresh());
+  const jobs = createJobBrowser(ctx, queue, state, () => refresh());
   const activity = h("ol", {class: "activity"});
   let current = null;
 
@@ -41,18 +45,20 @@ export function mount(root, ctx, {queue}) {
     h("div", {class: "page-head"}, h("h1", {}, queue), pausedBadge, toggle),
     h("section", {class: "panel"}, h("h2", {}, "Depth"), h("div", {class: "cards"}, depthCards),
       h("h3", {}, "Lifetime totals"), h("dl", {class: "totals"}, totalsRow)),
+    jobs.element,
     h("section", {class: "panel"}, h("h2", {}, "Throughput"), chart.element),
     h("section", {class: "panel"}, h("h2", {}, "Rate limit"),
       h("p", {}, "Current: ", limitText),
       h("form", {class: "inline-form", on: {submit: setLimit}}, rate, burst,
         h("button", {type: "submit"}, "Set"), clearLimit)),
     h("section", {class: "panel"}, h("h2", {}, "Enqueue a job"), createEnqueueForm(ctx, queue)),
-    dead.element,
     h("section", {class: "panel"}, h("h2", {}, "Recent state changes"), activity));
 
   function render(stats) {
     current = stats;
     for (const state of STATES) setText(depth[state], fmtNumber(stats[state]));
+    setText(latency, fmtDuration(stats.latency_ms));
+    jobs.setCounts(stats);
     for (const name of TOTALS) setText(totals[name], fmtNumber((stats.totals || {})[name] ?? 0));
     pausedBadge.hidden = !stats.paused;
     setText(toggle, stats.paused ? "Resume" : "Pause");
@@ -85,34 +91,35 @@ export function mount(root, ctx, {queue}) {
 
   function onJob(event) {
     if (event.queue !== queue) return;
-    if (event.state === "dead") dead.refreshSoon();
+    jobs.refreshSoon();
     const ids = Array.isArray(event.ids) ? event.ids : [];
     const shown = ids.slice(0, 5).map((id) => h("a", {href: jobHref(id)}, id));
     const more = ids.length > shown.length ? ` and ${ids.length - shown.length} more` : "";
-    activity.prepend(h("li", {}, h("time", {}, new Date().toLocaleTimeString()), " ",
+    activity.prepend(h("li", {}, h("time", {}, fmtTime(new Date().toISOString())), " ",
       badge(String(event.state)), " ", shown.flatMap((a, i) => (i ? [", ", a] : [a])), more));
     while (activity.childElementCount > ACTIVITY) activity.lastElementChild.remove();
   }
 
-  // Dead jobs arrive with `job` events; a changed count also catches requeues and purges made
-  // elsewhere (which send no "dead" event).
-  let lastDead = null;
+  // State changes arrive as `job` events; a changed count also catches requeues and purges made
+  // elsewhere (which send no event).
+  let lastCounts = null;
   function onStats(snapshot) {
     const stats = (snapshot.queues || []).find((s) => s.queue === queue);
     if (!stats) return;
     render(stats);
-    if (lastDead !== null && stats.dead !== lastDead) dead.refreshSoon();
-    lastDead = stats.dead;
+    const counts = STATES.map((state) => stats[state]).join();
+    if (lastCounts !== null && counts !== lastCounts) jobs.refreshSoon();
+    lastCounts = counts;
   }
 
   refresh();
-  dead.refresh();
   const offStats = ctx.on("stats", onStats);
   const offJob = ctx.on("job", onJob);
   return {
     unmount() {
       offStats();
       offJob();
+      jobs.stop();
     },
   };
 }
