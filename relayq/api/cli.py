@@ -175,6 +175,11 @@ def worker_app(config: ServerConfig, limits: Limits, log_level: str, log_format:
 
     setup_logging(log_level, log_format)
     app = create_app(config)
+    if stopping.is_set():
+        # The server was told to stop while this worker was still starting. granian's SIGTERM
+        # reached it before it could act on one (it would serve on until killed, after
+        # STOP_TIMEOUT_S): there is nothing to drain yet, so end now.
+        os._exit(0)
     services = app.extensions["relayq"]
 
     def stop_waiting() -> None:

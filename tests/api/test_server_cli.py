@@ -91,3 +91,23 @@ def test_workers_share_one_bootstrap_key_printed_once() -> None:
         for _ in range(20):  # a new connection each: both workers answer some
             with urllib.request.urlopen(request, timeout=10) as reply:
                 assert reply.status == 200
+
+
+def test_a_server_stopped_while_a_worker_still_starts_exits_at_once(redis_url: str) -> None:
+    """/healthz answers as soon as one worker serves; a SIGTERM then found the other still
+    importing, and granian waited STOP_TIMEOUT_S for it before killing it. That worker now
+    ends itself, so the server exits promptly and leaves no process behind."""
+    import signal
+    import time
+
+    from relayq.api.cli import STOP_TIMEOUT_S
+    from tests.support.server import start_server
+
+    server = start_server(redis_url, "--auth", "off", "--workers", "2")
+    group = server.proc.pid
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(STOP_TIMEOUT_S + 5) == 0
+    assert time.monotonic() - started < STOP_TIMEOUT_S / 2
+    ps = subprocess.run(["ps", "-o", "pid=", "-g", str(group)], capture_output=True, text=True)
+    assert ps.stdout.split() == []
