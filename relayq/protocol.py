@@ -69,6 +69,46 @@ def run_many(client: RedisClient, calls: Sequence[Call[Any]],
     return [call.parse(reply) for call, reply in zip(calls, replies)]
 
 
+def group_enqueues(calls: Sequence[Call[Any]], max_jobs: int) -> list[list[int]]:
+    """Indexes of `calls` in groups that can run as one call: enqueue calls of one queue
+    together, up to `max_jobs` jobs a group; any other call alone. (Group commit: see
+    relayq.api.group_commit.)"""
+    groups: list[list[int]] = []
+    open_groups: dict[tuple[str, ...], tuple[list[int], int]] = {}
+    for i, call in enumerate(calls):
+        if call.script is not ENQUEUE:
+            groups.append([i])
+            continue
+        jobs = int(call.args[2])
+        group, count = open_groups.get(call.keys, (None, 0))
+        if group is None or count + jobs > max_jobs:
+            group, count = [], 0
+            groups.append(group)
+        group.append(i)
+        open_groups[call.keys] = (group, count + jobs)
+    return groups
+
+
+def merge_enqueues(calls: Sequence[Call[list[EnqueueResult]]]) -> Call[list[EnqueueResult]]:
+    """One enqueue call of every job of `calls` (enqueue calls of one queue), in order. All or
+    nothing: refused, it wrote nothing, and each call can run again alone for its own answer."""
+    first = calls[0]
+    jobs = sum(int(call.args[2]) for call in calls)
+    fields = chain.from_iterable(call.args[3:] for call in calls)
+    return Call(ENQUEUE, first.keys, (*first.args[:2], str(jobs), *fields), first.parse)
+
+
+def split_enqueued(calls: Sequence[Call[list[EnqueueResult]]], results: list[EnqueueResult]
+                   ) -> list[list[EnqueueResult]]:
+    """The results of a merged enqueue call (merge_enqueues), back to each call's jobs."""
+    out, start = [], 0
+    for call in calls:
+        jobs = int(call.args[2])
+        out.append(results[start:start + jobs])
+        start += jobs
+    return out
+
+
 def refuse(reply: Sequence[Any]) -> None:
     """Raises the exception for a refusal reply: {code, message}. Every script's `not_found`
     is about a job, so it is a JobNotFound."""
