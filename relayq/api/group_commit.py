@@ -12,10 +12,10 @@ others after its own answer is ready.
 Each request still gets its own result or its own error:
 - script calls go out in one pipeline (relayq.scripts.run_pipelined, so NOSCRIPT and MOVED are
   handled as for any pipeline), and each reply is parsed by its own call's parser;
-- single enqueues of one queue become one enqueue call of all their jobs (relayq.protocol.
-  merge_enqueues): Redis runs the script's fixed part (clock, settings, counters, wake-up,
-  event) once for the lot. An enqueue call is all or nothing on validation, so when a merged
-  call is refused (it wrote nothing) each enqueue runs again alone and gets its own answer;
+- the enqueues of one queue become one enqueue call of all their jobs, and its acks one ack
+  call (relayq.protocol.merge_calls): Redis runs the script's fixed part (clock, settings,
+  counters, wake-up, event) once for the lot. Both are all or nothing on validation, so when a
+  merged call is refused (it wrote nothing) each call runs again alone for its own answer;
 - a round whose pipeline fails as a whole (Redis went away, OOM...) runs each call again alone,
   so each request sees the error (or the result) of its own call;
 - key lookups of a round are one HMGET of the distinct key ids asked for. A lookup is sent after
@@ -154,8 +154,8 @@ class GroupCommit:
     def _run_calls(self, calls: list[protocol.Call[Any]]) -> list[Any]:
         if len(calls) == 1:
             return [self._alone(calls[0])]
-        groups = protocol.group_enqueues(calls, BATCH_LIMIT)
-        sent = [protocol.merge_enqueues([calls[i] for i in g]) if len(g) > 1 else calls[g[0]]
+        groups = protocol.group_mergeable(calls, BATCH_LIMIT)
+        sent = [protocol.merge_calls([calls[i] for i in g]) if len(g) > 1 else calls[g[0]]
                 for g in groups]
         try:
             replies = scripts.run_pipelined(self.redis, sent)
@@ -170,7 +170,7 @@ class GroupCommit:
                 for i in group:
                     outcomes[i] = self._alone(calls[i])
             else:
-                for i, results in zip(group, protocol.split_enqueued(
+                for i, results in zip(group, protocol.split_merged(
                         [calls[i] for i in group], parsed)):
                     outcomes[i] = results
         return outcomes

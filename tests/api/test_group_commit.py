@@ -99,3 +99,24 @@ def test_key_lookups_of_a_round_are_one_hmget(r: Any) -> None:
     store.revoke(record.id)
     with pytest.raises(Exception, match="revoked"):
         store.authenticate(key)
+
+
+def test_acks_of_one_queue_share_one_call_and_keep_their_own_answers(
+        r: Any, queue_name: str) -> None:
+    commit = GroupCommit(r)
+    q = GroupedQueue(queue_name, commit)
+    q.enqueue_many([{"n": i} for i in range(3)])
+    jobs = list(q.claim(3))
+    scripts.load_all(r)
+    acks = [q._ack_call([(jobs[0].id, jobs[0].lease, '{"r": 0}')], checked=True),
+            q._ack_call([(jobs[1].id, "stale", "")], checked=True),
+            q._ack_call([(jobs[2].id, jobs[2].lease, "")], checked=True)]
+    before = evalsha_calls(r)
+    assert commit._run_calls(acks) == [["ok"], ["lease_lost"], ["ok"]]
+    assert evalsha_calls(r) - before == 1
+    assert [q.get(j.id).state for j in jobs] == ["succeeded", "running", "succeeded"]
+    bad = q._ack_call([(jobs[1].id, jobs[1].lease, "{not json")], checked=True)
+    again = q._ack_call([(jobs[0].id, jobs[0].lease, "")], checked=True)
+    outcomes = commit._run_calls([bad, again])
+    assert isinstance(outcomes[0], Exception) and outcomes[1] == ["ok"]
+    assert q.get(jobs[1].id).state == "running"
