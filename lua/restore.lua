@@ -67,7 +67,7 @@ if #ARGV ~= 4 + FIELDS * n then
 end
 
 local config = read_config(meta_key, {'succeeded_ttl_ms', 'dead_ttl_ms', 'idempotency_ttl_ms',
-                                      'max_payload_bytes', 'paused'})
+                                      'max_payload_bytes', 'paused', 'id_ms'})
 local paused = config.paused
 
 local function json_or_empty(value, name)
@@ -124,6 +124,7 @@ local now = now_ms()
 
 -- writes below
 local reply = {'ok', 0}
+local newest_ms = -1 -- the newest millisecond of a restored id
 local restored = {ready = {}, scheduled = {}, succeeded = {}, dead = {}, cancelled = {}}
 for _, job in ipairs(jobs) do
   local job_key = prefix .. 'job:' .. job.id
@@ -176,12 +177,18 @@ for _, job in ipairs(jobs) do
     local ids = restored[state]
     ids[#ids + 1] = job.id
     reply[2] = reply[2] + 1
+    newest_ms = math.max(newest_ms, tonumber(string.sub(job.id, 1, -7)) or 0)
   end
   reply[#reply + 1] = status
 end
 
 if min_seq >= 0 and (tonumber(redis.call('GET', seq_key)) or 0) < min_seq then
   redis.call('SET', seq_key, min_seq)
+end
+-- Enqueue then checks its new ids against those in use while it makes ids of a millisecond
+-- that restored ids may hold (lua/enqueue.lua: id_ms, id_seq).
+if newest_ms >= 0 and (config.id_ms == nil or newest_ms >= config.id_ms) then
+  redis.call('HSET', meta_key, 'id_ms', ms_str(newest_ms), 'id_seq', '')
 end
 if #restored.ready > 0 and not paused then wake(wake_key) end
 for state, ids in pairs(restored) do emit(prefix, queue, state, ids) end

@@ -69,6 +69,56 @@ def run_many(client: RedisClient, calls: Sequence[Call[Any]],
     return [call.parse(reply) for call, reply in zip(calls, replies)]
 
 
+def _jobs(call: Call[Any]) -> int:
+    """Jobs in an enqueue call (ARGV[3]) or an ack call (id, lease, result triples)."""
+    return int(call.args[2]) if call.script is ENQUEUE else (len(call.args) - 3) // 3
+
+
+def group_mergeable(calls: Sequence[Call[Any]], max_jobs: int) -> list[list[int]]:
+    """Indexes of `calls` in groups that can run as one call (group commit: see
+    relayq.api.group_commit): enqueue calls of one queue together, ack calls of one queue
+    with the same result limit together, up to `max_jobs` jobs a group; any other call alone."""
+    groups: list[list[int]] = []
+    open_groups: dict[tuple[Any, ...], tuple[list[int], int]] = {}
+    for i, call in enumerate(calls):
+        if call.script is ENQUEUE:
+            kind: tuple[Any, ...] = (ENQUEUE.name, call.keys)
+        elif call.script is ACK:
+            kind = (ACK.name, call.keys, call.args[2])
+        else:
+            groups.append([i])
+            continue
+        jobs = _jobs(call)
+        group, count = open_groups.get(kind, (None, 0))
+        if group is None or count + jobs > max_jobs:
+            group, count = [], 0
+            groups.append(group)
+        group.append(i)
+        open_groups[kind] = (group, count + jobs)
+    return groups
+
+
+def merge_calls(calls: Sequence[Call[R]]) -> Call[R]:
+    """One call of every job of `calls` (a group of group_mergeable), in order. Enqueue and
+    ack are all or nothing on validation: refused, the merged call wrote nothing, and each call
+    can run again alone for its own answer."""
+    first = calls[0]
+    fields = chain.from_iterable(call.args[3:] for call in calls)
+    third = str(sum(_jobs(call) for call in calls)) if first.script is ENQUEUE \
+        else first.args[2]
+    return Call(first.script, first.keys, (*first.args[:2], third, *fields), first.parse)
+
+
+def split_merged(calls: Sequence[Call[list[Any]]], results: list[Any]) -> list[list[Any]]:
+    """The per-job results of a merged call (merge_calls), back to each call's jobs."""
+    out, start = [], 0
+    for call in calls:
+        jobs = _jobs(call)
+        out.append(results[start:start + jobs])
+        start += jobs
+    return out
+
+
 def refuse(reply: Sequence[Any]) -> None:
     """Raises the exception for a refusal reply: {code, message}. Every script's `not_found`
     is about a job, so it is a JobNotFound."""

@@ -124,6 +124,11 @@ class Queue(Generic[T]):
     def _run(self, call: Call[Any]) -> Any:
         return protocol.run(self.redis, call)
 
+    def _run_many(self, calls: Sequence[Call[Any]], wait: Wait | None = None) -> list[Any]:
+        """Every script call of this queue goes through `_run` or `_run_many` (the server's
+        queues share round trips between requests: relayq.api.group_commit)."""
+        return protocol.run_many(self.redis, calls, wait)
+
     def _register(self) -> None:
         """Records the queue's name in relayq:queues (once per Queue object)."""
         if not self._registered:
@@ -194,7 +199,7 @@ class Queue(Generic[T]):
         """The results of enqueue calls, in order; a NotReplicated carries them too. The queue is
         listed once the scripts accepted the jobs, so a refused call leaves no name behind."""
         try:
-            results = [r for rs in protocol.run_many(self.redis, calls, wait) for r in rs]
+            results = [r for rs in self._run_many(calls, wait) for r in rs]
         except NotReplicated as e:
             e.result = [r for rs in e.result for r in rs]  # type: ignore[attr-defined]
             self._register()  # written, only short of replicas
@@ -231,8 +236,8 @@ class Queue(Generic[T]):
         ('ok' | 'not_found' | 'lease_lost')."""
         call = self._ack_call([(job_id, lease, "" if result is None else dumps(result))
                                for job_id, lease, result in acks])
-        return protocol.run_many(self.redis, [call],
-                                 override(self.replication, replicas, replica_timeout_ms))[0]
+        return self._run_many([call],
+                              override(self.replication, replicas, replica_timeout_ms))[0]
 
     def _ack_call(self, acks: list[tuple[str, str, str]], checked: bool = False
                   ) -> Call[list[str]]:
@@ -254,7 +259,7 @@ class Queue(Generic[T]):
         call = self._nack_call(job_id, lease, error, retry, delay_ms)
         wait = override(self.replication, replicas, replica_timeout_ms)
         try:
-            nacked = protocol.run_many(self.redis, [call], wait)[0]
+            nacked = self._run_many([call], wait)[0]
         except NotReplicated as e:
             e.result = self._nack_result(job_id, e.result[0])  # type: ignore[attr-defined]
             raise
@@ -320,7 +325,7 @@ class Queue(Generic[T]):
             return [], None
         wait = self.replication if acks or nacks else None
         try:
-            replies = protocol.run_many(self.redis, calls, wait)
+            replies = self._run_many(calls, wait)
         except NotReplicated as e:
             e.result = self._settled(outcomes, e.result, acks, nacks,  # type: ignore[attr-defined]
                                      releases, claim_call)
@@ -401,7 +406,7 @@ class Queue(Generic[T]):
             return []
         calls = [self._calls.restore(min_sequence, jobs[start:start + RESTORE_BATCH])
                  for start in range(0, len(jobs), RESTORE_BATCH)]
-        statuses = [s for restored in protocol.run_many(self.redis, calls, None)
+        statuses = [s for restored in self._run_many(calls, None)
                     for s in restored.statuses]
         self._register()  # after: a refused restore lists nothing
         return statuses

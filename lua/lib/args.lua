@@ -65,13 +65,15 @@ local function keys_problem(n, named)
   if #KEYS ~= n then return string.format('expected %d keys, got %d', n, #KEYS) end
   local own = string.match(KEYS[1], '^relayq:{[%w_%-]+}:')
   if not own then return 'KEYS[1] is not a key of a relayq queue' end
+  -- string.find with plain = true compares in place: no new string per key
   for i = 2, n do
-    if string.sub(KEYS[i], 1, #own) ~= own then
+    if string.find(KEYS[i], own, 1, true) ~= 1 then
       return string.format('KEYS[%d] belongs to another queue than KEYS[1]', i)
     end
   end
   if named >= 1 and ARGV[1] ~= own then return 'ARGV[1] must be the key prefix of KEYS[1]' end
-  if named >= 2 and ARGV[2] ~= string.sub(own, 9, -3) then
+  local name = ARGV[2] or ''
+  if named >= 2 and (#name ~= #own - 10 or string.find(own, name, 9, true) ~= 9) then
     return 'ARGV[2] must be the queue name of KEYS[1]'
   end
   return nil

@@ -15,6 +15,7 @@ from ..connection import connect
 from ..limits import DEFAULT_MAX_PAYLOAD_BYTES
 from ..queue import Queue, list_queues, stats_many
 from .event_hub import EventHub
+from .group_commit import GroupCommit, GroupedQueue
 from .throttle import DEFAULT_BURST, DEFAULT_RATE, AuthThrottle
 from .wake_hub import WakeHub
 
@@ -51,7 +52,8 @@ class Services:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.redis = connect(config.redis_url)
-        self.api_keys = KeyStore(self.redis)
+        self.commit = GroupCommit(self.redis)
+        self.api_keys = KeyStore(self.redis, lookup=self.commit.lookup_key)
         self.auth_throttle = AuthThrottle(config.auth_failure_rate, config.auth_failure_burst)
         self.wake_hub = WakeHub(config.max_long_polls)
         self.event_hub = EventHub(self.redis, self.all_stats, config.max_event_streams)
@@ -64,7 +66,7 @@ class Services:
 
     def _make_queue(self, name: str) -> Queue[Any]:
         """The `Queue` for `name` (InvalidQueueName for a bad name; nothing is cached then)."""
-        return Queue(name, self.redis, max_payload_bytes=self.config.max_payload_bytes)
+        return GroupedQueue(name, self.commit, max_payload_bytes=self.config.max_payload_bytes)
 
     def queue_names(self) -> list[str]:
         """Queues in use plus those named by --queues, sorted."""

@@ -27,7 +27,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="also measure claim+ack latency at these queue depths, e.g. 1000,1000000")
     p.add_argument("--http", type=int, default=0, metavar="JOBS",
                    help="also measure the HTTP API through the SDK with this many jobs per "
-                        "phase (a private relayq-server on the same Redis)")
+                        "phase (a private relayq-server on the same Redis), and with wrk at "
+                        "--http-connections")
+    p.add_argument("--http-connections", default="1,8,32", metavar="N,N",
+                   help="with --http and wrk installed: single enqueue, batch enqueue and a "
+                        "worker draining over HTTP at each number of connections (1,8,32)")
+    p.add_argument("--http-seconds", type=float, default=5.0,
+                   help="with --http-connections: seconds per phase (5)")
     add_redis(p, private=True)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=run)
@@ -38,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
     result = run_bench(jobs=args.jobs, workers=args.workers, concurrency=args.concurrency,
                        rate=args.rate, duration=args.duration, redis_url=args.redis,
                        depths=depths, http_jobs=args.http,
+                       http_connections=[int(c) for c in args.http_connections.split(",")
+                                         if c.strip()],
+                       http_seconds=args.http_seconds,
                        log=lambda m: print(f"[relayq bench] {m}", file=sys.stderr, flush=True))
     if args.json:
         print_json(result)

@@ -239,20 +239,30 @@ class Bench:
         self.procs = []
 
 
-def run_http(redis_url: str, jobs: int, log: Callable[[str], None]) -> dict[str, Any]:
-    """The HTTP API's throughput through the SDK (relayq.tools.http_bench) on a private
-    relayq-server over the same Redis: single enqueue, batch enqueue, claim + ack.
+def run_http(redis_url: str, jobs: int, log: Callable[[str], None],
+             connections: list[int] = (), seconds: float = 5) -> dict[str, Any]:
+    """The HTTP API on a private relayq-server over the same Redis: through the SDK, one
+    request at a time (single enqueue, batch enqueue, claim + ack: relayq.tools.http_bench);
+    then, when `wrk` is installed, at each number of `connections` for `seconds` per phase
+    (single enqueue, batch enqueue, a worker draining over HTTP), with Redis's CPU per job.
     Its key is revoked after."""
     from ..auth import KeyStore
-    from .http_bench import measure_http
+    from .http_bench import has_wrk, measure_concurrent, measure_http
     from .server_process import ServerProcess
 
     log(f"HTTP API through the SDK: {jobs} jobs per phase")
-    store = KeyStore(connect(redis_url))
+    r = connect(redis_url)
+    store = KeyStore(r)
     record, key = store.create("relayq-bench", ["admin"])
     try:
         with ServerProcess(redis_url, "--log-level", "warning") as server:
             figures = measure_http(server.url, key, jobs)
+            if connections and has_wrk():
+                log(f"HTTP API with wrk at {connections} connections, {seconds:g} s a phase")
+                figures.update(measure_concurrent(server.url, key, list(connections), seconds,
+                                                  r))
+            elif connections:
+                log("wrk is not installed: no concurrent HTTP figures")
     finally:
         store.revoke(record.id)
     return {f"http_{name}": value for name, value in figures.items() if name != "jobs"}
@@ -260,7 +270,8 @@ def run_http(redis_url: str, jobs: int, log: Callable[[str], None]) -> dict[str,
 
 def run_bench(*, jobs: int, workers: int, concurrency: int, rate: float, duration: float,
               redis_url: str | None, depths: list[int], log: Callable[[str], None],
-              http_jobs: int = 0) -> dict[str, Any]:
+              http_jobs: int = 0, http_connections: list[int] = (),
+              http_seconds: float = 5) -> dict[str, Any]:
     """Runs every phase; starts (and stops) a private redis-server unless `redis_url` is given.
     With a given Redis only the bench's own keys are touched, never FLUSHALL. `http_jobs` > 0
     adds the HTTP API's figures, measured in the same run."""
@@ -274,7 +285,11 @@ def run_bench(*, jobs: int, workers: int, concurrency: int, rate: float, duratio
         result = Bench(redis_url, jobs, workers, concurrency, rate, duration, queue, log).run(
             depths)
         if http_jobs:
-            result.update(run_http(redis_url, http_jobs, log))
+            result.update(run_http(redis_url, http_jobs, log, http_connections, http_seconds))
+            single = result.get(f"http_c{max(http_connections, default=0)}_enqueue_single")
+            if single:  # the HTTP API beside the direct path of the same run
+                result["http_single_vs_direct"] = round(
+                    single["jobs_per_s"] / result["enqueue_per_s"], 3)
         info = redis.Redis.from_url(redis_url).info("server")
         result["redis_version"] = info.get("redis_version")
         return result

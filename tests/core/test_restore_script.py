@@ -150,3 +150,27 @@ def test_a_key_held_by_another_job_is_never_taken(any_q: Queue) -> None:
     t = now_ms(any_q)
     assert any_q.restore([job("1", "ready", t, idempotency_key="k")]) == ["ok"]
     assert any_q.enqueue({}, idempotency_key="k").id == held.id
+
+
+def test_new_ids_never_take_restored_ones_of_the_same_millisecond(any_q: Queue) -> None:
+    """Enqueue checks ids against those in use only while they may be taken (lua/enqueue.lua:
+    id_ms, id_seq); restored ids of a millisecond still to come are: each of them must survive
+    the enqueues made in that millisecond."""
+    any_q.enqueue({"n": "first"})  # the script loaded, the queue listed: enqueues are quick
+    for margin_ms in (300, 1000, 3000, 5000, 10_000):  # tries, on a busy machine
+        soon = now_ms(any_q) + margin_ms
+        seq = int(any_q.redis.get(any_q.keys.seq) or 0)
+        restored = [job(f"{soon}{(seq + i) % 1_000_000:06d}", "cancelled", soon - 1,
+                        finished_at=soon - 1) for i in range(1, 501)]
+        any_q.restore(restored)
+        while now_ms(any_q) < soon - 3:  # to just before, enqueueing nothing
+            pass
+        made = []
+        while now_ms(any_q) <= soon + 1:
+            made.append(any_q.enqueue({"n": len(made)}).id)
+        assert len(set(made)) == len(made)
+        states = {any_q.get(f"{any_q.name}.{j.local_id}").state for j in restored}
+        assert states == {"cancelled"}
+        if any(i.startswith(f"{any_q.name}.{soon}") for i in made):
+            return  # enqueues were made in that millisecond, and took none of its ids
+    pytest.fail("no enqueue landed in the restored ids' millisecond: the machine is too busy")
