@@ -3,7 +3,8 @@
 Two kinds of series, every one labelled by `queue` (queue names only: never a job id):
 
 From lifecycle events, counted by the process that saw them (registered in prometheus_client's
-default registry, so that a user's own metrics appear beside them):
+default registry, so that a user's own metrics appear beside them; a relayq-server of several
+worker processes sums theirs, through prometheus_client's multiprocess mode):
 
 | metric                               | type      | counted when                              |
 |--------------------------------------|-----------|-------------------------------------------|
@@ -50,6 +51,7 @@ Entry points: `serve_worker_metrics` (for `relayq-worker --metrics-addr`), `rend
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import suppress
@@ -58,6 +60,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from .connection import RedisClient, connect
 from .errors import RelayqError
@@ -240,7 +243,11 @@ def metrics_registry(redis: RedisClient,
     counters, process metrics, the user's own) and the queue state of `queues` from Redis.
     Registering reads nothing: Redis is read at each scrape."""
     registry = CollectorRegistry()
-    registry.register(_Forward(REGISTRY))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # the counts of every process of a multi-process server (relayq.api.cli), summed
+        MultiProcessCollector(registry)
+    else:
+        registry.register(_Forward(REGISTRY))
     registry.register(QueueCollector(redis, queues))
     return registry
 

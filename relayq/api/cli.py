@@ -43,7 +43,9 @@ import logging
 import math
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from functools import partial
 from typing import Any
@@ -225,6 +227,7 @@ def serve(args: argparse.Namespace) -> int:
               "Use this only for local experiments.", file=sys.stderr, flush=True)
     stopping = multiprocessing.get_context().Event()
     server = _granian(args, host, port, stopping)
+    metrics_dir = _shared_metrics_dir()
     if exporter is not None:
         exporter.start()
     log_event(log, logging.INFO, "server.listening", url=f"http://{args.addr}",
@@ -237,7 +240,22 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if exporter is not None:
             exporter.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _shared_metrics_dir() -> str | None:
+    """Every worker process counts into files of one directory (prometheus_client's
+    multiprocess mode), so that /metrics, whichever worker answers it, gives the server's
+    totals and not one worker's. Set before the workers import prometheus_client (the main
+    process never does); an operator's own PROMETHEUS_MULTIPROC_DIR is kept. The directory
+    we made is ours to remove."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    path = tempfile.mkdtemp(prefix="relayq-server-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def _granian(args: argparse.Namespace, host: str, port: int, stopping: Any) -> Any:

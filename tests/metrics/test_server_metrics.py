@@ -52,3 +52,27 @@ def test_openmetrics_on_request_and_promtool_accepts_the_text(api: Api, q: Queue
     assert reply.body.decode().endswith("# EOF\n")
     checked = promtool("check", "metrics", stdin=scrape(api))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_server_of_two_workers_counts_for_both_whichever_answers(redis_url: str,
+                                                                   queue_name: str) -> None:
+    """Each request comes on a connection of its own, so enqueues and scrapes land on either
+    worker process: every scrape gives the server's total, not one worker's share."""
+    import urllib.request
+
+    from tests.support.server import start_server
+
+    server = start_server(redis_url, "--auth", "off", "--workers", "2")
+    try:
+        for n in range(20):
+            request = urllib.request.Request(
+                f"{server.url}/api/queues/{queue_name}/jobs", data=b'{"payload": %d}' % n,
+                headers={"Content-Type": "application/json", "Connection": "close"})
+            with urllib.request.urlopen(request, timeout=10) as reply:
+                assert reply.status == 201
+        for _ in range(10):
+            with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as reply:
+                text = reply.read().decode()
+            assert sample(text, "relayq_jobs_enqueued_total", queue=queue_name) == 20
+    finally:
+        server.stop()
