@@ -46,6 +46,8 @@ def test_round_trip_after_losing_redis(q: Queue, store: ObjectStore) -> None:
     back = after.pop(ids["running"])
     assert after == before
     assert back == {**running, "state": "ready", "lease_deadline": None, "worker_id": None}
+    # not in a snapshot: a restored job starts with no attempt history (the dead one had one)
+    assert {q.get(i).to_dict()["history"] == [] for i in all_ids(q)} == {True}
     assert int(q.redis.get(q.keys.seq)) >= seq
     # the indexes are whole again: the interrupted job is claimable, the rest follow in order
     claimed = q.claim(100)

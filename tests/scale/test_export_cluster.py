@@ -15,7 +15,7 @@ from relayq.export import export_queue, restore_snapshot
 from relayq.export.store import MemoryStore
 from relayq.keys import QUEUES
 from relayq.tools.redis_process import RedisProcess, free_port
-from tests.support.export import populate, views, wipe
+from tests.support.export import populate, snapshot_view, views, wipe
 from tests.support.helpers import wait_until
 
 
@@ -64,4 +64,4 @@ def test_export_scans_only_the_node_owning_the_queue(cluster: Any, queue_name: s
     running = [i for i, v in before.items() if v["state"] == "running"]
     for job_id, view in before.items():
         if job_id not in running:
-            assert q.get(job_id).to_dict() == view
+            assert snapshot_view(q, job_id) == view

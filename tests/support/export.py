@@ -35,7 +35,15 @@ def wipe(q: Queue[Any]) -> None:
 
 
 def views(q: Queue[Any], ids: list[str]) -> dict[str, dict[str, Any]]:
-    return {i: q.get(i).to_dict() for i in ids}
+    """Each job's JSON view as a snapshot holds it: all of it but the attempt history, which
+    export does not write (docs/export.md)."""
+    return {i: snapshot_view(q, i) for i in ids}
+
+
+def snapshot_view(q: Queue[Any], job_id: str) -> dict[str, Any]:
+    view = q.get(job_id).to_dict()
+    view.pop("history", None)
+    return view
 
 
 def all_ids(q: Queue[Any]) -> list[str]:
