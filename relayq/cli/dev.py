@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     stack = DevStack(redis_url=args.redis, port=port, workers=args.workers, rate=args.rate,
                      dead_share=args.dead_share)
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops everything like Ctrl-C does
+    # Ctrl-C too, even when started with SIGINT ignored (a shell's background job is): Python
+    # installs its own SIGINT handler only when SIGINT was not ignored at start.
+    signal.signal(signal.SIGINT, _interrupt)
     failure = None
     try:
         stack.start()

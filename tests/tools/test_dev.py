@@ -188,3 +188,15 @@ def test_the_demo_load_counts_the_requests_it_could_not_make() -> None:
     finally:
         load.stop()
     assert load.enqueued == 0 and load.last_error
+
+
+def test_ctrl_c_stops_it_even_when_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A shell's background job (`relayq dev &` without job control, nohup, some CI runners)
+    starts with SIGINT ignored, and Python then installs no SIGINT handler of its own: relayq
+    dev installs its own, so Ctrl-C still stops everything it started."""
+    ignore = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    with dev(tmp_path, "--workers", "1", preamble=ignore) as running:
+        running.wait_started()
+        started = descendants(running.proc.pid)
+        assert running.stop() == 0, running.output
+        assert [pid for pid in started if alive(pid)] == []
