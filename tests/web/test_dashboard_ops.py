@@ -233,6 +233,25 @@ def test_a_job_page_shows_each_attempt_with_its_worker_times_and_error(
     page.screenshot("job-history")
 
 
+def test_a_job_page_catches_up_on_what_changed_while_the_live_feed_was_down(
+        page: Page, r: Any, queue_name: str) -> None:
+    # Every stream the page opens ends at once, as when a proxy cuts it: the feed goes live and
+    # drops again and again, so the job's events are sent while nobody listens.
+    p = page.page
+    p.route("**/api/events*", lambda route: route.fulfill(
+        status=200, content_type="text/event-stream", body="retry: 100\n\n"))
+    q = relayq.Queue(queue_name, r)
+    job_id = q.enqueue({}).id
+    page.sign_in(hash_route=f"#/jobs/{job_id}")
+    state = p.locator(".job-details .page-head .badge")
+    expect(state).to_have_text("ready")
+    (job,) = q.claim(1)
+    q.ack(job.id, job.lease)
+    p.unroute("**/api/events*")
+    expect(page.page.locator("#live-status")).to_have_text("live")
+    expect(state).to_have_text("succeeded")
+
+
 def test_the_message_of_an_error_is_its_exceptions_own_lines(page: Page) -> None:
     page.sign_in()
     expect(page.page.locator("#live-status")).to_have_text("live")

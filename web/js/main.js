@@ -26,7 +26,8 @@ let current = null;
 /** What every view gets. */
 const ctx = {
   throughput,
-  /** Subscribes to a live event ("stats" or "job") with fn(detail); answers the unsubscribe. */
+  /** Subscribes to a live event ("stats", "job" or "status") with fn(detail); answers the
+   * unsubscribe. */
   on(type, fn) {
     const listener = (event) => fn(event.detail);
     live.addEventListener(type, listener);

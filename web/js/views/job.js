@@ -111,9 +111,15 @@ export function mount(root, ctx, {id}) {
   }
 
   load();
-  return {
-    unmount: ctx.on("job", (event) => {
+  const unsubscribes = [
+    ctx.on("job", (event) => {
       if (Array.isArray(event.ids) && event.ids.includes(id)) load();
     }),
-  };
+    // Events sent while the feed was (re)connecting are lost: reload once it is live again, or
+    // a job that changed state in that gap would show its old state until the next change.
+    ctx.on("status", (status) => {
+      if (status === "live") load();
+    }),
+  ];
+  return {unmount: () => unsubscribes.forEach((unsubscribe) => unsubscribe())};
 }
