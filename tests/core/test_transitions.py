@@ -215,8 +215,9 @@ def test_cancel_only_before_start(any_q: Queue) -> None:
 
 
 def test_delay_and_run_at_are_honoured_without_a_promoter(any_q: Queue) -> None:
-    jid = any_q.enqueue({}, delay_ms=150).id
-    at = any_q.enqueue({}, run_at=datetime.now(UTC) + timedelta(milliseconds=150)).id
+    # a second: long enough that a loaded machine still checks both before they fall due
+    jid = any_q.enqueue({}, delay_ms=1000).id
+    at = any_q.enqueue({}, run_at=datetime.now(UTC) + timedelta(milliseconds=1000)).id
     assert any_q.get(jid).state == "scheduled"
     assert list(any_q.claim(5)) == []
     # the two fall due a few ms apart (run_at was computed after the first enqueue): collect
