@@ -62,6 +62,9 @@ BATCH_LIMIT = 1000  # jobs per enqueue or restore script call: all or nothing wi
 MAX_CLAIM_COUNT = 1000  # jobs per claim script call
 MAX_HTTP_CLAIM_COUNT = 100  # jobs per claim over HTTP
 MAX_WAIT_MS = 30_000  # the longest long poll of a claim over HTTP
+# outcomes of one settle request, or leases of one batched heartbeat, over HTTP (the worker
+# of relayq-worker --server sends at most its capacity: concurrency + prefetch)
+MAX_HTTP_OUTCOMES = 1000
 PROMOTE_PER_CLAIM = 1000  # due scheduled jobs a claim promotes on its way
 SWEEP_LIMIT = 1000  # jobs per call of reap, promote, requeue or purge unless given
 MAX_SWEEP_LIMIT = 10_000  # the most a caller may give

@@ -5,7 +5,8 @@ Start order (each depends on the ones before it):
   2. dispatcher + its wakers (claims into free slots; settles outcomes)
   3. lease keeper (extends leases of running jobs; times them out)
   4. maintenance (reaper and promoter)
-  5. registry (the worker's entry in the workers registry, listed once the rest runs)
+  5. registry (the worker's entry in the workers registry, listed once the rest runs; over
+     Redis only)
 Stop order: the dispatcher drains: it stops claiming, waits up to `grace_s` for running jobs to
 finish and records their outcomes; whatever is still running after the grace period is released
 back to its queue without spending an attempt. Then 4, 3 and the rest stop; the registry entry
@@ -19,7 +20,7 @@ import queue
 import signal
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..connection import RedisClient, connect
 from ..limits import DEFAULT_VISIBILITY_MS, WORKER_REFRESH_MS
@@ -34,6 +35,10 @@ from .inflight import InFlight
 from .lease_keeper import LeaseKeeper
 from .maintenance import Maintenance
 from .registry import Registry
+from .source import HttpQueue, WorkQueue
+
+if TYPE_CHECKING:  # the SDK (urllib3) is loaded only by a worker over HTTP
+    from ..client import Client
 
 log = logging.getLogger("relayq.worker")
 
@@ -46,7 +51,12 @@ class Worker:
     jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs. `redis`: a URL or
     a client (default: the app's). `replicas`: the replicated-write mode for its acks and nacks
     (relayq/replication.py). `registry_interval_s`: how often it refreshes its entry in the
-    workers registry (it expires after three)."""
+    workers registry (it expires after three).
+
+    `client`: a `relayq.Client` instead of Redis: the worker then reaches its queues through
+    that relayq-server alone (relayq.worker.source: the same components, each operation one
+    request; the server's wake hub wakes its long polls). The registry entry and `replicas`
+    are the server's business then (not kept, not accepted)."""
 
     def __init__(self, queues: list[str], app: App, redis: RedisClient | str | None = None, *,
                  concurrency: int = 4, prefetch: int | None = None,
@@ -55,7 +65,8 @@ class Worker:
                  maintenance_interval_s: float = 1.0, events: WorkerEvents | None = None,
                  worker_id: str | None = None, replicas: int = 0,
                  replica_timeout_ms: int = DEFAULT_TIMEOUT_MS,
-                 registry_interval_s: float = WORKER_REFRESH_MS / 1000) -> None:
+                 registry_interval_s: float = WORKER_REFRESH_MS / 1000,
+                 client: Client | None = None) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
         if concurrency < 1:
@@ -65,14 +76,22 @@ class Worker:
             raise ValueError("prefetch must be 0 or more")
         if weights is not None and len(weights) != len(queues):
             raise ValueError("give one weight per queue")
-        redis = app.redis if redis is None else redis  # the app's, else $RELAYQ_REDIS_URL
-        self.redis = connect(redis) if redis is None or isinstance(redis, str) else redis
-        self.queues = [Queue(name, self.redis, replicas=replicas,
-                             replica_timeout_ms=replica_timeout_ms) for name in queues]
+        self.worker_id = worker_id or f"{default_worker_id()}:{uuid.uuid4().hex[:6]}"
+        self.queues: list[WorkQueue]
+        self.redis: RedisClient | None = None
+        if client is not None:
+            if redis is not None or replicas:
+                raise ValueError("a worker over HTTP (client=) takes no redis and no replicas")
+            self.queues = [HttpQueue(name, client, visibility_ms=visibility_ms,
+                                     worker_id=self.worker_id) for name in queues]
+        else:
+            redis = app.redis if redis is None else redis  # the app's, else $RELAYQ_REDIS_URL
+            self.redis = connect(redis) if redis is None or isinstance(redis, str) else redis
+            self.queues = [Queue(name, self.redis, replicas=replicas,
+                                 replica_timeout_ms=replica_timeout_ms) for name in queues]
         self.app = app
         self.grace_s = grace_s
         self.events = events or WorkerEvents()
-        self.worker_id = worker_id or f"{default_worker_id()}:{uuid.uuid4().hex[:6]}"
         self.inflight = InFlight()
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.executor = Executor(app, concurrency, self.inbox.put)
@@ -86,8 +105,9 @@ class Worker:
         # one lease (not a lease plus a whole interval) before it runs again
         self.maintenance = Maintenance(self.queues, self.events,
                                        min(maintenance_interval_s, visibility_ms / 4000))
-        self.registry = Registry(self.redis, self.worker_id, list(queues), concurrency,
-                                 self.inflight, registry_interval_s)
+        self.registry = None if self.redis is None else Registry(
+            self.redis, self.worker_id, list(queues), concurrency, self.inflight,
+            registry_interval_s)
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
 
@@ -97,7 +117,8 @@ class Worker:
         self.dispatcher.start()
         self.lease_keeper.start()
         self.maintenance.start()
-        self.registry.start()
+        if self.registry is not None:
+            self.registry.start()
         log_event(log, logging.INFO, "worker.started", worker=self.worker_id,
                   queues=",".join(q.name for q in self.queues),
                   concurrency=self.executor.concurrency)
@@ -122,7 +143,8 @@ class Worker:
         self.lease_keeper.stop()
         self.executor.stop(timeout=0.5)
         self.dispatcher.stop_wakers()
-        self.registry.stop()  # last: a draining worker is still listed, with its jobs
+        if self.registry is not None:
+            self.registry.stop()  # last: a draining worker is still listed, with its jobs
         self._stopped.set()
         log_event(log, logging.INFO, "worker.stopped", worker=self.worker_id)
 
