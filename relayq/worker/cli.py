@@ -168,7 +168,7 @@ def check_server_options(args: argparse.Namespace) -> None:
     for given, option in ((args.redis, "--redis"), (args.metrics_addr, "--metrics-addr"),
                           (args.replicas, "--replicas")):
         if given:
-            raise InvalidArgument(f"{option} needs Redis: not with --server")
+            raise InvalidArgument(f"{option} is for a worker on Redis: not with --server")
 
 
 def connect_server(url: str, queue: str, give_up: bool) -> Any:
@@ -178,6 +178,9 @@ def connect_server(url: str, queue: str, give_up: bool) -> Any:
     with a line per try, unless `give_up`."""
     from ..client import Client  # here: a worker over Redis never loads the SDK
 
+    # urllib3 logs each of the SDK's retries; the worker's loops say once per failed round
+    # that the server is away (server.unavailable), which is enough
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
     client = Client(url)
     backoff = Backoff(first_s=1.0, cap_s=10.0, equal_jitter=True)
     while True:
