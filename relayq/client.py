@@ -402,6 +402,24 @@ class Client:
         return [WorkerEntry(**{**v, "started_at": _ms(v["started_at"]),
                                "last_seen_at": _ms(v["last_seen_at"])}) for v in views]
 
+    def register_worker(self, entry: WorkerEntry, ttl_ms: int) -> WorkerEntry:
+        """Writes or refreshes a worker's registry entry, alive for `ttl_ms` unless refreshed
+        (what `relayq-worker --server` does); the entry as written (times from the server)."""
+        body: dict[str, Any] = {
+            "host": entry.host, "pid": entry.pid, "queues": entry.queues,
+            "concurrency": entry.concurrency, "busy": entry.busy, "jobs": entry.jobs,
+            "ttl_ms": ttl_ms}
+        if entry.started_at:
+            body["started_at"] = format_ms(entry.started_at)
+        v = self._data("PUT", f"/api/workers/{quote(entry.id, safe='')}", body,
+                       repeatable=True)
+        return WorkerEntry(**{**v, "started_at": _ms(v["started_at"]),
+                              "last_seen_at": _ms(v["last_seen_at"])})
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Takes a worker out of the registry."""
+        self._data("DELETE", f"/api/workers/{quote(worker_id, safe='')}", repeatable=True)
+
     def dead(self, queue: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
              ) -> tuple[list[Job[Any]], str | None]:
         """A page of dead jobs (most recent first) and the cursor of the next page."""

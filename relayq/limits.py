@@ -38,6 +38,7 @@ MAX_RESTORED_ATTEMPTS = 1_000_000  # attempts already made, as a snapshot may re
 MAX_TYPE_BYTES = 200
 MAX_IDEMPOTENCY_KEY_BYTES = 512
 MAX_WORKER_ID_BYTES = 200
+MAX_HOST_BYTES = 255  # a host name in a worker's registry entry (RFC 1035)
 MAX_ERROR_BYTES = 65_536  # a failure's text is cut to this
 MAX_LEASE_NONCE_BYTES = 64  # the claimer's random prefix of each lease token
 MAX_LEASE_BYTES = 128  # a lease token as a client may present it (nonce + hex counter)

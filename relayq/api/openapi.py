@@ -21,6 +21,7 @@ from ..limits import (
     MAX_BURST,
     MAX_CURSOR_DIGITS,
     MAX_DURATION_MS,
+    MAX_HOST_BYTES,
     MAX_HTTP_CLAIM_COUNT,
     MAX_HTTP_OUTCOMES,
     MAX_IDEMPOTENCY_KEY_BYTES,
@@ -38,6 +39,7 @@ from ..limits import (
     MIN_RATE,
     QUEUE_NAME_PATTERN,
     SEARCH_SCAN_LIMIT,
+    WORKER_TTL_MS,
 )
 from ..results import TOTALS
 from .dashboard import FILE_NAME
@@ -171,6 +173,17 @@ SCHEMAS: dict[str, Any] = {
     "JobList": closed(jobs={"type": "array", "items": ref("Job")},
                       next_cursor=nullable(string())),
     "Worker": WORKER,
+    "WorkerEntry": obj(
+        ["host", "pid", "queues", "concurrency"], host=string(MAX_HOST_BYTES), pid=integer(0),
+        queues={"type": "array", "items": string(pattern=f"^{QUEUE_NAME_PATTERN}$"),
+                "maxItems": MAX_HTTP_OUTCOMES},
+        concurrency=integer(1), busy=integer(0),
+        jobs={"type": "array", "items": string(pattern=f"^{JOB_ID_PATTERN}$"),
+              "maxItems": MAX_HTTP_OUTCOMES, "description": "ids of the jobs it holds"},
+        started_at={**TIME, "description": "from the first reply (kept across refreshes)"},
+        ttl_ms=integer(1, MAX_VISIBILITY_MS, description="default "
+                                                         f"{WORKER_TTL_MS}")),
+    "WorkerRemoved": closed(id=string(), removed={"const": True}),
     "WorkerList": closed(workers={"type": "array", "items": ref("Worker")}),
     "ClaimedJob": closed(**JOB_PROPERTIES, lease=string()),
     "NewJob": NEW_JOB,
@@ -319,6 +332,15 @@ PATHS: dict[str, Any] = {
     "/api/workers": {"get": op(
         "Live worker processes (each refreshes its entry; a dead one expires)", "jobs:read",
         {200: ("WorkerList", "workers, by id")})},
+    "/api/workers/{worker_id}": {
+        "put": op("Write or refresh the registry entry of a worker that works over HTTP "
+                  "(relayq-worker --server); it expires after ttl_ms unless refreshed",
+                  "jobs:work", {200: ("Worker", "the entry as listed")}, body="WorkerEntry",
+                  params=("worker_id",)),
+        "delete": op("Take a worker out of the registry (it stopped)", "jobs:work",
+                     {200: ("WorkerRemoved", "removed (or already gone)")},
+                     params=("worker_id",)),
+    },
     "/api/queues/{queue}/jobs/batch": {"post": op(
         f"Enqueue up to {BATCH_LIMIT} jobs, all or nothing", "jobs:write",
         {201: ("BatchEnqueued", "created")}, body="Batch", params=("queue",))},
@@ -451,6 +473,8 @@ PARAMETERS = {
     "queue": {"name": "queue", "in": "path", "required": True, "schema": QUEUE_NAME},
     "job_id": {"name": "job_id", "in": "path", "required": True,
                "schema": JOB_PROPERTIES["id"]},
+    "worker_id": {"name": "worker_id", "in": "path", "required": True,
+                  "schema": string(MAX_WORKER_ID_BYTES)},
     "key_id": {"name": "key_id", "in": "path", "required": True,
                "schema": API_KEY_PROPERTIES["id"]},
     "name": {"name": "name", "in": "path", "required": True,

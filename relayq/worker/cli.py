@@ -135,7 +135,8 @@ def work(args: argparse.Namespace) -> int:
         client = connect_server(args.server, names[0], args.exit_if_unreachable)
         Worker(names, app, concurrency=args.concurrency, prefetch=args.prefetch,
                visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
-               weights=weights, client=client).run()
+               weights=weights, client=client,
+               registry_interval_s=args.registry_refresh_ms / 1000).run()
         return 0
     redis = args.redis or app.redis or default_url()
     client = redis if not isinstance(redis, str) else connect_patiently(

@@ -5,8 +5,7 @@ Start order (each depends on the ones before it):
   2. dispatcher + its wakers (claims into free slots; settles outcomes)
   3. lease keeper (extends leases of running jobs; times them out)
   4. maintenance (reaper and promoter)
-  5. registry (the worker's entry in the workers registry, listed once the rest runs; over
-     Redis only)
+  5. registry (the worker's entry in the workers registry, listed once the rest runs)
 Stop order: the dispatcher drains: it stops claiming, waits up to `grace_s` for running jobs to
 finish and records their outcomes; whatever is still running after the grace period is released
 back to its queue without spending an attempt. Then 4, 3 and the rest stop; the registry entry
@@ -35,7 +34,7 @@ from .inflight import InFlight
 from .lease_keeper import LeaseKeeper
 from .maintenance import Maintenance
 from .registry import Registry
-from .source import HttpQueue, WorkQueue
+from .source import HttpQueue, HttpRegistryStore, WorkQueue
 
 if TYPE_CHECKING:  # the SDK (urllib3) is loaded only by a worker over HTTP
     from ..client import Client
@@ -55,8 +54,8 @@ class Worker:
 
     `client`: a `relayq.Client` instead of Redis: the worker then reaches its queues through
     that relayq-server alone (relayq.worker.source: the same components, each operation one
-    request; the server's wake hub wakes its long polls). The registry entry and `replicas`
-    are the server's business then (not kept, not accepted)."""
+    request; the server's wake hub wakes its long polls; its registry entry is written
+    through the server). `replicas` is the server's business then (not accepted)."""
 
     def __init__(self, queues: list[str], app: App, redis: RedisClient | str | None = None, *,
                  concurrency: int = 4, prefetch: int | None = None,
@@ -105,9 +104,10 @@ class Worker:
         # one lease (not a lease plus a whole interval) before it runs again
         self.maintenance = Maintenance(self.queues, self.events,
                                        min(maintenance_interval_s, visibility_ms / 4000))
-        self.registry = None if self.redis is None else Registry(
+        self.registry = Registry(
             self.redis, self.worker_id, list(queues), concurrency, self.inflight,
-            registry_interval_s)
+            registry_interval_s,
+            store=None if client is None else HttpRegistryStore(client))
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
 
@@ -117,8 +117,7 @@ class Worker:
         self.dispatcher.start()
         self.lease_keeper.start()
         self.maintenance.start()
-        if self.registry is not None:
-            self.registry.start()
+        self.registry.start()
         log_event(log, logging.INFO, "worker.started", worker=self.worker_id,
                   queues=",".join(q.name for q in self.queues),
                   concurrency=self.executor.concurrency)
@@ -143,8 +142,7 @@ class Worker:
         self.lease_keeper.stop()
         self.executor.stop(timeout=0.5)
         self.dispatcher.stop_wakers()
-        if self.registry is not None:
-            self.registry.stop()  # last: a draining worker is still listed, with its jobs
+        self.registry.stop()  # last: a draining worker is still listed, with its jobs
         self._stopped.set()
         log_event(log, logging.INFO, "worker.stopped", worker=self.worker_id)
 

@@ -7,7 +7,8 @@ them.
   an idle waker blocks on the queue's wake list (`TokenListener`).
 - Over HTTP (`relayq-worker --server URL`): `HttpQueue` makes each operation one request to a
   relayq-server, which runs the same `Queue` operation (`POST /api/queues/{q}/settle`,
-  `.../heartbeat`, `.../reap`, relayq.api.work); an idle waker long-polls the claim route
+  `.../heartbeat`, `.../reap`, relayq.api.work), and keeps the worker's registry entry with
+  PUT /api/workers/{id} (`HttpRegistryStore`); an idle waker long-polls the claim route
   (`ClaimListener`), woken by the server's wake hub as soon as a job is enqueued, and hands
   what it claimed straight to the dispatcher.
 
@@ -23,6 +24,7 @@ from ..limits import MAX_HTTP_CLAIM_COUNT, MAX_HTTP_OUTCOMES, MAX_WAIT_MS
 from ..queue import Queue
 from ..results import ClaimResult, Outcome
 from ..wake import WakeListener
+from ..worker_registry import WorkerEntry
 
 if TYPE_CHECKING:  # the SDK (urllib3) is loaded only by a worker over HTTP
     from ..client import Client
@@ -151,6 +153,22 @@ class ClaimListener:
 
     def close(self) -> None:
         pass
+
+
+class HttpRegistryStore:
+    """The worker's registry entry through the server (PUT / DELETE /api/workers/{id}). At most
+    MAX_HTTP_OUTCOMES of the ids it holds are listed."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def write(self, entry: WorkerEntry, ttl_ms: int) -> None:
+        entry.jobs = entry.jobs[:MAX_HTTP_OUTCOMES]
+        written = self.client.register_worker(entry, ttl_ms)
+        entry.started_at, entry.last_seen_at = written.started_at, written.last_seen_at
+
+    def remove(self, worker_id: str) -> None:
+        self.client.remove_worker(worker_id)
 
 
 def listener_for(queue: WorkQueue) -> Listener:

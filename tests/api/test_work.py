@@ -1,6 +1,6 @@
-"""The batched routes of a worker over HTTP (relayq.api.work): settle, heartbeat of many leases,
-reap. Every reply is checked against the OpenAPI document; bad input is a 400 that writes
-nothing."""
+"""The routes of a worker over HTTP: settle, heartbeat of many leases, reap (relayq.api.work),
+and its registry entry (PUT / DELETE /api/workers/{id}). Every reply is checked against the
+OpenAPI document; bad input is a 400 that writes nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 import relayq
+from relayq.keys import WORKERS
+from relayq.keys import worker as worker_key
 from relayq.limits import MAX_HTTP_CLAIM_COUNT, MAX_HTTP_OUTCOMES
 from tests.support.helpers import wait_until, writable
 from tests.support.http import Api
@@ -73,9 +75,42 @@ def test_needs_the_work_scope(api: Api, q: relayq.Queue[Any],
     reader = api.with_key(scoped_keys["jobs:read"])
     for route in ("settle", "heartbeat", "reap"):
         assert reader.call("POST", f"/api/queues/{q.name}/{route}", {}).status == 403
+    assert reader.call("PUT", "/api/workers/w", {}).status == 403
+    assert reader.call("DELETE", "/api/workers/w").status == 403
 
 
 JOB, LEASE = "<job>", "<lease>"  # replaced by a job the test holds
+
+
+def test_a_worker_entry_is_written_refreshed_and_removed(api: Api, r: Any,
+                                                        q: relayq.Queue[Any]) -> None:
+    job = q.enqueue(1)
+    entry = {"host": "h", "pid": 7, "queues": [q.name], "concurrency": 2, "busy": 1,
+             "jobs": [job.id], "ttl_ms": 5000}
+    first = api.call("PUT", "/api/workers/w-http-1", entry).body
+    assert (first["id"], first["jobs"], first["busy"]) == ("w-http-1", [job.id], 1)
+    assert 0 < r.pttl(worker_key("w-http-1")) <= 5000
+    again = api.call("PUT", "/api/workers/w-http-1",
+                     {**entry, "busy": 0, "started_at": first["started_at"]}).body
+    assert again["started_at"] == first["started_at"] and again["busy"] == 0
+    assert api.call("DELETE", "/api/workers/w-http-1").body == {"id": "w-http-1",
+                                                                "removed": True}
+    assert r.get(worker_key("w-http-1")) is None
+
+
+@pytest.mark.parametrize("body,message", [
+    ({"pid": 1, "queues": [], "concurrency": 1}, "needs the field 'host'"),
+    ({"host": "h", "pid": -1, "queues": [], "concurrency": 1}, "pid"),
+    ({"host": "h", "pid": 1, "queues": ["bad name"], "concurrency": 1}, "queue name"),
+    ({"host": "h", "pid": 1, "queues": [], "concurrency": 1, "jobs": ["nope"]}, "job id"),
+    ({"host": "h", "pid": 1, "queues": [], "concurrency": 0}, "concurrency"),
+    ({"host": "h", "pid": 1, "queues": [], "concurrency": 1, "ttl_ms": 0}, "ttl_ms"),
+])
+def test_a_bad_worker_entry_is_400_and_writes_nothing(api: Api, r: Any, body: dict[str, Any],
+                                                      message: str) -> None:
+    reply = api.call("PUT", "/api/workers/w-http-bad", body)
+    assert reply.status == 400 and message in reply.body["error"]["message"], reply.body
+    assert r.get(worker_key("w-http-bad")) is None and r.zscore(WORKERS, "w-http-bad") is None
 
 
 def _outcome(**fields: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import pytest
 
 import relayq
 from relayq.tools.server_process import ServerProcess
+from relayq.worker_registry import list_workers
 from tests.support.helpers import ROOT, wait_until, worker_process
 from tests.support.server import start_server
 from tests.support.workers import RECORD_ENV
@@ -54,20 +55,30 @@ def test_drains_a_queue_with_retries_dead_letters_and_leases(
     assert "redis.unavailable" not in text and "Traceback" not in text, text[-2000:]
 
 
-def test_sigterm_drains_gracefully(q: relayq.Queue[Any], server: ServerProcess,
-                                   scoped_keys: dict[str, str], tmp_path: Path) -> None:
+def listed(r: Any, queue: str) -> list[dict[str, Any]]:
+    return [w for w in list_workers(r) if w["queues"] == [queue]]
+
+
+def test_sigterm_drains_gracefully_and_the_registry_entry_goes(
+        q: relayq.Queue[Any], r: Any, server: ServerProcess, scoped_keys: dict[str, str],
+        tmp_path: Path) -> None:
     running = [q.enqueue({"sleep_ms": 1500}).id for _ in range(2)]
     prefetched = [q.enqueue({"n": i}).id for i in range(2)]
     log = tmp_path / "worker.log"
-    with worker_process(None, q.name, "--demo-fail-rate", "0", "--concurrency", "2", log=log,
+    with worker_process(None, q.name, "--demo-fail-rate", "0", "--concurrency", "2",
+                        "--registry-refresh-ms", "100", log=log,
                         server=(server.url, scoped_keys["jobs:work"])) as worker:
         wait_until(lambda: finished(q, running + prefetched, "running"), message="claimed")
+        # listed through PUT /api/workers/{id}, with every job it holds
+        wait_until(lambda: [(e["pid"], e["busy"], sorted(e["jobs"])) for e in listed(r, q.name)]
+                   == [(worker.pid, 2, sorted(running + prefetched))], message="its entry")
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(15) == 0, log.read_text()[-2000:]
     assert [q.get(i).state for i in running] == ["succeeded"] * 2  # finished, then acked
     # claimed ahead and never started: handed back at once, no attempt spent
     assert [(q.get(i).state, q.get(i).attempts) for i in prefetched] == [("ready", 0)] * 2
     assert "worker.stopped" in log.read_text()
+    assert listed(r, q.name) == []  # taken out at the stop (DELETE /api/workers/{id})
 
 
 def test_a_server_restart_mid_drain_loses_and_repeats_nothing(
