@@ -5,10 +5,13 @@ SIGTERM, a server restart mid-drain (nothing lost, nothing run twice) and bad in
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,11 @@ from relayq.worker_registry import list_workers
 from tests.support.helpers import ROOT, wait_until, worker_process
 from tests.support.server import start_server
 from tests.support.workers import RECORD_ENV
+
+
+def long_polls(server: ServerProcess) -> int:
+    with urllib.request.urlopen(server.url + "/healthz", timeout=5) as reply:
+        return int(json.load(reply)["long_polls"])
 
 
 def finished(q: relayq.Queue[Any], ids: list[str], state: str) -> bool:
@@ -43,6 +51,13 @@ def test_drains_a_queue_with_retries_dead_letters_and_leases(
         done = [*ok, slow, later, lost.id]
         wait_until(lambda: finished(q, done, "succeeded") and finished(q, dead, "dead"),
                    timeout=20, message="the queue drained over HTTP")
+        # idle now, in a long poll of up to 5 s: the server wakes it at the enqueue
+        wait_until(lambda: long_polls(server) == 1, message="the idle worker's long poll")
+        enqueued = time.monotonic()
+        woken = q.enqueue({"sleep_ms": 0}).id
+        wait_until(lambda: q.get(woken).state == "succeeded", message="an idle worker's job")
+        assert time.monotonic() - enqueued < 1.0
+        done.append(woken)
     assert [q.get(i).result for i in ok] == [{"n": i} for i in range(40)]
     assert q.get(slow).attempts == 1  # never reaped: its lease was extended over HTTP
     assert q.get(lost.id).attempts == 2  # reaped through POST .../reap, then run here
