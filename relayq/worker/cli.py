@@ -196,6 +196,9 @@ def connect_server(url: str, queue: str, give_up: bool) -> Any:
             raise InvalidArgument(f"{client.server} does not look like a relayq-server: "
                                   f"{e.message}") from None
         except OUTAGES as e:
+            # the SDK's hint names $RELAYQ_SERVER, which the worker does not read
+            e.message = e.message.replace("set $RELAYQ_SERVER to use another",
+                                          "--server names it")
             if give_up:
                 raise
             delay = backoff.next_delay()
