@@ -132,7 +132,7 @@ def work(args: argparse.Namespace) -> int:
         raise InvalidArgument("give --queue NAME (or --app, whose tasks name their queues)")
     names, weights = split_queues(args.queue or [(name, None) for name in app.queue_names()])
     if args.server is not None:
-        client = connect_server(args.server, names[0], args.exit_if_unreachable)
+        client = connect_server(args.server, names, args.exit_if_unreachable)
         Worker(names, app, concurrency=args.concurrency, prefetch=args.prefetch,
                visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
                weights=weights, client=client,
@@ -172,9 +172,11 @@ def check_server_options(args: argparse.Namespace) -> None:
             raise InvalidArgument(f"{option} is for a worker on Redis: not with --server")
 
 
-def connect_server(url: str, queue: str, give_up: bool) -> Any:
-    """A client of the relayq-server at `url`, once it answered a first reap of `queue` (which
-    needs the worker's scope, jobs:work). A key the server refuses, or a URL that is not a
+def connect_server(url: str, queues: list[str], give_up: bool) -> Any:
+    """A client of the relayq-server at `url`, once it answered a first reap of the first of
+    `queues` (which needs the worker's scope, jobs:work), with a connection for each thread
+    that calls it at once (a long poll per queue, the dispatcher, leases, maintenance,
+    registry). A key the server refuses, or a URL that is not a
     relayq-server, is InvalidArgument (exit 2); a server that cannot be reached is waited for
     with a line per try, unless `give_up`."""
     from ..client import Client  # here: a worker over Redis never loads the SDK
@@ -182,11 +184,11 @@ def connect_server(url: str, queue: str, give_up: bool) -> Any:
     # urllib3 logs each of the SDK's retries; the worker's loops say once per failed round
     # that the server is away (server.unavailable), which is enough
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    client = Client(url)
+    client = Client(url, pool_size=len(queues) + 4)
     backoff = Backoff(first_s=1.0, cap_s=10.0, equal_jitter=True)
     while True:
         try:
-            client.reap(queue)
+            client.reap(queues[0])
             return client
         except (Unauthorized, Forbidden) as e:
             raise InvalidArgument(f"relayq-server at {client.server} refused the key "
