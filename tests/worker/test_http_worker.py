@@ -96,22 +96,24 @@ def test_sigterm_drains_gracefully_and_the_registry_entry_goes(
     assert listed(r, q.name) == []  # taken out at the stop (DELETE /api/workers/{id})
 
 
-def test_a_server_restart_mid_drain_loses_and_repeats_nothing(
-        q: relayq.Queue[Any], redis_url: str, scoped_keys: dict[str, str],
-        tmp_path: Path) -> None:
+def drain_through_outage(q: relayq.Queue[Any], redis_url: str, key: str, tmp_path: Path,
+                         visibility: str, stop: str) -> tuple[list[str], Counter[str]]:
+    """A worker over HTTP (the recording app) drains 300 jobs while its server is stopped
+    mid-drain (`stop`: "terminate", SIGTERM, or "kill", SIGKILL), stays down past the SDK's
+    own retries (the worker's loops back off), and is started again; 300 more jobs are
+    enqueued meanwhile. Returns the job ids and how many times each ran."""
     record, log = tmp_path / "ran", tmp_path / "worker.log"
     ids = [r.id for r in q.enqueue_many(range(300))]
     server = start_server(redis_url)
     try:
         with worker_process(None, q.name, "--app", "tests.support.workers:recording_app",
-                            "--concurrency", "4", "--visibility", "5", log=log,
-                            server=(server.url, scoped_keys["jobs:work"]),
+                            "--concurrency", "4", "--visibility", visibility, log=log,
+                            server=(server.url, key),
                             env={RECORD_ENV: str(record), "PYTHONPATH": str(ROOT)}):
             wait_until(lambda: q.stats().succeeded >= 50, timeout=20, message="a first part")
-            server.terminate()  # SIGTERM: the server drains its requests and stops
+            getattr(server, stop)()
             assert q.stats().succeeded < len(ids)  # mid-drain: jobs held, acks to send
             ids += [r.id for r in q.enqueue_many(range(300))]  # work for after the restart
-            # down for longer than the SDK's own retries: the worker's loops back off
             wait_until(lambda: "server.unavailable" in log.read_text(),
                        message="the worker to meet the outage")
             server.start()
@@ -119,7 +121,15 @@ def test_a_server_restart_mid_drain_loses_and_repeats_nothing(
                        message=f"all jobs done: {q.stats()}")
     finally:
         server.stop()
-    runs = Counter(record.read_text().split())
+    return ids, Counter(record.read_text().split())
+
+
+def test_a_server_restart_mid_drain_loses_and_repeats_nothing(
+        q: relayq.Queue[Any], redis_url: str, scoped_keys: dict[str, str],
+        tmp_path: Path) -> None:
+    """SIGTERM: the server finishes its requests and answers its long polls, then stops."""
+    ids, runs = drain_through_outage(q, redis_url, scoped_keys["jobs:work"], tmp_path, "5",
+                                     "terminate")
     assert set(runs) == set(ids) and set(runs.values()) == {1}  # each ran once, none lost
     assert q.stats().totals["succeeded"] == len(ids) and q.stats().totals["reaped"] == 0
 
@@ -130,25 +140,8 @@ def test_a_server_killed_mid_drain_loses_nothing(q: relayq.Queue[Any], redis_url
     """SIGKILL: requests die half-way (an ack recorded whose reply is lost, a claim whose jobs
     never reach the worker). Held jobs come back by the reaper after their 1 s lease; a job
     may run twice (at-least-once), never be lost."""
-    record, log = tmp_path / "ran", tmp_path / "worker.log"
-    ids = [r.id for r in q.enqueue_many(range(400))]
-    server = start_server(redis_url)
-    try:
-        with worker_process(None, q.name, "--app", "tests.support.workers:recording_app",
-                            "--concurrency", "4", "--visibility", "1", log=log,
-                            server=(server.url, scoped_keys["jobs:work"]),
-                            env={RECORD_ENV: str(record), "PYTHONPATH": str(ROOT)}):
-            wait_until(lambda: q.stats().succeeded >= 50, timeout=20, message="a first part")
-            server.kill()
-            assert q.stats().succeeded < len(ids)
-            wait_until(lambda: "server.unavailable" in log.read_text(),
-                       message="the worker to meet the outage")
-            server.start()
-            wait_until(lambda: q.stats().succeeded == len(ids), timeout=25,
-                       message=f"all jobs done: {q.stats()}")
-    finally:
-        server.stop()
-    runs = Counter(record.read_text().split())
+    ids, runs = drain_through_outage(q, redis_url, scoped_keys["jobs:work"], tmp_path, "1",
+                                     "kill")
     assert set(runs) == set(ids)  # none lost
     # a repeat only for what the worker held when the server died (4 running + 4 prefetched)
     assert sum(runs.values()) - len(ids) <= 8, runs.most_common(10)
