@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -45,7 +45,7 @@ from .job import Attempt, Job, parse_job_id
 from .keys import check_queue_name
 from .limits import BATCH_LIMIT, DEFAULT_PAGE
 from .options import JobOptions, check_run_at, is_digits
-from .results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
+from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 from .rfc3339 import format_ms, parse_ms
 from .worker_registry import WorkerEntry
 
@@ -119,6 +119,19 @@ def _job_body(job: NewJob[Any]) -> dict[str, Any]:
             body[name] = value
     if isinstance(options.run_at, (datetime, int)):
         body["run_at"] = format_ms(check_run_at(options.run_at))
+    return body
+
+
+def _outcome_body(outcome: Outcome) -> dict[str, Any]:
+    """The JSON of one outcome of a settle request."""
+    body: dict[str, Any] = {"id": outcome.job_id, "lease": outcome.lease,
+                            "outcome": outcome.kind}
+    if outcome.kind == "ack" and outcome.result_json:
+        body["result"] = json.loads(outcome.result_json)
+    elif outcome.kind == "nack":
+        body.update(error=outcome.error, retry=outcome.retry)
+        if outcome.delay_ms is not None:
+            body["delay_ms"] = outcome.delay_ms
     return body
 
 
@@ -310,6 +323,43 @@ class Client:
         data = self._data("POST", self._job(job_id) + "/heartbeat", body, repeatable=True)
         return _ms(data["lease_deadline"])
 
+    def settle(self, queue: str, outcomes: Sequence[Outcome], claim: int = 0, *,
+               visibility_ms: int | None = None, worker_id: str | None = None
+               ) -> tuple[list[str], ClaimResult | None]:
+        """`Queue.settle` over HTTP: records `outcomes` (ack, nack or release) and claims up to
+        `claim` jobs in one request. A status per outcome ('ok' | 'not_found' |
+        'lease_lost'), and the claim's result (None without a claim). Repeated after a lost
+        reply only without a claim (a repeated ack or nack by the lease holder answers the
+        same; a repeated claim would take more jobs)."""
+        body: dict[str, Any] = {"outcomes": [_outcome_body(o) for o in outcomes]}
+        if claim:
+            body["claim"] = claim
+        if visibility_ms is not None:
+            body["visibility_ms"] = visibility_ms
+        if worker_id is not None:
+            body["worker_id"] = worker_id
+        data = self._data("POST", self._queue(queue) + "/settle", body, repeatable=not claim)
+        if data["claim_status"] is None:
+            return data["statuses"], None
+        return data["statuses"], ClaimResult((job_from_view(v) for v in data["jobs"]),
+                                             data["claim_status"], data["retry_in_ms"])
+
+    def heartbeat_many(self, queue: str, leases: Iterable[tuple[str, str]],
+                       visibility_ms: int | None = None) -> list[tuple[str, int]]:
+        """Extends many leases of `queue` in one request: (status, new deadline in epoch ms
+        or -1) per (job_id, lease), as `Queue.heartbeat_many`."""
+        body: dict[str, Any] = {"leases": [{"id": i, "lease": lease} for i, lease in leases]}
+        if visibility_ms is not None:
+            body["visibility_ms"] = visibility_ms
+        data = self._data("POST", self._queue(queue) + "/heartbeat", body, repeatable=True)
+        return [(r["status"], -1 if r["lease_deadline"] is None else _ms(r["lease_deadline"]))
+                for r in data["leases"]]
+
+    def reap(self, queue: str) -> tuple[int, int]:
+        """Puts the jobs of `queue` whose lease expired back (or dead): (requeued, dead)."""
+        data = self._data("POST", self._queue(queue) + "/reap", repeatable=True)
+        return data["requeued"], data["dead"]
+
     # -- operating ------------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> None:
@@ -351,6 +401,24 @@ class Client:
         views = self._data("GET", "/api/workers", repeatable=True)["workers"]
         return [WorkerEntry(**{**v, "started_at": _ms(v["started_at"]),
                                "last_seen_at": _ms(v["last_seen_at"])}) for v in views]
+
+    def register_worker(self, entry: WorkerEntry, ttl_ms: int) -> WorkerEntry:
+        """Writes or refreshes a worker's registry entry, alive for `ttl_ms` unless refreshed
+        (what `relayq-worker --server` does); the entry as written (times from the server)."""
+        body: dict[str, Any] = {
+            "host": entry.host, "pid": entry.pid, "queues": entry.queues,
+            "concurrency": entry.concurrency, "busy": entry.busy, "jobs": entry.jobs,
+            "ttl_ms": ttl_ms}
+        if entry.started_at:
+            body["started_at"] = format_ms(entry.started_at)
+        v = self._data("PUT", f"/api/workers/{quote(entry.id, safe='')}", body,
+                       repeatable=True)
+        return WorkerEntry(**{**v, "started_at": _ms(v["started_at"]),
+                              "last_seen_at": _ms(v["last_seen_at"])})
+
+    def remove_worker(self, worker_id: str) -> None:
+        """Takes a worker out of the registry."""
+        self._data("DELETE", f"/api/workers/{quote(worker_id, safe='')}", repeatable=True)
 
     def dead(self, queue: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
              ) -> tuple[list[Job[Any]], str | None]:

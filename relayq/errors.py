@@ -152,6 +152,17 @@ class NotReplicated(RelayqError):
         self.result = result
 
 
+# The failures that pass: the same call may succeed later (Redis away or busy, a relayq server
+# away or with no room). The worker's loops ride them out and try again with backoff, whether
+# they reach their queues over Redis or over HTTP.
+OUTAGES: tuple[type[RelayqError], ...] = (RedisUnavailable, ServerUnavailable, ServerBusy)
+
+
+def outage_event(error: BaseException) -> str:
+    """The log event of an outage: which side was away."""
+    return "redis.unavailable" if isinstance(error, RedisUnavailable) else "server.unavailable"
+
+
 def _codes() -> dict[str, type[RelayqError]]:
     """Every class of this module that names a code of its own, by that code (a subclass that
     only refines its parent, such as JobNotFound, shares the parent's code)."""

@@ -38,6 +38,7 @@ MAX_RESTORED_ATTEMPTS = 1_000_000  # attempts already made, as a snapshot may re
 MAX_TYPE_BYTES = 200
 MAX_IDEMPOTENCY_KEY_BYTES = 512
 MAX_WORKER_ID_BYTES = 200
+MAX_HOST_BYTES = 255  # a host name in a worker's registry entry (RFC 1035)
 MAX_ERROR_BYTES = 65_536  # a failure's text is cut to this
 MAX_LEASE_NONCE_BYTES = 64  # the claimer's random prefix of each lease token
 MAX_LEASE_BYTES = 128  # a lease token as a client may present it (nonce + hex counter)
@@ -62,6 +63,9 @@ BATCH_LIMIT = 1000  # jobs per enqueue or restore script call: all or nothing wi
 MAX_CLAIM_COUNT = 1000  # jobs per claim script call
 MAX_HTTP_CLAIM_COUNT = 100  # jobs per claim over HTTP
 MAX_WAIT_MS = 30_000  # the longest long poll of a claim over HTTP
+# outcomes of one settle request, or leases of one batched heartbeat, over HTTP (the worker
+# of relayq-worker --server sends at most its capacity: concurrency + prefetch)
+MAX_HTTP_OUTCOMES = 1000
 PROMOTE_PER_CLAIM = 1000  # due scheduled jobs a claim promotes on its way
 SWEEP_LIMIT = 1000  # jobs per call of reap, promote, requeue or purge unless given
 MAX_SWEEP_LIMIT = 10_000  # the most a caller may give

@@ -20,7 +20,19 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import RelayqError
 from ..logs import log_event
-from . import api_keys, dashboard, dead, events, health, jobs, openapi, queues, session, workers
+from . import (
+    api_keys,
+    dashboard,
+    dead,
+    events,
+    health,
+    jobs,
+    openapi,
+    queues,
+    session,
+    work,
+    workers,
+)
 from .headers import security_headers
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
@@ -31,6 +43,7 @@ log = logging.getLogger("relayq.server")
 BLUEPRINTS: list[Blueprint] = [
     health.bp,
     jobs.bp,
+    work.bp,
     queues.bp,
     dead.bp,
     workers.bp,

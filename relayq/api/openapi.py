@@ -21,7 +21,9 @@ from ..limits import (
     MAX_BURST,
     MAX_CURSOR_DIGITS,
     MAX_DURATION_MS,
+    MAX_HOST_BYTES,
     MAX_HTTP_CLAIM_COUNT,
+    MAX_HTTP_OUTCOMES,
     MAX_IDEMPOTENCY_KEY_BYTES,
     MAX_KEY_NAME_BYTES,
     MAX_LEASE_BYTES,
@@ -37,6 +39,7 @@ from ..limits import (
     MIN_RATE,
     QUEUE_NAME_PATTERN,
     SEARCH_SCAN_LIMIT,
+    WORKER_TTL_MS,
 )
 from ..results import TOTALS
 from .dashboard import FILE_NAME
@@ -170,6 +173,17 @@ SCHEMAS: dict[str, Any] = {
     "JobList": closed(jobs={"type": "array", "items": ref("Job")},
                       next_cursor=nullable(string())),
     "Worker": WORKER,
+    "WorkerEntry": obj(
+        ["host", "pid", "queues", "concurrency"], host=string(MAX_HOST_BYTES), pid=integer(0),
+        queues={"type": "array", "items": string(pattern=f"^{QUEUE_NAME_PATTERN}$"),
+                "maxItems": MAX_HTTP_OUTCOMES},
+        concurrency=integer(1), busy=integer(0),
+        jobs={"type": "array", "items": string(pattern=f"^{JOB_ID_PATTERN}$"),
+              "maxItems": MAX_HTTP_OUTCOMES, "description": "ids of the jobs it holds"},
+        started_at={**TIME, "description": "from the first reply (kept across refreshes)"},
+        ttl_ms=integer(1, MAX_VISIBILITY_MS, description="default "
+                                                         f"{WORKER_TTL_MS}")),
+    "WorkerRemoved": closed(id=string(), removed={"const": True}),
     "WorkerList": closed(workers={"type": "array", "items": ref("Worker")}),
     "ClaimedJob": closed(**JOB_PROPERTIES, lease=string()),
     "NewJob": NEW_JOB,
@@ -188,6 +202,31 @@ SCHEMAS: dict[str, Any] = {
                      run_at=nullable(TIME)),
     "Heartbeat": obj(["lease"], lease=LEASE, visibility_ms=integer(1, MAX_VISIBILITY_MS)),
     "LeaseExtended": closed(lease_deadline=TIME),
+    "Settle": obj(
+        outcomes={"type": "array", "maxItems": MAX_HTTP_OUTCOMES, "items": obj(
+            ["id", "lease", "outcome"], id=JOB_PROPERTIES["id"], lease=LEASE,
+            outcome={"enum": ["ack", "nack", "release"],
+                     "description": "release: hand the job back without spending an attempt"},
+            result={**ANY_JSON, "description": "ack only"},
+            error=string(description="nack only"), retry={"type": "boolean"},
+            delay_ms=integer(0, MAX_DURATION_MS))},
+        claim=integer(0, MAX_HTTP_CLAIM_COUNT, description="jobs to claim after (default 0)"),
+        visibility_ms=integer(1, MAX_VISIBILITY_MS), worker_id=string(MAX_WORKER_ID_BYTES)),
+    "Settled": closed(
+        statuses={"type": "array", "items": {"enum": ["ok", "not_found", "lease_lost"]},
+                  "description": "one per outcome, in order"},
+        jobs={"type": "array", "items": ref("ClaimedJob")},
+        claim_status={"enum": [None, "ok", "empty", "paused", "throttled"],
+                      "description": "null without a claim"},
+        retry_in_ms=nullable(integer(0, description="when to claim again (the next "
+                                                    "scheduled job, the rate limit's token)"))),
+    "Heartbeats": obj(["leases"], leases={
+        "type": "array", "minItems": 1, "maxItems": MAX_HTTP_OUTCOMES,
+        "items": obj(["id", "lease"], id=JOB_PROPERTIES["id"], lease=LEASE)},
+        visibility_ms=integer(1, MAX_VISIBILITY_MS)),
+    "LeasesExtended": closed(leases={"type": "array", "items": closed(
+        status={"enum": ["ok", "not_found", "lease_lost"]}, lease_deadline=nullable(TIME))}),
+    "Reaped": closed(requeued=integer(0), dead=integer(0)),
     "Cancelled": closed(state={"const": "cancelled"}),
     "QueueStats": STATS,
     "QueueList": closed(queues={"type": "array", "items": ref("QueueStats")}),
@@ -293,6 +332,15 @@ PATHS: dict[str, Any] = {
     "/api/workers": {"get": op(
         "Live worker processes (each refreshes its entry; a dead one expires)", "jobs:read",
         {200: ("WorkerList", "workers, by id")})},
+    "/api/workers/{worker_id}": {
+        "put": op("Write or refresh the registry entry of a worker that works over HTTP "
+                  "(relayq-worker --server); it expires after ttl_ms unless refreshed",
+                  "jobs:work", {200: ("Worker", "the entry as listed")}, body="WorkerEntry",
+                  params=("worker_id",)),
+        "delete": op("Take a worker out of the registry (it stopped)", "jobs:work",
+                     {200: ("WorkerRemoved", "removed (or already gone)")},
+                     params=("worker_id",)),
+    },
     "/api/queues/{queue}/jobs/batch": {"post": op(
         f"Enqueue up to {BATCH_LIMIT} jobs, all or nothing", "jobs:write",
         {201: ("BatchEnqueued", "created")}, body="Batch", params=("queue",))},
@@ -309,6 +357,18 @@ PATHS: dict[str, Any] = {
     "/api/jobs/{job_id}/heartbeat": {"post": op(
         "Extend a running job's lease", "jobs:work", {200: ("LeaseExtended", "extended")},
         body="Heartbeat", params=("job_id",), errors=(409,))},
+    "/api/queues/{queue}/settle": {"post": op(
+        "Record many outcomes (ack, nack, release) and claim the next jobs, in one round "
+        "trip (what relayq-worker --server sends)", "jobs:work",
+        {200: ("Settled", "a status per outcome, and the claimed jobs")}, body="Settle",
+        body_required=False, params=("queue",))},
+    "/api/queues/{queue}/heartbeat": {"post": op(
+        "Extend many leases of one queue", "jobs:work",
+        {200: ("LeasesExtended", "a status and deadline per lease, in order")},
+        body="Heartbeats", params=("queue",))},
+    "/api/queues/{queue}/reap": {"post": op(
+        "Put jobs whose lease expired back (or dead): the reaper", "jobs:work",
+        {200: ("Reaped", "how many")}, params=("queue",))},
     "/api/jobs/{job_id}": {
         "get": op("A job", "jobs:read", {200: ("Job", "the job")}, params=("job_id",)),
         "delete": op("Cancel a ready or scheduled job", "jobs:write",
@@ -413,6 +473,8 @@ PARAMETERS = {
     "queue": {"name": "queue", "in": "path", "required": True, "schema": QUEUE_NAME},
     "job_id": {"name": "job_id", "in": "path", "required": True,
                "schema": JOB_PROPERTIES["id"]},
+    "worker_id": {"name": "worker_id", "in": "path", "required": True,
+                  "schema": string(MAX_WORKER_ID_BYTES)},
     "key_id": {"name": "key_id", "in": "path", "required": True,
                "schema": API_KEY_PROPERTIES["id"]},
     "name": {"name": "name", "in": "path", "required": True,

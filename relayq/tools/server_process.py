@@ -85,9 +85,10 @@ class ServerProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         """SIGTERM, then the server's own drain (at most STOP_TIMEOUT_S); past that, SIGKILL
-        to its whole process group, so that no worker process outlives it."""
+        to its whole process group, so that no worker process outlives it. `start()` brings
+        it back on the same port (a graceful restart)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -95,6 +96,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+
+    def stop(self) -> None:
+        """`terminate()`, and its output files are removed."""
+        self.terminate()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> ServerProcess:

@@ -4,10 +4,13 @@
     relayq-worker --app myproject.tasks:app --queue emails --queue reports
     relayq-worker --queue demo --concurrency 4     # no --app: the built-in demo handler
     relayq-worker --queue high:3 --queue low:1     # weighted instead of strict order
+    relayq-worker --server https://relayq.example.com --queue demo   # HTTP only, no Redis
 
 --app imports from the working directory first. Redis: --redis, else the App's redis=, else
-$RELAYQ_REDIS_URL, else redis://localhost:6379/0. A Redis that cannot be reached at start is
-waited for, with a line per try (--exit-if-unreachable exits instead).
+$RELAYQ_REDIS_URL, else redis://localhost:6379/0. With --server the worker reaches its queues
+through that relayq-server alone (key: $RELAYQ_API_KEY, scope jobs:work). A Redis (or server)
+that cannot be reached at start is waited for, with a line per try (--exit-if-unreachable exits
+instead); a key the server refuses exits at once (2).
 """
 
 from __future__ import annotations
@@ -15,10 +18,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
+from typing import Any
+from urllib.parse import urlsplit
 
-from ..commandline import Parser, add_logging, add_redis, checked, number, run
+from ..backoff import Backoff
+from ..commandline import Parser, add_logging, add_redis, add_server, checked, number, run
 from ..connection import connect_patiently, default_url, display_url
-from ..errors import InvalidArgument, RedisUnavailable
+from ..errors import (
+    OUTAGES,
+    Forbidden,
+    InvalidArgument,
+    NotFound,
+    RedisUnavailable,
+    Unauthorized,
+)
 from ..eviction import check_eviction
 from ..keys import check_queue_name
 from ..limits import DEFAULT_VISIBILITY_MS, MAX_VISIBILITY_MS, WORKER_REFRESH_MS
@@ -72,9 +86,12 @@ def build_parser() -> Parser:
                         "first; without it the demo handler runs")
     add_redis(p, help="; with --app, the App's redis= comes before $RELAYQ_REDIS_URL")
     p.set_defaults(redis=None)  # resolved in work(): the App may name one
+    add_server(p, default_from_env=False,
+               help=": work over its HTTP API alone, no Redis needed (key: $RELAYQ_API_KEY "
+                    "with scope jobs:work); not with --redis")
     p.add_argument("--exit-if-unreachable", action="store_true",
-                   help="exit (1) when Redis cannot be reached at start, instead of waiting "
-                        "for it")
+                   help="exit (1) when Redis (or the --server) cannot be reached at start, "
+                        "instead of waiting for it")
     p.add_argument("--visibility", type=number(float, above=0, at_most=MAX_VISIBILITY_MS / 1000),
                    default=DEFAULT_VISIBILITY_MS / 1000,
                    help="lease length in seconds, extended while a job runs (default 30)")
@@ -108,10 +125,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def work(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
+    if args.server is not None:
+        check_server_options(args)
     app = load_app(args.app) if args.app else demo_app(args.demo_fail_rate)
     if args.queue is None and not args.app:
         raise InvalidArgument("give --queue NAME (or --app, whose tasks name their queues)")
     names, weights = split_queues(args.queue or [(name, None) for name in app.queue_names()])
+    if args.server is not None:
+        client = connect_server(args.server, names, args.exit_if_unreachable)
+        Worker(names, app, concurrency=args.concurrency, prefetch=args.prefetch,
+               visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
+               weights=weights, client=client,
+               registry_interval_s=args.registry_refresh_ms / 1000).run()
+        return 0
     redis = args.redis or app.redis or default_url()
     client = redis if not isinstance(redis, str) else connect_patiently(
         redis, lambda error, delay: unreachable(redis, error, delay, args.exit_if_unreachable))
@@ -132,6 +158,56 @@ def work(args: argparse.Namespace) -> int:
     check_redis(worker.redis, args.allow_eviction)
     worker.run()
     return 0
+
+
+def check_server_options(args: argparse.Namespace) -> None:
+    """--server: an http(s) URL, and none of the options that only make sense over Redis."""
+    parts = urlsplit(args.server)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgument(f"--server {args.server!r} is not a server URL: give "
+                              "http://HOST:PORT or https://HOST")
+    for given, option in ((args.redis, "--redis"), (args.metrics_addr, "--metrics-addr"),
+                          (args.replicas, "--replicas")):
+        if given:
+            raise InvalidArgument(f"{option} is for a worker on Redis: not with --server")
+
+
+def connect_server(url: str, queues: list[str], give_up: bool) -> Any:
+    """A client of the relayq-server at `url`, once it answered a first reap of the first of
+    `queues` (which needs the worker's scope, jobs:work), with a connection for each thread
+    that calls it at once (a long poll per queue, the dispatcher, leases, maintenance,
+    registry). A key the server refuses, or a URL that is not a
+    relayq-server, is InvalidArgument (exit 2); a server that cannot be reached is waited for
+    with a line per try, unless `give_up`."""
+    from ..client import Client  # here: a worker over Redis never loads the SDK
+
+    # urllib3 logs each of the SDK's retries; the worker's loops say once per failed round
+    # that the server is away (server.unavailable), which is enough
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    client = Client(url, pool_size=len(queues) + 4)
+    backoff = Backoff(first_s=1.0, cap_s=10.0, equal_jitter=True)
+    while True:
+        try:
+            client.reap(queues[0])
+            return client
+        except (Unauthorized, Forbidden) as e:
+            raise InvalidArgument(f"relayq-server at {client.server} refused the key "
+                                  f"($RELAYQ_API_KEY; the worker needs scope jobs:work): "
+                                  f"{e.message}") from None
+        except NotFound as e:
+            raise InvalidArgument(f"{client.server} does not look like a relayq-server: "
+                                  f"{e.message}") from None
+        except OUTAGES as e:
+            # the SDK's hint names $RELAYQ_SERVER, which the worker does not read
+            e.message = e.message.replace("set $RELAYQ_SERVER to use another",
+                                          "--server names it")
+            if give_up:
+                raise
+            delay = backoff.next_delay()
+            log_event(log, logging.WARNING, "server.unreachable", server=client.server,
+                      error=e.message, retry_in=f"{delay:.1f}s",
+                      hint="waiting for the server (--exit-if-unreachable exits instead)")
+            time.sleep(delay)
 
 
 def unreachable(url: str, error: RedisUnavailable, delay_s: float, give_up: bool) -> None:

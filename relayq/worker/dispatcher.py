@@ -6,9 +6,13 @@ queue (in strict order, or weighted) records the outcomes and claims as many job
 free slots, in a single round trip (`Queue.settle`). When nothing is claimable it arms the
 wakers and sleeps on the inbox: no polling.
 
-Outcomes that could not be recorded because Redis was away stay pending and are sent again
-after a backoff: acks and nacks are idempotent for the lease holder, so a repeat is safe. Any
-other failure of a turn (a bug) is logged and its pending outcomes dropped, never the thread.
+The queues are `WorkQueue`s (relayq.worker.source): `relayq.Queue` over Redis, or `HttpQueue`
+through a relayq-server, whose idle long polls bring claimed jobs with their wake-up.
+
+Outcomes that could not be recorded because Redis (or the server) was away stay pending and are
+sent again after a backoff: acks and nacks are idempotent for the lease holder, so a repeat is
+safe. Any other failure of a turn (a bug) is logged and its pending outcomes dropped, never the
+thread.
 """
 
 from __future__ import annotations
@@ -23,15 +27,15 @@ from collections import defaultdict
 from typing import Any
 
 from ..backoff import Backoff
-from ..errors import NotReplicated, RedisUnavailable
+from ..errors import OUTAGES, NotReplicated, outage_event
 from ..limits import MAX_CLAIM_COUNT
 from ..logs import log_event
-from ..queue import Queue
 from ..results import ClaimResult, Outcome
 from .events import WorkerEvents
 from .executor import Done, Executor
 from .inflight import InFlight, Running
 from .lease_keeper import TimedOut
+from .source import WorkQueue
 from .waker import Wake, Waker
 
 log = logging.getLogger("relayq.worker")
@@ -47,7 +51,7 @@ class Stop:
 
 
 class Dispatcher:
-    def __init__(self, queues: list[Queue[Any]], weights: list[float] | None,
+    def __init__(self, queues: list[WorkQueue], weights: list[float] | None,
                  executor: Executor, inflight: InFlight, events: WorkerEvents, *,
                  capacity: int, visibility_ms: int, worker_id: str,
                  inbox: queue.SimpleQueue[Any]) -> None:
@@ -101,8 +105,8 @@ class Dispatcher:
             try:
                 idle = self._turn()
                 backoff.reset()
-            except RedisUnavailable as e:
-                log_event(log, logging.WARNING, "redis.unavailable", part="dispatcher",
+            except OUTAGES as e:
+                log_event(log, logging.WARNING, outage_event(e), part="dispatcher",
                           error=str(e), pending=sum(map(len, self._pending.values())))
                 self._back_off(backoff.next_delay())
                 idle = False
@@ -148,7 +152,9 @@ class Dispatcher:
         if message is None:
             return
         if isinstance(message, Wake):
-            if message.token and len(self.inflight) >= self.capacity:
+            if message.jobs:
+                self._received(self._by_name[message.queue], message.jobs)
+            elif message.token and len(self.inflight) >= self.capacity:
                 self._stolen.add(message.queue)  # armed earlier, full now: pass the token on
             return
         if isinstance(message, Done):
@@ -193,7 +199,7 @@ class Dispatcher:
         if running.started is None:  # never reached a handler: nothing will report back
             self.inflight.remove(job.id)
 
-    def _queue_order(self) -> list[Queue[Any]]:
+    def _queue_order(self) -> list[WorkQueue]:
         if not self.weights:
             return self.queues
         remaining = list(zip(self.queues, self.weights))
@@ -241,7 +247,7 @@ class Dispatcher:
                         self.events.throttled(q.name)
         if claiming and len(hints) == len(self.queues):  # nothing claimable anywhere
             for name, hint in hints.items():
-                self.wakers[name].arm(hint)
+                self.wakers[name].arm(hint, free)
             return True
         return not short
 
@@ -253,7 +259,7 @@ class Dispatcher:
                 log_event(log, logging.WARNING, "job.lease_lost", id=outcome.job_id,
                           outcome=outcome.kind, status=status)
 
-    def _dispatch(self, q: Queue[Any], claimed: ClaimResult) -> int:
+    def _dispatch(self, q: WorkQueue, claimed: ClaimResult) -> int:
         if not claimed:
             return 0
         self.events.claimed(q.name, list(claimed), time.time() * 1000)
@@ -262,3 +268,16 @@ class Dispatcher:
             self.inflight.add(running)
             self.executor.submit(running)
         return len(claimed)
+
+    def _received(self, q: WorkQueue, claimed: ClaimResult) -> None:
+        """Jobs a long poll claimed while this dispatcher slept (over HTTP). Those that no
+        longer fit (draining, or slots filled by another queue's poll meanwhile) go straight
+        back to their queue, without spending an attempt."""
+        self.events.claimed(q.name, list(claimed), time.time() * 1000)
+        for job in claimed:
+            running = Running(job, q)
+            if self._draining or len(self.inflight) >= self.capacity:
+                self._abandon(running, "release")
+            else:
+                self.inflight.add(running)
+                self.executor.submit(running)

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..job import Job
-from ..queue import Queue
+from .source import WorkQueue
 
 
 @dataclass(slots=True, eq=False)
 class Running:
     job: Job[Any]
-    queue: Queue[Any]
+    queue: WorkQueue
     started: float | None = None  # monotonic time its handler began; None while prefetched
     abandoned: bool = False  # timed out, released or lease lost: its outcome is not recorded
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..logs import log_event
-from ..queue import Queue
 from .inflight import InFlight, Running
 from .periodic import Periodic
+from .source import WorkQueue
 
 log = logging.getLogger("relayq.worker")
 
@@ -43,7 +43,7 @@ class LeaseKeeper(Periodic):
     def tick(self) -> None:
         """One round: time out overdue jobs, extend the leases of the others."""
         now = time.monotonic()
-        by_queue: dict[Queue[Any], list[Running]] = defaultdict(list)
+        by_queue: dict[WorkQueue, list[Running]] = defaultdict(list)
         for running in self.inflight.snapshot():
             if running.abandoned:
                 continue

@@ -8,18 +8,17 @@ not keep the others from being maintained."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from ..logs import log_event
-from ..queue import Queue
 from .events import WorkerEvents
 from .periodic import Periodic
+from .source import WorkQueue
 
 log = logging.getLogger("relayq.worker")
 
 
 class Maintenance(Periodic):
-    def __init__(self, queues: list[Queue[Any]], events: WorkerEvents,
+    def __init__(self, queues: list[WorkQueue], events: WorkerEvents,
                  interval_s: float = 1.0) -> None:
         super().__init__("maintenance", interval_s, jitter=True, back_off=True)
         self.queues = queues
@@ -39,7 +38,7 @@ class Maintenance(Periodic):
         if failure is not None:
             raise failure
 
-    def _maintain(self, queue: Queue[Any]) -> None:
+    def _maintain(self, queue: WorkQueue) -> None:
         requeued, dead = queue.reap()
         if requeued or dead:
             log_event(log, logging.WARNING, "jobs.reaped", queue=queue.name,

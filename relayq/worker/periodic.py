@@ -1,8 +1,8 @@
-"""`Periodic`: the lifecycle shared by the worker's background loops (lease keeper, maintenance):
-a daemon thread that calls `tick()` every `interval_s` until `stop()`. A round that meets a Redis
-outage is logged (and, with `back_off`, followed by a capped, jittered pause); any other failure
-of a round is logged with its traceback and the loop goes on, because jobs depend on these
-loops running."""
+"""`Periodic`: the lifecycle shared by the worker's background loops (lease keeper, maintenance,
+registry): a daemon thread that calls `tick()` every `interval_s` until `stop()`. A round that
+meets an outage (Redis, or over HTTP the server: relayq.errors.OUTAGES) is logged (and, with
+`back_off`, followed by a capped, jittered pause); any other failure of a round is logged with
+its traceback and the loop goes on, because jobs depend on these loops running."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import random
 import threading
 
 from ..backoff import Backoff
-from ..errors import RedisUnavailable
+from ..errors import OUTAGES, outage_event
 from ..logs import log_event
 
 log = logging.getLogger("relayq.worker")
@@ -47,8 +47,8 @@ class Periodic:
                 self.tick()
                 backoff.reset()
                 continue
-            except RedisUnavailable as e:
-                log_event(log, logging.WARNING, "redis.unavailable", part=self.part,
+            except OUTAGES as e:
+                log_event(log, logging.WARNING, outage_event(e), part=self.part,
                           error=str(e))
             except Exception:  # a bug: skip this round, keep the thread
                 log.exception(f"{self.part}.failed")

@@ -19,7 +19,7 @@ import queue
 import signal
 import threading
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..connection import RedisClient, connect
 from ..limits import DEFAULT_VISIBILITY_MS, WORKER_REFRESH_MS
@@ -34,6 +34,10 @@ from .inflight import InFlight
 from .lease_keeper import LeaseKeeper
 from .maintenance import Maintenance
 from .registry import Registry
+from .source import HttpQueue, HttpRegistryStore, WorkQueue
+
+if TYPE_CHECKING:  # the SDK (urllib3) is loaded only by a worker over HTTP
+    from ..client import Client
 
 log = logging.getLogger("relayq.worker")
 
@@ -46,7 +50,12 @@ class Worker:
     jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs. `redis`: a URL or
     a client (default: the app's). `replicas`: the replicated-write mode for its acks and nacks
     (relayq/replication.py). `registry_interval_s`: how often it refreshes its entry in the
-    workers registry (it expires after three)."""
+    workers registry (it expires after three).
+
+    `client`: a `relayq.Client` instead of Redis: the worker then reaches its queues through
+    that relayq-server alone (relayq.worker.source: the same components, each operation one
+    request; the server's wake hub wakes its long polls; its registry entry is written
+    through the server). `replicas` is the server's business then (not accepted)."""
 
     def __init__(self, queues: list[str], app: App, redis: RedisClient | str | None = None, *,
                  concurrency: int = 4, prefetch: int | None = None,
@@ -55,7 +64,8 @@ class Worker:
                  maintenance_interval_s: float = 1.0, events: WorkerEvents | None = None,
                  worker_id: str | None = None, replicas: int = 0,
                  replica_timeout_ms: int = DEFAULT_TIMEOUT_MS,
-                 registry_interval_s: float = WORKER_REFRESH_MS / 1000) -> None:
+                 registry_interval_s: float = WORKER_REFRESH_MS / 1000,
+                 client: Client | None = None) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
         if concurrency < 1:
@@ -65,14 +75,22 @@ class Worker:
             raise ValueError("prefetch must be 0 or more")
         if weights is not None and len(weights) != len(queues):
             raise ValueError("give one weight per queue")
-        redis = app.redis if redis is None else redis  # the app's, else $RELAYQ_REDIS_URL
-        self.redis = connect(redis) if redis is None or isinstance(redis, str) else redis
-        self.queues = [Queue(name, self.redis, replicas=replicas,
-                             replica_timeout_ms=replica_timeout_ms) for name in queues]
+        self.worker_id = worker_id or f"{default_worker_id()}:{uuid.uuid4().hex[:6]}"
+        self.queues: list[WorkQueue]
+        self.redis: RedisClient | None = None
+        if client is not None:
+            if redis is not None or replicas:
+                raise ValueError("a worker over HTTP (client=) takes no redis and no replicas")
+            self.queues = [HttpQueue(name, client, visibility_ms=visibility_ms,
+                                     worker_id=self.worker_id) for name in queues]
+        else:
+            redis = app.redis if redis is None else redis  # the app's, else $RELAYQ_REDIS_URL
+            self.redis = connect(redis) if redis is None or isinstance(redis, str) else redis
+            self.queues = [Queue(name, self.redis, replicas=replicas,
+                                 replica_timeout_ms=replica_timeout_ms) for name in queues]
         self.app = app
         self.grace_s = grace_s
         self.events = events or WorkerEvents()
-        self.worker_id = worker_id or f"{default_worker_id()}:{uuid.uuid4().hex[:6]}"
         self.inflight = InFlight()
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.executor = Executor(app, concurrency, self.inbox.put)
@@ -86,8 +104,10 @@ class Worker:
         # one lease (not a lease plus a whole interval) before it runs again
         self.maintenance = Maintenance(self.queues, self.events,
                                        min(maintenance_interval_s, visibility_ms / 4000))
-        self.registry = Registry(self.redis, self.worker_id, list(queues), concurrency,
-                                 self.inflight, registry_interval_s)
+        self.registry = Registry(
+            self.redis, self.worker_id, list(queues), concurrency, self.inflight,
+            registry_interval_s,
+            store=None if client is None else HttpRegistryStore(client))
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
 

@@ -36,6 +36,14 @@ def _lease_op(q: Queue, verb: str) -> Prepared:
     return "POST", f"/api/jobs/{job_id}/{verb}", {"lease": job.lease}
 
 
+def _leases(q: Queue) -> Prepared:
+    """A batched heartbeat of a job this test holds."""
+    q.enqueue({"n": 1})
+    (job,) = q.claim()
+    return "POST", f"/api/queues/{q.name}/heartbeat", {"leases": [{"id": job.id,
+                                                                   "lease": job.lease}]}
+
+
 def _dead(q: Queue) -> str:
     job_id = q.enqueue({"n": 1}, max_attempts=1).id
     (job,) = q.claim()
@@ -67,6 +75,13 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
     "ack": ("jobs:work", lambda q, _: _lease_op(q, "ack")),
     "nack": ("jobs:work", lambda q, _: _lease_op(q, "nack")),
     "heartbeat": ("jobs:work", lambda q, _: _lease_op(q, "heartbeat")),
+    "settle": ("jobs:work", lambda q, _: ("POST", f"/api/queues/{q.name}/settle", {"claim": 1})),
+    "heartbeat many": ("jobs:work", lambda q, _: _leases(q)),
+    "reap": ("jobs:work", lambda q, _: ("POST", f"/api/queues/{q.name}/reap", None)),
+    "worker entry": ("jobs:work", lambda q, _: ("PUT", f"/api/workers/w-{q.name}", {
+        "host": "h", "pid": 1, "queues": [q.name], "concurrency": 1, "ttl_ms": 1000})),
+    "worker entry removed": ("jobs:work", lambda q, _: (
+        "DELETE", f"/api/workers/w-{q.name}", None)),
     "pause": ("queues:admin", lambda q, _: ("POST", f"/api/queues/{q.name}/pause", None)),
     "resume": ("queues:admin", lambda q, _: ("POST", f"/api/queues/{q.name}/resume", None)),
     "rate-limit set": ("queues:admin", lambda q, _: (
