@@ -20,7 +20,10 @@ import hiredis
 
 
 class ProtocolError(Exception):
-    """The client broke the protocol: answer once, then close its connection."""
+    """The client broke the protocol: answer the whole commands before the break (`commands`),
+    then the error, then close its connection."""
+
+    commands: list[list[bytes]] = []
 
 
 class _ReplyError(Exception):
@@ -40,17 +43,21 @@ class RequestReader:
         """The commands `data` completes (ProtocolError when it breaks the protocol)."""
         self._reader.feed(data)
         commands: list[list[bytes]] = []
-        while True:
-            request = self._reader.gets()
-            if request is False:
-                break
-            commands.append(self._check(request))
-        # What follows the last whole command is the start of the next one: at most all of
-        # `data`, or all since the last whole command when `data` finished none.
-        self._pending = len(data) if commands else self._pending + len(data)
-        if self._pending > self.max_query_bytes:
-            raise ProtocolError(f"unfinished command over {self.max_query_bytes} bytes "
-                                "(a value over the payload limit?)")
+        try:
+            while True:
+                request = self._reader.gets()
+                if request is False:
+                    break
+                commands.append(self._check(request))
+            # What follows the last whole command is the start of the next one: at most all of
+            # `data`, or all since the last whole command when `data` finished none.
+            self._pending = len(data) if commands else self._pending + len(data)
+            if self._pending > self.max_query_bytes:
+                raise ProtocolError(f"unfinished command over {self.max_query_bytes} bytes "
+                                    "(a value over the payload limit?)")
+        except ProtocolError as e:
+            e.commands = commands
+            raise
         return commands
 
     def _check(self, request: Any) -> list[bytes]:

@@ -130,6 +130,7 @@ class _Connection:
             try:
                 commands = self.requests.feed(data)
             except ProtocolError as e:
+                await self._answer(e.commands)
                 self.writer.write(b"-ERR Protocol error: " + str(e).encode() + b"\r\n")
                 await self.writer.drain()
                 return
