@@ -23,7 +23,9 @@ class ProtocolError(Exception):
     """The client broke the protocol: answer the whole commands before the break (`commands`),
     then the error, then close its connection."""
 
-    commands: list[list[bytes]] = []
+    def __init__(self, message: str, commands: list[list[bytes]] | None = None) -> None:
+        super().__init__(message)
+        self.commands = commands or []
 
 
 class _ReplyError(Exception):
@@ -34,14 +36,25 @@ class RequestReader:
     """Turns the bytes of one connection into commands (lists of bytes), in order."""
 
     def __init__(self, max_query_bytes: int, max_args: int) -> None:
-        self._reader = hiredis.Reader(protocolError=ProtocolError, replyError=_ReplyError)
+        self._reader = self._new_reader()
         self.max_query_bytes = max_query_bytes
         self.max_args = max_args
-        self._pending = 0  # at most this many bytes belong to the command still unfinished
+        self._carried = 0  # bytes fed that belong to the command still unfinished
+
+    @staticmethod
+    def _new_reader() -> hiredis.Reader:
+        return hiredis.Reader(protocolError=ProtocolError, replyError=_ReplyError)
 
     def feed(self, data: bytes) -> list[list[bytes]]:
         """The commands `data` completes (ProtocolError when it breaks the protocol)."""
+        if not self._reader.has_data():
+            # Between commands Redis skips empty lines (redis-cli --pipe sends one before its
+            # closing ECHO): so do we, where no command has begun.
+            data = data.lstrip(b"\r\n")
+            if not data:
+                return []
         self._reader.feed(data)
+        carried = self._carried
         commands: list[list[bytes]] = []
         try:
             while True:
@@ -49,15 +62,26 @@ class RequestReader:
                 if request is False:
                     break
                 commands.append(self._check(request))
-            # What follows the last whole command is the start of the next one: at most all of
-            # `data`, or all since the last whole command when `data` finished none.
-            self._pending = len(data) if commands else self._pending + len(data)
-            if self._pending > self.max_query_bytes:
-                raise ProtocolError(f"unfinished command over {self.max_query_bytes} bytes "
-                                    "(a value over the payload limit?)")
         except ProtocolError as e:
+            # An empty line after a whole command, inside this chunk: go on after it with a
+            # fresh parser. Where it starts is where the commands parsed so far end.
+            used = sum(map(_size, commands)) - carried
+            if 0 <= used < len(data) and data[used:used + 1] in (b"\r", b"\n"):
+                self._reader = self._new_reader()
+                self._carried = 0
+                try:
+                    return commands + self.feed(data[used:])
+                except ProtocolError as later:
+                    later.commands = commands + later.commands
+                    raise
             e.commands = commands
             raise
+        # The bytes of the command still unfinished (exact for the canonical encoding every
+        # client sends: an approximation is harmless here, it only bounds memory).
+        self._carried = max(0, carried + len(data) - sum(map(_size, commands)))
+        if self._carried > self.max_query_bytes:
+            raise ProtocolError(f"unfinished command over {self.max_query_bytes} bytes "
+                                "(a value over the payload limit?)", commands)
         return commands
 
     def _check(self, request: Any) -> list[bytes]:
@@ -68,6 +92,12 @@ class RequestReader:
         if len(request) > self.max_args:
             raise ProtocolError(f"a command of more than {self.max_args} arguments")
         return request
+
+
+def _size(command: list[bytes]) -> int:
+    """The bytes of `command` on the wire: `*<n>\\r\\n`, then `$<len>\\r\\n<arg>\\r\\n` each."""
+    return len(b"*%d\r\n" % len(command)) + sum(len(arg) + len(b"%d" % len(arg)) + 5
+                                                 for arg in command)
 
 
 class Null:
