@@ -62,9 +62,9 @@ from ..hostport import parse_host_port
 from ..keys import check_queue_name
 from ..limits import MAX_VISIBILITY_MS, RESP_IDLE_TIMEOUT_MS, RESP_LEASE_MS, RESP_MAX_CONNECTIONS
 from ..logs import log_event, setup_logging, stop_logging
+from ..throttle import DEFAULT_BURST, DEFAULT_RATE
 from .bridge import Bridge, Limits
 from .services import ServerConfig
-from .throttle import DEFAULT_BURST, DEFAULT_RATE
 
 log = logging.getLogger("relayq.server")
 STOP_TIMEOUT_S = 10  # a worker still busy this long after SIGTERM is killed
@@ -309,7 +309,8 @@ def _gateway(args: argparse.Namespace, config: ServerConfig) -> GatewayProcess |
     gateway = GatewayProcess(GatewayConfig(
         host=host, port=port, redis_url=config.redis_url, auth=config.auth,
         max_payload_bytes=config.max_payload_bytes, max_connections=args.resp_max_connections,
-        idle_timeout_ms=round(args.resp_idle_timeout * 1000), lease_ms=args.resp_lease_ms),
+        idle_timeout_ms=round(args.resp_idle_timeout * 1000), lease_ms=args.resp_lease_ms,
+        auth_failure_rate=config.auth_failure_rate, auth_failure_burst=config.auth_failure_burst),
         args.log_level, args.log_format)
     return gateway.start()
 

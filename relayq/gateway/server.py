@@ -72,7 +72,7 @@ class GatewayServer:
         resp_connection(+1)
         _keepalive(writer)
         peer = writer.get_extra_info("peername") or ("-", 0)
-        session = Session(gw.new_client_id(), f"{peer[0]}:{peer[1]}")
+        session = Session(gw.new_client_id(), f"{peer[0]}:{peer[1]}", str(peer[0]))
         conn = _Connection(self, reader, writer, session)
         try:
             await conn.run()

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..auth import ApiKey, KeyStore
 from ..connection import connect, redis_errors
-from ..errors import Forbidden, Unauthorized
+from ..errors import Forbidden, TooManyRequests, Unauthorized
 from ..limits import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     RESP_IDLE_TIMEOUT_MS,
@@ -23,6 +23,7 @@ from ..limits import (
     RESP_MAX_CONNECTIONS,
 )
 from ..queue import Queue
+from ..throttle import DEFAULT_BURST, DEFAULT_RATE, AuthThrottle
 from .resp import Error, Writer
 from .wake import WakeHub
 
@@ -43,6 +44,8 @@ class GatewayConfig:
     max_args: int = RESP_MAX_ARGS
     idle_timeout_ms: int = RESP_IDLE_TIMEOUT_MS
     lease_ms: int = RESP_LEASE_MS
+    auth_failure_rate: float = DEFAULT_RATE
+    auth_failure_burst: int = DEFAULT_BURST
 
 
 class Gateway:
@@ -50,6 +53,8 @@ class Gateway:
         self.config = config
         self.redis = connect(config.redis_url)
         self.keys = KeyStore(self.redis)
+        # the HTTP API's rule for failed authentications, per client address (relayq.throttle)
+        self.auth_throttle = AuthThrottle(config.auth_failure_rate, config.auth_failure_burst)
         self.hub = WakeHub()
         self.queue = lru_cache(maxsize=QUEUE_CACHE_SIZE)(self._make_queue)
         self.leases: dict[str, str] = {}  # job id -> lease token of its XREADGROUP claim
@@ -80,7 +85,8 @@ class Session:
     """One connection's state; only the thread running its commands touches it."""
 
     id: int
-    address: str
+    address: str  # host:port of the peer
+    host: str  # the peer's address, as the auth throttle counts it
     writer: Writer = field(default_factory=Writer)
     key: ApiKey | None = None
     authenticated: bool = False
@@ -90,14 +96,20 @@ class Session:
     closing: bool = False
 
     def login(self, gateway: Gateway, key: str) -> None:
-        """AUTH: the key's record, or Error(WRONGPASS) (and the session is logged out)."""
+        """AUTH: the key's record, or Error(WRONGPASS) (and the session is logged out); while
+        this address has failed too often, an error before the key is looked at."""
         if not gateway.config.auth:
             self.authenticated = True
             return
         try:
+            gateway.auth_throttle.check(self.host)
             self.key = gateway.keys.authenticate(key)
+        except TooManyRequests as e:
+            self.key, self.authenticated = None, False
+            raise Error(f"{e.code}: {e.message}") from None
         except Unauthorized:
             self.key, self.authenticated = None, False
+            gateway.auth_throttle.failed(self.host)
             raise Error("invalid username-password pair or user is disabled.",
                         "WRONGPASS") from None
         self.authenticated, self.checked_at = True, time.monotonic()

@@ -187,3 +187,21 @@ def test_metrics_count_connections_and_commands(gateway: Gateway, raw: Raw) -> N
     assert 'relayq_resp_commands_total{command="ping"}' in text
     assert "relayq_resp_connections " in text
     assert 'command="nosuch"' not in text  # unknown names never become labels
+
+
+def test_failed_auths_are_throttled_per_address(redis_url: str, admin_key: str) -> None:
+    """The HTTP API's throttle (relayq.throttle): after --auth-failure-burst failures in a row
+    an address is refused before its key is looked at, a good key too."""
+    gw = start_gateway(redis_url, "--auth-failure-burst", "2", "--auth-failure-rate", "0.01")
+    try:
+        conn = Raw(gw.port)
+        for _ in range(2):
+            conn.send(command("AUTH", "wrong"))
+            assert conn.read(b"\r\n").startswith(b"-WRONGPASS")
+        conn.send(command("AUTH", admin_key))
+        assert conn.read(b"\r\n").startswith(b"-ERR too_many_requests")
+        conn.send(command("LLEN", "q"))
+        assert conn.read(b"\r\n").startswith(b"-NOAUTH")
+        conn.close()
+    finally:
+        gw.server.stop()
