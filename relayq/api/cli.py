@@ -31,6 +31,10 @@ the X-Forwarded-For and X-Forwarded-Proto headers of the N proxies in front: the
 address is then the one throttled, and the session cookie is Secure. Without it those headers
 are ignored, since any client could send them.
 
+`--resp-addr HOST:PORT` also serves the Redis protocol, so that any Redis client enqueues and
+consumes (LPUSH/BRPOP, XADD/XREADGROUP/XACK, ...: docs/resp.md), with the same keys and scopes,
+from a process of its own that the server starts first and starts again if it dies.
+
 `--export-to URI --export-every 5m` exports every queue on that schedule from a background
 thread of the main process (relayq.export.ExportScheduler); several servers doing so at once
 stay correct, because snapshots and manifests are written with conditional puts.

@@ -1,13 +1,12 @@
-"""The command table of the gateway: every Redis command it answers, with its arity (Redis's
-convention: n exact, -n at least n, the name included), the scope it needs (the HTTP API's:
-relayq.auth) and its handler. Handlers call the same `Queue` operations as the HTTP API.
+"""The connection and list commands of the gateway (the table is relayq.gateway.table), and
+the helpers every handler shares. Handlers call the same `Queue` operations as the HTTP API.
 
 Lists are queues taken at most once: LPUSH and RPUSH enqueue (a value that is JSON becomes that
 payload, anything else the string), LLEN is the ready count, RPOP/LPOP/BRPOP/BLPOP claim and
 ack at once. relayq queues are FIFO by priority, so both ends are the same: LPUSH + RPOP and
 RPUSH + LPOP both take the oldest job first. The stream commands are in
-relayq.gateway.streams; the blocking ones (BRPOP, BLPOP, XREADGROUP BLOCK) wait in
-relayq.gateway.wake and are run by the connection (relayq.gateway.server).
+relayq.gateway.streams; the blocking ones (BRPOP, BLPOP, XREADGROUP BLOCK) are run by the
+connection (relayq.gateway.server) and wait in relayq.gateway.wake.
 
 Errors: a RelayqError's code picks the Redis error kind (`KINDS`), its message follows the code:
 `-ERR invalid_queue_name: ...`. Nothing is written when a command is refused.
@@ -182,25 +181,6 @@ def info(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     return "\r\n".join(lines)
 
 
-def command(gw: Gateway, s: Session, args: list[bytes]) -> Any:
-    """COMMAND, COMMAND COUNT, COMMAND INFO name..., COMMAND DOCS: what clients ask on connect."""
-    def described(c: Command) -> list[Any]:
-        first = 0 if c.scope is None and c.name not in KEYED else 1
-        return [c.name, c.arity, [Status("fast")], first, first, first]
-
-    sub = args[1].upper() if len(args) > 1 else b""
-    if not sub:
-        return [described(c) for c in TABLE.values()]
-    if sub == b"COUNT":
-        return len(TABLE)
-    if sub == b"INFO":
-        return [described(TABLE[n]) if (n := a.decode(errors="replace").lower()) in TABLE
-                else NIL for a in args[2:]]
-    if sub == b"DOCS":
-        return {}
-    raise Error(f"unknown subcommand '{text(args[1], 'subcommand')}'. Try COMMAND HELP.")
-
-
 # -- lists --------------------------------------------------------------------------------------
 
 def push(gw: Gateway, s: Session, args: list[bytes]) -> Any:
@@ -265,67 +245,3 @@ def pop(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     if count == 0:
         return []
     return pop_now(gw, s, q, count) or NIL_ARRAY
-
-
-def _table() -> dict[str, Command]:
-    from . import streams
-
-    commands = [
-        Command("auth", -2, None, auth, before_auth=True),
-        Command("hello", -1, None, hello, before_auth=True),
-        Command("quit", -1, None, None, before_auth=True),
-        Command("ping", -1, None, ping),
-        Command("echo", 2, None, echo),
-        Command("select", 2, None, select),
-        Command("client", -2, None, client),
-        Command("info", -1, None, info),
-        Command("command", -1, None, command),
-        Command("lpush", -3, WRITE, push),
-        Command("rpush", -3, WRITE, push),
-        Command("llen", 2, READ, llen),
-        Command("rpop", -2, WORK, pop),
-        Command("lpop", -2, WORK, pop),
-        Command("brpop", -3, WORK, None),
-        Command("blpop", -3, WORK, None),
-        Command("xadd", -5, WRITE, streams.xadd),
-        Command("xlen", 2, READ, streams.xlen),
-        Command("xinfo", -3, READ, streams.xinfo),
-        Command("xgroup", -2, WORK, streams.xgroup),
-        Command("xreadgroup", -7, WORK, None),
-        Command("xack", -4, WORK, streams.xack),
-        Command("xpending", -3, READ, streams.xpending),
-        Command("xclaim", -6, WORK, streams.xclaim),
-        Command("xautoclaim", -6, WORK, streams.xautoclaim),
-    ]
-    return {c.name: c for c in commands}
-
-
-KEYED = frozenset(("lpush", "rpush", "llen", "rpop", "lpop", "brpop", "blpop", "xadd", "xlen",
-                   "xack", "xpending", "xclaim", "xautoclaim"))
-TABLE = _table()
-
-
-def lookup(args: list[bytes]) -> Command | Error:
-    """The command `args` names, or the error reply for an unknown name or a wrong arity."""
-    name = args[0].decode(errors="replace").lower()
-    found = TABLE.get(name)
-    if found is None:
-        shown = " ".join(f"'{a.decode(errors='replace')[:64]}'" for a in args[1:4])
-        return Error(f"unknown command '{args[0].decode(errors='replace')[:64]}', with args "
-                     f"beginning with: {shown}")
-    if (found.arity > 0 and len(args) != found.arity) or len(args) < abs(found.arity):
-        return Error(f"wrong number of arguments for '{name}' command")
-    return found
-
-
-def run(gw: Gateway, s: Session, found: Command, args: list[bytes]) -> Any:
-    """One non-blocking command's reply (an Error reply for a refusal)."""
-    try:
-        if not found.before_auth:
-            s.require(gw, found.scope)
-        assert found.handler is not None
-        return found.handler(gw, s, args)
-    except Error as e:
-        return e
-    except RelayqError as e:
-        return error_reply(e)

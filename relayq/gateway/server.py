@@ -26,11 +26,12 @@ from ..errors import RelayqError
 from ..limits import RESP_KEEPALIVE_S, RESP_QUERY_SLACK_BYTES, RESP_THREADS
 from ..logs import log_event
 from ..metrics import record_resp_command, resp_connection
-from .commands import Command, error_reply, lookup, pop_now, push_many, queue_of
-from .commands import run as run_command
+from .commands import Command, error_reply, pop_now, push_many, queue_of
 from .resp import NIL_ARRAY, OK, Error, ProtocolError, RequestReader, RespMap
 from .session import Gateway, GatewayConfig, Session
 from .streams import ReadGroup, read_now
+from .table import lookup
+from .table import run as run_command
 
 log = logging.getLogger("relayq.gateway")
 READ_SIZE = 64 * 1024

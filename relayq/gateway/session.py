@@ -6,6 +6,7 @@ that a revoked key stops working on open connections too."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -57,7 +58,9 @@ class Gateway:
         self.auth_throttle = AuthThrottle(config.auth_failure_rate, config.auth_failure_burst)
         self.hub = WakeHub()
         self.queue = lru_cache(maxsize=QUEUE_CACHE_SIZE)(self._make_queue)
-        self.leases: dict[str, str] = {}  # job id -> lease token of its XREADGROUP claim
+        # job id -> lease token of its XREADGROUP claim (the pool's threads share it)
+        self._leases: dict[str, str] = {}
+        self._leases_lock = threading.Lock()
         self.reaped_at: dict[str, float] = {}  # queue -> when its expired leases were recovered
         self.connections = 0
         self._next_id = 0
@@ -70,9 +73,18 @@ class Gateway:
         return self._next_id
 
     def remember_lease(self, job_id: str, lease: str) -> None:
-        if len(self.leases) >= LEASE_CACHE_SIZE:
-            del self.leases[next(iter(self.leases))]  # the oldest: XACK reads it from Redis
-        self.leases[job_id] = lease
+        with self._leases_lock:
+            if len(self._leases) >= LEASE_CACHE_SIZE:
+                del self._leases[next(iter(self._leases))]  # the oldest: XACK reads Redis
+            self._leases[job_id] = lease
+
+    def lease_of(self, job_id: str) -> str | None:
+        with self._leases_lock:
+            return self._leases.get(job_id)
+
+    def forget_lease(self, job_id: str) -> None:
+        with self._leases_lock:
+            self._leases.pop(job_id, None)
 
     def redis_time_ms(self) -> int:
         with redis_errors():

@@ -34,7 +34,7 @@ from ..queue import Queue
 from ..results import NewJob
 from .commands import integer, queue_of, text
 from .resp import OK, Error, RespMap
-from .session import Gateway, Session
+from .session import QUEUE_CACHE_SIZE, Gateway, Session
 
 SEQ_DIGITS = 6  # the sequence part of a job id's number (relayq.limits.ID_SEQUENCE_MODULUS)
 # XCLAIM options -> how many arguments follow them
@@ -120,6 +120,8 @@ def reap_now_and_then(gw: Gateway, q: Queue[Any]) -> None:
     """Recovers expired stream leases of `q`, at most every RESP_REAP_EVERY_MS."""
     now = time.monotonic()
     if now - gw.reaped_at.get(q.name, 0.0) >= RESP_REAP_EVERY_MS / 1000:
+        if len(gw.reaped_at) >= QUEUE_CACHE_SIZE:
+            gw.reaped_at.clear()  # bounded: at worst a queue is reaped once more than needed
         gw.reaped_at[q.name] = now
         q.reap()
 
@@ -145,7 +147,8 @@ def read_now(gw: Gateway, s: Session, q: Queue[Any], consumer: str, count: int,
 
 
 def _pending(q: Queue[Any], consumer: str | None, count: int) -> list[Job[Any]]:
-    """Running jobs (of `consumer` when given), by lease deadline, at most `count`."""
+    """Running jobs (of `consumer` when given), by lease deadline, at most `count`: looked for
+    among the first MAX_PAGE running jobs of the queue."""
     jobs, _ = q.jobs("running", MAX_PAGE)
     return [job for job in jobs if consumer is None or job.worker_id == consumer][:count]
 
@@ -185,7 +188,7 @@ class ReadGroup:
 def xack(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     q = queue_of(gw, args[1])
     ids = [job_id(q, arg) for arg in args[3:]]
-    leases = {i: gw.leases.get(i) for i in ids}
+    leases = {i: gw.lease_of(i) for i in ids}
     for i, lease in leases.items():
         if lease is None:
             leases[i] = _current_lease(q, i)
@@ -202,7 +205,7 @@ def _ack(gw: Gateway, q: Queue[Any], leases: list[tuple[str, str]]) -> dict[str,
         return {}
     statuses = q.ack_many([(i, lease, None) for i, lease in leases])
     for i, _ in leases:
-        gw.leases.pop(i, None)
+        gw.forget_lease(i)
     return {i: status for (i, _), status in zip(leases, statuses)}
 
 
