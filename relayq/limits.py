@@ -125,6 +125,9 @@ RESP_REAP_EVERY_MS = 1000  # the gateway recovers a stream's expired leases at m
 RESP_MAX_BLOCK_MS = MAX_DURATION_MS  # BLOCK/timeout of a blocking command (0 = forever)
 RESP_DEFAULT_COUNT = 100  # entries of XREADGROUP or XAUTOCLAIM without COUNT
 RESP_KEY_RECHECK_MS = 1000  # an open connection's key is read again at most this often
+# Queues that blocking commands wait on at once, per gateway: each has a thread and a Redis
+# connection (BLPOP on its wake list); beyond it a blocking command answers server_busy.
+RESP_MAX_WATCHED_QUEUES = 200
 RESP_THREADS = 8  # threads of the gateway process that run Queue operations
 
 # -- names -------------------------------------------------------------------------------------

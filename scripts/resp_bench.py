@@ -3,7 +3,8 @@ same run (docs/benchmarks.md, "The RESP gateway"). An opt-in benchmark, not a te
 
 Starts a private redis-server and a `relayq-server --resp-addr` on it (auth on), then measures
 with redis-py over one connection:
-- pipelined LPUSH: `--jobs` pushes of one value each, `--pipeline` commands per round trip;
+- pipelined LPUSH: `--jobs` pushes of one value each, `--pipeline` commands per round trip
+  (and, for scale, a tenth as many LPUSHes one round trip each);
 - XREADGROUP + XACK: the same number of entries (added first, pipelined XADD), read COUNT
   `--count` at a time and each batch acked with one XACK;
 then runs `relayq bench --jobs N --http N --redis <the same Redis>` for the direct (Python
@@ -74,6 +75,8 @@ def main() -> int:
         client = redis.Redis(port=resp_port, password=key, decode_responses=True)
         figures["resp_lpush_pipelined_per_s"] = round(
             pipelined_lpush(client, "resp-bench-list", args.jobs, args.pipeline))
+        figures["resp_lpush_one_by_one_per_s"] = round(
+            pipelined_lpush(client, "resp-bench-list", max(1, args.jobs // 10), 1))
         pipe = client.pipeline(transaction=False)
         for n in range(args.jobs):
             pipe.xadd("resp-bench-stream", {"n": str(n)})

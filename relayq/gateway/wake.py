@@ -21,7 +21,8 @@ from collections import deque
 from typing import Any
 
 from ..backoff import Backoff
-from ..errors import RelayqError
+from ..errors import RelayqError, ServerBusy
+from ..limits import RESP_MAX_WATCHED_QUEUES
 from ..logs import log_event
 from ..queue import Queue
 from ..wake import WakeListener
@@ -67,19 +68,26 @@ class _Watch:
 class WakeHub:
     """The wake-up tokens of every queue a blocking command waits on, in one process."""
 
-    def __init__(self, block_s: float = 2.0) -> None:
+    def __init__(self, block_s: float = 2.0,
+                 max_queues: int = RESP_MAX_WATCHED_QUEUES) -> None:
         self.block_s = block_s
+        self.max_queues = max_queues
         self._lock = threading.Lock()
         self._watches: dict[str, _Watch] = {}
         self._closing = False
 
     async def wait(self, queues: list[Queue[Any]], timeout_s: float | None) -> str | None:
         """Waits for a token of any of `queues`: the name of the queue whose token this
-        caller now holds (it must claim from it), or None at the timeout (None: forever)."""
+        caller now holds (it must claim from it), or None at the timeout (None: forever).
+        ServerBusy when it would watch more than `max_queues` queues at once."""
         waiter = _Waiter(asyncio.get_running_loop())
         with self._lock:
             if self._closing:
                 return None
+            new = {q.name for q in queues} - self._watches.keys()
+            if len(self._watches) + len(new) > self.max_queues:
+                raise ServerBusy(f"blocking commands already wait on {len(self._watches)} "
+                                 f"queues (at most {self.max_queues}): retry later")
             for queue in queues:
                 watch = self._watches.get(queue.name)
                 if watch is None:

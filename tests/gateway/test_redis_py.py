@@ -83,6 +83,23 @@ def test_stream_consumed_with_a_group_and_acked(rc: redis.Redis, queue_name: str
     assert not rc.xreadgroup("workers", "bob", {queue_name: ">"}, count=10, block=100)
 
 
+def test_xreadgroup_block_is_woken_by_an_xadd(gateway: Gateway, admin_key: str,
+                                              queue_name: str) -> None:
+    reader, writer = gateway.client(admin_key), gateway.client(admin_key)
+    got: list[Any] = []
+    thread = threading.Thread(target=lambda: got.append(
+        reader.xreadgroup("g", "c", {queue_name: ">"}, count=5, block=20_000)))
+    thread.start()
+    time.sleep(0.3)  # let it block
+    added_at = time.monotonic()
+    entry = writer.xadd(queue_name, {"n": "1"})
+    thread.join(10)
+    assert got == [[[queue_name, [(entry, {"n": "1"})]]]]
+    assert time.monotonic() - added_at < 2
+    reader.close()
+    writer.close()
+
+
 def test_entry_ids_are_the_job_ids(rc: redis.Redis, queue_name: str,
                                    q: relayq.Queue[Any]) -> None:
     job_id = q.enqueue({"from": "python"}).id

@@ -205,3 +205,11 @@ def test_failed_auths_are_throttled_per_address(redis_url: str, admin_key: str) 
         conn.close()
     finally:
         gw.server.stop()
+
+
+def test_blocking_commands_watch_a_bounded_number_of_queues(raw: Raw, queue_name: str) -> None:
+    from relayq.limits import RESP_MAX_WATCHED_QUEUES
+
+    names = [f"{queue_name}-{i}" for i in range(RESP_MAX_WATCHED_QUEUES + 1)]
+    raw.send(command("BRPOP", *names, "0.1") + command("PING"))
+    assert raw.read(b"+PONG\r\n").startswith(b"-ERR server_busy: blocking commands")
