@@ -223,14 +223,16 @@ def llen(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     return queue_of(gw, args[1]).stats().ready
 
 
-def pop_now(gw: Gateway, s: Session, q: Queue[Any], count: int) -> list[str]:
-    """Takes up to `count` jobs at most once: claimed, then acked at once."""
+def pop_now(gw: Gateway, s: Session, q: Queue[Any], count: int) -> tuple[list[str], int | None]:
+    """Takes up to `count` jobs at most once (claimed, then acked at once): their values, and
+    when there are none, in how many ms to ask again (a scheduled job's due time; None: no
+    hint)."""
     claimed = q.claim(count, worker_id=worker_id(s))
     if not claimed:
-        return []
+        return [], claimed.retry_in_ms
     q.ack_many([(job.id, job.lease, None) for job in claimed])
     record_claimed(q.name, claimed)
-    return [value_of(job.payload) for job in claimed]
+    return [value_of(job.payload) for job in claimed], None
 
 
 def pop(gw: Gateway, s: Session, args: list[bytes]) -> Any:
@@ -239,9 +241,9 @@ def pop(gw: Gateway, s: Session, args: list[bytes]) -> Any:
         raise Error(f"wrong number of arguments for '{args[0].decode().lower()}' command")
     q = queue_of(gw, args[1])
     if len(args) == 2:
-        values = pop_now(gw, s, q, 1)
+        values, _ = pop_now(gw, s, q, 1)
         return values[0] if values else NIL
     count = integer(args[2], "count", 0, MAX_CLAIM_COUNT)
     if count == 0:
         return []
-    return pop_now(gw, s, q, count) or NIL_ARRAY
+    return pop_now(gw, s, q, count)[0] or NIL_ARRAY

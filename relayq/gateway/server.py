@@ -30,7 +30,7 @@ from .commands import Command, error_reply, pop_now, push_many, queue_of
 from .resp import NIL_ARRAY, OK, Error, ProtocolError, RequestReader, RespMap
 from .session import Gateway, GatewayConfig, Session
 from .streams import ReadGroup, read_now
-from .table import lookup
+from .table import lookup, metric_name
 from .table import run as run_command
 
 log = logging.getLogger("relayq.gateway")
@@ -171,7 +171,7 @@ class _Connection:
         while i < len(commands):
             args = commands[i]
             found = lookup(args)
-            record_resp_command(found.name if isinstance(found, Command) else "unknown")
+            record_resp_command(metric_name(args))
             if isinstance(found, Error):
                 out.append(encode(found))
                 i += 1
@@ -225,11 +225,14 @@ class _Connection:
         queues = [queue_of(self.gw, key) for key in args[1:-1]]
 
         def attempt(order: list[Any]) -> tuple[Any, int | None]:
+            hints = []
             for q in order:
-                values = pop_now(self.gw, self.session, q, 1)
+                values, hint = pop_now(self.gw, self.session, q, 1)
                 if values:
                     return [q.name, values[0]], None
-            return None, None
+                if hint is not None:
+                    hints.append(hint)
+            return None, min(hints) if hints else None
 
         return await self._wait_for(queues, timeout or None, attempt, NIL_ARRAY)
 

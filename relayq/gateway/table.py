@@ -81,6 +81,13 @@ def lookup(args: list[bytes]) -> Command | Error:
     return found
 
 
+def metric_name(args: list[bytes]) -> str:
+    """The command's name as a metric label: a name of the table, or 'unknown' (so that what
+    clients send can never grow the label set)."""
+    name = args[0].decode(errors="replace").lower()
+    return name if name in TABLE else "unknown"
+
+
 def run(gw: Gateway, s: Session, found: Command, args: list[bytes]) -> Any:
     """One ordinary command's reply (an Error reply for a refusal)."""
     try:

@@ -59,6 +59,16 @@ def test_brpop_is_woken_by_a_push_from_another_client(
     pusher.close()
 
 
+def test_brpop_takes_a_delayed_job_when_it_is_due(rc: redis.Redis, queue_name: str,
+                                                  q: relayq.Queue[Any]) -> None:
+    """No worker runs to promote it and no enqueue wakes anyone: the claim's hint (when the
+    next scheduled job is due) does."""
+    q.enqueue("later", delay_ms=600)
+    started = time.monotonic()
+    assert rc.brpop([queue_name], timeout=10) == (queue_name, "later")
+    assert 0.5 < time.monotonic() - started < 3
+
+
 def test_stream_consumed_with_a_group_and_acked(rc: redis.Redis, queue_name: str,
                                                 q: relayq.Queue[Any]) -> None:
     assert rc.xgroup_create(queue_name, "workers", id="0", mkstream=True)
