@@ -64,7 +64,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from .connection import RedisClient, connect
 from .errors import RelayqError
@@ -141,6 +141,13 @@ def record_throttled(queue: str) -> None:
 def resp_connection(change: int) -> None:
     """A RESP connection opened (+1) or closed (-1)."""
     RESP_CONNECTIONS.inc(change)
+
+
+def forget_process(pid: int) -> None:
+    """A process of a multi-process server died (the RESP gateway, before it is started
+    again): its live gauges (open RESP connections) no longer count."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        mark_process_dead(pid)
 
 
 def record_resp_command(name: str) -> None:

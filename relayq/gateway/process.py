@@ -78,6 +78,9 @@ class GatewayProcess:
             if self._stopping.is_set() or self._process.is_alive():
                 continue
             log_event(log, logging.WARNING, "gateway.died", exitcode=self._process.exitcode)
+            from ..metrics import forget_process  # here: the server's process loads it late
+
+            forget_process(self._process.pid)
             if self._stopping.wait(RESTART_DELAY_S):
                 return
             try:

@@ -213,3 +213,18 @@ def test_blocking_commands_watch_a_bounded_number_of_queues(raw: Raw, queue_name
     names = [f"{queue_name}-{i}" for i in range(RESP_MAX_WATCHED_QUEUES + 1)]
     raw.send(command("BRPOP", *names, "0.1") + command("PING"))
     assert raw.read(b"+PONG\r\n").startswith(b"-ERR server_busy: blocking commands")
+
+
+def test_hello_and_auth_forms(gateway: Gateway, admin_key: str) -> None:
+    conn = Raw(gateway.port)
+    conn.send(command("HELLO", "3"))
+    assert conn.read(b"\r\n").startswith(b"-NOAUTH")
+    conn.send(command("HELLO", "4"))
+    assert conn.read(b"\r\n").startswith(b"-NOPROTO")
+    conn.send(command("AUTH", "default", admin_key) + command("PING"))
+    assert conn.read(b"+PONG\r\n") == b"+OK\r\n+PONG\r\n"
+    conn.send(command("HELLO", "3", "SETNAME", "raw") + command("CLIENT", "GETNAME"))
+    reply = conn.read(b"$3\r\nraw\r\n")
+    assert reply.startswith(b"%7\r\n") and b"proto\r\n:3\r\n" in reply
+    conn.send(command("QUIT"))
+    assert conn.read_until_closed() == b"+OK\r\n"
