@@ -31,7 +31,7 @@ from .session import Gateway, Session
 REDIS_VERSION = "7.2.0"  # what INFO and HELLO say: the commands' behaviour clients may expect
 # a RelayqError's code -> the first word of its Redis error reply (ERR for every other code)
 KINDS = {"unauthorized": "NOAUTH", "forbidden": "NOPERM", "redis_unavailable": "TRYAGAIN",
-         "redis_busy": "BUSY", "lease_lost": "ERR"}
+         "redis_busy": "BUSY"}
 WRITE, READ, WORK = "jobs:write", "jobs:read", "jobs:work"
 
 Handler = Callable[[Gateway, Session, list[bytes]], Any]

@@ -228,3 +228,15 @@ def test_hello_and_auth_forms(gateway: Gateway, admin_key: str) -> None:
     assert reply.startswith(b"%7\r\n") and b"proto\r\n:3\r\n" in reply
     conn.send(command("QUIT"))
     assert conn.read_until_closed() == b"+OK\r\n"
+
+
+def test_error_kinds_are_for_codes_that_exist() -> None:
+    """The one code -> Redis error kind table of the gateway names only real codes (every other
+    code is an -ERR that starts with the code)."""
+    from relayq import errors
+    from relayq.gateway.commands import KINDS, error_reply
+
+    assert set(KINDS) <= set(errors.ERRORS)
+    reply = error_reply(errors.InvalidQueueName("bad"))
+    assert (reply.kind, reply.message) == ("ERR", "invalid_queue_name: bad")
+    assert error_reply(errors.RedisBusy("full")).kind == "BUSY"
