@@ -122,7 +122,8 @@ RESP_IDLE_TIMEOUT_MS = 300_000  # a connection silent this long (and not blocked
 RESP_KEEPALIVE_S = 60  # TCP keepalive: idle seconds before the first probe, then every 10 s
 RESP_LEASE_MS = 300_000  # the lease of a stream entry handed out by XREADGROUP (visibility)
 RESP_REAP_EVERY_MS = 1000  # the gateway recovers a stream's expired leases at most this often
-RESP_MAX_BLOCK_MS = MAX_DURATION_MS  # BLOCK/timeout of a blocking command (0 = forever)
+# BLOCK or timeout of a blocking command (0 = forever), and an idle time of XPENDING/XCLAIM
+RESP_MAX_BLOCK_MS = MAX_DURATION_MS
 RESP_DEFAULT_COUNT = 100  # entries of XREADGROUP or XAUTOCLAIM without COUNT
 RESP_KEY_RECHECK_MS = 1000  # an open connection's key is read again at most this often
 # Queues that blocking commands wait on at once, per gateway: each has a thread and a Redis

@@ -23,7 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import RelayqError
-from ..limits import RESP_KEEPALIVE_S, RESP_QUERY_SLACK_BYTES, RESP_THREADS
+from ..limits import (
+    RESP_KEEPALIVE_S,
+    RESP_MAX_BLOCK_MS,
+    RESP_QUERY_SLACK_BYTES,
+    RESP_THREADS,
+)
 from ..logs import log_event
 from ..metrics import record_resp_command, resp_connection
 from .commands import Command, error_reply, pop_now, push_many, queue_of
@@ -220,8 +225,10 @@ class _Connection:
             timeout = float(args[-1])
         except ValueError:
             raise Error("timeout is not a float or out of range") from None
-        if timeout < 0 or timeout != timeout:
+        if timeout < 0:
             raise Error("timeout is negative")
+        if not timeout * 1000 <= RESP_MAX_BLOCK_MS:  # NaN and infinity too
+            raise Error("timeout is out of range")
         queues = [queue_of(self.gw, key) for key in args[1:-1]]
 
         def attempt(order: list[Any]) -> tuple[Any, int | None]:

@@ -28,7 +28,13 @@ from typing import Any
 from ..codec import dumps
 from ..errors import RelayqError
 from ..job import Job
-from ..limits import MAX_CLAIM_COUNT, MAX_PAGE, RESP_DEFAULT_COUNT, RESP_REAP_EVERY_MS
+from ..limits import (
+    MAX_CLAIM_COUNT,
+    MAX_PAGE,
+    RESP_DEFAULT_COUNT,
+    RESP_MAX_BLOCK_MS,
+    RESP_REAP_EVERY_MS,
+)
 from ..metrics import record_claimed, record_enqueued
 from ..queue import Queue
 from ..results import NewJob
@@ -170,7 +176,7 @@ class ReadGroup:
                 self.count = integer(args[i + 1], "COUNT", 1, MAX_CLAIM_COUNT)
                 i += 2
             elif option == b"BLOCK" and i + 1 < len(args):
-                self.block_ms = integer(args[i + 1], "BLOCK", 0, 2**53)
+                self.block_ms = integer(args[i + 1], "BLOCK", 0, RESP_MAX_BLOCK_MS)
                 i += 2
             elif option == b"NOACK":
                 self.noack, i = True, i + 1
@@ -232,7 +238,7 @@ def xpending(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     rest = args[3:]
     min_idle = 0
     if rest[0].upper() == b"IDLE" and len(rest) >= 2:
-        min_idle, rest = integer(rest[1], "IDLE", 0, 2**53), rest[2:]
+        min_idle, rest = integer(rest[1], "IDLE", 0, RESP_MAX_BLOCK_MS), rest[2:]
     if len(rest) not in (3, 4):
         raise Error("syntax error")
     low, high = _bound(rest[0]), _bound(rest[1])
@@ -284,7 +290,7 @@ def xclaim(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     """XCLAIM q g consumer min-idle-time id ... [JUSTID] (other options are accepted and not
     used): renews the lease of each entry idle that long."""
     q = queue_of(gw, args[1])
-    min_idle = integer(args[4], "min-idle-time", 0, 2**53)
+    min_idle = integer(args[4], "min-idle-time", 0, RESP_MAX_BLOCK_MS)
     ids, justid, rest = [], False, args[5:]
     while rest and rest[0].upper() not in XCLAIM_OPTIONS:
         ids.append(job_id(q, rest[0]))
@@ -311,7 +317,7 @@ def xclaim(gw: Gateway, s: Session, args: list[bytes]) -> Any:
 def xautoclaim(gw: Gateway, s: Session, args: list[bytes]) -> Any:
     """XAUTOCLAIM q g consumer min-idle-time start [COUNT n] [JUSTID]."""
     q = queue_of(gw, args[1])
-    min_idle = integer(args[4], "min-idle-time", 0, 2**53)
+    min_idle = integer(args[4], "min-idle-time", 0, RESP_MAX_BLOCK_MS)
     start = _bound(args[5])
     count, justid, rest = RESP_DEFAULT_COUNT, False, args[6:]
     while rest:
