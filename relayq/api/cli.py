@@ -226,6 +226,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.max_connections < args.workers:
         raise InvalidArgument("--max-connections must be at least --workers")
     host, port = parse_host_port(args.addr, "--addr")
+    resp_addr = parse_host_port(args.resp_addr, "--resp-addr") if args.resp_addr else None
     workers = args.workers
     config = ServerConfig(
         redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
@@ -249,12 +250,14 @@ def serve(args: argparse.Namespace) -> int:
     stopping = multiprocessing.get_context().Event()
     server = _granian(args, host, port, stopping)
     metrics_dir = _shared_metrics_dir()
-    gateway = _gateway(args, config)  # after the metrics directory: it counts into it too
-    if exporter is not None:
-        exporter.start()
-    log_event(log, logging.INFO, "server.listening", url=f"http://{args.addr}",
-              auth="required" if config.auth else "off", workers=workers)
+    gateway = None
     try:
+        # after the metrics directory: the gateway counts into it too
+        gateway = _gateway(resp_addr, args, config) if resp_addr else None
+        if exporter is not None:
+            exporter.start()
+        log_event(log, logging.INFO, "server.listening", url=f"http://{args.addr}",
+                  auth="required" if config.auth else "off", workers=workers)
         server.serve(target_loader=partial(worker_app, config, limits, args.log_level,
                                            args.log_format, stopping), wrap_loader=False)
     except OSError as e:
@@ -305,11 +308,10 @@ def _granian(args: argparse.Namespace, host: str, port: int, stopping: Any) -> A
         workers_kill_timeout=STOP_TIMEOUT_S, respawn_failed_workers=True)
 
 
-def _gateway(args: argparse.Namespace, config: ServerConfig) -> GatewayProcess | None:
-    """The RESP gateway of --resp-addr, listening before the HTTP side starts (None without)."""
-    if not args.resp_addr:
-        return None
-    host, port = parse_host_port(args.resp_addr, "--resp-addr")
+def _gateway(addr: tuple[str, int], args: argparse.Namespace, config: ServerConfig
+             ) -> GatewayProcess:
+    """The RESP gateway of --resp-addr, listening before the HTTP side starts."""
+    host, port = addr
     gateway = GatewayProcess(GatewayConfig(
         host=host, port=port, redis_url=config.redis_url, auth=config.auth,
         max_payload_bytes=config.max_payload_bytes, max_connections=args.resp_max_connections,

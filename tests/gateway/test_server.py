@@ -53,3 +53,25 @@ def test_the_gateway_process_is_started_again_when_it_dies(redis_url: str) -> No
         client.close()
     finally:
         gw.server.stop()
+
+
+def test_a_bad_or_busy_resp_address_stops_the_server_at_start(redis_url: str) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from relayq.tools.redis_process import free_port
+
+    def server(resp_addr: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "relayq.api.cli", "--addr", f"127.0.0.1:{free_port()}",
+             "--redis", redis_url, "--workers", "1", "--resp-addr", resp_addr],
+            capture_output=True, text=True, timeout=60)
+
+    bad = server("nowhere")
+    assert bad.returncode == 2 and "--resp-addr" in bad.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = server(f"127.0.0.1:{taken.getsockname()[1]}")
+    assert busy.returncode == 1 and "cannot listen on 127.0.0.1:" in busy.stderr, busy.stderr
