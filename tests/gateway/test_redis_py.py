@@ -59,6 +59,30 @@ def test_brpop_is_woken_by_a_push_from_another_client(
     pusher.close()
 
 
+def test_many_blocked_pops_each_get_one_job(gateway: Gateway, admin_key: str,
+                                            queue_name: str, q: relayq.Queue[Any]) -> None:
+    """Twenty connections blocked on one queue, twenty pushes in one pipeline: every job goes
+    to exactly one of them (the wake-up tokens cascade from waiter to waiter), none is lost."""
+    clients = [gateway.client(admin_key) for _ in range(20)]
+    got: list[Any] = []
+    threads = [threading.Thread(target=lambda c=c: got.append(c.brpop([queue_name], 15)))
+               for c in clients]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # let them all block
+    pusher = gateway.client(admin_key)
+    pipe = pusher.pipeline(transaction=False)
+    for n in range(20):
+        pipe.lpush(queue_name, f"job-{n}")
+    pipe.execute()
+    for thread in threads:
+        thread.join(15)
+    assert sorted(value for _, value in got) == sorted(f"job-{n}" for n in range(20))
+    assert q.stats().ready == 0 and q.stats().succeeded == 20
+    for client in [*clients, pusher]:
+        client.close()
+
+
 def test_brpop_takes_a_delayed_job_when_it_is_due(rc: redis.Redis, queue_name: str,
                                                   q: relayq.Queue[Any]) -> None:
     """No worker runs to promote it and no enqueue wakes anyone: the claim's hint (when the
