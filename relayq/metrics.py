@@ -49,7 +49,9 @@ from the Redis totals only. One scrape reads every queue in one pipelined round 
 
 Entry points: `serve_worker_metrics` (for `relayq-worker --metrics-addr`), `render_server_metrics`
 (for the server's `/metrics` route), `record_enqueued` / `record_claimed` / `record_throttled`
-(for the server's enqueue and claim routes), `MetricsEvents` (the worker's lifecycle hooks).
+(for the server's enqueue and claim routes, and the RESP gateway's commands),
+`resp_connection` / `record_resp_command` / `forget_process` (the RESP gateway),
+`MetricsEvents` (the worker's lifecycle hooks).
 """
 
 from __future__ import annotations
