@@ -98,6 +98,8 @@ def test_stream_consumed_with_a_group_and_acked(rc: redis.Redis, queue_name: str
     assert rc.xgroup_create(queue_name, "workers", id="0", mkstream=True)
     ids = [rc.xadd(queue_name, {"item": f"book-{i}", "n": str(i)}) for i in range(3)]
     assert rc.xlen(queue_name) == 3
+    info = rc.xinfo_stream(queue_name)
+    assert (info["length"], info["ready"], info["running"]) == (3, 3, 0)
     entries = rc.xreadgroup("workers", "alice", {queue_name: ">"}, count=2)
     assert entries == [[queue_name, [(ids[0], {"item": "book-0", "n": "0"}),
                                      (ids[1], {"item": "book-1", "n": "1"})]]]
