@@ -96,7 +96,7 @@ class Forbidden(RelayqError):
 
 class TooManyRequests(RelayqError):
     """Too many failed authentications from one client address: refused, key unchecked,
-    until `retry_after_s` has passed (relayq.api.throttle)."""
+    until `retry_after_s` has passed (relayq.throttle)."""
 
     code = "too_many_requests"
 

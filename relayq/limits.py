@@ -115,6 +115,26 @@ SETTING_RANGES = {
 }
 DEFAULT_MAX_ATTEMPTS = SETTING_DEFAULTS["max_attempts"]
 
+# -- the RESP gateway (relayq/gateway) --------------------------------------------------------
+
+RESP_MAX_CONNECTIONS = 2000  # open RESP connections per server, beyond: -ERR max clients
+RESP_MAX_ARGS = 2 * BATCH_LIMIT + 8  # arguments of one command (XADD of BATCH_LIMIT fields)
+# The longest unfinished command a connection may send (a bulk of the payload limit plus the
+# rest of its command): past it the connection is closed with a protocol error.
+RESP_QUERY_SLACK_BYTES = 256 * 1024
+RESP_IDLE_TIMEOUT_MS = 300_000  # a connection silent this long (and not blocked) is closed
+RESP_KEEPALIVE_S = 60  # TCP keepalive: idle seconds before the first probe, then every 10 s
+RESP_LEASE_MS = 300_000  # the lease of a stream entry handed out by XREADGROUP (visibility)
+RESP_REAP_EVERY_MS = 1000  # the gateway recovers a stream's expired leases at most this often
+# BLOCK or timeout of a blocking command (0 = forever), and an idle time of XPENDING/XCLAIM
+RESP_MAX_BLOCK_MS = MAX_DURATION_MS
+RESP_DEFAULT_COUNT = 100  # entries of XREADGROUP or XAUTOCLAIM without COUNT
+RESP_KEY_RECHECK_MS = 1000  # an open connection's key is read again at most this often
+# Queues that blocking commands wait on at once, per gateway: each has a thread and a Redis
+# connection (BLPOP on its wake list); beyond it a blocking command answers server_busy.
+RESP_MAX_WATCHED_QUEUES = 200
+RESP_THREADS = 8  # threads of the gateway process that run Queue operations
+
 # -- names -------------------------------------------------------------------------------------
 
 MAX_QUEUE_NAME_LENGTH = 64

@@ -1,6 +1,6 @@
 """Prometheus metrics: this module owns every prometheus-client object relayq makes.
 
-Two kinds of series, every one labelled by `queue` (queue names only: never a job id):
+Two kinds of series, labelled by `queue` (queue names only: never a job id) except where said:
 
 From lifecycle events, counted by the process that saw them (registered in prometheus_client's
 default registry, so that a user's own metrics appear beside them; a relayq-server of several
@@ -22,6 +22,10 @@ worker processes sums theirs, through prometheus_client's multiprocess mode):
 |                                      |           | (enqueue, or the end of its delay or      |
 |                                      |           | backoff) to its start, both Redis clock   |
 | relayq_worker_up                     | gauge     | 1 per queue a live worker process serves  |
+| relayq_resp_connections              | gauge     | open connections of the RESP gateway (no  |
+|                                      |           | queue label)                              |
+| relayq_resp_commands_total{command}  | counter   | a RESP command was answered (command =    |
+|                                      |           | its name, or 'unknown'; no queue label)   |
 
 Read from Redis at scrape time by `QueueCollector` (the cross-process truth, identical from every
 process that exports it: aggregate with `max by (queue, ...)`, never `sum`):
@@ -45,7 +49,9 @@ from the Redis totals only. One scrape reads every queue in one pipelined round 
 
 Entry points: `serve_worker_metrics` (for `relayq-worker --metrics-addr`), `render_server_metrics`
 (for the server's `/metrics` route), `record_enqueued` / `record_claimed` / `record_throttled`
-(for the server's enqueue and claim routes), `MetricsEvents` (the worker's lifecycle hooks).
+(for the server's enqueue and claim routes, and the RESP gateway's commands),
+`resp_connection` / `record_resp_command` / `forget_process` (the RESP gateway),
+`MetricsEvents` (the worker's lifecycle hooks).
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from .connection import RedisClient, connect
 from .errors import RelayqError
@@ -99,6 +105,10 @@ RUN_SECONDS = Histogram("relayq_job_run_seconds", "Time a handler ran, in second
 WAIT_SECONDS = Histogram("relayq_job_wait_seconds",
                          "Time from when a job was due to when a worker claimed it, in seconds",
                          ["queue"], buckets=TIME_BUCKETS)
+RESP_CONNECTIONS = Gauge("relayq_resp_connections", "Open connections of the RESP gateway",
+                         multiprocess_mode="livesum")
+RESP_COMMANDS = Counter("relayq_resp_commands", "Commands the RESP gateway answered, by name "
+                        "(lowercase; every unknown name counts as 'unknown')", ["command"])
 WORKER_UP = Gauge("relayq_worker_up", "1 for each queue a live relayq worker process serves",
                   ["queue"])
 
@@ -128,6 +138,24 @@ def record_claimed(queue: str, jobs: Sequence[Job[Any]], now_ms: float | None = 
 def record_throttled(queue: str) -> None:
     """Counts one claim refused by the queue's rate limit."""
     THROTTLED.labels(queue).inc()
+
+
+def resp_connection(change: int) -> None:
+    """A RESP connection opened (+1) or closed (-1)."""
+    RESP_CONNECTIONS.inc(change)
+
+
+def forget_process(pid: int) -> None:
+    """A process of a multi-process server died (the RESP gateway, before it is started
+    again): its live gauges (open RESP connections) no longer count."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        mark_process_dead(pid)
+
+
+def record_resp_command(name: str) -> None:
+    """Counts one RESP command: `name` is a command of the gateway's table or 'unknown' (the
+    gateway keeps the label set bounded)."""
+    RESP_COMMANDS.labels(name).inc()
 
 
 class MetricsEvents(WorkerEvents):

@@ -125,7 +125,7 @@ def relayq_dev(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], dict[s
     with out.open("wb") as sink:
         proc = subprocess.Popen(
             [sys.executable, "-m", "relayq.cli.main", "dev", "--port", str(port),
-             "--workers", "1", "--rate", "2"],
+             "--resp-port", "0", "--workers", "1", "--rate", "2"],
             cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         def exported() -> Any:

@@ -31,6 +31,10 @@ the X-Forwarded-For and X-Forwarded-Proto headers of the N proxies in front: the
 address is then the one throttled, and the session cookie is Secure. Without it those headers
 are ignored, since any client could send them.
 
+`--resp-addr HOST:PORT` also serves the Redis protocol, so that any Redis client enqueues and
+consumes (LPUSH/BRPOP, XADD/XREADGROUP/XACK, ...: docs/resp.md), with the same keys and scopes,
+from a process of its own that the server starts first and starts again if it dies.
+
 `--export-to URI --export-every 5m` exports every queue on that schedule from a background
 thread of the main process (relayq.export.ExportScheduler); several servers doing so at once
 stay correct, because snapshots and manifests are written with conditional puts.
@@ -56,12 +60,15 @@ from ..connection import connect
 from ..errors import InvalidArgument, RelayqError
 from ..export import ExportScheduler, open_store, parse_duration
 from ..export.exporter import DEFAULT_KEEP
+from ..gateway.process import GatewayProcess
+from ..gateway.session import GatewayConfig
 from ..hostport import parse_host_port
 from ..keys import check_queue_name
+from ..limits import MAX_VISIBILITY_MS, RESP_IDLE_TIMEOUT_MS, RESP_LEASE_MS, RESP_MAX_CONNECTIONS
 from ..logs import log_event, setup_logging, stop_logging
+from ..throttle import DEFAULT_BURST, DEFAULT_RATE
 from .bridge import Bridge, Limits
 from .services import ServerConfig
-from .throttle import DEFAULT_BURST, DEFAULT_RATE
 
 log = logging.getLogger("relayq.server")
 STOP_TIMEOUT_S = 10  # a worker still busy this long after SIGTERM is killed
@@ -136,6 +143,20 @@ def build_parser() -> Parser:
                    default=os.environ.get("RELAYQ_BEHIND_PROXY", "0"),
                    help="trust X-Forwarded-For/-Proto from N proxies in front (default "
                         "$RELAYQ_BEHIND_PROXY or 0: the headers are ignored)")
+    p.add_argument("--resp-addr", metavar="HOST:PORT",
+                   help="also serve the Redis protocol (RESP2/RESP3) on this address: any Redis "
+                        "client enqueues and consumes (docs/resp.md)")
+    p.add_argument("--resp-max-connections", type=number(int, at_least=1),
+                   default=RESP_MAX_CONNECTIONS, metavar="N",
+                   help=f"open RESP connections at once (default {RESP_MAX_CONNECTIONS})")
+    p.add_argument("--resp-idle-timeout", type=number(float, above=0),
+                   default=RESP_IDLE_TIMEOUT_MS / 1000, metavar="SECONDS",
+                   help="a RESP connection silent this long is closed (default "
+                        f"{RESP_IDLE_TIMEOUT_MS // 1000}; not while it blocks in BRPOP and such)")
+    p.add_argument("--resp-lease-ms", type=number(int, at_least=1, at_most=MAX_VISIBILITY_MS),
+                   default=RESP_LEASE_MS, metavar="MS",
+                   help="lease of a stream entry read with XREADGROUP: not acked within it, it "
+                        f"is delivered again (default {RESP_LEASE_MS})")
     p.add_argument("--export-to", metavar="URI",
                    help="export every queue on a schedule to file:///dir or s3://bucket/prefix")
     p.add_argument("--export-every", default="5m", metavar="DURATION",
@@ -205,6 +226,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.max_connections < args.workers:
         raise InvalidArgument("--max-connections must be at least --workers")
     host, port = parse_host_port(args.addr, "--addr")
+    resp_addr = parse_host_port(args.resp_addr, "--resp-addr") if args.resp_addr else None
     workers = args.workers
     config = ServerConfig(
         redis_url=args.redis, auth=args.auth == "required", queues=parse_queues(args.queues),
@@ -228,11 +250,14 @@ def serve(args: argparse.Namespace) -> int:
     stopping = multiprocessing.get_context().Event()
     server = _granian(args, host, port, stopping)
     metrics_dir = _shared_metrics_dir()
-    if exporter is not None:
-        exporter.start()
-    log_event(log, logging.INFO, "server.listening", url=f"http://{args.addr}",
-              auth="required" if config.auth else "off", workers=workers)
+    gateway = None
     try:
+        # after the metrics directory: the gateway counts into it too
+        gateway = _gateway(resp_addr, args, config) if resp_addr else None
+        if exporter is not None:
+            exporter.start()
+        log_event(log, logging.INFO, "server.listening", url=f"http://{args.addr}",
+                  auth="required" if config.auth else "off", workers=workers)
         server.serve(target_loader=partial(worker_app, config, limits, args.log_level,
                                            args.log_format, stopping), wrap_loader=False)
     except OSError as e:
@@ -240,6 +265,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if exporter is not None:
             exporter.stop()
+        if gateway is not None:
+            gateway.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
@@ -279,6 +306,19 @@ def _granian(args: argparse.Namespace, host: str, port: int, stopping: Any) -> A
         http1_settings=HTTP1Settings(header_read_timeout=max(1, round(args.header_timeout * 1000))),
         log_level=level, log_dictconfig=GRANIAN_LOGGING,
         workers_kill_timeout=STOP_TIMEOUT_S, respawn_failed_workers=True)
+
+
+def _gateway(addr: tuple[str, int], args: argparse.Namespace, config: ServerConfig
+             ) -> GatewayProcess:
+    """The RESP gateway of --resp-addr, listening before the HTTP side starts."""
+    host, port = addr
+    gateway = GatewayProcess(GatewayConfig(
+        host=host, port=port, redis_url=config.redis_url, auth=config.auth,
+        max_payload_bytes=config.max_payload_bytes, max_connections=args.resp_max_connections,
+        idle_timeout_ms=round(args.resp_idle_timeout * 1000), lease_ms=args.resp_lease_ms,
+        auth_failure_rate=config.auth_failure_rate, auth_failure_burst=config.auth_failure_burst),
+        args.log_level, args.log_format)
+    return gateway.start()
 
 
 def _export_scheduler(args: argparse.Namespace) -> ExportScheduler | None:

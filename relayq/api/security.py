@@ -3,7 +3,7 @@ marked `@public`. The app's `authenticate` hook (run before every view) reads
 ``Authorization: Bearer <key>``, checks the key in the key store and its scope, and keeps the
 key in `g.api_key` (None when auth is off). A view with neither mark needs `admin`: forgetting
 the mark fails closed, never open. Failed authentications are throttled per client address
-(relayq.api.throttle): 429 with Retry-After.
+(relayq.throttle): 429 with Retry-After.
 
 A view also marked `@session_cookie` (only the event stream: EventSource cannot send a header)
 accepts, when no Authorization header is sent, the session cookie of `POST /api/session`

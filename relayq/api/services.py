@@ -14,9 +14,9 @@ from ..auth import KeyStore
 from ..connection import connect
 from ..limits import DEFAULT_MAX_PAYLOAD_BYTES
 from ..queue import Queue, list_queues, stats_many
+from ..throttle import DEFAULT_BURST, DEFAULT_RATE, AuthThrottle
 from .event_hub import EventHub
 from .group_commit import GroupCommit, GroupedQueue
-from .throttle import DEFAULT_BURST, DEFAULT_RATE, AuthThrottle
 from .wake_hub import WakeHub
 
 QUEUE_CACHE_SIZE = 1024
@@ -31,7 +31,7 @@ class ServerConfig:
     their first use; `max_long_polls` and `max_event_streams` bound the requests that hold a
     server thread for long (see relayq.api.cli for how the thread pool is sized from them);
     `auth_failure_rate` and `auth_failure_burst` throttle failed authentications per client
-    address (relayq.api.throttle); `behind_proxy` is the number of proxies in front whose
+    address (relayq.throttle); `behind_proxy` is the number of proxies in front whose
     X-Forwarded-For and X-Forwarded-Proto are trusted (0: none, the headers are ignored);
     `max_json_values` bounds what parsing a body may build (relayq.api.body)."""
 

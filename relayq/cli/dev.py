@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--port", type=number(int, at_least=1, at_most=65535), default=8080,
                    help="port of the server and dashboard on 127.0.0.1 (default 8080; a free "
                         "one when 8080 is taken)")
+    p.add_argument("--resp-port", type=number(int, at_least=0, at_most=65535), default=6390,
+                   help="port of the RESP gateway on 127.0.0.1, for any Redis client "
+                        "(default 6390; a free one when 6390 is taken; 0: none)")
     p.add_argument("--workers", type=number(int, at_least=1), default=2,
                    help="worker processes (default 2)")
     p.add_argument("--rate", type=number(float, at_least=0), default=10.0,
@@ -60,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
     if not _port_is_free(port):
         port = free_port()
         print(f"relayq dev: port {args.port} is taken; using {port}", flush=True)
+    resp_port = args.resp_port
+    if resp_port and not _port_is_free(resp_port):
+        resp_port = free_port()
+        print(f"relayq dev: port {args.resp_port} is taken; the RESP gateway uses {resp_port}",
+              flush=True)
     stack = DevStack(redis_url=args.redis, port=port, workers=args.workers, rate=args.rate,
-                     dead_share=args.dead_share)
+                     dead_share=args.dead_share, resp_port=resp_port)
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops everything like Ctrl-C does
     # Ctrl-C too, even when started with SIGINT ignored (a shell's background job is): Python
     # installs its own SIGINT handler only when SIGINT was not ignored at start.
@@ -90,10 +98,12 @@ def _banner(stack: DevStack, args: argparse.Namespace) -> None:
     assert stack.server is not None
     url = stack.server.url
     kept = "" if args.redis else ", thrown away at the end"
+    resp = (f"\n  RESP       any Redis client (docs/resp.md): redis-cli -p {stack.resp_port} -a "
+            f"{stack.key} LPUSH {QUEUE} '{{\"n\": 1}}'" if stack.resp_port else "")
     print(f"""relayq dev is running; Ctrl-C stops everything.
   dashboard  {url}/
   API key    {stack.key}
-             (admin; paste it into the dashboard's sign-in form)
+             (admin; paste it into the dashboard's sign-in form){resp}
   Redis      {stack.redis_url}: {stack.redis_origin}{kept}
   workers    {args.workers} x relayq-worker --queue {QUEUE} (the built-in demo handler)
   load       {args.rate:g} jobs/s on {QUEUE}: some fail and are retried, about \

@@ -153,9 +153,10 @@ class DevStack:
     then stops what did start (it is safe to call at any point, and more than once)."""
 
     def __init__(self, *, redis_url: str | None, port: int, workers: int, rate: float,
-                 dead_share: float) -> None:
+                 dead_share: float, resp_port: int | None = None) -> None:
         self.given_redis = redis_url
         self.port = port
+        self.resp_port = resp_port  # the RESP gateway's (relayq-server --resp-addr), if any
         self.worker_count = workers
         self.rate = rate
         self.dead_share = dead_share
@@ -180,7 +181,9 @@ class DevStack:
         # Made before the server starts, so the server finds a key and makes none of its own.
         record, self.key = KeyStore(self.redis).create("relayq dev", [ADMIN])
         self.key_id = record.id
-        self.server = ServerProcess(self.redis_url, "--queues", QUEUE, port=self.port).start()
+        resp = ("--resp-addr", f"127.0.0.1:{self.resp_port}") if self.resp_port else ()
+        self.server = ServerProcess(self.redis_url, "--queues", QUEUE, *resp,
+                                    port=self.port).start()
         for i in range(self.worker_count):
             with open(self.dir / f"worker-{i + 1}.log", "wb") as log:  # the child keeps a copy
                 self.workers.append(subprocess.Popen(

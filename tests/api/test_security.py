@@ -18,10 +18,10 @@ import relayq
 import relayq.auth
 from relayq import Queue
 from relayq.api.statuses import status_of
-from relayq.api.throttle import AuthThrottle
 from relayq.auth import KeyStore
 from relayq.errors import TooManyRequests, Unauthorized
 from relayq.keys import API_KEYS
+from relayq.throttle import AuthThrottle
 from relayq.tools.redis_process import RedisProcess
 from relayq.tools.server_process import ServerProcess
 from tests.support.helpers import keyspace, wait_until

@@ -23,7 +23,7 @@ TOOLS = {"bench.py", "chaos.py", "demo.py", "devstack.py", "redis_process.py", "
 TOO_COMMON = {1000, 1_000_000}
 # A number that equals a limit by chance, with what it is instead.
 NOT_A_LIMIT = {
-    ("api/throttle.py", 10_000): "addresses the auth throttle tracks",
+    ("throttle.py", 10_000): "addresses the auth throttle tracks",
     ("export/restore.py", 10_000): "jobs between two progress reports",
 }
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 import relayq
 from relayq.auth import KeyStore
@@ -62,12 +63,14 @@ class Dev:
     def __init__(self, tmp_path: Path, *args: str, path_env: str | None = None,
                  preamble: str = "") -> None:
         self.out = tmp_path / "dev.out"
+        self.resp_port = free_port()
         main = f"{preamble}from relayq.cli.main import main; sys.exit(main(sys.argv[1:]))"
         env = {**os.environ, "PATH": os.environ["PATH"] if path_env is None else path_env}
         with self.out.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", f"import sys; {main}", "dev", "--port", str(free_port()),
-                 "--rate", "20", "--dead-share", "0.2", *args],
+                 "--resp-port", str(self.resp_port), "--rate", "20", "--dead-share", "0.2",
+                 *args],
                 cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True)
 
@@ -132,6 +135,11 @@ def test_with_redis_server_on_path_then_ctrl_c_stops_everything(tmp_path: Path) 
         assert "redis-server from PATH" in running.output
         dashboard_answers(url)
         jobs_flow(url, key)
+        # the RESP gateway it prints takes a job onto the demo queue with that key
+        assert f"redis-cli -p {running.resp_port} -a {key} LPUSH demo" in running.output
+        resp = redis.Redis(port=running.resp_port, password=key)
+        assert resp.lpush("demo", '{"n": 1}') >= 1
+        resp.close()
         started = descendants(running.proc.pid)
         assert len(started) >= 4  # Redis, the server, two workers
         assert running.stop() == 0, running.output

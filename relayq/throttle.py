@@ -1,4 +1,5 @@
-"""Throttling failed authentications, per client address, in memory (one per server process).
+"""Throttling failed authentications, per client address, in memory: one per process of the
+HTTP server (relayq.api), and one in the RESP gateway (relayq.gateway, for AUTH and HELLO).
 
 Each address has a token bucket of `burst` failures, refilled at `rate` per second. A request
 that needs a key spends nothing when its key is good; a 401 spends a token. While an address has
@@ -20,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from ..errors import TooManyRequests
+from .errors import TooManyRequests
 
 DEFAULT_RATE = 1.0  # failures forgiven per second
 DEFAULT_BURST = 20  # failures in a row before an address is throttled
