@@ -138,7 +138,10 @@ def test_with_redis_server_on_path_then_ctrl_c_stops_everything(tmp_path: Path) 
         # the RESP gateway it prints takes a job onto the demo queue with that key
         assert f"redis-cli -p {running.resp_port} -a {key} LPUSH demo" in running.output
         resp = redis.Redis(port=running.resp_port, password=key)
-        assert resp.lpush("demo", '{"n": 1}') >= 1
+        # (on a queue no demo worker takes from: LPUSH answers the ready count, which the
+        # workers of "demo" may already have brought back to 0)
+        assert resp.lpush("resp-check", '{"n": 1}') == 1
+        assert resp.llen("resp-check") == 1
         resp.close()
         started = descendants(running.proc.pid)
         assert len(started) >= 4  # Redis, the server, two workers
