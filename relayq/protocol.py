@@ -17,7 +17,7 @@ because Redis does not roll a script back.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from itertools import chain
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -49,6 +49,33 @@ class Call(NamedTuple, Generic[R]):
     parse: Callable[[Any], R]
 
 
+class Scripts(NamedTuple):
+    """A step of an operation (relayq.queue): run these calls (`run_many`, ending with `wait`);
+    sent back their parsed replies, in order."""
+
+    calls: Sequence[Call[Any]]
+    wait: Wait | None = None
+
+
+class Reads(NamedTuple):
+    """A step of an operation: plain Redis commands (reads, and the one SADD/RPUSH of
+    bookkeeping) in one round trip, not a transaction; sent back their replies as redis-py
+    parses them (HGETALL a dict, ...)."""
+
+    commands: Sequence[tuple[Any, ...]]
+
+
+# An operation of a queue, without its I/O: a generator that yields Scripts and Reads steps, is
+# sent each step's replies (or thrown its error) and returns the operation's result. relayq.Queue
+# drives it with redis-py, relayq.aio.Queue with redis.asyncio: the rules are written once.
+Op = Generator[Scripts | Reads, Any, R]
+
+
+def parse_replies(calls: Sequence[Call[Any]], replies: Sequence[Any]) -> list[Any]:
+    """The parsed replies of `calls` (run together)."""
+    return [call.parse(reply) for call, reply in zip(calls, replies)]
+
+
 def run(client: RedisClient, call: Call[R]) -> R:
     """Runs one call; its parsed reply."""
     return call.parse(scripts.run(client, call))
@@ -64,9 +91,9 @@ def run_many(client: RedisClient, calls: Sequence[Call[Any]],
     try:
         replies = scripts.run_pipelined(client, calls, wait)
     except NotReplicated as e:
-        e.result = [call.parse(reply) for call, reply in zip(calls, e.result)]  # type: ignore
+        e.result = parse_replies(calls, e.result)  # type: ignore[attr-defined]
         raise
-    return [call.parse(reply) for call, reply in zip(calls, replies)]
+    return parse_replies(calls, replies)
 
 
 def _jobs(call: Call[Any]) -> int:
