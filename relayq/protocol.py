@@ -17,7 +17,8 @@ because Redis does not roll a script back.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import chain
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -76,6 +77,16 @@ def parse_replies(calls: Sequence[Call[Any]], replies: Sequence[Any]) -> list[An
     return [call.parse(reply) for call, reply in zip(calls, replies)]
 
 
+@contextmanager
+def parsing_not_replicated(calls: Sequence[Call[Any]]) -> Iterator[None]:
+    """Around a pipeline of `calls`: a NotReplicated raised in it carries parsed replies."""
+    try:
+        yield
+    except NotReplicated as e:
+        e.result = parse_replies(calls, e.result)  # type: ignore[attr-defined]
+        raise
+
+
 def run(client: RedisClient, call: Call[R]) -> R:
     """Runs one call; its parsed reply."""
     return call.parse(scripts.run(client, call))
@@ -88,11 +99,8 @@ def run_many(client: RedisClient, calls: Sequence[Call[Any]],
     NotReplicated carries the parsed replies as its `result`."""
     if wait is None and len(calls) == 1:  # a pipeline costs more than the one call
         return [run(client, calls[0])]
-    try:
+    with parsing_not_replicated(calls):
         replies = scripts.run_pipelined(client, calls, wait)
-    except NotReplicated as e:
-        e.result = parse_replies(calls, e.result)  # type: ignore[attr-defined]
-        raise
     return parse_replies(calls, replies)
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from . import listing, protocol
@@ -63,6 +64,7 @@ from .options import (
 from .protocol import Call, Op, QueueCalls, Reads, Scripts
 from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
+from .waiting import Sleep, until_finished
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -329,6 +331,11 @@ class QueueOps(Generic[T]):
         job.history = history
         return job
 
+    def _wait(self, job_id: str, timeout: float, poll_s: float,
+              on_change: Callable[[Job[T]], None] | None) -> Op[Job[T]]:
+        return (yield from until_finished(lambda: self._get(job_id), job_id, timeout, poll_s,
+                                          on_change))
+
     def _stats(self) -> Op[QueueStats]:
         return (yield Scripts((self._calls.stats(),)))[0]
 
@@ -439,7 +446,10 @@ class Queue(QueueOps[T]):
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    def _step(self, step: Scripts | Reads) -> list[Any]:
+    def _step(self, step: Scripts | Reads | Sleep) -> Any:
+        if type(step) is Sleep:
+            time.sleep(step.seconds)
+            return None
         if type(step) is Scripts:
             if step.wait is None and len(step.calls) == 1:
                 return [self._run(step.calls[0])]
@@ -532,6 +542,14 @@ class Queue(QueueOps[T]):
         """The job with this id, with its history; JobNotFound when there is none (or it has
         expired)."""
         return self._drive(self._get(job_id))
+
+    def wait_for_job(self, job_id: str, timeout: float = 30.0, *, poll_s: float = 0.05,
+                     on_change: Callable[[Job[T]], None] | None = None) -> Job[T]:
+        """The job once it is finished (succeeded, dead or cancelled), read at a growing
+        interval from `poll_s` to 1 s; TimeoutError after `timeout` seconds. `on_change(job)`
+        hears of each state seen. (`Client.wait` over HTTP; `Queue.wait` is still the
+        deprecated replication setting.)"""
+        return self._drive(self._wait(job_id, timeout, poll_s, on_change))
 
     def stats(self) -> QueueStats:
         return self._drive(self._stats())
