@@ -51,3 +51,34 @@ def twin_q(request: pytest.FixtureRequest, redis_url: str, queue_name: str,
         queue = relayq.aio.Queue(queue_name, redis_url)
         yield Blocking(queue, loop)
         loop.run_until_complete(queue.aclose())
+
+
+@pytest.fixture(params=["sync", "aio"])
+def twin_client(request: pytest.FixtureRequest, server: Any, admin_key: str,
+                loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
+    """A client of the session's relayq-server: relayq.Client or relayq.aio.Client."""
+    yield from _client(request.param, loop, server.url, admin_key)
+
+
+def _client(kind: str, loop: asyncio.AbstractEventLoop, *args: Any, **kwargs: Any
+            ) -> Iterator[Any]:
+    if kind == "sync":
+        with relayq.Client(*args, **kwargs) as client:
+            yield client
+    else:
+        client = relayq.aio.Client(*args, **kwargs)
+        yield Blocking(client, loop)
+        loop.run_until_complete(client.aclose())
+
+
+@pytest.fixture
+def make_client(request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop) -> Any:
+    """make_client(kind, *args, **kwargs): a client of either kind, closed after the test."""
+    made: list[Iterator[Any]] = []
+
+    def make(kind: str, *args: Any, **kwargs: Any) -> Any:
+        made.append(_client(kind, loop, *args, **kwargs))
+        return next(made[-1])
+    yield make
+    for gen in made:
+        next(gen, None)
