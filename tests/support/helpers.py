@@ -30,14 +30,16 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
 
 
 @contextmanager
-def worker_process(redis_url: str, queue: str, *args: str,
-                   log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(redis_url: str, queue: str, *args: str, log: Path,
+                   cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """A real `relayq-worker` serving `queue` (the demo handler unless `args` name an --app),
-    its output in `log`. On the way out SIGTERM drains it: it must exit 0 in time."""
+    its output in `log`, run in `cwd` (where --app is imported from). On the way out SIGTERM
+    drains it: it must exit 0 in time."""
     with log.open("wb") as out:
         worker = subprocess.Popen(
             [sys.executable, "-m", "relayq.worker.cli", "--queue", queue, "--redis", redis_url,
-             "--grace", "5", *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+             "--grace", "5", *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=cwd)
     try:
         yield worker
     finally:
