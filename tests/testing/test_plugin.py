@@ -182,7 +182,7 @@ def test_the_plugin_is_an_entry_point_with_opt_in_fixtures() -> None:
     """Installed relayq enables the plugin in every project (this one too): its fixtures are
     all relayq_*, and none of this project's tests defines a fixture of the same name."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert config["project"]["entry-points"]["pytest11"] == {"relayq": "relayq.testing.plugin"}
+    assert config["project"]["entry-points"]["pytest11"] == {"relayq.testing.plugin": "relayq.testing.plugin"}
     plugin = ast.parse((ROOT / "relayq" / "testing" / "plugin.py").read_text())
     fixtures = {f.name for f in plugin.body if isinstance(f, ast.FunctionDef)}
     assert fixtures and all(name.startswith("relayq_") for name in fixtures)
