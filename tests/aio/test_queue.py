@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from relayq import (
 from relayq.limits import BATCH_LIMIT
 from relayq.results import Outcome
 from relayq.tools.redis_process import free_port
+from tests.support import topologies
 
 
 def test_enqueue_claim_ack_get(twin_q: Any, r: Any) -> None:
@@ -164,9 +166,10 @@ def test_scripts_are_reloaded_after_script_flush(twin_q: Any, r: Any) -> None:
 
 
 def test_not_replicated_carries_the_results(twin_q: Any) -> None:
-    """No replica exists: WAIT answers 0 and both twins raise NotReplicated with the result."""
+    """More replicas asked than any test topology has: both twins raise NotReplicated, which
+    carries the result (the job was written on the primary)."""
     with pytest.raises(NotReplicated) as caught:
-        twin_q.enqueue("x", replicas=1, replica_timeout_ms=10)
+        twin_q.enqueue("x", replicas=5, replica_timeout_ms=10)
     assert [r.state for r in caught.value.result] == ["ready"]
 
 
@@ -179,16 +182,39 @@ def test_unreachable_redis_is_redis_unavailable(queue_name: str,
         loop.run_until_complete(relayq.aio.Queue(queue_name, url).enqueue("x"))
 
 
-@pytest.mark.parametrize("url", ["redis+cluster://127.0.0.1:7000", "http://x"])
+@pytest.mark.parametrize("url", ["http://x", "redis+sentinel://127.0.0.1:1"])
 def test_urls_are_parsed_as_for_sync_code(url: str, loop: asyncio.AbstractEventLoop) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(InvalidArgument) as sync_error:
+        relayq.connect(url)
+    with pytest.raises(InvalidArgument) as aio_error:
         loop.run_until_complete(relayq.aio.connect(url))
+    assert str(aio_error.value) == str(sync_error.value)  # one parser
+
+
+def test_a_cluster_url_is_refused_before_connecting(loop: asyncio.AbstractEventLoop) -> None:
+    with pytest.raises(InvalidArgument, match="does not support Redis Cluster"):
+        loop.run_until_complete(relayq.aio.connect("redis+cluster://127.0.0.1:1"))
     with pytest.raises(InvalidQueueName):
         relayq.aio.Queue("bad name!", "redis://127.0.0.1:1/0")
 
 
+def test_a_redis_url_of_a_cluster_node_is_refused(redis_url: str,
+                                                  loop: asyncio.AbstractEventLoop) -> None:
+    """Runs with RELAYQ_TEST_TOPOLOGY=cluster (elsewhere the session's Redis is no cluster
+    node, and the URL connects)."""
+    if os.environ.get(topologies.ENV) != "cluster":
+        client = loop.run_until_complete(relayq.aio.connect(redis_url))
+        assert loop.run_until_complete(client.ping())
+        loop.run_until_complete(client.aclose())
+        return
+    with pytest.raises(InvalidArgument, match="Cluster"):
+        loop.run_until_complete(relayq.aio.connect(redis_url))
+
+
 def test_a_client_of_your_own_and_a_typed_payload(redis_url: str, queue_name: str,
                                                   loop: asyncio.AbstractEventLoop) -> None:
+    if os.environ.get(topologies.ENV) == "cluster":
+        pytest.skip("relayq.aio refuses Redis Cluster (test_a_redis_url_of_a_cluster_node...)")
     from dataclasses import dataclass
 
     @dataclass
