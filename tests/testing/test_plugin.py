@@ -138,21 +138,23 @@ def test_a_failing_user_test_fails(relayq_queue):
 
 
 def run_user_project(tmp_path: Path, tests: str, *, path: str | None = None,
+                     by_name: bool = True, site: Path | None = None
                      ) -> subprocess.CompletedProcess[str]:
-    """A user's project in `tmp_path` (tasks.py and test_user.py) run by pytest with the
-    plugin loaded as its entry point loads it (by module name)."""
+    """A user's project in `tmp_path` (tasks.py and test_user.py) run by pytest, the plugin
+    loaded by name (`by_name`, as from a source checkout) and/or by an entry point of a
+    distribution in `site`."""
     (tmp_path / "tasks.py").write_text(TASKS)
     (tmp_path / "test_user.py").write_text(textwrap.dedent(tests))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
-        str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH")]))}
+        str(tmp_path), str(ROOT), site and str(site), os.environ.get("PYTHONPATH")]))}
     # nothing listens there: a test that reached for a Redis other than the plugin's would fail
     env["RELAYQ_REDIS_URL"] = "redis://127.0.0.1:1/0"
     if path is not None:
         env["PATH"] = path
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "relayq.testing.plugin", "-p",
-         "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(tmp_path), str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        [sys.executable, "-m", "pytest", *(["-p", "relayq.testing.plugin"] if by_name else []),
+         "-p", "no:cacheprovider", "-q", "-o", "addopts=", "--rootdir", str(tmp_path),
+         str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_a_users_tests_of_their_tasks(tmp_path: Path) -> None:
@@ -178,11 +180,40 @@ def test_the_embedded_server_when_no_redis_server_is_on_path(tmp_path: Path) -> 
     assert "1 passed" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
 
 
+def installed_entry_point(site: Path) -> Path:
+    """A distribution in `site` that declares the entry point of pyproject.toml, as an
+    installed relayq does."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (name, value), = config["project"]["entry-points"]["pytest11"].items()
+    info = site / "relayq_entry_probe-0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: relayq-entry-probe\n"
+                                   "Version: 0\n")
+    (info / "entry_points.txt").write_text(f"[pytest11]\n{name} = {value}\n")
+    return site
+
+
+@pytest.mark.parametrize("by_name", [False, True], ids=["autoloaded", "autoloaded-and-by-name"])
+def test_the_entry_point_loads_the_plugin_once(tmp_path: Path, by_name: bool) -> None:
+    site = installed_entry_point(tmp_path / "site")
+    project = tmp_path / "project"
+    project.mkdir()
+    tests = '''
+    def test_fixtures(relayq_queue):
+        relayq_queue.enqueue(1)
+        assert relayq_queue.stats().ready == 1
+    '''
+    run = run_user_project(project, tests, by_name=by_name, site=site)
+    assert "1 passed" in run.stdout, run.stdout[-3000:] + run.stderr[-2000:]
+
+
 def test_the_plugin_is_an_entry_point_with_opt_in_fixtures() -> None:
     """Installed relayq enables the plugin in every project (this one too): its fixtures are
     all relayq_*, and none of this project's tests defines a fixture of the same name."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert config["project"]["entry-points"]["pytest11"] == {"relayq.testing.plugin": "relayq.testing.plugin"}
+    # named as its module, so that `-p relayq.testing.plugin` beside it loads it once
+    assert config["project"]["entry-points"]["pytest11"] == {
+        "relayq.testing.plugin": "relayq.testing.plugin"}
     plugin = ast.parse((ROOT / "relayq" / "testing" / "plugin.py").read_text())
     fixtures = {f.name for f in plugin.body if isinstance(f, ast.FunctionDef)}
     assert fixtures and all(name.startswith("relayq_") for name in fixtures)
