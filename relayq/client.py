@@ -51,7 +51,8 @@ from .limits import BATCH_LIMIT, DEFAULT_PAGE
 from .options import JobOptions, check_run_at, is_digits
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
 from .rfc3339 import format_ms, parse_ms
-from .waiting import Sleep, until_finished
+from .steps import Sleep, drive
+from .waiting import until_finished
 from .worker_registry import WorkerEntry
 
 R = TypeVar("R")
@@ -377,17 +378,8 @@ class Client(ClientOps):
     # -- plumbing: the I/O of the operations of ClientOps -----------------------------------
 
     def _drive(self, op: ClientOp[R]) -> R:
-        try:
-            step = next(op)
-            while True:
-                try:
-                    reply = self._step(step)
-                except Exception as e:  # noqa: BLE001 - the operation decides what it means
-                    step = op.throw(e)
-                else:
-                    step = op.send(reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        """Runs an operation, each request sent with urllib3 (relayq/steps.py)."""
+        return drive(op, self._step)
 
     def _step(self, step: Request | Sleep) -> Any:
         if type(step) is Sleep:

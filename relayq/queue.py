@@ -64,7 +64,8 @@ from .options import (
 from .protocol import Call, Op, QueueCalls, Reads, Scripts
 from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
-from .waiting import Sleep, until_finished
+from .steps import Sleep, drive
+from .waiting import until_finished
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -432,19 +433,8 @@ class Queue(QueueOps[T]):
     # -- plumbing: the I/O of the operations of QueueOps ------------------------------------
 
     def _drive(self, op: Op[R]) -> R:
-        """Runs an operation: each step it yields, done with redis-py, and its reply (or
-        error) sent back, until it returns."""
-        try:
-            step = next(op)
-            while True:
-                try:
-                    reply = self._step(step)
-                except Exception as e:  # noqa: BLE001 - the operation decides what it means
-                    step = op.throw(e)
-                else:
-                    step = op.send(reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        """Runs an operation, each step done with redis-py (relayq/steps.py)."""
+        return drive(op, self._step)
 
     def _step(self, step: Scripts | Reads | Sleep) -> Any:
         if type(step) is Sleep:

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
-from typing import Any, NamedTuple
+from typing import Any
 
 from .backoff import Backoff
 from .job import Job
+from .steps import Sleep
 
 FINAL_STATES = ("succeeded", "dead", "cancelled")
 MAX_POLL_S = 1.0  # the longest interval between two reads of a job
-
-
-class Sleep(NamedTuple):
-    """A step of an operation: wait this long (sent back None)."""
-
-    seconds: float
 
 
 def until_finished(get: Callable[[], Generator[Any, Any, Job[Any]]], job_id: str,

@@ -39,7 +39,7 @@ from ..job import Job, parse_job_id
 from ..limits import DEFAULT_PAGE
 from ..options import is_digits
 from ..results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
-from ..waiting import Sleep
+from ..steps import Sleep, drive_async
 from ..worker_registry import WorkerEntry
 
 R = TypeVar("R")
@@ -93,17 +93,8 @@ class Client(ClientOps):
     # -- plumbing: the asyncio I/O of the operations of ClientOps ---------------------------
 
     async def _drive(self, op: ClientOp[R]) -> R:
-        try:
-            step = next(op)
-            while True:
-                try:
-                    reply = await self._step(step)
-                except Exception as e:  # noqa: BLE001 - the operation decides what it means
-                    step = op.throw(e)
-                else:
-                    step = op.send(reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        """Runs an operation, each request sent with httpx (relayq/steps.py)."""
+        return await drive_async(op, self._step)
 
     async def _step(self, step: Request | Sleep) -> Any:
         if type(step) is Sleep:

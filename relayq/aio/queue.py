@@ -21,7 +21,7 @@ from ..protocol import Op, Reads, Scripts, parse_replies, parsing_not_replicated
 from ..queue import QueueOps
 from ..replication import DEFAULT_TIMEOUT_MS
 from ..results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
-from ..waiting import Sleep
+from ..steps import Sleep, drive_async
 from . import connection
 
 T = TypeVar("T")
@@ -72,19 +72,8 @@ class Queue(QueueOps[T]):
     # -- plumbing: the asyncio I/O of the operations of QueueOps ----------------------------
 
     async def _drive(self, op: Op[R]) -> R:
-        """Runs an operation: each step it yields, awaited, and its reply (or error) sent
-        back, until it returns (relayq.Queue._drive, with await)."""
-        try:
-            step = next(op)
-            while True:
-                try:
-                    reply = await self._step(step)
-                except Exception as e:  # noqa: BLE001 - the operation decides what it means
-                    step = op.throw(e)
-                else:
-                    step = op.send(reply)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+        """Runs an operation, each step awaited on redis.asyncio (relayq/steps.py)."""
+        return await drive_async(op, self._step)
 
     async def _step(self, step: Scripts | Reads | Sleep) -> Any:
         if type(step) is Sleep:
