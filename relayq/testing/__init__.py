@@ -49,7 +49,9 @@ def run_until_empty(app: App, queue: Queue[Any], *, wait_retry_delays: bool = Fa
     and `max_attempts` still holds); `wait_retry_delays=True` waits it out as a worker would.
     Jobs enqueued with a delay or a `run_at` are waited for until they are due. TimeoutError
     after `timeout` seconds with jobs left (a paused queue, a job held by someone else, a
-    delay longer than the test wants)."""
+    delay longer than the test wants). A job's `timeout_ms` stops an async handler (as in a
+    worker); a synchronous handler that never returns blocks the test, as it would hold a
+    worker's thread."""
     app.use_redis(queue.redis)
     executor = Executor(app, 0, lambda done: None)  # no threads: `run` is called here
     executor.start()
