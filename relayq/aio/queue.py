@@ -47,13 +47,16 @@ class Queue(QueueOps[T]):
         self._owns = redis is None or isinstance(redis, str)
         self._url = redis if isinstance(redis, str) else None
         self._redis: aioredis.Redis | None = None if self._owns else redis
+        self._connecting = asyncio.Lock()
         if self._owns:
             connection.parse_url(self._url)  # a bad URL fails here, as relayq.Queue's does
 
     async def redis(self) -> aioredis.Redis:
-        """The client (made on first use from the URL)."""
+        """The client (made on first use from the URL, once however many tasks ask at once)."""
         if self._redis is None:
-            self._redis = await connection.connect(self._url)
+            async with self._connecting:
+                if self._redis is None:
+                    self._redis = await connection.connect(self._url)
         return self._redis
 
     async def aclose(self) -> None:

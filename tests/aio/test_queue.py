@@ -232,3 +232,27 @@ def test_a_client_of_your_own_and_a_typed_payload(redis_url: str, queue_name: st
             await client.aclose()
 
     assert loop.run_until_complete(scenario()) == Order("a-1")
+
+
+def test_many_tasks_share_the_one_client_a_url_makes(redis_url: str, queue_name: str,
+                                                     loop: asyncio.AbstractEventLoop,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent first calls make one client, not one each (connect awaits a probe)."""
+    if os.environ.get(topologies.ENV) == "cluster":
+        pytest.skip("relayq.aio refuses Redis Cluster (test_a_redis_url_of_a_cluster_node...)")
+    made = []
+    real_connect = relayq.aio.connection.connect
+
+    async def counting_connect(url: str | None = None, **options: Any) -> Any:
+        made.append(url)
+        return await real_connect(url, **options)
+
+    monkeypatch.setattr(relayq.aio.connection, "connect", counting_connect)
+
+    async def scenario() -> int:
+        async with relayq.aio.Queue(queue_name, redis_url) as q:
+            results = await asyncio.gather(*(q.enqueue(i) for i in range(50)))
+            return len({r.id for r in results})
+
+    assert loop.run_until_complete(scenario()) == 50
+    assert made == [redis_url]
