@@ -14,6 +14,11 @@ reached raises `ServerUnavailable`.
     client = relayq.Client("http://localhost:8080", api_key="rq_...")  # or $RELAYQ_SERVER,
     job = client.enqueue("emails", {"to": "ada@example.com"})          #    $RELAYQ_API_KEY
     print(client.wait(job.id, timeout=30).result)
+
+The operations are written once, without I/O, in `ClientOps`: each is a generator that yields
+the `Request`s it makes (and `Sleep`s, for `wait`) and is sent each 2xx reply; the paths,
+bodies, which calls are safe to repeat, how a reply reads and which exception an error reply
+raises are all there. `Client` sends the requests with urllib3, `relayq.aio.Client` with httpx.
 """
 
 from __future__ import annotations
@@ -21,14 +26,13 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import urllib3
 
-from .backoff import Backoff
 from .codec import dumps
 from .deprecation import deprecated
 from .errors import (
@@ -47,12 +51,16 @@ from .limits import BATCH_LIMIT, DEFAULT_PAGE
 from .options import JobOptions, check_run_at, is_digits
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 from .rfc3339 import format_ms, parse_ms
+from .steps import Sleep, drive
+from .waiting import until_finished
 from .worker_registry import WorkerEntry
+
+R = TypeVar("R")
 
 DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)
-FINAL_STATES = ("succeeded", "dead", "cancelled")
-MAX_POLL_S = 1.0  # the longest interval of `wait` between two reads of a job
+BACKOFF_MAX_S = 5.0  # the longest wait between two tries of a call
+CONNECT_TIMEOUT_S = 5.0
 # replies without a relayq error body (from a proxy, or the HTTP server itself): by status
 NON_JSON_ERRORS: dict[int, type[RelayqError]] = {
     401: Unauthorized, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge}
@@ -62,6 +70,12 @@ TIME_FIELDS = ("created_at", "run_at", "started_at", "finished_at", "lease_deadl
 def default_server() -> str:
     """The server when none is named: $RELAYQ_SERVER, else http://localhost:8080."""
     return os.environ.get("RELAYQ_SERVER") or DEFAULT_SERVER
+
+
+def unavailable(server: str, why: str) -> ServerUnavailable:
+    """The error for a server that did not answer (either client)."""
+    return ServerUnavailable(f"relayq-server at {server} is not answering ({why}): is it "
+                             "running? set $RELAYQ_SERVER to use another")
 
 
 def _why(error: urllib3.exceptions.HTTPError) -> str:
@@ -135,68 +149,56 @@ def _outcome_body(outcome: Outcome) -> dict[str, Any]:
     return body
 
 
-class Client:
-    """A client of one relayq server. `server` defaults to $RELAYQ_SERVER or
-    http://localhost:8080, `api_key` to $RELAYQ_API_KEY. `timeout` is each call's read timeout
-    in seconds (long polls add their wait); `retries` bounds the retries of a safe call."""
+class Request(NamedTuple):
+    """A step of a client operation: one HTTP call. `repeatable`: safe to send again after a
+    failure once it may have been sent (see the module's docstring); `fields`: the query
+    string; `extra_wait_s`: added to the read timeout (long polls). Sent back the 2xx reply as
+    (status, decoded JSON or None, headers)."""
+
+    method: str
+    path: str
+    body: Any = None
+    repeatable: bool = False
+    fields: dict[str, Any] | None = None
+    extra_wait_s: float = 0.0
+
+
+ClientOp = Generator[Request | Sleep, Any, R]
+
+
+class ClientOps:
+    """Every operation of the HTTP API, without I/O (see the module's docstring). `server`
+    defaults to $RELAYQ_SERVER or http://localhost:8080, `api_key` to $RELAYQ_API_KEY.
+    `timeout` is each call's read timeout in seconds (long polls add their wait); `retries`
+    bounds the retries of a safe call."""
 
     def __init__(self, server: str | None = None, api_key: str | None = None, *,
-                 timeout: float = 30.0, retries: int = 3, backoff_s: float = 0.1,
-                 pool_size: int = 10) -> None:
+                 timeout: float = 30.0, retries: int = 3, backoff_s: float = 0.1) -> None:
         self.server = (server or default_server()).rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get("RELAYQ_API_KEY")
         self.timeout = timeout
         self.retries = retries
         self.backoff_s = backoff_s
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.server!r})"
+
+    def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json",
                    "User-Agent": "relayq-client"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        self._http = urllib3.PoolManager(maxsize=pool_size, headers=headers)
+        return headers
 
-    def __repr__(self) -> str:
-        return f"Client({self.server!r})"
-
-    def close(self) -> None:
-        self._http.clear()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- plumbing -------------------------------------------------------------------------
-
-    def _retry(self, repeatable: bool) -> urllib3.Retry:
-        again = self.retries if repeatable else 0
-        return urllib3.Retry(
-            total=self.retries, connect=self.retries, read=again, status=again, other=0,
-            redirect=0, allowed_methods=None, status_forcelist=RETRY_STATUSES,
-            backoff_factor=self.backoff_s, backoff_max=5.0, backoff_jitter=self.backoff_s,
-            respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False)
-
-    def _call(self, method: str, path: str, body: Any = None, *, repeatable: bool,
-              fields: dict[str, Any] | None = None, extra_wait_s: float = 0.0
-              ) -> tuple[int, Any, Any]:
+    def _reply(self, path: str, status: int, raw: bytes, headers: Any) -> tuple[int, Any, Any]:
         """(status, decoded JSON or None, headers) of a 2xx reply; raises for anything else."""
         try:
-            response = self._http.request(
-                method, self.server + path, fields=fields,
-                body=None if body is None else dumps(body),
-                retries=self._retry(repeatable),
-                timeout=urllib3.Timeout(connect=5.0, read=self.timeout + extra_wait_s))
-        except urllib3.exceptions.HTTPError as e:
-            raise ServerUnavailable(
-                f"relayq-server at {self.server} is not answering ({_why(e)}): is it running? "
-                "set $RELAYQ_SERVER to use another") from e
-        try:
-            data = json.loads(response.data) if response.data.strip() else None
+            data = json.loads(raw) if raw.strip() else None
         except ValueError:  # not from relayq (a proxy's page, ...)
             data = None
-        if 200 <= response.status < 300:
-            return response.status, data, response.headers
-        raise self._error(path, response.status, data)
+        if 200 <= status < 300:
+            return status, data, headers
+        raise self._error(path, status, data)
 
     def _error(self, path: str, status: int, data: Any) -> RelayqError:
         error = data.get("error") if isinstance(data, dict) else None
@@ -209,9 +211,10 @@ class Client:
                        if not self.api_key else f"{message}: check $RELAYQ_API_KEY")
         return error_for(code, message, about_job=not path.startswith("/api/keys"))
 
-    def _data(self, method: str, path: str, body: Any = None, *, repeatable: bool,
-              fields: dict[str, Any] | None = None) -> Any:
-        return self._call(method, path, body, repeatable=repeatable, fields=fields)[1]
+    @staticmethod
+    def _data(method: str, path: str, body: Any = None, *, repeatable: bool,
+              fields: dict[str, Any] | None = None) -> ClientOp[Any]:
+        return (yield Request(method, path, body, repeatable, fields))[1]
 
     @staticmethod
     def _queue(queue: str) -> str:
@@ -229,72 +232,52 @@ class Client:
             path += f"/{job_id}"
         return path
 
-    # -- producing ------------------------------------------------------------------------
+    # -- the operations (the public methods of Client and relayq.aio.Client run these) -----
 
-    def enqueue(self, queue: str, payload: Any, **options: Any) -> EnqueueResult:
-        """Adds one job. Options as for `Queue.enqueue` (type, priority, delay_ms or run_at,
-        max_attempts, idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms)."""
+    def _enqueue(self, queue: str, payload: Any, options: dict[str, Any]
+                 ) -> ClientOp[EnqueueResult]:
         job = NewJob(payload, JobOptions(**options))
-        data = self._data("POST", self._queue(queue) + "/jobs", _job_body(job),
-                          repeatable=job.options.idempotency_key is not None)
+        data = yield from self._data("POST", self._queue(queue) + "/jobs", _job_body(job),
+                                     repeatable=job.options.idempotency_key is not None)
         return EnqueueResult(data["id"], data["state"], data["duplicate"])
 
-    def enqueue_many(self, queue: str, jobs: Iterable[NewJob[Any] | Any]) -> list[EnqueueResult]:
-        """Adds many jobs, in requests of up to 1000 (each all or nothing)."""
+    def _enqueue_many(self, queue: str, jobs: Iterable[NewJob[Any] | Any]
+                      ) -> ClientOp[list[EnqueueResult]]:
         items = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
+        path = self._queue(queue) + "/jobs/batch"
         results = []
         for start in range(0, len(items), BATCH_LIMIT):
             chunk = items[start:start + BATCH_LIMIT]
-            data = self._data("POST", self._queue(queue) + "/jobs/batch",
-                              {"jobs": [_job_body(j) for j in chunk]},
-                              repeatable=all(j.options.idempotency_key for j in chunk))
+            data = yield from self._data("POST", path, {"jobs": [_job_body(j) for j in chunk]},
+                                         repeatable=all(j.options.idempotency_key for j in chunk))
             results += [EnqueueResult(r["id"], r["state"], r["duplicate"]) for r in data["jobs"]]
         return results
 
-    # -- reading --------------------------------------------------------------------------
+    def _get(self, job_id: str) -> ClientOp[Job[Any]]:
+        return job_from_view((yield from self._data("GET", self._job(job_id), repeatable=True)))
 
-    def get(self, job_id: str) -> Job[Any]:
-        return job_from_view(self._data("GET", self._job(job_id), repeatable=True))
+    def _wait(self, job_id: str, timeout: float, poll_s: float,
+              on_change: Callable[[Job[Any]], None] | None) -> ClientOp[Job[Any]]:
+        self._job(job_id)
+        return (yield from until_finished(lambda: self._get(job_id), job_id, timeout, poll_s,
+                                          on_change))
 
-    def wait(self, job_id: str, timeout: float = 30.0, *, poll_s: float = 0.05,
-             on_change: Callable[[Job[Any]], None] | None = None) -> Job[Any]:
-        """The job once it is finished (succeeded, dead or cancelled); TimeoutError when it is
-        not within `timeout` seconds. Asks with a growing interval (from `poll_s` to 1 s);
-        `on_change(job)` hears of each state it sees (e.g. to show progress)."""
-        deadline = time.monotonic() + timeout
-        polls = Backoff(poll_s, MAX_POLL_S, jitter=False)
-        seen = None
-        while True:
-            job = self.get(job_id)
-            if on_change is not None and job.state != seen:
-                seen = job.state
-                on_change(job)
-            if job.state in FINAL_STATES:
-                return job
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"job {job_id} is still {job.state} after {timeout:g}s")
-            time.sleep(min(polls.next_delay(), left))
+    def _stats(self, queue: str) -> ClientOp[QueueStats]:
+        return stats_from_view((yield from self._data("GET", self._queue(queue),
+                                                      repeatable=True)))
 
-    def stats(self, queue: str) -> QueueStats:
-        return stats_from_view(self._data("GET", self._queue(queue), repeatable=True))
-
-    def queues(self) -> list[QueueStats]:
-        data = self._data("GET", "/api/queues", repeatable=True)
+    def _queues(self) -> ClientOp[list[QueueStats]]:
+        data = yield from self._data("GET", "/api/queues", repeatable=True)
         return [stats_from_view(v) for v in data["queues"]]
 
-    # -- working --------------------------------------------------------------------------
-
-    def claim(self, queue: str, count: int = 1, *, wait_ms: int = 0,
-              visibility_ms: int | None = None, worker_id: str | None = None) -> ClaimResult:
-        """Up to `count` jobs, each with its `lease`; waits up to `wait_ms` for one to come.
-        Empty (with `retry_in_ms` when throttled) when nothing is claimable."""
+    def _claim(self, queue: str, count: int, wait_ms: int, visibility_ms: int | None,
+               worker_id: str | None) -> ClientOp[ClaimResult]:
         body: dict[str, Any] = {"count": count, "wait_ms": wait_ms}
         if visibility_ms is not None:
             body["visibility_ms"] = visibility_ms
         if worker_id is not None:
             body["worker_id"] = worker_id
-        status, data, headers = self._call(
+        status, data, headers = yield Request(
             "POST", self._queue(queue) + "/claim", body, repeatable=False,
             extra_wait_s=wait_ms / 1000 if isinstance(wait_ms, int) else 0.0)
         if status == 204:
@@ -303,25 +286,235 @@ class Client:
                                int(retry_after) * 1000 if is_digits(retry_after) else None)
         return ClaimResult(job_from_view(v) for v in data["jobs"])
 
-    def ack(self, job_id: str, lease: str, result: Any = None) -> None:
-        self._data("POST", self._job(job_id) + "/ack", {"lease": lease, "result": result},
-                   repeatable=True)
+    def _ack(self, job_id: str, lease: str, result: Any) -> ClientOp[None]:
+        yield from self._data("POST", self._job(job_id) + "/ack",
+                              {"lease": lease, "result": result}, repeatable=True)
 
-    def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
-             delay_ms: int | None = None) -> NackResult:
+    def _nack(self, job_id: str, lease: str, error: str, retry: bool, delay_ms: int | None
+              ) -> ClientOp[NackResult]:
         body: dict[str, Any] = {"lease": lease, "error": error, "retry": retry}
         if delay_ms is not None:
             body["delay_ms"] = delay_ms
-        data = self._data("POST", self._job(job_id) + "/nack", body, repeatable=True)
+        data = yield from self._data("POST", self._job(job_id) + "/nack", body, repeatable=True)
         return NackResult(data["state"], data["attempts"], _ms_or_none(data["run_at"]))
 
-    def heartbeat(self, job_id: str, lease: str, visibility_ms: int | None = None) -> int:
-        """Extends the lease; returns the new deadline (epoch ms)."""
+    def _heartbeat(self, job_id: str, lease: str, visibility_ms: int | None) -> ClientOp[int]:
         body: dict[str, Any] = {"lease": lease}
         if visibility_ms is not None:
             body["visibility_ms"] = visibility_ms
-        data = self._data("POST", self._job(job_id) + "/heartbeat", body, repeatable=True)
+        data = yield from self._data("POST", self._job(job_id) + "/heartbeat", body,
+                                     repeatable=True)
         return _ms(data["lease_deadline"])
+
+    def _settle(self, queue: str, outcomes: Sequence[Outcome], claim: int,
+                visibility_ms: int | None, worker_id: str | None
+                ) -> ClientOp[tuple[list[str], ClaimResult | None]]:
+        body: dict[str, Any] = {"outcomes": [_outcome_body(o) for o in outcomes]}
+        if claim:
+            body["claim"] = claim
+        if visibility_ms is not None:
+            body["visibility_ms"] = visibility_ms
+        if worker_id is not None:
+            body["worker_id"] = worker_id
+        data = yield from self._data("POST", self._queue(queue) + "/settle", body,
+                                     repeatable=not claim)
+        if data["claim_status"] is None:
+            return data["statuses"], None
+        return data["statuses"], ClaimResult((job_from_view(v) for v in data["jobs"]),
+                                             data["claim_status"], data["retry_in_ms"])
+
+    def _heartbeat_many(self, queue: str, leases: Iterable[tuple[str, str]],
+                        visibility_ms: int | None) -> ClientOp[list[tuple[str, int]]]:
+        body: dict[str, Any] = {"leases": [{"id": i, "lease": lease} for i, lease in leases]}
+        if visibility_ms is not None:
+            body["visibility_ms"] = visibility_ms
+        data = yield from self._data("POST", self._queue(queue) + "/heartbeat", body,
+                                     repeatable=True)
+        return [(r["status"], -1 if r["lease_deadline"] is None else _ms(r["lease_deadline"]))
+                for r in data["leases"]]
+
+    def _reap(self, queue: str) -> ClientOp[tuple[int, int]]:
+        data = yield from self._data("POST", self._queue(queue) + "/reap", repeatable=True)
+        return data["requeued"], data["dead"]
+
+    def _cancel(self, job_id: str) -> ClientOp[None]:
+        yield from self._data("DELETE", self._job(job_id), repeatable=False)
+
+    def _pause(self, queue: str, paused: bool) -> ClientOp[None]:
+        yield from self._data("POST", self._queue(queue) + ("/pause" if paused else "/resume"),
+                              repeatable=True)
+
+    def _set_rate_limit(self, queue: str, rate: float, burst: int | None) -> ClientOp[None]:
+        body: dict[str, Any] = {"rate": rate}
+        if burst is not None:
+            body["burst"] = burst
+        yield from self._data("PUT", self._queue(queue) + "/rate-limit", body, repeatable=True)
+
+    def _clear_rate_limit(self, queue: str) -> ClientOp[None]:
+        yield from self._data("DELETE", self._queue(queue) + "/rate-limit", repeatable=True)
+
+    def _jobs(self, queue: str, state: str, limit: int, cursor: str | None,
+              search: str | None) -> ClientOp[tuple[list[Job[Any]], str | None]]:
+        fields: dict[str, Any] = {"state": state, "limit": str(limit)}
+        if cursor is not None:
+            fields["cursor"] = cursor
+        if search is not None:
+            fields["q"] = search
+        data = yield from self._data("GET", self._queue(queue) + "/jobs", repeatable=True,
+                                     fields=fields)
+        return [job_from_view(v) for v in data["jobs"]], data["next_cursor"]
+
+    def _workers(self) -> ClientOp[list[WorkerEntry]]:
+        views = (yield from self._data("GET", "/api/workers", repeatable=True))["workers"]
+        return [WorkerEntry(**{**v, "started_at": _ms(v["started_at"]),
+                               "last_seen_at": _ms(v["last_seen_at"])}) for v in views]
+
+    def _dead_page(self, queue: str, limit: int, cursor: str | None
+                   ) -> ClientOp[tuple[list[Job[Any]], str | None]]:
+        fields: dict[str, Any] = {"limit": str(limit)}
+        if cursor is not None:
+            fields["cursor"] = cursor
+        data = yield from self._data("GET", self._queue(queue) + "/dead", repeatable=True,
+                                     fields=fields)
+        return [job_from_view(v) for v in data["jobs"]], data["next_cursor"]
+
+    def _requeue_dead(self, queue: str, job_id: str | None) -> ClientOp[int]:
+        data = yield from self._data("POST", self._dead(queue, job_id) + "/requeue",
+                                     repeatable=False)
+        return data["requeued"]  # type: ignore[no-any-return]
+
+    def _purge_dead(self, queue: str, job_id: str | None) -> ClientOp[int]:
+        data = yield from self._data("DELETE", self._dead(queue, job_id), repeatable=False)
+        return data["purged"]  # type: ignore[no-any-return]
+
+    def _register_worker(self, entry: WorkerEntry, ttl_ms: int) -> ClientOp[WorkerEntry]:
+        body: dict[str, Any] = {
+            "host": entry.host, "pid": entry.pid, "queues": entry.queues,
+            "concurrency": entry.concurrency, "busy": entry.busy, "jobs": entry.jobs,
+            "ttl_ms": ttl_ms}
+        if entry.started_at:
+            body["started_at"] = format_ms(entry.started_at)
+        v = yield from self._data("PUT", f"/api/workers/{quote(entry.id, safe='')}", body,
+                                  repeatable=True)
+        return WorkerEntry(**{**v, "started_at": _ms(v["started_at"]),
+                              "last_seen_at": _ms(v["last_seen_at"])})
+
+    def _remove_worker(self, worker_id: str) -> ClientOp[None]:
+        yield from self._data("DELETE", f"/api/workers/{quote(worker_id, safe='')}",
+                              repeatable=True)
+
+    def _create_key(self, name: str, scopes: Iterable[str]) -> ClientOp[dict[str, Any]]:
+        if isinstance(scopes, str):
+            raise InvalidArgument("scopes must be a list of scope names")
+        return (yield from self._data("POST", "/api/keys",
+                                      {"name": name, "scopes": list(scopes)}, repeatable=False))
+
+    def _list_keys(self) -> ClientOp[list[dict[str, Any]]]:
+        return (yield from self._data("GET", "/api/keys", repeatable=True))["keys"]
+
+    def _revoke_key(self, key_id: str) -> ClientOp[None]:
+        yield from self._data("DELETE", f"/api/keys/{quote(key_id, safe='')}", repeatable=False)
+
+
+class Client(ClientOps):
+    """A client of one relayq server over urllib3 (thread-safe: share one between threads).
+    Options as for `ClientOps`; `pool_size`: keep-alive connections kept."""
+
+    def __init__(self, server: str | None = None, api_key: str | None = None, *,
+                 timeout: float = 30.0, retries: int = 3, backoff_s: float = 0.1,
+                 pool_size: int = 10) -> None:
+        super().__init__(server, api_key, timeout=timeout, retries=retries, backoff_s=backoff_s)
+        self._http = urllib3.PoolManager(maxsize=pool_size, headers=self._headers())
+
+    def close(self) -> None:
+        self._http.clear()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing: the I/O of the operations of ClientOps -----------------------------------
+
+    def _drive(self, op: ClientOp[R]) -> R:
+        """Runs an operation, each request sent with urllib3 (relayq/steps.py)."""
+        return drive(op, self._step)
+
+    def _step(self, step: Request | Sleep) -> Any:
+        if type(step) is Sleep:
+            time.sleep(step.seconds)
+            return None
+        return self._call(step)
+
+    def _retry(self, repeatable: bool) -> urllib3.Retry:
+        again = self.retries if repeatable else 0
+        return urllib3.Retry(
+            total=self.retries, connect=self.retries, read=again, status=again, other=0,
+            redirect=0, allowed_methods=None, status_forcelist=RETRY_STATUSES,
+            backoff_factor=self.backoff_s, backoff_max=BACKOFF_MAX_S,
+            backoff_jitter=self.backoff_s, respect_retry_after_header=True,
+            raise_on_status=False, raise_on_redirect=False)
+
+    def _call(self, request: Request) -> tuple[int, Any, Any]:
+        try:
+            response = self._http.request(
+                request.method, self.server + request.path, fields=request.fields,
+                body=None if request.body is None else dumps(request.body),
+                retries=self._retry(request.repeatable),
+                timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S,
+                                        read=self.timeout + request.extra_wait_s))
+        except urllib3.exceptions.HTTPError as e:
+            raise unavailable(self.server, _why(e)) from e
+        return self._reply(request.path, response.status, response.data, response.headers)
+
+    # -- producing ------------------------------------------------------------------------
+
+    def enqueue(self, queue: str, payload: Any, **options: Any) -> EnqueueResult:
+        """Adds one job. Options as for `Queue.enqueue` (type, priority, delay_ms or run_at,
+        max_attempts, idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms)."""
+        return self._drive(self._enqueue(queue, payload, options))
+
+    def enqueue_many(self, queue: str, jobs: Iterable[NewJob[Any] | Any]) -> list[EnqueueResult]:
+        """Adds many jobs, in requests of up to 1000 (each all or nothing)."""
+        return self._drive(self._enqueue_many(queue, jobs))
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job[Any]:
+        return self._drive(self._get(job_id))
+
+    def wait(self, job_id: str, timeout: float = 30.0, *, poll_s: float = 0.05,
+             on_change: Callable[[Job[Any]], None] | None = None) -> Job[Any]:
+        """The job once it is finished (succeeded, dead or cancelled); TimeoutError when it is
+        not within `timeout` seconds. Asks with a growing interval (from `poll_s` to 1 s);
+        `on_change(job)` hears of each state it sees (e.g. to show progress)."""
+        return self._drive(self._wait(job_id, timeout, poll_s, on_change))
+
+    def stats(self, queue: str) -> QueueStats:
+        return self._drive(self._stats(queue))
+
+    def queues(self) -> list[QueueStats]:
+        return self._drive(self._queues())
+
+    # -- working --------------------------------------------------------------------------
+
+    def claim(self, queue: str, count: int = 1, *, wait_ms: int = 0,
+              visibility_ms: int | None = None, worker_id: str | None = None) -> ClaimResult:
+        """Up to `count` jobs, each with its `lease`; waits up to `wait_ms` for one to come.
+        Empty (with `retry_in_ms` when throttled) when nothing is claimable."""
+        return self._drive(self._claim(queue, count, wait_ms, visibility_ms, worker_id))
+
+    def ack(self, job_id: str, lease: str, result: Any = None) -> None:
+        self._drive(self._ack(job_id, lease, result))
+
+    def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
+             delay_ms: int | None = None) -> NackResult:
+        return self._drive(self._nack(job_id, lease, error, retry, delay_ms))
+
+    def heartbeat(self, job_id: str, lease: str, visibility_ms: int | None = None) -> int:
+        """Extends the lease; returns the new deadline (epoch ms)."""
+        return self._drive(self._heartbeat(job_id, lease, visibility_ms))
 
     def settle(self, queue: str, outcomes: Sequence[Outcome], claim: int = 0, *,
                visibility_ms: int | None = None, worker_id: str | None = None
@@ -331,55 +524,35 @@ class Client:
         'lease_lost'), and the claim's result (None without a claim). Repeated after a lost
         reply only without a claim (a repeated ack or nack by the lease holder answers the
         same; a repeated claim would take more jobs)."""
-        body: dict[str, Any] = {"outcomes": [_outcome_body(o) for o in outcomes]}
-        if claim:
-            body["claim"] = claim
-        if visibility_ms is not None:
-            body["visibility_ms"] = visibility_ms
-        if worker_id is not None:
-            body["worker_id"] = worker_id
-        data = self._data("POST", self._queue(queue) + "/settle", body, repeatable=not claim)
-        if data["claim_status"] is None:
-            return data["statuses"], None
-        return data["statuses"], ClaimResult((job_from_view(v) for v in data["jobs"]),
-                                             data["claim_status"], data["retry_in_ms"])
+        return self._drive(self._settle(queue, outcomes, claim, visibility_ms, worker_id))
 
     def heartbeat_many(self, queue: str, leases: Iterable[tuple[str, str]],
                        visibility_ms: int | None = None) -> list[tuple[str, int]]:
         """Extends many leases of `queue` in one request: (status, new deadline in epoch ms
         or -1) per (job_id, lease), as `Queue.heartbeat_many`."""
-        body: dict[str, Any] = {"leases": [{"id": i, "lease": lease} for i, lease in leases]}
-        if visibility_ms is not None:
-            body["visibility_ms"] = visibility_ms
-        data = self._data("POST", self._queue(queue) + "/heartbeat", body, repeatable=True)
-        return [(r["status"], -1 if r["lease_deadline"] is None else _ms(r["lease_deadline"]))
-                for r in data["leases"]]
+        return self._drive(self._heartbeat_many(queue, leases, visibility_ms))
 
     def reap(self, queue: str) -> tuple[int, int]:
         """Puts the jobs of `queue` whose lease expired back (or dead): (requeued, dead)."""
-        data = self._data("POST", self._queue(queue) + "/reap", repeatable=True)
-        return data["requeued"], data["dead"]
+        return self._drive(self._reap(queue))
 
     # -- operating ------------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> None:
         """Cancels a ready or scheduled job (Conflict when running or finished)."""
-        self._data("DELETE", self._job(job_id), repeatable=False)
+        self._drive(self._cancel(job_id))
 
     def pause(self, queue: str) -> None:
-        self._data("POST", self._queue(queue) + "/pause", repeatable=True)
+        self._drive(self._pause(queue, True))
 
     def resume(self, queue: str) -> None:
-        self._data("POST", self._queue(queue) + "/resume", repeatable=True)
+        self._drive(self._pause(queue, False))
 
     def set_rate_limit(self, queue: str, rate: float, burst: int | None = None) -> None:
-        body: dict[str, Any] = {"rate": rate}
-        if burst is not None:
-            body["burst"] = burst
-        self._data("PUT", self._queue(queue) + "/rate-limit", body, repeatable=True)
+        self._drive(self._set_rate_limit(queue, rate, burst))
 
     def clear_rate_limit(self, queue: str) -> None:
-        self._data("DELETE", self._queue(queue) + "/rate-limit", repeatable=True)
+        self._drive(self._clear_rate_limit(queue))
 
     def jobs(self, queue: str, state: str, limit: int = DEFAULT_PAGE, cursor: str | None = None,
              search: str | None = None) -> tuple[list[Job[Any]], str | None]:
@@ -387,88 +560,61 @@ class Client:
         running by lease deadline, succeeded and dead newest first) and the cursor of the next
         page; `search`: only jobs whose id, type or last error contains it (a page may then
         hold fewer than `limit`: follow the cursor until None)."""
-        fields: dict[str, Any] = {"state": state, "limit": str(limit)}
-        if cursor is not None:
-            fields["cursor"] = cursor
-        if search is not None:
-            fields["q"] = search
-        data = self._data("GET", self._queue(queue) + "/jobs", repeatable=True, fields=fields)
-        return [job_from_view(v) for v in data["jobs"]], data["next_cursor"]
+        return self._drive(self._jobs(queue, state, limit, cursor, search))
 
     def workers(self) -> list[WorkerEntry]:
         """The live worker processes, by id (their registry entries: host, pid, queues,
         concurrency, busy, jobs held, started_at and last_seen_at in epoch ms)."""
-        views = self._data("GET", "/api/workers", repeatable=True)["workers"]
-        return [WorkerEntry(**{**v, "started_at": _ms(v["started_at"]),
-                               "last_seen_at": _ms(v["last_seen_at"])}) for v in views]
+        return self._drive(self._workers())
 
     def register_worker(self, entry: WorkerEntry, ttl_ms: int) -> WorkerEntry:
         """Writes or refreshes a worker's registry entry, alive for `ttl_ms` unless refreshed
         (what `relayq-worker --server` does); the entry as written (times from the server)."""
-        body: dict[str, Any] = {
-            "host": entry.host, "pid": entry.pid, "queues": entry.queues,
-            "concurrency": entry.concurrency, "busy": entry.busy, "jobs": entry.jobs,
-            "ttl_ms": ttl_ms}
-        if entry.started_at:
-            body["started_at"] = format_ms(entry.started_at)
-        v = self._data("PUT", f"/api/workers/{quote(entry.id, safe='')}", body,
-                       repeatable=True)
-        return WorkerEntry(**{**v, "started_at": _ms(v["started_at"]),
-                              "last_seen_at": _ms(v["last_seen_at"])})
+        return self._drive(self._register_worker(entry, ttl_ms))
 
     def remove_worker(self, worker_id: str) -> None:
         """Takes a worker out of the registry."""
-        self._data("DELETE", f"/api/workers/{quote(worker_id, safe='')}", repeatable=True)
+        self._drive(self._remove_worker(worker_id))
 
     def dead(self, queue: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
              ) -> tuple[list[Job[Any]], str | None]:
         """A page of dead jobs (most recent first) and the cursor of the next page."""
-        fields: dict[str, Any] = {"limit": str(limit)}
-        if cursor is not None:
-            fields["cursor"] = cursor
-        data = self._data("GET", self._queue(queue) + "/dead", repeatable=True, fields=fields)
-        return [job_from_view(v) for v in data["jobs"]], data["next_cursor"]
+        return self._drive(self._dead_page(queue, limit, cursor))
 
     def requeue_dead_job(self, job_id: str) -> None:
         """Requeues one dead job, attempts reset (JobNotFound if it is not dead)."""
-        self._data("POST", self._dead(parse_job_id(job_id)[0], job_id) + "/requeue",
-                   repeatable=False)
+        self._drive(self._requeue_dead(parse_job_id(job_id)[0], job_id))
 
     def requeue_all_dead(self, queue: str) -> int:
         """Requeues every dead job of `queue`; answers how many."""
-        return self._data("POST", self._dead(queue, None) + "/requeue",
-                          repeatable=False)["requeued"]
+        return self._drive(self._requeue_dead(queue, None))
 
     def purge_dead_job(self, job_id: str) -> None:
         """Deletes one dead job for good (JobNotFound if it is not dead)."""
-        self._data("DELETE", self._dead(parse_job_id(job_id)[0], job_id), repeatable=False)
+        self._drive(self._purge_dead(parse_job_id(job_id)[0], job_id))
 
     def purge_all_dead(self, queue: str) -> int:
         """Deletes every dead job of `queue` for good; answers how many."""
-        return self._data("DELETE", self._dead(queue, None), repeatable=False)["purged"]
+        return self._drive(self._purge_dead(queue, None))
 
     def requeue_dead(self, queue: str, job_id: str | None = None) -> int:
         """Deprecated: `requeue_dead_job(id)` for one job, `requeue_all_dead(queue)` for all."""
         deprecated("Client.requeue_dead", "requeue_dead_job(id) or requeue_all_dead(queue)")
-        return self._data("POST", self._dead(queue, job_id) + "/requeue",
-                          repeatable=False)["requeued"]
+        return self._drive(self._requeue_dead(queue, job_id))
 
     def purge_dead(self, queue: str, job_id: str | None = None) -> int:
         """Deprecated: `purge_dead_job(id)` for one job, `purge_all_dead(queue)` for all."""
         deprecated("Client.purge_dead", "purge_dead_job(id) or purge_all_dead(queue)")
-        return self._data("DELETE", self._dead(queue, job_id), repeatable=False)["purged"]
+        return self._drive(self._purge_dead(queue, job_id))
 
     # -- API keys -------------------------------------------------------------------------
 
     def create_key(self, name: str, scopes: Iterable[str]) -> dict[str, Any]:
         """A new key: {id, name, scopes, created_at, key}. The `key` is shown only here."""
-        if isinstance(scopes, str):
-            raise InvalidArgument("scopes must be a list of scope names")
-        return self._data("POST", "/api/keys", {"name": name, "scopes": list(scopes)},
-                          repeatable=False)
+        return self._drive(self._create_key(name, scopes))
 
     def list_keys(self) -> list[dict[str, Any]]:
-        return self._data("GET", "/api/keys", repeatable=True)["keys"]
+        return self._drive(self._list_keys())
 
     def revoke_key(self, key_id: str) -> None:
-        self._data("DELETE", f"/api/keys/{quote(key_id, safe='')}", repeatable=False)
+        self._drive(self._revoke_key(key_id))

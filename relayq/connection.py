@@ -31,6 +31,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -96,6 +97,7 @@ def _options(socket_timeout: float | None) -> dict[str, Any]:
 
 
 def _no_retry() -> Retry:
+    """No resends (see the module's docstring); relayq.aio uses its asyncio twin."""
     return Retry(NoBackoff(), 0)
 
 
@@ -104,24 +106,32 @@ def _hosts(netloc: str) -> list[tuple[str, int]]:
             for part in netloc.rsplit("@", 1)[-1].split(",")]
 
 
-def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> RedisClient:
-    """A client for `url`. `socket_timeout=None` is for connections that block (BLPOP)."""
+@dataclass(frozen=True)
+class Target:
+    """A Redis URL, parsed and checked (`parse_url`): what both relayq.connect and
+    relayq.aio.connect build a client from. `kind`: "url" (redis://, rediss://: a plain server
+    or a Cluster node, told apart at connect), "unix", "sentinel" or "cluster"."""
+
+    kind: str
+    url: str
+    hosts: tuple[tuple[str, int], ...] = ()
+    service: str = ""
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_password: str | None = None
+
+
+def parse_url(url: str | None = None) -> Target:
+    """`url` (default: $RELAYQ_REDIS_URL, else redis://localhost:6379/0) checked and taken
+    apart; InvalidArgument for a scheme or a Sentinel URL relayq does not accept."""
     url = url or default_url()
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    options = _options(socket_timeout)
-    if scheme == "unix":  # no TCP keepalive on a unix socket
-        options.pop("socket_keepalive")
-        return redis.Redis.from_url(url, retry=_no_retry(), **options)
+    if scheme == "unix":
+        return Target("unix", url)
     if scheme in ("redis", "rediss"):
-        client = redis.Redis.from_url(url, retry=_no_retry(), **options)
-        if not _is_cluster_node(client):
-            return client
-        client.close()
-        if redis_adapter.database(client):
-            raise InvalidArgument(f"{url} is a Redis Cluster node: only database 0 exists there")
-        with _cluster_reachable():
-            return RedisCluster.from_url(url, retry=_no_retry(), **options)
+        return Target("url", url)
     password = unquote(parts.password) if parts.password else None
     username = unquote(parts.username) if parts.username else None
     if scheme == "redis+sentinel":
@@ -129,27 +139,57 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> R
         if not path:
             raise InvalidArgument(
                 "redis+sentinel:// URL needs a service name: .../<service>[/<db>]")
-        db = int(path[1]) if len(path) > 1 else 0
-        query = parse_qs(parts.query)
-        sentinel_password = query.get("sentinel_password", [None])[0]
-        sentinel = Sentinel(
-            _hosts(parts.netloc),
-            sentinel_kwargs={"password": sentinel_password, "socket_timeout": 5,
-                             "socket_connect_timeout": 2},
-            **options,
-        )
-        return sentinel.master_for(
-            path[0], db=db, username=username, password=password, retry=_no_retry()
-        )
+        return Target("sentinel", url, tuple(_hosts(parts.netloc)), path[0],
+                      int(path[1]) if len(path) > 1 else 0, username, password,
+                      parse_qs(parts.query).get("sentinel_password", [None])[0])
     if scheme == "redis+cluster":
-        nodes = [ClusterNode(h, p) for h, p in _hosts(parts.netloc)]
-        with _cluster_reachable():
-            return RedisCluster(startup_nodes=nodes, username=username, password=password,
-                                retry=_no_retry(), **options)
+        return Target("cluster", url, tuple(_hosts(parts.netloc)), username=username,
+                      password=password)
     raise InvalidArgument(
         f"unsupported Redis URL scheme {scheme!r}: use redis://, rediss://, unix://, "
         "redis+sentinel:// or redis+cluster://"
     )
+
+
+def client_options(socket_timeout: float | None, target: Target) -> dict[str, Any]:
+    """The settings of every client relayq makes (sync or asyncio) for `target`."""
+    options = _options(socket_timeout)
+    if target.kind == "unix":  # no TCP keepalive on a unix socket
+        options.pop("socket_keepalive")
+    return options
+
+
+SENTINEL_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 2}  # talking to sentinels
+
+
+def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> RedisClient:
+    """A client for `url`. `socket_timeout=None` is for connections that block (BLPOP)."""
+    target = parse_url(url)
+    options = client_options(socket_timeout, target)
+    if target.kind == "unix":
+        return redis.Redis.from_url(target.url, retry=_no_retry(), **options)
+    if target.kind == "url":
+        client = redis.Redis.from_url(target.url, retry=_no_retry(), **options)
+        if not _is_cluster_node(client):
+            return client
+        client.close()
+        if redis_adapter.database(client):
+            raise InvalidArgument(
+                f"{target.url} is a Redis Cluster node: only database 0 exists there")
+        with _cluster_reachable():
+            return RedisCluster.from_url(target.url, retry=_no_retry(), **options)
+    if target.kind == "sentinel":
+        sentinel = Sentinel(
+            list(target.hosts),
+            sentinel_kwargs={"password": target.sentinel_password, **SENTINEL_OPTIONS},
+            **options,
+        )
+        return sentinel.master_for(target.service, db=target.db, username=target.username,
+                                   password=target.password, retry=_no_retry())
+    nodes = [ClusterNode(h, p) for h, p in target.hosts]
+    with _cluster_reachable():
+        return RedisCluster(startup_nodes=nodes, username=target.username,
+                            password=target.password, retry=_no_retry(), **options)
 
 
 @contextmanager

@@ -13,10 +13,11 @@ Each state is read from the index that keeps it (docs/data-model.md), in that in
 | cancelled | -                              | no index (cancelled hashes only expire):   |
 |           |                                | always an empty page                       |
 
-A page is a few plain pipelined reads, not a script: nothing is locked, so a job that changes
-state while someone pages may be missed or shown twice, as in any live listing. The cursor is
-the position in the index where the next page starts (digits). An index entry whose job is gone
-(expired) or in another state (it moved between the reads) is skipped.
+A page is a few plain pipelined reads (`Reads` steps of an operation, relayq/protocol.py: the
+sync and the asyncio Queue run the same code), not a script: nothing is locked, so a job that
+changes state while someone pages may be missed or shown twice, as in any live listing. The
+cursor is the position in the index where the next page starts (digits). An index entry whose
+job is gone (expired) or in another state (it moved between the reads) is skipped.
 
 A search (`search`: the text to look for, case insensitive, in the job's id, type or last error)
 reads at most SEARCH_SCAN_LIMIT entries of the index per page, whatever it finds, so that no
@@ -29,59 +30,52 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .connection import RedisClient, redis_errors
 from .errors import InvalidArgument
 from .job import LISTED_STATES, Attempt, Job, make_job_id
 from .keys import QueueKeys
 from .limits import MAX_CURSOR_DIGITS, MAX_PAGE, MAX_SEARCH_BYTES, SEARCH_SCAN_LIMIT
 from .options import check_int, check_str, is_digits
+from .protocol import Op, Reads
 
 # Sorted-set indexes: (key attribute of QueueKeys, newest first?)
 ZSET_INDEXES = {"scheduled": ("scheduled", False), "running": ("running", False),
                 "succeeded": ("succeeded", True), "dead": ("dead", True)}
 
 
-def _index_slice(redis: RedisClient, keys: QueueKeys, state: str, start: int, count: int
-                 ) -> tuple[list[str], bool]:
+def _index_slice(keys: QueueKeys, state: str, start: int, count: int
+                 ) -> Op[tuple[list[str], bool]]:
     """Local ids at positions [start, start + count) of the state's index, and whether the
     index goes on after them."""
     if state in ZSET_INDEXES:
         attribute, newest_first = ZSET_INDEXES[state]
-        read = redis.zrevrange if newest_first else redis.zrange
-        ids = read(getattr(keys, attribute), start, start + count)
+        read = "ZREVRANGE" if newest_first else "ZRANGE"
+        ids = (yield Reads([(read, getattr(keys, attribute), start, start + count)]))[0]
         return ids[:count], len(ids) > count
     if state != "ready":
         return [], False  # waiting, cancelled: no index
-    priorities = redis.zrevrange(keys.prios, 0, -1)
-    pipe = redis.pipeline(transaction=False)
-    for priority in priorities:
-        pipe.llen(keys.ready(priority))
-    lengths = pipe.execute()
-    pipe = redis.pipeline(transaction=False)
+    priorities = (yield Reads([("ZREVRANGE", keys.prios, 0, -1)]))[0]
+    lengths = (yield Reads([("LLEN", keys.ready(p)) for p in priorities])) if priorities else []
+    reads = []
     position, end = 0, start + count
     for priority, length in zip(priorities, lengths):
         lo, hi = max(start, position), min(end, position + length)
         if lo < hi:
-            pipe.lrange(keys.ready(priority), lo - position, hi - position - 1)
+            reads.append(("LRANGE", keys.ready(priority), lo - position, hi - position - 1))
         position += length
-    ids = [local for chunk in pipe.execute() for local in chunk]
-    return ids, position > end
+    chunks = (yield Reads(reads)) if reads else []
+    return [local for chunk in chunks for local in chunk], position > end
 
 
-def _hashes(redis: RedisClient, keys: QueueKeys, ids: list[str], *fields: str
-            ) -> list[Any]:
-    pipe = redis.pipeline(transaction=False)
-    for local in ids:
-        if fields:
-            pipe.hmget(keys.job(local), fields)
-        else:
-            pipe.hgetall(keys.job(local))
-    return pipe.execute() if ids else []
+def _hashes(keys: QueueKeys, ids: list[str], *fields: str) -> Op[list[Any]]:
+    if not ids:
+        return []
+    return (yield Reads([("HMGET", keys.job(local), *fields) if fields
+                         else ("HGETALL", keys.job(local)) for local in ids]))
 
 
-def list_jobs(redis: RedisClient, keys: QueueKeys, queue: str, make_job: Callable[..., Job[Any]],
-              state: str, limit: int, cursor: str | None, search: str | None
-              ) -> tuple[list[Job[Any]], str | None]:
+def list_jobs(keys: QueueKeys, queue: str, make_job: Callable[..., Job[Any]], state: str,
+              limit: int, cursor: str | None, search: str | None
+              ) -> Op[tuple[list[Job[Any]], str | None]]:
     """A page of the jobs of `state` (see the module's docstring) and the next page's cursor
     (None at the end). `make_job(local_id, hash)` builds a Job."""
     if state not in LISTED_STATES:
@@ -94,27 +88,26 @@ def list_jobs(redis: RedisClient, keys: QueueKeys, queue: str, make_job: Callabl
         offset = int(cursor)
     if search is not None:
         check_str(search, "q", MAX_SEARCH_BYTES)
-    with redis_errors():
-        if search is None:
-            ids, more = _index_slice(redis, keys, state, offset, limit)
-            next_offset = offset + len(ids)
-        else:
-            ids, more, next_offset = _search(redis, keys, queue, state, offset, limit, search)
-        hashes = _hashes(redis, keys, ids)
+    if search is None:
+        ids, more = yield from _index_slice(keys, state, offset, limit)
+        next_offset = offset + len(ids)
+    else:
+        ids, more, next_offset = yield from _search(keys, queue, state, offset, limit, search)
+    hashes = yield from _hashes(keys, ids)
     jobs = [make_job(local, h) for local, h in zip(ids, hashes) if h.get("s") == state]
     return jobs, str(next_offset) if more else None
 
 
-def _search(redis: RedisClient, keys: QueueKeys, queue: str, state: str, offset: int,
-            limit: int, search: str) -> tuple[list[str], bool, int]:
+def _search(keys: QueueKeys, queue: str, state: str, offset: int, limit: int, search: str
+            ) -> Op[tuple[list[str], bool, int]]:
     """Up to `limit` matching local ids among the next SEARCH_SCAN_LIMIT entries from
     `offset`; whether the index goes on after the last entry looked at; where the next page
     starts."""
-    window, more = _index_slice(redis, keys, state, offset, SEARCH_SCAN_LIMIT)
+    window, more = yield from _index_slice(keys, state, offset, SEARCH_SCAN_LIMIT)
     needle = search.casefold()
     found: list[str] = []
-    for position, (local, (job_state, job_type, error)) in enumerate(
-            zip(window, _hashes(redis, keys, window, "s", "t", "err"))):
+    fields = yield from _hashes(keys, window, "s", "t", "err")
+    for position, (local, (job_state, job_type, error)) in enumerate(zip(window, fields)):
         if job_state == state and any(needle in text.casefold() for text in (
                 make_job_id(queue, local), job_type or "", error or "")):
             found.append(local)
@@ -123,12 +116,9 @@ def _search(redis: RedisClient, keys: QueueKeys, queue: str, state: str, offset:
     return found, more, offset + len(window)
 
 
-def read_history(redis: RedisClient, keys: QueueKeys, local_id: str
-                 ) -> tuple[dict[str, str], list[Attempt]]:
+def read_history(keys: QueueKeys, local_id: str
+                 ) -> Op[tuple[dict[str, str], list[Attempt]]]:
     """A job's hash and its history (newest first), in one round trip."""
-    with redis_errors():
-        pipe = redis.pipeline(transaction=False)
-        pipe.hgetall(keys.job(local_id))
-        pipe.lrange(keys.history(local_id), 0, -1)
-        h, entries = pipe.execute()
+    h, entries = yield Reads([("HGETALL", keys.job(local_id)),
+                              ("LRANGE", keys.history(local_id), 0, -1)])
     return h, [Attempt.from_entry(entry) for entry in entries]

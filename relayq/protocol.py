@@ -17,7 +17,8 @@ because Redis does not roll a script back.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import chain
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -49,6 +50,43 @@ class Call(NamedTuple, Generic[R]):
     parse: Callable[[Any], R]
 
 
+class Scripts(NamedTuple):
+    """A step of an operation (relayq.queue): run these calls (`run_many`, ending with `wait`);
+    sent back their parsed replies, in order."""
+
+    calls: Sequence[Call[Any]]
+    wait: Wait | None = None
+
+
+class Reads(NamedTuple):
+    """A step of an operation: plain Redis commands (reads, and the one SADD/RPUSH of
+    bookkeeping) in one round trip, not a transaction; sent back their replies as redis-py
+    parses them (HGETALL a dict, ...)."""
+
+    commands: Sequence[tuple[Any, ...]]
+
+
+# An operation of a queue, without its I/O: a generator that yields Scripts and Reads steps, is
+# sent each step's replies (or thrown its error) and returns the operation's result. relayq.Queue
+# drives it with redis-py, relayq.aio.Queue with redis.asyncio: the rules are written once.
+Op = Generator[Scripts | Reads, Any, R]
+
+
+def parse_replies(calls: Sequence[Call[Any]], replies: Sequence[Any]) -> list[Any]:
+    """The parsed replies of `calls` (run together)."""
+    return [call.parse(reply) for call, reply in zip(calls, replies)]
+
+
+@contextmanager
+def parsing_not_replicated(calls: Sequence[Call[Any]]) -> Iterator[None]:
+    """Around a pipeline of `calls`: a NotReplicated raised in it carries parsed replies."""
+    try:
+        yield
+    except NotReplicated as e:
+        e.result = parse_replies(calls, e.result)  # type: ignore[attr-defined]
+        raise
+
+
 def run(client: RedisClient, call: Call[R]) -> R:
     """Runs one call; its parsed reply."""
     return call.parse(scripts.run(client, call))
@@ -61,12 +99,9 @@ def run_many(client: RedisClient, calls: Sequence[Call[Any]],
     NotReplicated carries the parsed replies as its `result`."""
     if wait is None and len(calls) == 1:  # a pipeline costs more than the one call
         return [run(client, calls[0])]
-    try:
+    with parsing_not_replicated(calls):
         replies = scripts.run_pipelined(client, calls, wait)
-    except NotReplicated as e:
-        e.result = [call.parse(reply) for call, reply in zip(calls, e.result)]  # type: ignore
-        raise
-    return [call.parse(reply) for call, reply in zip(calls, replies)]
+    return parse_replies(calls, replies)
 
 
 def _jobs(call: Call[Any]) -> int:

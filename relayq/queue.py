@@ -4,13 +4,20 @@ The HTTP server, the CLI and the worker all go through these methods; none of th
 Redis about jobs in any other way. Each method checks its input first (so bad input fails
 before anything is sent), has the protocol layer (relayq/protocol.py) build the script's call,
 runs it, and turns the parsed reply into a return value or an exception from `relayq.errors`.
+
+The operations are written once, without I/O, in `QueueOps`: each is a generator (`Op`) that
+yields the steps it needs (`Scripts` to run, `Reads` to make) and is sent their replies.
+`Queue` drives them with redis-py, `relayq.aio.Queue` with redis.asyncio; a driver only does
+I/O, so the two cannot disagree on a rule. (A generator costs about a microsecond an
+operation, against tens for the round trip: see the commit that introduced it for the bench.)
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 from . import listing, protocol
@@ -54,11 +61,14 @@ from .options import (
     check_payload_size,
     check_str,
 )
-from .protocol import Call, QueueCalls
+from .protocol import Call, Op, QueueCalls, Reads, Scripts
 from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
+from .steps import Sleep, drive
+from .waiting import until_finished
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 RESTORE_BATCH = 50  # jobs per restore script call: a few ms of Redis time each (measured)
 
@@ -83,20 +93,16 @@ def _refused(status: str, message: str) -> RelayqError:
     return error_for(status, message, about_job=True)
 
 
-class Queue(Generic[T]):
-    """One named queue. `redis` is a URL or a client from `relayq.connect()`; `payload_type`
-    (e.g. a dataclass) picks a codec so that payloads come back typed (`Queue[Order]`).
+class QueueOps(Generic[T]):
+    """Every operation of a queue, without I/O: input checks, the calls built through
+    relayq.protocol, the replies turned into results or exceptions. `Queue` (redis-py) and
+    `relayq.aio.Queue` (redis.asyncio) drive these generators; see the module's docstring."""
 
-    `replicas=N`: the replicated-write mode (relayq/replication.py) for enqueue, ack, nack and
-    settle; each of those calls can override `replicas` and `replica_timeout_ms`."""
-
-    def __init__(self, name: str, redis: RedisClient | str | None = None, *,
-                 payload_type: type[T] | None = None, codec: Codec[T] | None = None,
+    def __init__(self, name: str, *, payload_type: type[T] | None = None,
+                 codec: Codec[T] | None = None,
                  max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, replicas: int = 0,
                  replica_timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
         self.name = check_queue_name(name)
-        self.redis: RedisClient = (
-            connect(redis) if redis is None or isinstance(redis, str) else redis)
         self.codec: Codec[Any] = codec or codec_for(payload_type)
         self._calls = QueueCalls(name, self.codec.decode)
         self.keys = self._calls.keys
@@ -106,34 +112,12 @@ class Queue(Generic[T]):
         self._id_prefix = name + "."
 
     def __repr__(self) -> str:
-        return f"Queue({self.name!r})"
+        return f"{type(self).__name__}({self.name!r})"
 
-    @property
-    def wait(self) -> Wait | None:
-        """Deprecated: `replication`."""
-        deprecated("Queue.wait", "Queue.replication")
-        return self.replication
-
-    @wait.setter
-    def wait(self, value: Wait | None) -> None:
-        deprecated("Queue.wait", "Queue.replication")
-        self.replication = value
-
-    # -- plumbing -------------------------------------------------------------------------
-
-    def _run(self, call: Call[Any]) -> Any:
-        return protocol.run(self.redis, call)
-
-    def _run_many(self, calls: Sequence[Call[Any]], wait: Wait | None = None) -> list[Any]:
-        """Every script call of this queue goes through `_run` or `_run_many` (the server's
-        queues share round trips between requests: relayq.api.group_commit)."""
-        return protocol.run_many(self.redis, calls, wait)
-
-    def _register(self) -> None:
+    def _register(self) -> Op[None]:
         """Records the queue's name in relayq:queues (once per Queue object)."""
         if not self._registered:
-            with redis_errors():
-                self.redis.sadd(QUEUES, self.name)
+            yield Reads([("SADD", QUEUES, self.name)])
             self._registered = True
 
     def local_id(self, job_id: str) -> str:
@@ -152,28 +136,22 @@ class Queue(Generic[T]):
 
     # -- producing ------------------------------------------------------------------------
 
-    def enqueue(self, payload: T, *, replicas: int | None = None,
-                replica_timeout_ms: int | None = None, **options: Any) -> EnqueueResult:
-        """Adds one job. Options: type, priority (higher first), delay_ms or run_at (datetime or
-        epoch ms), max_attempts, idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
-        (their ranges: relayq.limits). A duplicate idempotency key creates nothing:
-        `duplicate=True` and the original id. `replicas`, `replica_timeout_ms`: override the
-        queue's WAIT. The queue is listed (relayq:queues) once a script accepted a job."""
+    def _enqueue(self, payload: T, replicas: int | None, replica_timeout_ms: int | None,
+                 options: dict[str, Any]) -> Op[EnqueueResult]:
         opts = JobOptions(**options) if options else DEFAULT_OPTIONS
         text = check_json_text(check_payload_size(self.codec.encode(payload),
                                                   self.max_payload_bytes))
         call = self._calls.enqueue((text, *opts.script_args()))
         wait = override(self.replication, replicas, replica_timeout_ms)
         if wait is None:
-            result = self._run(call)[0]
-            self._register()
+            result = (yield Scripts((call,)))[0][0]
+            if not self._registered:
+                yield from self._register()
             return result
-        return self._enqueued([call], wait)[0]
+        return (yield from self._enqueued([call], wait))[0]
 
-    def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
-                     replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
-        """Adds many jobs in one round trip. Every job is checked before any is written; in
-        Redis each call of up to BATCH_LIMIT jobs is all or nothing."""
+    def _enqueue_many(self, jobs: Iterable[NewJob[T] | T], replicas: int | None,
+                      replica_timeout_ms: int | None) -> Op[list[EnqueueResult]]:
         wait = override(self.replication, replicas, replica_timeout_ms)
         jobs = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
         if not jobs:
@@ -192,19 +170,19 @@ class Queue(Generic[T]):
         calls = [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
                                       for f in job_fields])
                  for start in range(0, len(fields), BATCH_LIMIT)]
-        return self._enqueued(calls, wait)
+        return (yield from self._enqueued(calls, wait))
 
     def _enqueued(self, calls: list[Call[list[EnqueueResult]]], wait: Any
-                  ) -> list[EnqueueResult]:
+                  ) -> Op[list[EnqueueResult]]:
         """The results of enqueue calls, in order; a NotReplicated carries them too. The queue is
         listed once the scripts accepted the jobs, so a refused call leaves no name behind."""
         try:
-            results = [r for rs in self._run_many(calls, wait) for r in rs]
+            results = [r for rs in (yield Scripts(calls, wait)) for r in rs]
         except NotReplicated as e:
             e.result = [r for rs in e.result for r in rs]  # type: ignore[attr-defined]
-            self._register()  # written, only short of replicas
+            yield from self._register()  # written, only short of replicas
             raise
-        self._register()
+        yield from self._register()
         return results
 
     # -- consuming ------------------------------------------------------------------------
@@ -216,28 +194,22 @@ class Queue(Generic[T]):
         worker = check_str(worker_id or default_worker_id(), "worker_id", MAX_WORKER_ID_BYTES)
         return self._calls.claim(count, visibility_ms, worker, os.urandom(4).hex())
 
-    def claim(self, count: int = 1, *, visibility_ms: int = DEFAULT_VISIBILITY_MS,
-              worker_id: str | None = None) -> ClaimResult:
-        """Takes up to `count` jobs (highest priority first, FIFO within one), each under a
-        fresh lease of `visibility_ms`. Empty when nothing is claimable; see ClaimResult."""
-        return self._run(self._claim_call(count, visibility_ms, worker_id))
+    def _claim(self, count: int, visibility_ms: int, worker_id: str | None) -> Op[ClaimResult]:
+        return (yield Scripts((self._claim_call(count, visibility_ms, worker_id),)))[0]
 
-    def ack(self, job_id: str, lease: str, result: Any = None, *, replicas: int | None = None,
-            replica_timeout_ms: int | None = None) -> None:
-        """Marks a running job succeeded. LeaseLost if `lease` is no longer the job's lease."""
-        status = self.ack_many([(job_id, lease, result)], replicas=replicas,
-                               replica_timeout_ms=replica_timeout_ms)[0]
+    def _ack(self, job_id: str, lease: str, result: Any, replicas: int | None,
+             replica_timeout_ms: int | None) -> Op[None]:
+        status = (yield from self._ack_many([(job_id, lease, result)], replicas,
+                                            replica_timeout_ms))[0]
         if status != "ok":
             raise _refused(status, f"ack of {job_id} refused: {status}")
 
-    def ack_many(self, acks: Iterable[tuple[str, str, Any]], *, replicas: int | None = None,
-                 replica_timeout_ms: int | None = None) -> list[str]:
-        """Acks (job_id, lease, result) triples in one call; a status per job
-        ('ok' | 'not_found' | 'lease_lost')."""
+    def _ack_many(self, acks: Iterable[tuple[str, str, Any]], replicas: int | None,
+                  replica_timeout_ms: int | None) -> Op[list[str]]:
         call = self._ack_call([(job_id, lease, "" if result is None else dumps(result))
                                for job_id, lease, result in acks])
-        return self._run_many([call],
-                              override(self.replication, replicas, replica_timeout_ms))[0]
+        return (yield Scripts((call,), override(self.replication, replicas,
+                                                replica_timeout_ms)))[0]
 
     def _ack_call(self, acks: list[tuple[str, str, str]], checked: bool = False
                   ) -> Call[list[str]]:
@@ -251,15 +223,12 @@ class Queue(Generic[T]):
         return self._calls.ack(self.max_payload_bytes, [
             (self.local_id(job_id), lease, text) for job_id, lease, text in acks])
 
-    def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
-             delay_ms: int | None = None, replicas: int | None = None,
-             replica_timeout_ms: int | None = None) -> NackResult:
-        """Marks a running job failed: retried after a full-jitter backoff (or `delay_ms`), or
-        dead when `retry` is False or its attempts are spent."""
+    def _nack(self, job_id: str, lease: str, error: str, retry: bool, delay_ms: int | None,
+              replicas: int | None, replica_timeout_ms: int | None) -> Op[NackResult]:
         call = self._nack_call(job_id, lease, error, retry, delay_ms)
         wait = override(self.replication, replicas, replica_timeout_ms)
         try:
-            nacked = self._run_many([call], wait)[0]
+            nacked = (yield Scripts((call,), wait))[0]
         except NotReplicated as e:
             e.result = self._nack_result(job_id, e.result[0])  # type: ignore[attr-defined]
             raise
@@ -284,34 +253,26 @@ class Queue(Generic[T]):
         return self._calls.nack(self.local_id(job_id), lease, error, retry, delay_ms,
                                 repr(int.from_bytes(os.urandom(7), "big") / 2**56))
 
-    def heartbeat(self, job_id: str, lease: str, visibility_ms: int = DEFAULT_VISIBILITY_MS) -> int:
-        """Extends a running job's lease to now + visibility_ms; returns the new deadline (ms)."""
-        status, deadline = self.heartbeat_many([(job_id, lease)], visibility_ms)[0]
+    def _heartbeat(self, job_id: str, lease: str, visibility_ms: int) -> Op[int]:
+        status, deadline = (yield from self._heartbeat_many([(job_id, lease)], visibility_ms))[0]
         if status != "ok":
             raise _refused(status, f"heartbeat of {job_id} refused: {status}")
         return deadline
 
-    def heartbeat_many(self, leases: Iterable[tuple[str, str]],
-                       visibility_ms: int = DEFAULT_VISIBILITY_MS) -> list[tuple[str, int]]:
-        """Extends many leases in one call: (status, new deadline ms or -1) per job."""
+    def _heartbeat_many(self, leases: Iterable[tuple[str, str]], visibility_ms: int
+                        ) -> Op[list[tuple[str, int]]]:
         check_int(visibility_ms, "visibility_ms", 1, MAX_VISIBILITY_MS)
-        return self._run(self._calls.heartbeat(visibility_ms, [
-            (self.local_id(job_id), lease) for job_id, lease in leases]))
+        return (yield Scripts((self._calls.heartbeat(visibility_ms, [
+            (self.local_id(job_id), lease) for job_id, lease in leases]),)))[0]
 
     def _release_call(self, leases: list[tuple[str, str]]) -> Call[list[str]]:
         return self._calls.release([(self.local_id(job_id), lease) for job_id, lease in leases])
 
-    def release_many(self, leases: Iterable[tuple[str, str]]) -> list[str]:
-        """Hands running jobs back to the head of the queue without spending an attempt."""
-        return self._run(self._release_call(list(leases)))
+    def _release_many(self, leases: Iterable[tuple[str, str]]) -> Op[list[str]]:
+        return (yield Scripts((self._release_call(list(leases)),)))[0]
 
-    def settle(self, outcomes: Sequence[Outcome], claim: int = 0, *,
-               visibility_ms: int = DEFAULT_VISIBILITY_MS, worker_id: str | None = None
-               ) -> tuple[list[str], ClaimResult | None]:
-        """Records many outcomes and (with `claim` > 0) claims up to that many jobs, as
-        `claim()` would, in one round trip. Returns a status per outcome, in order ('ok' |
-        'not_found' | 'lease_lost'), and the claim's result (None without a claim). This is the
-        worker's hot path. A NotReplicated carries that pair as its `result`."""
+    def _settle(self, outcomes: Sequence[Outcome], claim: int, visibility_ms: int,
+                worker_id: str | None) -> Op[tuple[list[str], ClaimResult | None]]:
         claim_call = self._claim_call(claim, visibility_ms, worker_id) if claim else None
         outcomes = [self._fit(o) for o in outcomes]
         acks = [(o.job_id, o.lease, o.result_json) for o in outcomes if o.kind == "ack"]
@@ -325,7 +286,7 @@ class Queue(Generic[T]):
             return [], None
         wait = self.replication if acks or nacks else None
         try:
-            replies = self._run_many(calls, wait)
+            replies = yield Scripts(calls, wait)
         except NotReplicated as e:
             e.result = self._settled(outcomes, e.result, acks, nacks,  # type: ignore[attr-defined]
                                      releases, claim_call)
@@ -362,19 +323,226 @@ class Queue(Generic[T]):
 
     # -- reading --------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> Job[T]:
-        """The job with this id, with its history; JobNotFound when there is none (or it has
-        expired)."""
+    def _get(self, job_id: str) -> Op[Job[T]]:
         local = self.local_id(job_id)
-        h, history = listing.read_history(self.redis, self.keys, local)
+        h, history = yield from listing.read_history(self.keys, local)
         if not h:
             raise JobNotFound(f"job {job_id} not found")
         job = self._job(local, h)
         job.history = history
         return job
 
+    def _wait(self, job_id: str, timeout: float, poll_s: float,
+              on_change: Callable[[Job[T]], None] | None) -> Op[Job[T]]:
+        return (yield from until_finished(lambda: self._get(job_id), job_id, timeout, poll_s,
+                                          on_change))
+
+    def _stats(self) -> Op[QueueStats]:
+        return (yield Scripts((self._calls.stats(),)))[0]
+
+    def _jobs(self, state: str, limit: int, cursor: str | None, search: str | None
+              ) -> Op[tuple[list[Job[T]], str | None]]:
+        return (yield from listing.list_jobs(self.keys, self.name, self._job, state, limit,
+                                             cursor, search))
+
+    # -- operating ------------------------------------------------------------------------
+
+    def _restore(self, jobs: Sequence[RestoredJob], min_sequence: int | None) -> Op[list[str]]:
+        if not jobs:
+            return []
+        calls = [self._calls.restore(min_sequence, jobs[start:start + RESTORE_BATCH])
+                 for start in range(0, len(jobs), RESTORE_BATCH)]
+        statuses = [s for restored in (yield Scripts(calls, None)) for s in restored.statuses]
+        yield from self._register()  # after: a refused restore lists nothing
+        return statuses
+
+    def _cancel(self, job_id: str) -> Op[None]:
+        cancelled = (yield Scripts((self._calls.cancel(self.local_id(job_id)),)))[0]
+        if cancelled.status == "conflict":
+            raise Conflict(f"job {job_id} is {cancelled.state}: only ready or scheduled jobs "
+                           "can be cancelled")
+        if cancelled.status == "not_found":
+            raise JobNotFound(f"job {job_id} not found")
+
+    def _repeat(self, build: Any) -> Op[int]:
+        total = 0
+        while moved := (yield from self._dead_op(build, None, SWEEP_LIMIT)):
+            total += moved
+        return total
+
+    def _dead_op(self, build: Any, job_id: str | None, limit: int) -> Op[int]:
+        check_int(limit, "limit", 1, MAX_SWEEP_LIMIT)
+        ids = () if job_id is None else (self.local_id(job_id),)
+        done = (yield Scripts((build(limit, ids),)))[0]
+        if job_id is not None and done.statuses[0] != "ok":
+            raise JobNotFound(f"no dead job {job_id}")
+        return done.moved
+
+    def _script(self, call: Call[Any], register: bool = False) -> Op[Any]:
+        """One call; the queue listed after it when `register` (a refusal lists nothing)."""
+        reply = (yield Scripts((call,)))[0]
+        if register:
+            yield from self._register()
+        return reply
+
+    def _rate_limit_call(self, rate: float, burst: int | None) -> Call[Any]:
+        if (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                or not MIN_RATE <= rate <= MAX_RATE):
+            raise InvalidArgument(f"rate must be a number between {MIN_RATE:g} and {MAX_RATE} "
+                                  "(jobs per second)")
+        burst = max(1, int(rate)) if burst is None else check_int(burst, "burst", 1, MAX_BURST)
+        return self._calls.rate_limit(rate, burst)
+
+    def _configure_call(self, settings: dict[str, int]) -> Call[Any]:
+        if not settings:
+            raise InvalidArgument("configure needs at least one setting")
+        return self._calls.configure(settings)
+
+    def _pass_wake(self) -> Op[None]:
+        yield Reads([("RPUSH", self.keys.wake, "1")])
+
+
+class Queue(QueueOps[T]):
+    """One named queue. `redis` is a URL or a client from `relayq.connect()`; `payload_type`
+    (e.g. a dataclass) picks a codec so that payloads come back typed (`Queue[Order]`).
+
+    `replicas=N`: the replicated-write mode (relayq/replication.py) for enqueue, ack, nack and
+    settle; each of those calls can override `replicas` and `replica_timeout_ms`."""
+
+    def __init__(self, name: str, redis: RedisClient | str | None = None, *,
+                 payload_type: type[T] | None = None, codec: Codec[T] | None = None,
+                 max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, replicas: int = 0,
+                 replica_timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
+        super().__init__(name, payload_type=payload_type, codec=codec,
+                         max_payload_bytes=max_payload_bytes, replicas=replicas,
+                         replica_timeout_ms=replica_timeout_ms)
+        self.redis: RedisClient = (
+            connect(redis) if redis is None or isinstance(redis, str) else redis)
+
+    @property
+    def wait(self) -> Wait | None:
+        """Deprecated: `replication`."""
+        deprecated("Queue.wait", "Queue.replication")
+        return self.replication
+
+    @wait.setter
+    def wait(self, value: Wait | None) -> None:
+        deprecated("Queue.wait", "Queue.replication")
+        self.replication = value
+
+    # -- plumbing: the I/O of the operations of QueueOps ------------------------------------
+
+    def _drive(self, op: Op[R]) -> R:
+        """Runs an operation, each step done with redis-py (relayq/steps.py)."""
+        return drive(op, self._step)
+
+    def _step(self, step: Scripts | Reads | Sleep) -> Any:
+        if type(step) is Sleep:
+            time.sleep(step.seconds)
+            return None
+        if type(step) is Scripts:
+            if step.wait is None and len(step.calls) == 1:
+                return [self._run(step.calls[0])]
+            return self._run_many(step.calls, step.wait)
+        with redis_errors():
+            if len(step.commands) == 1:
+                return [self.redis.execute_command(*step.commands[0])]
+            pipe = self.redis.pipeline(transaction=False)
+            for command in step.commands:
+                pipe.execute_command(*command)
+            return pipe.execute()  # type: ignore[no-any-return]
+
+    def _run(self, call: Call[Any]) -> Any:
+        return protocol.run(self.redis, call)
+
+    def _run_many(self, calls: Sequence[Call[Any]], wait: Wait | None = None) -> list[Any]:
+        """Every script call of this queue goes through `_run` or `_run_many` (the server's
+        queues share round trips between requests: relayq.api.group_commit)."""
+        return protocol.run_many(self.redis, calls, wait)
+
+    # -- producing ------------------------------------------------------------------------
+
+    def enqueue(self, payload: T, *, replicas: int | None = None,
+                replica_timeout_ms: int | None = None, **options: Any) -> EnqueueResult:
+        """Adds one job. Options: type, priority (higher first), delay_ms or run_at (datetime or
+        epoch ms), max_attempts, idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
+        (their ranges: relayq.limits). A duplicate idempotency key creates nothing:
+        `duplicate=True` and the original id. `replicas`, `replica_timeout_ms`: override the
+        queue's WAIT. The queue is listed (relayq:queues) once a script accepted a job."""
+        return self._drive(self._enqueue(payload, replicas, replica_timeout_ms, options))
+
+    def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
+                     replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
+        """Adds many jobs in one round trip. Every job is checked before any is written; in
+        Redis each call of up to BATCH_LIMIT jobs is all or nothing."""
+        return self._drive(self._enqueue_many(jobs, replicas, replica_timeout_ms))
+
+    # -- consuming ------------------------------------------------------------------------
+
+    def claim(self, count: int = 1, *, visibility_ms: int = DEFAULT_VISIBILITY_MS,
+              worker_id: str | None = None) -> ClaimResult:
+        """Takes up to `count` jobs (highest priority first, FIFO within one), each under a
+        fresh lease of `visibility_ms`. Empty when nothing is claimable; see ClaimResult."""
+        return self._drive(self._claim(count, visibility_ms, worker_id))
+
+    def ack(self, job_id: str, lease: str, result: Any = None, *, replicas: int | None = None,
+            replica_timeout_ms: int | None = None) -> None:
+        """Marks a running job succeeded. LeaseLost if `lease` is no longer the job's lease."""
+        self._drive(self._ack(job_id, lease, result, replicas, replica_timeout_ms))
+
+    def ack_many(self, acks: Iterable[tuple[str, str, Any]], *, replicas: int | None = None,
+                 replica_timeout_ms: int | None = None) -> list[str]:
+        """Acks (job_id, lease, result) triples in one call; a status per job
+        ('ok' | 'not_found' | 'lease_lost')."""
+        return self._drive(self._ack_many(acks, replicas, replica_timeout_ms))
+
+    def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
+             delay_ms: int | None = None, replicas: int | None = None,
+             replica_timeout_ms: int | None = None) -> NackResult:
+        """Marks a running job failed: retried after a full-jitter backoff (or `delay_ms`), or
+        dead when `retry` is False or its attempts are spent."""
+        return self._drive(self._nack(job_id, lease, error, retry, delay_ms, replicas,
+                                      replica_timeout_ms))
+
+    def heartbeat(self, job_id: str, lease: str, visibility_ms: int = DEFAULT_VISIBILITY_MS) -> int:
+        """Extends a running job's lease to now + visibility_ms; returns the new deadline (ms)."""
+        return self._drive(self._heartbeat(job_id, lease, visibility_ms))
+
+    def heartbeat_many(self, leases: Iterable[tuple[str, str]],
+                       visibility_ms: int = DEFAULT_VISIBILITY_MS) -> list[tuple[str, int]]:
+        """Extends many leases in one call: (status, new deadline ms or -1) per job."""
+        return self._drive(self._heartbeat_many(leases, visibility_ms))
+
+    def release_many(self, leases: Iterable[tuple[str, str]]) -> list[str]:
+        """Hands running jobs back to the head of the queue without spending an attempt."""
+        return self._drive(self._release_many(leases))
+
+    def settle(self, outcomes: Sequence[Outcome], claim: int = 0, *,
+               visibility_ms: int = DEFAULT_VISIBILITY_MS, worker_id: str | None = None
+               ) -> tuple[list[str], ClaimResult | None]:
+        """Records many outcomes and (with `claim` > 0) claims up to that many jobs, as
+        `claim()` would, in one round trip. Returns a status per outcome, in order ('ok' |
+        'not_found' | 'lease_lost'), and the claim's result (None without a claim). This is the
+        worker's hot path. A NotReplicated carries that pair as its `result`."""
+        return self._drive(self._settle(outcomes, claim, visibility_ms, worker_id))
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job[T]:
+        """The job with this id, with its history; JobNotFound when there is none (or it has
+        expired)."""
+        return self._drive(self._get(job_id))
+
+    def wait_for_job(self, job_id: str, timeout: float = 30.0, *, poll_s: float = 0.05,
+                     on_change: Callable[[Job[T]], None] | None = None) -> Job[T]:
+        """The job once it is finished (succeeded, dead or cancelled), read at a growing
+        interval from `poll_s` to 1 s; TimeoutError after `timeout` seconds. `on_change(job)`
+        hears of each state seen. (`Client.wait` over HTTP; `Queue.wait` is still the
+        deprecated replication setting.)"""
+        return self._drive(self._wait(job_id, timeout, poll_s, on_change))
+
     def stats(self) -> QueueStats:
-        return self._run(self._calls.stats())
+        return self._drive(self._stats())
 
     def dead(self, limit: int = DEFAULT_PAGE, cursor: str | None = None
              ) -> tuple[list[Job[T]], str | None]:
@@ -390,8 +558,7 @@ class Queue(Generic[T]):
         keeps them). `search`: only jobs whose id, type or last error contains it (a page reads
         at most SEARCH_SCAN_LIMIT jobs, so it may hold fewer; follow the cursor). Plain reads,
         see relayq/listing.py."""
-        return listing.list_jobs(self.redis, self.keys, self.name, self._job, state, limit,
-                                 cursor, search)
+        return self._drive(self._jobs(state, limit, cursor, search))
 
     # -- operating ------------------------------------------------------------------------
 
@@ -402,110 +569,73 @@ class Queue(Generic[T]):
         and past its retention). Running jobs come back ready. The id sequence is raised to
         `min_sequence`. Each script call (50 jobs) is checked whole before anything is
         written."""
-        if not jobs:
-            return []
-        calls = [self._calls.restore(min_sequence, jobs[start:start + RESTORE_BATCH])
-                 for start in range(0, len(jobs), RESTORE_BATCH)]
-        statuses = [s for restored in self._run_many(calls, None)
-                    for s in restored.statuses]
-        self._register()  # after: a refused restore lists nothing
-        return statuses
+        return self._drive(self._restore(jobs, min_sequence))
 
     def cancel(self, job_id: str) -> None:
         """Cancels a ready or scheduled job. Conflict when it is running or finished."""
-        cancelled = self._run(self._calls.cancel(self.local_id(job_id)))
-        if cancelled.status == "conflict":
-            raise Conflict(f"job {job_id} is {cancelled.state}: only ready or scheduled jobs "
-                           "can be cancelled")
-        if cancelled.status == "not_found":
-            raise JobNotFound(f"job {job_id} not found")
+        self._drive(self._cancel(job_id))
 
     def requeue_dead_job(self, job_id: str) -> None:
         """Moves one dead job back to ready with its attempts reset; JobNotFound when it is
         not dead."""
-        self._dead_op(self._calls.requeue, job_id, 1)
+        self._drive(self._dead_op(self._calls.requeue, job_id, 1))
 
     def purge_dead_job(self, job_id: str) -> None:
         """Deletes one dead job for good; JobNotFound when it is not dead."""
-        self._dead_op(self._calls.purge, job_id, 1)
+        self._drive(self._dead_op(self._calls.purge, job_id, 1))
 
     def requeue_all_dead(self) -> int:
         """Requeues every dead job, in calls of SWEEP_LIMIT so that Redis never blocks for
         long."""
-        return self._repeat(self._calls.requeue)
+        return self._drive(self._repeat(self._calls.requeue))
 
     def purge_all_dead(self) -> int:
         """Deletes every dead job, in calls of SWEEP_LIMIT."""
-        return self._repeat(self._calls.purge)
+        return self._drive(self._repeat(self._calls.purge))
 
     def requeue_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
         """Deprecated: `requeue_dead_job(id)` for one job, `requeue_all_dead()` for all."""
         deprecated("Queue.requeue_dead", "requeue_dead_job(id) or requeue_all_dead()")
-        return self._dead_op(self._calls.requeue, job_id, limit)
+        return self._drive(self._dead_op(self._calls.requeue, job_id, limit))
 
     def purge_dead(self, job_id: str | None = None, *, limit: int = SWEEP_LIMIT) -> int:
         """Deprecated: `purge_dead_job(id)` for one job, `purge_all_dead()` for all."""
         deprecated("Queue.purge_dead", "purge_dead_job(id) or purge_all_dead()")
-        return self._dead_op(self._calls.purge, job_id, limit)
-
-    def _repeat(self, build: Any) -> int:
-        total = 0
-        while moved := self._dead_op(build, None, SWEEP_LIMIT):
-            total += moved
-        return total
-
-    def _dead_op(self, build: Any, job_id: str | None, limit: int) -> int:
-        check_int(limit, "limit", 1, MAX_SWEEP_LIMIT)
-        ids = () if job_id is None else (self.local_id(job_id),)
-        done = self._run(build(limit, ids))
-        if job_id is not None and done.statuses[0] != "ok":
-            raise JobNotFound(f"no dead job {job_id}")
-        return done.moved
+        return self._drive(self._dead_op(self._calls.purge, job_id, limit))
 
     def pause(self) -> None:
         """Stops handing out jobs (enqueues still succeed) until `resume()`."""
-        self._run(self._calls.pause(True))
-        self._register()  # after: a refusal lists nothing
+        self._drive(self._script(self._calls.pause(True), register=True))
 
     def resume(self) -> None:
-        self._run(self._calls.pause(False))
-        self._register()
+        self._drive(self._script(self._calls.pause(False), register=True))
 
     def set_rate_limit(self, rate: float, burst: int | None = None) -> None:
         """At most `rate` jobs per second handed out, in bursts of up to `burst` (default: one
         second's worth, at least 1). Enforced atomically by the claim script."""
-        if (isinstance(rate, bool) or not isinstance(rate, (int, float))
-                or not MIN_RATE <= rate <= MAX_RATE):
-            raise InvalidArgument(f"rate must be a number between {MIN_RATE:g} and {MAX_RATE} "
-                                  "(jobs per second)")
-        burst = max(1, int(rate)) if burst is None else check_int(burst, "burst", 1, MAX_BURST)
-        self._run(self._calls.rate_limit(rate, burst))
-        self._register()
+        self._drive(self._script(self._rate_limit_call(rate, burst), register=True))
 
     def clear_rate_limit(self) -> None:
-        self._run(self._calls.rate_limit(None, None))
+        self._drive(self._script(self._calls.rate_limit(None, None)))
 
     def configure(self, **settings: int) -> None:
         """Changes the queue's defaults for new jobs and its retention: max_attempts,
         backoff_base_ms, backoff_cap_ms, succeeded_ttl_ms, dead_ttl_ms, idempotency_ttl_ms,
         max_payload_bytes."""
-        if not settings:
-            raise InvalidArgument("configure needs at least one setting")
-        self._run(self._calls.configure(settings))
-        self._register()  # after: the script checks the values (a refusal lists nothing)
+        # the queue is listed after: the script checks the values (a refusal lists nothing)
+        self._drive(self._script(self._configure_call(settings), register=True))
 
     # -- maintenance (the worker's reaper and promoter) ------------------------------------
 
     def pass_wake(self) -> None:
         """Leaves a wake-up token for another idle worker (one this worker took but cannot use).
         At worst the wake list holds two tokens for a moment: a spare wake-up, nothing more."""
-        with redis_errors():
-            self.redis.rpush(self.keys.wake, "1")
+        self._drive(self._pass_wake())
 
     def reap(self, limit: int = SWEEP_LIMIT) -> tuple[int, int]:
         """Recovers jobs whose lease expired: (requeued, dead)."""
-        return self._run(self._calls.reap(limit))
+        return self._drive(self._script(self._calls.reap(limit)))
 
     def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
         """Moves due scheduled jobs to ready: (moved, ms until the next is due or None)."""
-        return self._run(self._calls.promote(limit))
+        return self._drive(self._script(self._calls.promote(limit)))

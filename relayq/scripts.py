@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -202,43 +202,54 @@ def _by_node(client: RedisClient, calls: list[ScriptCall]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _run_on_node(client: RedisClient, calls: list[ScriptCall], wait: Wait | None) -> list[Any]:
-    """run_pipelined for calls that all live on one node."""
-    if not calls:
-        return []
+class Round(NamedTuple):
+    """One round trip of a pipeline (`rounds`): send `calls` (then WAIT when `wait`), after
+    re-reading the slot map (`refresh`) and loading `load` on the node when asked."""
+
+    calls: list[ScriptCall]
+    wait: Wait | None
+    refresh: bool
+    load: frozenset[Script]
+
+
+def rounds(calls: list[ScriptCall], wait: Wait | None
+           ) -> Generator[Round, list[Any], list[Any]]:
+    """The rule of a pipeline on one node, without its I/O (the sync registry below and
+    relayq.aio run it): yields each round trip to make and is sent its replies (each error reply
+    in its call's place, then WAIT's); returns the replies of `calls`. Calls answered NOSCRIPT
+    or MOVED did not run and are repeated, in order, after the script is loaded or the slot
+    map re-read. Raises the first error reply (the I/O wraps it: RedisUnavailable, RedisBusy),
+    RedisUnavailable when the slot keeps moving, and NotReplicated when a WAIT saw fewer
+    replicas than asked (its `result` holds the replies)."""
     replies: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
     acked: int | None = None
-    follow_primary(client)
-    with redis_errors():
-        for _ in range(MAX_ROUNDS):
-            target = node_client(client, calls[0].keys[0])
-            got = _round_trip(client, target, [calls[i] for i in todo], wait)
-            repeat = []
-            for i, reply in zip(todo, got):
-                replies[i] = reply
-                if isinstance(reply, (NoScriptError, MovedError)):
-                    repeat.append(i)
-            moved = any(isinstance(replies[i], MovedError) for i in repeat)
-            if wait is not None and not moved:  # a redirected round wrote nothing to wait for
-                waited = got[len(todo)]
-                if isinstance(waited, Exception):
-                    if not any(isinstance(r, Exception) for r in replies):
-                        raise waited
-                else:
-                    acked = waited if acked is None else min(acked, waited)
-            if not repeat:
-                break
-            if moved:
-                refresh_topology(client)
-            for s in {calls[i].script for i in repeat if isinstance(replies[i], NoScriptError)}:
-                target.script_load(s.source)
-            todo = repeat
-        else:
-            raise RedisUnavailable(f"the slot of {calls[0].keys[0]} kept moving")
-        for reply in replies:  # CLUSTERDOWN, READONLY, ... become RedisUnavailable here
-            if isinstance(reply, Exception):
-                raise reply
+    refresh, load = False, frozenset[Script]()
+    for _ in range(MAX_ROUNDS):
+        got = yield Round([calls[i] for i in todo], wait, refresh, load)
+        repeat = []
+        for i, reply in zip(todo, got):
+            replies[i] = reply
+            if isinstance(reply, (NoScriptError, MovedError)):
+                repeat.append(i)
+        refresh = any(isinstance(replies[i], MovedError) for i in repeat)
+        if wait is not None and not refresh:  # a redirected round wrote nothing to wait for
+            waited = got[len(todo)]
+            if isinstance(waited, Exception):
+                if not any(isinstance(r, Exception) for r in replies):
+                    raise waited
+            else:
+                acked = waited if acked is None else min(acked, waited)
+        if not repeat:
+            break
+        load = frozenset(calls[i].script for i in repeat
+                         if isinstance(replies[i], NoScriptError))
+        todo = repeat
+    else:
+        raise RedisUnavailable(f"the slot of {calls[0].keys[0]} kept moving")
+    for reply in replies:  # CLUSTERDOWN, READONLY, ... become RedisUnavailable in the I/O
+        if isinstance(reply, Exception):
+            raise reply
     if wait is not None and acked is not None and acked < wait.replicas:
         raise NotReplicated(
             f"written on the primary, but {acked} of {wait.replicas} replicas confirmed it "
@@ -247,16 +258,42 @@ def _run_on_node(client: RedisClient, calls: list[ScriptCall], wait: Wait | None
     return replies
 
 
-def _round_trip(client: RedisClient, target: redis.Redis, calls: list[ScriptCall],
-                wait: Wait | None) -> list[Any]:
-    """One pipeline on one connection: the calls, then WAIT when asked. A broken connection
-    makes a cluster client re-read its slot map before the error goes up."""
+def commands_of(calls: list[ScriptCall], wait: Wait | None) -> list[tuple[Any, ...]]:
+    """The commands of one round trip: EVALSHA per call, then WAIT when asked."""
     commands: list[tuple[Any, ...]] = [
         ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args) for call in calls]
     if wait is not None:
         commands.append(("WAIT", wait.replicas, wait.timeout_ms))
+    return commands
+
+
+def _run_on_node(client: RedisClient, calls: list[ScriptCall], wait: Wait | None) -> list[Any]:
+    """run_pipelined for calls that all live on one node: `rounds` on this thread's kept
+    connection to the node."""
+    if not calls:
+        return []
+    follow_primary(client)
+    plan = rounds(calls, wait)
+    with redis_errors():
+        round_ = next(plan)
+        while True:
+            if round_.refresh:
+                refresh_topology(client)
+            target = node_client(client, calls[0].keys[0])
+            for s in round_.load:
+                target.script_load(s.source)
+            try:
+                round_ = plan.send(_round_trip(client, target, round_.calls, round_.wait))
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+
+def _round_trip(client: RedisClient, target: redis.Redis, calls: list[ScriptCall],
+                wait: Wait | None) -> list[Any]:
+    """One pipeline on one connection: the calls, then WAIT when asked. A broken connection
+    makes a cluster client re-read its slot map before the error goes up."""
     try:
-        return wire.call_many(target, commands)
+        return wire.call_many(target, commands_of(calls, wait))
     except (redis.ConnectionError, redis.TimeoutError):
         refresh_topology(client)
         raise

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EDGES = {"worker", "api", "export", "metrics", "cli", "tools", "gateway"}
+EDGES = {"worker", "api", "export", "metrics", "cli", "tools", "gateway", "aio", "testing"}
 
 
 def contracts() -> list[dict]:

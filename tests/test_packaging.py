@@ -1,4 +1,5 @@
-"""The wheel carries the Lua scripts and the dashboard, so a non-editable install works."""
+"""The wheel carries the Lua scripts and the dashboard, so a non-editable install works, and
+declares the pytest plugin (relayq.testing)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ def test_wheel_contains_every_script_and_the_dashboard(tmp_path: Path) -> None:
         assert f"relayq/lua/{script.relative_to(ROOT / 'lua')}" in names
     for page_file in (ROOT / "web").rglob("*.*"):
         assert f"relayq/web/{page_file.relative_to(ROOT / 'web')}" in names
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    declared = zipfile.ZipFile(wheel).read(entry_points).decode()  # the pytest plugin
+    assert "[pytest11]\nrelayq.testing.plugin = relayq.testing.plugin" in declared, declared
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, timeout=300)

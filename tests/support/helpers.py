@@ -33,12 +33,13 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
 @contextmanager
 def worker_process(redis_url: str | None, queue: str, *args: str, log: Path,
                    server: tuple[str, str] | None = None,
-                   env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+                   env: dict[str, str] | None = None,
+                   cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """A real `relayq-worker` serving `queue` (the demo handler unless `args` name an --app),
-    its output in `log`. `server`: (url, key) to work over that relayq-server's HTTP API alone
-    (`--server`, the key in $RELAYQ_API_KEY; `redis_url` must then be None, and
-    $RELAYQ_REDIS_URL names a port where nothing listens, so that a use of Redis would fail).
-    On the way out SIGTERM drains it: it must exit 0 in time."""
+    its output in `log`, run in `cwd` (where --app is imported from). `server`: (url, key) to
+    work over that relayq-server's HTTP API alone (`--server`, the key in $RELAYQ_API_KEY;
+    `redis_url` must then be None, and $RELAYQ_REDIS_URL names a port where nothing listens, so
+    that a use of Redis would fail). On the way out SIGTERM drains it: it must exit 0 in time."""
     assert (redis_url is None) == (server is not None), "give redis_url or server"
     where = ["--redis", redis_url] if redis_url is not None else ["--server", server[0]]
     environ = {**os.environ, **(env or {})}
@@ -48,7 +49,7 @@ def worker_process(redis_url: str | None, queue: str, *args: str, log: Path,
         worker = subprocess.Popen(
             [sys.executable, "-m", "relayq.worker.cli", "--queue", queue, *where,
              "--grace", "5", *args], stdout=out, stderr=subprocess.STDOUT, env=environ,
-            start_new_session=True)
+            start_new_session=True, cwd=cwd)
     try:
         yield worker
     finally:

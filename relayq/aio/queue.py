@@ -1,0 +1,206 @@
+"""`relayq.aio.Queue`: the operations of `relayq.Queue` for asyncio programs, on redis.asyncio.
+
+Each method runs the same operation of `relayq.queue.QueueOps` as its sync twin (same input
+checks, same script calls through relayq.protocol, same replies, same exceptions); only the
+I/O is asynchronous (relayq/aio/connection.py). So a rule changed in QueueOps changes both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+
+from ..codec import Codec
+from ..job import Job, RestoredJob
+from ..limits import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_PAGE, DEFAULT_VISIBILITY_MS, SWEEP_LIMIT
+from ..protocol import Op, Reads, Scripts, parse_replies, parsing_not_replicated
+from ..queue import QueueOps
+from ..replication import DEFAULT_TIMEOUT_MS
+from ..results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
+from ..steps import Sleep, drive_async
+from . import connection
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Queue(QueueOps[T]):
+    """One named queue, for asyncio. `redis` is a URL (the client is made on first use, and
+    closed by `aclose()`), None ($RELAYQ_REDIS_URL) or a client from
+    `await relayq.aio.connect()` (yours to close). Options as for `relayq.Queue`.
+
+        async with relayq.aio.Queue("emails", "redis://localhost:6379/0") as q:
+            job = await q.enqueue({"to": "ada@example.com"})
+    """
+
+    def __init__(self, name: str, redis: aioredis.Redis | str | None = None, *,
+                 payload_type: type[T] | None = None, codec: Codec[T] | None = None,
+                 max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, replicas: int = 0,
+                 replica_timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
+        super().__init__(name, payload_type=payload_type, codec=codec,
+                         max_payload_bytes=max_payload_bytes, replicas=replicas,
+                         replica_timeout_ms=replica_timeout_ms)
+        self._owns = redis is None or isinstance(redis, str)
+        self._url = redis if isinstance(redis, str) else None
+        self._redis: aioredis.Redis | None = None if self._owns else redis
+        self._connecting = asyncio.Lock()
+        if self._owns:
+            connection.parse_url(self._url)  # a bad URL fails here, as relayq.Queue's does
+
+    async def redis(self) -> aioredis.Redis:
+        """The client (made on first use from the URL, once however many tasks ask at once)."""
+        if self._redis is None:
+            async with self._connecting:
+                if self._redis is None:
+                    self._redis = await connection.connect(self._url)
+        return self._redis
+
+    async def aclose(self) -> None:
+        """Closes the client if this Queue made it (from a URL)."""
+        if self._owns and self._redis is not None:
+            client, self._redis = self._redis, None
+            await client.aclose()
+
+    async def __aenter__(self) -> Queue[T]:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    # -- plumbing: the asyncio I/O of the operations of QueueOps ----------------------------
+
+    async def _drive(self, op: Op[R]) -> R:
+        """Runs an operation, each step awaited on redis.asyncio (relayq/steps.py)."""
+        return await drive_async(op, self._step)
+
+    async def _step(self, step: Scripts | Reads | Sleep) -> Any:
+        if type(step) is Sleep:
+            await asyncio.sleep(step.seconds)
+            return None
+        client = await self.redis()
+        if type(step) is Scripts:
+            calls = step.calls
+            if step.wait is None and len(calls) == 1:
+                return [calls[0].parse(await connection.run(client, calls[0]))]
+            with parsing_not_replicated(calls):
+                replies = await connection.run_pipelined(client, calls, step.wait)
+            return parse_replies(calls, replies)
+        return await connection.read(client, step.commands)
+
+    # -- producing ------------------------------------------------------------------------
+
+    async def enqueue(self, payload: T, *, replicas: int | None = None,
+                      replica_timeout_ms: int | None = None, **options: Any) -> EnqueueResult:
+        """Adds one job (see relayq.Queue.enqueue)."""
+        return await self._drive(self._enqueue(payload, replicas, replica_timeout_ms, options))
+
+    async def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
+                           replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
+        """Adds many jobs in one round trip (see relayq.Queue.enqueue_many)."""
+        return await self._drive(self._enqueue_many(jobs, replicas, replica_timeout_ms))
+
+    # -- consuming ------------------------------------------------------------------------
+
+    async def claim(self, count: int = 1, *, visibility_ms: int = DEFAULT_VISIBILITY_MS,
+                    worker_id: str | None = None) -> ClaimResult:
+        return await self._drive(self._claim(count, visibility_ms, worker_id))
+
+    async def ack(self, job_id: str, lease: str, result: Any = None, *,
+                  replicas: int | None = None, replica_timeout_ms: int | None = None) -> None:
+        await self._drive(self._ack(job_id, lease, result, replicas, replica_timeout_ms))
+
+    async def ack_many(self, acks: Iterable[tuple[str, str, Any]], *,
+                       replicas: int | None = None, replica_timeout_ms: int | None = None
+                       ) -> list[str]:
+        return await self._drive(self._ack_many(acks, replicas, replica_timeout_ms))
+
+    async def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
+                   delay_ms: int | None = None, replicas: int | None = None,
+                   replica_timeout_ms: int | None = None) -> NackResult:
+        return await self._drive(self._nack(job_id, lease, error, retry, delay_ms, replicas,
+                                            replica_timeout_ms))
+
+    async def heartbeat(self, job_id: str, lease: str,
+                        visibility_ms: int = DEFAULT_VISIBILITY_MS) -> int:
+        return await self._drive(self._heartbeat(job_id, lease, visibility_ms))
+
+    async def heartbeat_many(self, leases: Iterable[tuple[str, str]],
+                             visibility_ms: int = DEFAULT_VISIBILITY_MS
+                             ) -> list[tuple[str, int]]:
+        return await self._drive(self._heartbeat_many(leases, visibility_ms))
+
+    async def release_many(self, leases: Iterable[tuple[str, str]]) -> list[str]:
+        return await self._drive(self._release_many(leases))
+
+    async def settle(self, outcomes: Sequence[Outcome], claim: int = 0, *,
+                     visibility_ms: int = DEFAULT_VISIBILITY_MS, worker_id: str | None = None
+                     ) -> tuple[list[str], ClaimResult | None]:
+        return await self._drive(self._settle(outcomes, claim, visibility_ms, worker_id))
+
+    # -- reading --------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job[T]:
+        return await self._drive(self._get(job_id))
+
+    async def wait_for_job(self, job_id: str, timeout: float = 30.0, *, poll_s: float = 0.05,
+                           on_change: Callable[[Job[T]], None] | None = None) -> Job[T]:
+        """The job once it is finished (see relayq.Queue.wait_for_job)."""
+        return await self._drive(self._wait(job_id, timeout, poll_s, on_change))
+
+    async def stats(self) -> QueueStats:
+        return await self._drive(self._stats())
+
+    async def dead(self, limit: int = DEFAULT_PAGE, cursor: str | None = None
+                   ) -> tuple[list[Job[T]], str | None]:
+        return await self.jobs("dead", limit, cursor)
+
+    async def jobs(self, state: str, limit: int = DEFAULT_PAGE, cursor: str | None = None,
+                   search: str | None = None) -> tuple[list[Job[T]], str | None]:
+        return await self._drive(self._jobs(state, limit, cursor, search))
+
+    # -- operating ------------------------------------------------------------------------
+
+    async def restore(self, jobs: Sequence[RestoredJob], *, min_sequence: int | None = None
+                      ) -> list[str]:
+        return await self._drive(self._restore(jobs, min_sequence))
+
+    async def cancel(self, job_id: str) -> None:
+        await self._drive(self._cancel(job_id))
+
+    async def requeue_dead_job(self, job_id: str) -> None:
+        await self._drive(self._dead_op(self._calls.requeue, job_id, 1))
+
+    async def purge_dead_job(self, job_id: str) -> None:
+        await self._drive(self._dead_op(self._calls.purge, job_id, 1))
+
+    async def requeue_all_dead(self) -> int:
+        return await self._drive(self._repeat(self._calls.requeue))
+
+    async def purge_all_dead(self) -> int:
+        return await self._drive(self._repeat(self._calls.purge))
+
+    async def pause(self) -> None:
+        await self._drive(self._script(self._calls.pause(True), register=True))
+
+    async def resume(self) -> None:
+        await self._drive(self._script(self._calls.pause(False), register=True))
+
+    async def set_rate_limit(self, rate: float, burst: int | None = None) -> None:
+        await self._drive(self._script(self._rate_limit_call(rate, burst), register=True))
+
+    async def clear_rate_limit(self) -> None:
+        await self._drive(self._script(self._calls.rate_limit(None, None)))
+
+    async def configure(self, **settings: int) -> None:
+        await self._drive(self._script(self._configure_call(settings), register=True))
+
+    async def reap(self, limit: int = SWEEP_LIMIT) -> tuple[int, int]:
+        return await self._drive(self._script(self._calls.reap(limit)))
+
+    async def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
+        return await self._drive(self._script(self._calls.promote(limit)))

@@ -1,0 +1,258 @@
+"""relayq.aio.Queue against a real redis-server, every operation, each test run on both twins
+(relayq.Queue and relayq.aio.Queue, see conftest.py): same results, same exceptions."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import pytest
+
+import relayq
+import relayq.aio
+from relayq import (
+    Conflict,
+    InvalidArgument,
+    InvalidJobId,
+    InvalidQueueName,
+    JobNotFound,
+    LeaseLost,
+    NewJob,
+    NotReplicated,
+    PayloadTooLarge,
+    RedisUnavailable,
+)
+from relayq.limits import BATCH_LIMIT
+from relayq.results import Outcome
+from relayq.tools.redis_process import free_port
+from tests.support import topologies
+
+
+def test_enqueue_claim_ack_get(twin_q: Any, r: Any) -> None:
+    res = twin_q.enqueue({"n": 1}, type="email", priority=3)
+    assert res.state == "ready" and not res.duplicate
+    assert twin_q.enqueue({}, idempotency_key="k").duplicate is False
+    assert twin_q.enqueue({}, idempotency_key="k").duplicate is True
+    claimed = list(twin_q.claim(1, worker_id="w1"))
+    assert [j.id for j in claimed] == [res.id]  # the highest priority first
+    job = claimed[0]
+    assert (job.payload, job.type, job.state) == ({"n": 1}, "email", "running")
+    assert twin_q.heartbeat(job.id, job.lease, 60_000) > 0
+    twin_q.ack(job.id, job.lease, {"sent": True})
+    done = twin_q.get(job.id)
+    assert (done.state, done.result, done.worker_id) == ("succeeded", {"sent": True}, "w1")
+    assert twin_q.name in r.smembers("relayq:queues")
+
+
+def test_nack_retries_then_dead_and_dead_letter_operations(twin_q: Any) -> None:
+    first = twin_q.enqueue("a", max_attempts=1).id
+    second = twin_q.enqueue("b", max_attempts=2).id
+    jobs = {j.id: j for j in twin_q.claim(2)}
+    assert twin_q.nack(first, jobs[first].lease, "boom").state == "dead"
+    retried = twin_q.nack(second, jobs[second].lease, "again", delay_ms=0)
+    assert (retried.state, retried.attempts) == ("ready", 1)
+    page, cursor = twin_q.dead()
+    assert [j.id for j in page] == [first] and cursor is None
+    assert page[0].last_error == "boom"
+    twin_q.requeue_dead_job(first)
+    assert twin_q.get(first).state == "ready"
+    assert twin_q.requeue_all_dead() == 0
+    job = next(j for j in twin_q.claim(2) if j.id == first)
+    twin_q.nack(first, job.lease, retry=False)
+    twin_q.purge_dead_job(first)
+    with pytest.raises(JobNotFound):
+        twin_q.get(first)
+    assert twin_q.purge_all_dead() == 0
+
+
+def test_enqueue_many_settle_release_and_listing(twin_q: Any) -> None:
+    ids = [r.id for r in twin_q.enqueue_many([NewJob(i) for i in range(BATCH_LIMIT + 5)])]
+    assert len(set(ids)) == BATCH_LIMIT + 5
+    page, cursor = twin_q.jobs("ready", limit=3)
+    assert [j.id for j in page] == ids[:3] and cursor == "3"
+    found, _ = twin_q.jobs("ready", limit=5, search=ids[7])
+    assert [j.id for j in found] == [ids[7]]
+    a, b, c = twin_q.claim(3)
+    statuses, claimed = twin_q.settle(
+        [Outcome(a.id, a.lease, "ack", result_json="1"),
+         Outcome(b.id, b.lease, "nack", error="x", retry=False),
+         Outcome(c.id, c.lease, "release")], claim=2)
+    assert statuses == ["ok", "ok", "ok"]
+    assert len(claimed) == 2 and c.id not in {a.id, b.id}
+    assert twin_q.release_many([(j.id, j.lease) for j in claimed]) == ["ok", "ok"]
+    assert twin_q.ack_many([(c.id, "stale", None)]) == ["lease_lost"]
+    stats = twin_q.stats()
+    assert (stats.ready, stats.dead, stats.succeeded) == (BATCH_LIMIT + 3, 1, 1)
+
+
+def test_operating_a_queue(twin_q: Any) -> None:
+    job_id = twin_q.enqueue("x", delay_ms=60_000).id
+    twin_q.pause()
+    twin_q.enqueue("y")
+    assert twin_q.stats().paused and len(twin_q.claim(1)) == 0
+    twin_q.resume()
+    twin_q.set_rate_limit(100, 5)
+    assert twin_q.stats().rate_limit is not None
+    twin_q.clear_rate_limit()
+    twin_q.configure(max_attempts=7)
+    assert twin_q.get(twin_q.enqueue("z").id).max_attempts == 7
+    twin_q.cancel(job_id)
+    assert twin_q.get(job_id).state == "cancelled"
+    assert twin_q.promote() == (0, None) and twin_q.reap() == (0, 0)
+
+
+def test_wait_for_job(twin_q: Any) -> None:
+    job_id = twin_q.enqueue("x").id
+    with pytest.raises(TimeoutError, match="still ready"):
+        twin_q.wait_for_job(job_id, timeout=0.05)
+    job = list(twin_q.claim(1))[0]
+    twin_q.ack(job.id, job.lease, 42)
+    seen: list[str] = []
+    assert twin_q.wait_for_job(job_id, on_change=lambda j: seen.append(j.state)).result == 42
+    assert seen == ["succeeded"]
+
+
+ERROR_CASES = [
+    ("enqueue", ("x",), {"priority": 10**9}, InvalidArgument),
+    ("enqueue", ("x" * 2_000_000,), {}, PayloadTooLarge),
+    ("enqueue", ("x",), {"no_such_option": 1}, TypeError),
+    ("claim", (0,), {}, InvalidArgument),
+    ("get", ("other.1",), {}, InvalidJobId),
+    ("get", ("nonsense",), {}, InvalidJobId),
+    ("ack", ("{q}.999999", "lease"), {}, JobNotFound),
+    ("nack", ("{q}.999999", "lease"), {}, JobNotFound),
+    ("cancel", ("{q}.999999",), {}, JobNotFound),
+    ("requeue_dead_job", ("{q}.999999",), {}, JobNotFound),
+    ("jobs", ("nope",), {}, InvalidArgument),
+    ("set_rate_limit", (-1,), {}, InvalidArgument),
+    ("configure", (), {}, InvalidArgument),
+    ("configure", (), {"max_attempts": -5}, InvalidArgument),
+]
+
+
+@pytest.mark.parametrize(("method", "args", "kwargs", "error"), ERROR_CASES,
+                         ids=[f"{c[0]}-{c[3].__name__}" for c in ERROR_CASES])
+def test_errors_map_to_the_same_exceptions(twin_q: Any, method: str, args: tuple[Any, ...],
+                                           kwargs: dict[str, Any], error: type[Exception]
+                                           ) -> None:
+    args = tuple(a.replace("{q}", twin_q.name) if isinstance(a, str) else a for a in args)
+    with pytest.raises(error):
+        getattr(twin_q, method)(*args, **kwargs)
+
+
+def test_lease_and_state_refusals(twin_q: Any) -> None:
+    job = list(twin_q.claim(1)) or None
+    assert job is None
+    job_id = twin_q.enqueue("x").id
+    job = list(twin_q.claim(1))[0]
+    with pytest.raises(LeaseLost):
+        twin_q.ack(job_id, "not-the-lease")
+    with pytest.raises(LeaseLost):
+        twin_q.heartbeat(job_id, "not-the-lease")
+    with pytest.raises(Conflict):
+        twin_q.cancel(job_id)
+    twin_q.ack(job_id, job.lease)
+
+
+def test_scripts_are_reloaded_after_script_flush(twin_q: Any, r: Any) -> None:
+    twin_q.enqueue("before")
+    r.script_flush()
+    assert twin_q.enqueue("after").state == "ready"  # NOSCRIPT: loaded and sent again
+    r.script_flush()
+    a, b = twin_q.claim(2)  # a pipeline of NOSCRIPT replies: loaded, repeated in order
+    assert twin_q.settle([Outcome(a.id, a.lease, "ack"), Outcome(b.id, b.lease, "ack")],
+                         claim=1)[0] == ["ok", "ok"]
+
+
+def test_not_replicated_carries_the_results(twin_q: Any) -> None:
+    """More replicas asked than any test topology has: both twins raise NotReplicated, which
+    carries the result (the job was written on the primary)."""
+    with pytest.raises(NotReplicated) as caught:
+        twin_q.enqueue("x", replicas=5, replica_timeout_ms=10)
+    assert [r.state for r in caught.value.result] == ["ready"]
+
+
+def test_unreachable_redis_is_redis_unavailable(queue_name: str,
+                                                loop: asyncio.AbstractEventLoop) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with pytest.raises(RedisUnavailable):
+        relayq.Queue(queue_name, url).enqueue("x")
+    with pytest.raises(RedisUnavailable):
+        loop.run_until_complete(relayq.aio.Queue(queue_name, url).enqueue("x"))
+
+
+@pytest.mark.parametrize("url", ["http://x", "redis+sentinel://127.0.0.1:1"])
+def test_urls_are_parsed_as_for_sync_code(url: str, loop: asyncio.AbstractEventLoop) -> None:
+    with pytest.raises(InvalidArgument) as sync_error:
+        relayq.connect(url)
+    with pytest.raises(InvalidArgument) as aio_error:
+        loop.run_until_complete(relayq.aio.connect(url))
+    assert str(aio_error.value) == str(sync_error.value)  # one parser
+
+
+def test_a_cluster_url_is_refused_before_connecting(loop: asyncio.AbstractEventLoop) -> None:
+    with pytest.raises(InvalidArgument, match="does not support Redis Cluster"):
+        loop.run_until_complete(relayq.aio.connect("redis+cluster://127.0.0.1:1"))
+    with pytest.raises(InvalidQueueName):
+        relayq.aio.Queue("bad name!", "redis://127.0.0.1:1/0")
+
+
+def test_a_redis_url_of_a_cluster_node_is_refused(redis_url: str,
+                                                  loop: asyncio.AbstractEventLoop) -> None:
+    """Runs with RELAYQ_TEST_TOPOLOGY=cluster (elsewhere the session's Redis is no cluster
+    node, and the URL connects)."""
+    if os.environ.get(topologies.ENV) != "cluster":
+        client = loop.run_until_complete(relayq.aio.connect(redis_url))
+        assert loop.run_until_complete(client.ping())
+        loop.run_until_complete(client.aclose())
+        return
+    with pytest.raises(InvalidArgument, match="Cluster"):
+        loop.run_until_complete(relayq.aio.connect(redis_url))
+
+
+def test_a_client_of_your_own_and_a_typed_payload(redis_url: str, queue_name: str,
+                                                  loop: asyncio.AbstractEventLoop) -> None:
+    if os.environ.get(topologies.ENV) == "cluster":
+        pytest.skip("relayq.aio refuses Redis Cluster (test_a_redis_url_of_a_cluster_node...)")
+    from dataclasses import dataclass
+
+    @dataclass
+    class Order:
+        sku: str
+
+    async def scenario() -> Order:
+        client = await relayq.aio.connect(redis_url)
+        try:
+            q = relayq.aio.Queue(queue_name, client, payload_type=Order)
+            job_id = (await q.enqueue(Order("a-1"))).id
+            await q.aclose()  # not ours to close: the client still works
+            return (await q.get(job_id)).payload
+        finally:
+            await client.aclose()
+
+    assert loop.run_until_complete(scenario()) == Order("a-1")
+
+
+def test_many_tasks_share_the_one_client_a_url_makes(redis_url: str, queue_name: str,
+                                                     loop: asyncio.AbstractEventLoop,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent first calls make one client, not one each (connect awaits a probe)."""
+    if os.environ.get(topologies.ENV) == "cluster":
+        pytest.skip("relayq.aio refuses Redis Cluster (test_a_redis_url_of_a_cluster_node...)")
+    made = []
+    real_connect = relayq.aio.connection.connect
+
+    async def counting_connect(url: str | None = None, **options: Any) -> Any:
+        made.append(url)
+        return await real_connect(url, **options)
+
+    monkeypatch.setattr(relayq.aio.connection, "connect", counting_connect)
+
+    async def scenario() -> int:
+        async with relayq.aio.Queue(queue_name, redis_url) as q:
+            results = await asyncio.gather(*(q.enqueue(i) for i in range(50)))
+            return len({r.id for r in results})
+
+    assert loop.run_until_complete(scenario()) == 50
+    assert made == [redis_url]
