@@ -48,6 +48,13 @@ def flaky(payload):
 
 
 @app.task
+def patient(payload):
+    if relayq.current_job().attempts < 2:
+        raise relayq.Retry("later", delay_ms=300)
+    return "done"
+
+
+@app.task
 def broken(payload):
     raise ValueError("always")
 
@@ -105,13 +112,13 @@ def test_async_handlers_run_too(relayq_queue):
     assert run_until_empty(app, relayq_queue)[0].result == {"fetched": 7}
 
 
-def test_real_backoff_when_asked(relayq_queue):
-    relayq_queue.enqueue({}, type="broken", max_attempts=2, backoff_base_ms=300,
-                         backoff_cap_ms=300)
+def test_real_retry_delays_when_asked(relayq_queue):
+    # (a Retry's own delay, not the backoff: full jitter may draw a backoff of almost 0)
+    relayq_queue.enqueue({}, type="patient")
     started = time.monotonic()
     [job] = run_until_empty(app, relayq_queue, wait_retry_delays=True)
-    assert job.state == "dead"
-    assert time.monotonic() - started >= 0.075  # full jitter: at least a quarter of the base
+    assert (job.state, job.result, job.attempts) == ("succeeded", "done", 2)
+    assert time.monotonic() - started >= 0.3  # the retry waited out its 300 ms
 
 
 def test_delayed_jobs_are_waited_for(relayq_queue):
