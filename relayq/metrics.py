@@ -99,8 +99,10 @@ RUN_SECONDS = Histogram("relayq_job_run_seconds", "Time a handler ran, in second
 WAIT_SECONDS = Histogram("relayq_job_wait_seconds",
                          "Time from when a job was due to when a worker claimed it, in seconds",
                          ["queue"], buckets=TIME_BUCKETS)
+# livemax: under `relayq-worker --processes` the supervisor sums its processes' files; a dead
+# process's value goes with it (mark_process_dead), and the queue shows 1 while any is alive
 WORKER_UP = Gauge("relayq_worker_up", "1 for each queue a live relayq worker process serves",
-                  ["queue"])
+                  ["queue"], multiprocess_mode="livemax")
 
 
 # -- lifecycle events ---------------------------------------------------------------------------

@@ -43,9 +43,7 @@ import logging
 import math
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 import threading
 from functools import partial
 from typing import Any
@@ -59,6 +57,7 @@ from ..export.exporter import DEFAULT_KEEP
 from ..hostport import parse_host_port
 from ..keys import check_queue_name
 from ..logs import log_event, setup_logging, stop_logging
+from ..metrics_dir import make_shared_metrics_dir, remove_shared_metrics_dir
 from .bridge import Bridge, Limits
 from .services import ServerConfig
 from .throttle import DEFAULT_BURST, DEFAULT_RATE
@@ -227,7 +226,9 @@ def serve(args: argparse.Namespace) -> int:
               "Use this only for local experiments.", file=sys.stderr, flush=True)
     stopping = multiprocessing.get_context().Event()
     server = _granian(args, host, port, stopping)
-    metrics_dir = _shared_metrics_dir()
+    # one /metrics sums every granian worker's counts (the main process never imports
+    # prometheus_client, so the directory is set before any worker does)
+    metrics_dir = make_shared_metrics_dir("relayq-server-metrics-")
     if exporter is not None:
         exporter.start()
     log_event(log, logging.INFO, "server.listening", url=f"http://{args.addr}",
@@ -240,22 +241,8 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if exporter is not None:
             exporter.stop()
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        remove_shared_metrics_dir(metrics_dir)
     return 0
-
-
-def _shared_metrics_dir() -> str | None:
-    """Every worker process counts into files of one directory (prometheus_client's
-    multiprocess mode), so that /metrics, whichever worker answers it, gives the server's
-    totals and not one worker's. Set before the workers import prometheus_client (the main
-    process never does); an operator's own PROMETHEUS_MULTIPROC_DIR is kept. The directory
-    we made is ours to remove."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return None
-    path = tempfile.mkdtemp(prefix="relayq-server-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    return path
 
 
 def _granian(args: argparse.Namespace, host: str, port: int, stopping: Any) -> Any:

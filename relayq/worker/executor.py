@@ -21,6 +21,7 @@ from ..errors import InvalidPayload
 from ..logs import log_event
 from ..results import Outcome
 from .app import App, Fail, Retry, _current_job
+from .events import WorkerEvents
 from .inflight import Running
 
 log = logging.getLogger("relayq.worker")
@@ -68,8 +69,10 @@ def _describe(e: BaseException) -> str:
 
 
 class Executor:
-    def __init__(self, app: App, concurrency: int, post: Callable[[Any], None]) -> None:
+    def __init__(self, app: App, concurrency: int, post: Callable[[Any], None],
+                 events: WorkerEvents | None = None) -> None:
         self.app = app
+        self.events = events or WorkerEvents()
         self.concurrency = concurrency
         self.post = post
         self._work: queue.SimpleQueue[Running | None] = queue.SimpleQueue()
@@ -125,7 +128,10 @@ class Executor:
             if running.abandoned:
                 continue
             running.started = time.monotonic()
-            self.post(self._run(running))
+            self.events.started(running.job)
+            done = self._run(running)
+            self.events.finished(running.job)
+            self.post(done)
 
     def _run(self, running: Running) -> Done:
         job = running.job
