@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 import urllib3
 
+from . import tracing
 from .backoff import Backoff
 from .codec import dumps
 from .deprecation import deprecated
@@ -164,13 +165,15 @@ class Client:
             respect_retry_after_header=True, raise_on_status=False, raise_on_redirect=False)
 
     def _call(self, method: str, path: str, body: Any = None, *, repeatable: bool,
-              fields: dict[str, Any] | None = None, extra_wait_s: float = 0.0
-              ) -> tuple[int, Any, Any]:
+              fields: dict[str, Any] | None = None, extra_wait_s: float = 0.0,
+              headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
         """(status, decoded JSON or None, headers) of a 2xx reply; raises for anything else."""
         try:
             response = self._http.request(
                 method, self.server + path, fields=fields,
                 body=None if body is None else dumps(body),
+                # extra headers (a trace context) replace the pool's: send both
+                headers={**self._http.headers, **headers} if headers else None,
                 retries=self._retry(repeatable),
                 timeout=urllib3.Timeout(connect=5.0, read=self.timeout + extra_wait_s))
         except urllib3.exceptions.HTTPError as e:
@@ -197,8 +200,10 @@ class Client:
         return error_for(code, message, about_job=not path.startswith("/api/keys"))
 
     def _data(self, method: str, path: str, body: Any = None, *, repeatable: bool,
-              fields: dict[str, Any] | None = None) -> Any:
-        return self._call(method, path, body, repeatable=repeatable, fields=fields)[1]
+              fields: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+              ) -> Any:
+        return self._call(method, path, body, repeatable=repeatable, fields=fields,
+                          headers=headers)[1]
 
     @staticmethod
     def _queue(queue: str) -> str:
@@ -223,7 +228,8 @@ class Client:
         max_attempts, idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms)."""
         job = NewJob(payload, JobOptions(**options))
         data = self._data("POST", self._queue(queue) + "/jobs", _job_body(job),
-                          repeatable=job.options.idempotency_key is not None)
+                          repeatable=job.options.idempotency_key is not None,
+                          headers=tracing.outgoing_headers())
         return EnqueueResult(data["id"], data["state"], data["duplicate"])
 
     def enqueue_many(self, queue: str, jobs: Iterable[NewJob[Any] | Any]) -> list[EnqueueResult]:
@@ -234,7 +240,8 @@ class Client:
             chunk = items[start:start + BATCH_LIMIT]
             data = self._data("POST", self._queue(queue) + "/jobs/batch",
                               {"jobs": [_job_body(j) for j in chunk]},
-                              repeatable=all(j.options.idempotency_key for j in chunk))
+                              repeatable=all(j.options.idempotency_key for j in chunk),
+                              headers=tracing.outgoing_headers())
             results += [EnqueueResult(r["id"], r["state"], r["duplicate"]) for r in data["jobs"]]
         return results
 

@@ -37,6 +37,7 @@ MAX_ATTEMPTS = 1000  # the largest max_attempts of a job or a queue
 MAX_RESTORED_ATTEMPTS = 1_000_000  # attempts already made, as a snapshot may record them
 MAX_TYPE_BYTES = 200
 MAX_IDEMPOTENCY_KEY_BYTES = 512
+TRACEPARENT_BYTES = 55  # a job's trace: a W3C traceparent (relayq/tracing.py), exactly this long
 MAX_WORKER_ID_BYTES = 200
 MAX_ERROR_BYTES = 65_536  # a failure's text is cut to this
 MAX_LEASE_NONCE_BYTES = 64  # the claimer's random prefix of each lease token

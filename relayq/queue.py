@@ -13,7 +13,7 @@ import socket
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from . import listing, protocol
+from . import listing, protocol, tracing
 from .codec import Codec, codec_for, dumps
 from .connection import RedisClient, connect, redis_errors
 from .deprecation import deprecated
@@ -162,13 +162,14 @@ class Queue(Generic[T]):
         opts = JobOptions(**options) if options else DEFAULT_OPTIONS
         text = check_json_text(check_payload_size(self.codec.encode(payload),
                                                   self.max_payload_bytes))
-        call = self._calls.enqueue((text, *opts.script_args()))
-        wait = override(self.replication, replicas, replica_timeout_ms)
-        if wait is None:
-            result = self._run(call)[0]
-            self._register()
-            return result
-        return self._enqueued([call], wait)[0]
+        with tracing.enqueue_span(self.name, opts.type, 1) as trace:
+            call = self._calls.enqueue((text, *opts.script_args(), trace))
+            wait = override(self.replication, replicas, replica_timeout_ms)
+            if wait is None:
+                result = self._run(call)[0]
+                self._register()
+                return result
+            return self._enqueued([call], wait)[0]
 
     def enqueue_many(self, jobs: Iterable[NewJob[T] | T], *, replicas: int | None = None,
                      replica_timeout_ms: int | None = None) -> list[EnqueueResult]:
@@ -178,21 +179,25 @@ class Queue(Generic[T]):
         jobs = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
         if not jobs:
             return []
-        fields: list[list[str]] = []
-        for i, job in enumerate(jobs):
-            try:
-                text = check_json_text(check_payload_size(self.codec.encode(job.payload),
-                                                           self.max_payload_bytes))
-                fields.append([text, *job.options.script_args()])
-            except InvalidArgument as e:
-                if len(jobs) > 1:
-                    e.message = f"job {i + 1}: {e.message}"
-                    e.args = (e.message,)
-                raise
-        calls = [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
-                                      for f in job_fields])
-                 for start in range(0, len(fields), BATCH_LIMIT)]
-        return self._enqueued(calls, wait)
+        types = {job.options.type for job in jobs}
+        # the span is open while the jobs are checked: a refused batch is a failed enqueue
+        with tracing.enqueue_span(self.name, types.pop() if len(types) == 1 else None,
+                                  len(jobs)) as trace:
+            fields: list[list[str]] = []
+            for i, job in enumerate(jobs):
+                try:
+                    text = check_json_text(check_payload_size(self.codec.encode(job.payload),
+                                                               self.max_payload_bytes))
+                    fields.append([text, *job.options.script_args(), trace])
+                except InvalidArgument as e:
+                    if len(jobs) > 1:
+                        e.message = f"job {i + 1}: {e.message}"
+                        e.args = (e.message,)
+                    raise
+            calls = [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
+                                          for f in job_fields])
+                     for start in range(0, len(fields), BATCH_LIMIT)]
+            return self._enqueued(calls, wait)
 
     def _enqueued(self, calls: list[Call[list[EnqueueResult]]], wait: Any
                   ) -> list[EnqueueResult]:
@@ -220,7 +225,11 @@ class Queue(Generic[T]):
               worker_id: str | None = None) -> ClaimResult:
         """Takes up to `count` jobs (highest priority first, FIFO within one), each under a
         fresh lease of `visibility_ms`. Empty when nothing is claimable; see ClaimResult."""
-        return self._run(self._claim_call(count, visibility_ms, worker_id))
+        started = tracing.clock()
+        claimed = self._run(self._claim_call(count, visibility_ms, worker_id))
+        if started:
+            tracing.claimed(self.name, claimed, started)
+        return claimed
 
     def ack(self, job_id: str, lease: str, result: Any = None, *, replicas: int | None = None,
             replica_timeout_ms: int | None = None) -> None:
@@ -324,13 +333,17 @@ class Queue(Generic[T]):
         if not calls:
             return [], None
         wait = self.replication if acks or nacks else None
+        started = tracing.clock() if claim_call else 0
         try:
             replies = self._run_many(calls, wait)
         except NotReplicated as e:
             e.result = self._settled(outcomes, e.result, acks, nacks,  # type: ignore[attr-defined]
                                      releases, claim_call)
             raise
-        return self._settled(outcomes, replies, acks, nacks, releases, claim_call)
+        settled = self._settled(outcomes, replies, acks, nacks, releases, claim_call)
+        if started and settled[1] is not None:
+            tracing.claimed(self.name, settled[1], started)
+        return settled
 
     @staticmethod
     def _settled(outcomes: list[Outcome], replies: list[Any], acks: list[Any],

@@ -48,6 +48,7 @@ import threading
 from functools import partial
 from typing import Any
 
+from .. import tracing
 from ..auth import ADMIN, KeyStore
 from ..commandline import Parser, add_logging, add_redis, number, run
 from ..connection import connect
@@ -175,6 +176,7 @@ def worker_app(config: ServerConfig, limits: Limits, log_level: str, log_format:
     from .app import create_app  # here: the main process never builds an app
 
     setup_logging(log_level, log_format)
+    tracing.configure_test_exporter("relayq-server")
     app = create_app(config)
     if stopping.is_set():
         # The server was told to stop while this worker was still starting. granian's SIGTERM

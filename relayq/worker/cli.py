@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 
+from .. import tracing
 from ..commandline import Parser, add_logging, add_redis, checked, number, run
 from ..connection import connect, connect_patiently, default_url, display_url
 from ..errors import InvalidArgument, RedisUnavailable
@@ -127,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def work(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
+    tracing.configure_test_exporter("relayq-worker")
     app = load_app(args.app) if args.app else demo_app(args.demo_fail_rate)
     if args.queue is None and not args.app:
         raise InvalidArgument("give --queue NAME (or --app, whose tasks name their queues)")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import tracing
 from ..codec import dumps
 from ..errors import InvalidPayload
 from ..logs import log_event
@@ -154,7 +155,9 @@ class Executor:
         else:
             def run() -> Any:
                 return task.fn(job.payload)
-        done = outcome_of(running, run)
+        with tracing.run_span(job) as span:  # parented to the job's enqueue, when traced
+            done = outcome_of(running, run)
+            tracing.set_outcome(span, done.outcome.kind == "ack", done.outcome.error)
         if done.outcome.kind == "nack":
             log_event(log, logging.INFO, "job.failed", id=job.id, attempt=job.attempts,
                       error=done.outcome.error.strip().splitlines()[-1][:200])
