@@ -10,7 +10,8 @@ runs no handler; it imports the app once (so that a bad `--app` is exit 2 before
 starts) and holds one Redis client of its own for the nacks below.
 
 The pipe (child -> supervisor, one JSON line per event, each under PIPE_BUF so that lines from
-several threads never interleave): `{"s": id, "q": queue, "l": lease, "t": timeout_ms}` when a
+several threads never interleave): `{"c": [[id, lease], ...], "q": queue}` when it claims jobs
+(at most CLAIM_REPORT jobs a line), `{"s": id, "q": queue, "l": lease, "t": timeout_ms}` when a
 handler starts a job (t only for a synchronous handler with a timeout), `{"e": id}` when it
 returns or raises. A second pipe (supervisor -> child) carries nothing: its end-of-file tells a
 child that the supervisor is gone, and the child drains and exits rather than live on orphaned.
@@ -23,9 +24,12 @@ What the supervisor does with that:
   (after PROCESS_STUCK_KILL_S) or the grace is over. A fresh process takes the slot at once.
   The process's own lease keeper leaves those timeouts to the supervisor (no double nack).
 - A process that dies with jobs started and not finished: those jobs are nacked ("worker process
-  died"); jobs it had claimed but not started come back through the reaper when their lease
-  ends. The slot is refilled after a backoff; PROCESS_CRASH_LOOP quick deaths in a row end the
-  supervisor (exit 1) instead of spinning. A process that exits 2 before running anything (bad
+  died"); jobs it had claimed but not started are released (back to their queue, no attempt
+  spent). A job claimed in the instant before the death, not yet reported, comes back through
+  the reaper when its lease ends. Every such settle goes under the lease the process held, so a
+  job that has moved on since (acked, released, claimed elsewhere) is left alone. The slot is
+  refilled after a backoff; PROCESS_CRASH_LOOP quick deaths in a row end the supervisor (exit
+  1) instead of spinning. A process that exits 2 before running anything (bad
   arguments or an app that fails to import there) ends the supervisor with exit 2.
 - Recycling: after `--max-jobs-per-process` jobs or over `--max-memory-per-process` (RSS from
   /proc), a process is drained (SIGTERM) while a fresh one takes its slot.
@@ -72,6 +76,7 @@ from .events import WorkerEvents
 
 log = logging.getLogger("relayq.worker")
 
+CLAIM_REPORT = 40  # jobs per claim line: 40 ids and leases stay far below PIPE_BUF (4096)
 EXIT_CRASH_LOOP = 1
 EXIT_BAD_START = 2
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -161,6 +166,9 @@ class Reporter(WorkerEvents):
             self.stop()
 
     def claimed(self, queue: str, jobs: list[Job[Any]], now_ms: float) -> None:
+        for start in range(0, len(jobs), CLAIM_REPORT):
+            chunk = jobs[start:start + CLAIM_REPORT]
+            self._send({"c": [[job.id, job.lease or ""] for job in chunk], "q": queue})
         self.inner.claimed(queue, jobs, now_ms)
 
     def succeeded(self, job: Job[Any], duration_s: float) -> None:
@@ -191,8 +199,8 @@ def child_fds(text: str) -> tuple[int, int]:
 class Held:
     queue: str
     lease: str
-    started: float  # monotonic
-    timeout_ms: int  # 0: none the supervisor enforces
+    started: float | None = None  # monotonic, once its handler began; None while prefetched
+    timeout_ms: int = 0  # 0: none the supervisor enforces; -1: timed out and nacked
 
 
 @dataclass(eq=False)
@@ -293,12 +301,15 @@ class Supervisor:
                 message = json.loads(line)
             except ValueError:
                 continue
-            if "s" in message:
+            if "c" in message:
+                for job_id, lease in message["c"]:
+                    child.held[job_id] = Held(message["q"], lease)
+            elif "s" in message:
                 child.held[message["s"]] = Held(message["q"], message["l"], now,
                                                 int(message.get("t") or 0))
             elif "e" in message and child.held.pop(message["e"], None) is not None:
                 child.done += 1
-                if child.stuck and all(h.timeout_ms < 0 for h in child.held.values()):
+                if child.stuck and not self._running(child):
                     child.kill_at = min(child.kill_at, now + PROCESS_STUCK_KILL_S)
                 if self.max_jobs and child.done >= self.max_jobs:
                     self._retire(child, "max_jobs")
@@ -312,29 +323,39 @@ class Supervisor:
 
     # -- jobs -------------------------------------------------------------------------------
 
-    def _nack(self, job_id: str, held: Held, error: str) -> None:
-        """Fails a job that a process held, under its lease, as the worker itself would."""
+    @staticmethod
+    def _running(child: Child) -> bool:
+        """True while a handler of `child` runs a job that has not timed out."""
+        return any(h.started is not None and h.timeout_ms >= 0 for h in child.held.values())
+
+    def _settle(self, job_id: str, held: Held, kind: str, error: str = "") -> None:
+        """Nacks or releases a job that a process held, under its lease, as the worker itself
+        would (Queue.settle)."""
         queue = self._queues.get(held.queue)
         if queue is None:
             queue = self._queues[held.queue] = Queue(held.queue, self.redis)
         try:
-            statuses, _ = queue.settle([Outcome(job_id, held.lease, "nack", error=error)])
+            statuses, _ = queue.settle([Outcome(job_id, held.lease, kind, error=error)])
         except RelayqError as e:  # Redis away: the reaper recovers it when its lease ends
-            log_event(log, logging.WARNING, "supervisor.nack_failed", id=job_id, error=str(e))
+            log_event(log, logging.WARNING, "supervisor.settle_failed", id=job_id, kind=kind,
+                      error=str(e))
             return
-        log_event(log, logging.WARNING, "supervisor.job_failed", id=job_id, error=error,
-                  status=statuses[0] if statuses else "")
+        if statuses and statuses[0] == "ok":
+            log_event(log, logging.WARNING if kind == "nack" else logging.INFO,
+                      "supervisor.job_failed" if kind == "nack" else "supervisor.job_released",
+                      id=job_id, error=error)
 
     def _check_timeouts(self, now: float) -> None:
         for child in self._children():
             for job_id, held in list(child.held.items()):
-                if held.timeout_ms > 0 and (now - held.started) * 1000 > held.timeout_ms:
-                    self._nack(job_id, held, f"timed out after {held.timeout_ms} ms (its "
-                                             f"worker process {child.proc.pid} was stopped)")
+                if held.timeout_ms > 0 and held.started is not None \
+                        and (now - held.started) * 1000 > held.timeout_ms:
+                    self._settle(job_id, held, "nack", f"timed out after {held.timeout_ms} ms "
+                                 f"(its worker process {child.proc.pid} was stopped)")
                     held.timeout_ms = -1  # nacked: not again, and not at its death either
                     child.stuck = True
                     self._retire(child, "timeout")
-                    if all(h.timeout_ms < 0 for h in child.held.values()):
+                    if not self._running(child):
                         child.kill_at = min(child.kill_at, now + PROCESS_STUCK_KILL_S)
 
     def _check_memory(self) -> None:
@@ -375,9 +396,11 @@ class Supervisor:
             multiprocess.mark_process_dead(child.proc.pid)
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
         for job_id, held in child.held.items():
-            if held.timeout_ms >= 0:
-                self._nack(job_id, held, f"worker process {child.proc.pid} died ({how}) "
-                                         "while running the job")
+            if held.started is None:
+                self._settle(job_id, held, "release")
+            elif held.timeout_ms >= 0:
+                self._settle(job_id, held, "nack", f"worker process {child.proc.pid} died "
+                                                   f"({how}) while running the job")
         if child in self.retiring:
             self.retiring.remove(child)
             log_event(log, logging.INFO, "supervisor.process_stopped", pid=child.proc.pid,
