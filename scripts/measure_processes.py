@@ -7,7 +7,9 @@ Starts its own redis-server, then for each mode fills a fresh queue with `--jobs
 payload {"cpu_ms": N} (pure-Python work holding the GIL), starts the worker and reports two
 times: the drain (the first job's start to the last job's end, Redis clock, from the jobs'
 started_at and finished_at) and the total (the worker's launch to the last success, process
-start-up included, as a user sees it). Modes:
+start-up included, as a user sees it), with the machine's load average before each mode (the
+figure depends on a free second core: on a machine busy with other work, processes have none to
+use). Modes:
 threads (`--concurrency 2`, one process) and processes (`--processes 2 --concurrency 1`).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -60,7 +63,9 @@ def main() -> None:
     try:
         results = {}
         for i, (mode, extra) in enumerate(MODES.items()):
-            results[mode] = drain(redis.url, f"cpu{i}", args.jobs, args.cpu_ms, extra)
+            load = round(os.getloadavg()[0], 2)
+            results[mode] = {"load_avg_1m": load,
+                             **drain(redis.url, f"cpu{i}", args.jobs, args.cpu_ms, extra)}
         print(json.dumps({"jobs": args.jobs, "cpu_ms": args.cpu_ms, "results": results}, indent=2))
     finally:
         redis.stop()
