@@ -480,7 +480,9 @@ class Supervisor:
                 if self.signals and not self._children():
                     break
                 for slot, at in list(self.respawn_at.items()):
-                    if now >= at:
+                    if self.signals:  # stopping: a process that died is not replaced
+                        self.respawn_at.clear()
+                    elif now >= at:
                         del self.respawn_at[slot]
                         self._spawn(slot)
         finally:
