@@ -119,6 +119,8 @@ def incoming(headers: Mapping[str, str]) -> AbstractContextManager[Any]:
     if not traceparent:
         return _OFF
     if active():
+        if otel_trace.get_current_span().get_span_context().is_valid:
+            return _OFF  # an instrumented server (e.g. Flask's) made the request's span already
         return _attached({"traceparent": traceparent,
                           "tracestate": headers.get("tracestate") or ""})
     return _passed_on(traceparent)
