@@ -85,7 +85,7 @@ WORKER_TTL_MS = 3 * WORKER_REFRESH_MS
 
 # -- worker processes (relayq-worker --processes, relayq/worker/supervisor.py) --------------------
 
-PROCESS_RESTART_BASE_S = 0.5  # first wait before replacing a process that died
+PROCESS_RESTART_BASE_S = 0.25  # first wait before replacing a process that died (doubling)
 PROCESS_RESTART_CAP_S = 30.0  # the longest, however many deaths in a row
 PROCESS_QUICK_DEATH_S = 10.0  # a death this soon after start counts toward a crash loop
 PROCESS_CRASH_LOOP = 5  # quick deaths in a row of one slot: the supervisor exits (1)
