@@ -13,10 +13,11 @@
 -- ARGV[1] key prefix relayq:{<q>}:  (job, ready and idem keys are built from it)
 -- ARGV[2] queue name (for events)
 -- ARGV[3] number of jobs N (1..BATCH_LIMIT)
--- ARGV[4 + 10*(i-1) ...] per job, 10 fields ('' = absent):
+-- ARGV[4 + 11*(i-1) ...] per job, 11 fields ('' = absent):
 --   payload (JSON text), type, priority (MIN_PRIORITY..MAX_PRIORITY), delay_ms (>= 0),
 --   run_at (epoch ms, at most MAX_DURATION_MS from now), max_attempts (1..MAX_ATTEMPTS),
---   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms
+--   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms,
+--   trace (a W3C traceparent, checked by relayq/tracing.py; stored as 'tp' only when given)
 --   (the limits are relayq/limits.py's, prepended by relayq/scripts.py)
 --
 -- Reply: {'ok', id_1, state_1, duplicate_1, ..., id_N, state_N, duplicate_N}
@@ -35,7 +36,7 @@ if bad_keys then return {'invalid_argument', bad_keys} end
 local meta_key, prios_key, scheduled_key, totals_key, seq_key, wake_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local prefix, queue = ARGV[1], ARGV[2]
-local FIELDS = 10
+local FIELDS = 11
 
 local n, err = int_arg(ARGV[3], 'job count', 1, BATCH_LIMIT)
 if not n then return {'invalid_argument', err} end
@@ -56,7 +57,7 @@ local jobs = {}
 for i = 1, n do
   local a = 3 + FIELDS * (i - 1)
   local payload, type, priority, delay, run_at, max_attempts, idempotency_key, timeout_ms,
-    backoff_base_ms, backoff_cap_ms
+    backoff_base_ms, backoff_cap_ms, trace
   local e, status
   payload, e, status = json_arg(ARGV[a + 1], 'payload', max_payload_bytes)
   if e == nil then type, e = str_arg(ARGV[a + 2], 'type', MAX_TYPE_BYTES, true) end
@@ -76,6 +77,7 @@ for i = 1, n do
   if e == nil then
     backoff_cap_ms, e = int_arg(ARGV[a + 10], 'backoff_cap_ms', 0, MAX_DURATION_MS, -1)
   end
+  if e == nil then trace, e = str_arg(ARGV[a + 11], 'trace', TRACEPARENT_BYTES, true) end
   if e == nil and ARGV[a + 4] ~= '' and ARGV[a + 5] ~= '' then
     e = 'give delay_ms or run_at, not both'
   end
@@ -86,7 +88,7 @@ for i = 1, n do
   jobs[i] = {payload = payload, type = type, priority = priority,
              due = (run_at >= 0) and run_at or (now + delay), max_attempts = max_attempts,
              idempotency_key = idempotency_key, timeout_ms = timeout_ms,
-             backoff_base_ms = backoff_base_ms, backoff_cap_ms = backoff_cap_ms}
+             backoff_base_ms = backoff_base_ms, backoff_cap_ms = backoff_cap_ms, trace = trace}
 end
 
 -- writes below
@@ -144,6 +146,7 @@ for _, job in ipairs(jobs) do
     if job.backoff_cap_ms >= 0 then
       fields[#fields + 1] = 'bc'; fields[#fields + 1] = job.backoff_cap_ms
     end
+    if job.trace ~= '' then fields[#fields + 1] = 'tp'; fields[#fields + 1] = job.trace end
     redis.call('HSET', job_key, unpack(fields))
     if scheduled then
       redis.call('ZADD', scheduled_key, job.due, id)

@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 import urllib3
 
+from . import tracing
 from .codec import dumps
 from .deprecation import deprecated
 from .errors import (
@@ -152,8 +153,9 @@ def _outcome_body(outcome: Outcome) -> dict[str, Any]:
 class Request(NamedTuple):
     """A step of a client operation: one HTTP call. `repeatable`: safe to send again after a
     failure once it may have been sent (see the module's docstring); `fields`: the query
-    string; `extra_wait_s`: added to the read timeout (long polls). Sent back the 2xx reply as
-    (status, decoded JSON or None, headers)."""
+    string; `extra_wait_s`: added to the read timeout (long polls); `headers`: sent besides
+    the client's own (a trace context). Sent back the 2xx reply as (status, decoded JSON or
+    None, headers)."""
 
     method: str
     path: str
@@ -161,6 +163,7 @@ class Request(NamedTuple):
     repeatable: bool = False
     fields: dict[str, Any] | None = None
     extra_wait_s: float = 0.0
+    headers: dict[str, str] | None = None
 
 
 ClientOp = Generator[Request | Sleep, Any, R]
@@ -213,8 +216,9 @@ class ClientOps:
 
     @staticmethod
     def _data(method: str, path: str, body: Any = None, *, repeatable: bool,
-              fields: dict[str, Any] | None = None) -> ClientOp[Any]:
-        return (yield Request(method, path, body, repeatable, fields))[1]
+              fields: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+              ) -> ClientOp[Any]:
+        return (yield Request(method, path, body, repeatable, fields, headers=headers))[1]
 
     @staticmethod
     def _queue(queue: str) -> str:
@@ -238,7 +242,8 @@ class ClientOps:
                  ) -> ClientOp[EnqueueResult]:
         job = NewJob(payload, JobOptions(**options))
         data = yield from self._data("POST", self._queue(queue) + "/jobs", _job_body(job),
-                                     repeatable=job.options.idempotency_key is not None)
+                                     repeatable=job.options.idempotency_key is not None,
+                                     headers=tracing.outgoing_headers())
         return EnqueueResult(data["id"], data["state"], data["duplicate"])
 
     def _enqueue_many(self, queue: str, jobs: Iterable[NewJob[Any] | Any]
@@ -249,7 +254,8 @@ class ClientOps:
         for start in range(0, len(items), BATCH_LIMIT):
             chunk = items[start:start + BATCH_LIMIT]
             data = yield from self._data("POST", path, {"jobs": [_job_body(j) for j in chunk]},
-                                         repeatable=all(j.options.idempotency_key for j in chunk))
+                                         repeatable=all(j.options.idempotency_key for j in chunk),
+                                         headers=tracing.outgoing_headers())
             results += [EnqueueResult(r["id"], r["state"], r["duplicate"]) for r in data["jobs"]]
         return results
 
@@ -461,6 +467,8 @@ class Client(ClientOps):
             response = self._http.request(
                 request.method, self.server + request.path, fields=request.fields,
                 body=None if request.body is None else dumps(request.body),
+                # extra headers (a trace context) replace the pool's: send both
+                headers={**self._http.headers, **request.headers} if request.headers else None,
                 retries=self._retry(request.repeatable),
                 timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S,
                                         read=self.timeout + request.extra_wait_s))

@@ -94,6 +94,8 @@ class Job(Generic[T]):
     lease: str | None = field(default=None, repr=False)
     # Earlier attempts, newest first; None where not read (claims and listings).
     history: list[Attempt] | None = None
+    # The W3C traceparent of its enqueue (relayq/tracing.py); None when not traced.
+    trace: str | None = None
 
     @classmethod
     def from_hash(cls, queue: str, local_id: str, h: dict[str, str], decode: Any) -> Job[Any]:
@@ -119,6 +121,7 @@ class Job(Generic[T]):
             get("err"), get("ik"),
             int(timeout) if timeout else None,
             get("l") if state == "running" else None,
+            trace=get("tp"),
         )
 
     def to_dict(self, encode_payload: Any = None, with_lease: bool = False) -> dict[str, Any]:
@@ -143,6 +146,7 @@ class Job(Generic[T]):
             "last_error": self.last_error,
             "idempotency_key": self.idempotency_key,
             "timeout_ms": self.timeout_ms,
+            "trace": self.trace,
             "history": (None if self.history is None
                         else [attempt.to_dict() for attempt in self.history]),
         }

@@ -37,6 +37,7 @@ MAX_ATTEMPTS = 1000  # the largest max_attempts of a job or a queue
 MAX_RESTORED_ATTEMPTS = 1_000_000  # attempts already made, as a snapshot may record them
 MAX_TYPE_BYTES = 200
 MAX_IDEMPOTENCY_KEY_BYTES = 512
+TRACEPARENT_BYTES = 55  # a job's trace: a W3C traceparent (relayq/tracing.py), exactly this long
 MAX_WORKER_ID_BYTES = 200
 MAX_HOST_BYTES = 255  # a host name in a worker's registry entry (RFC 1035)
 MAX_ERROR_BYTES = 65_536  # a failure's text is cut to this
@@ -85,6 +86,17 @@ MAX_HISTORY_ERROR_BYTES = 16_384  # an attempt's error in the history is cut to 
 # WORKER_TTL_MS without one (three refreshes missed: the process is gone).
 WORKER_REFRESH_MS = 5000
 WORKER_TTL_MS = 3 * WORKER_REFRESH_MS
+
+# -- worker processes (relayq-worker --processes, relayq/worker/supervisor.py) --------------------
+
+PROCESS_RESTART_BASE_S = 0.25  # first wait before replacing a process that died (doubling)
+PROCESS_RESTART_CAP_S = 30.0  # the longest, however many deaths in a row
+PROCESS_QUICK_DEATH_S = 10.0  # a death this soon after start counts toward a crash loop
+PROCESS_CRASH_LOOP = 5  # quick deaths in a row of one slot: the supervisor exits (1)
+PROCESS_KILL_MARGIN_S = 12.0  # past --grace: a worker's drain releases leftovers within 10 s
+PROCESS_STUCK_KILL_S = 1.0  # a process whose only running job timed out: SIGTERM, then this
+PROCESS_CHECK_S = 0.05  # how often the supervisor checks timeouts and exits
+PROCESS_MEMORY_CHECK_S = 1.0  # how often it reads each process's RSS
 
 # -- rate limit (token bucket, jobs per second) -------------------------------------------------
 

@@ -109,8 +109,10 @@ RESP_CONNECTIONS = Gauge("relayq_resp_connections", "Open connections of the RES
                          multiprocess_mode="livesum")
 RESP_COMMANDS = Counter("relayq_resp_commands", "Commands the RESP gateway answered, by name "
                         "(lowercase; every unknown name counts as 'unknown')", ["command"])
+# livemax: under `relayq-worker --processes` the supervisor sums its processes' files; a dead
+# process's value goes with it (mark_process_dead), and the queue shows 1 while any is alive
 WORKER_UP = Gauge("relayq_worker_up", "1 for each queue a live relayq worker process serves",
-                  ["queue"])
+                  ["queue"], multiprocess_mode="livemax")
 
 
 # -- lifecycle events ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from . import listing, protocol
+from . import listing, protocol, tracing
 from .codec import Codec, codec_for, dumps
 from .connection import RedisClient, connect, redis_errors
 from .deprecation import deprecated
@@ -141,14 +141,15 @@ class QueueOps(Generic[T]):
         opts = JobOptions(**options) if options else DEFAULT_OPTIONS
         text = check_json_text(check_payload_size(self.codec.encode(payload),
                                                   self.max_payload_bytes))
-        call = self._calls.enqueue((text, *opts.script_args()))
-        wait = override(self.replication, replicas, replica_timeout_ms)
-        if wait is None:
-            result = (yield Scripts((call,)))[0][0]
-            if not self._registered:
-                yield from self._register()
-            return result
-        return (yield from self._enqueued([call], wait))[0]
+        with tracing.enqueue_span(self.name, opts.type, 1) as trace:
+            call = self._calls.enqueue((text, *opts.script_args(), trace))
+            wait = override(self.replication, replicas, replica_timeout_ms)
+            if wait is None:
+                result = (yield Scripts((call,)))[0][0]
+                if not self._registered:
+                    yield from self._register()
+                return result
+            return (yield from self._enqueued([call], wait))[0]
 
     def _enqueue_many(self, jobs: Iterable[NewJob[T] | T], replicas: int | None,
                       replica_timeout_ms: int | None) -> Op[list[EnqueueResult]]:
@@ -156,21 +157,25 @@ class QueueOps(Generic[T]):
         jobs = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
         if not jobs:
             return []
-        fields: list[list[str]] = []
-        for i, job in enumerate(jobs):
-            try:
-                text = check_json_text(check_payload_size(self.codec.encode(job.payload),
-                                                           self.max_payload_bytes))
-                fields.append([text, *job.options.script_args()])
-            except InvalidArgument as e:
-                if len(jobs) > 1:
-                    e.message = f"job {i + 1}: {e.message}"
-                    e.args = (e.message,)
-                raise
-        calls = [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
-                                      for f in job_fields])
-                 for start in range(0, len(fields), BATCH_LIMIT)]
-        return (yield from self._enqueued(calls, wait))
+        types = {job.options.type for job in jobs}
+        # the span is open while the jobs are checked: a refused batch is a failed enqueue
+        with tracing.enqueue_span(self.name, types.pop() if len(types) == 1 else None,
+                                  len(jobs)) as trace:
+            fields: list[list[str]] = []
+            for i, job in enumerate(jobs):
+                try:
+                    text = check_json_text(check_payload_size(self.codec.encode(job.payload),
+                                                               self.max_payload_bytes))
+                    fields.append([text, *job.options.script_args(), trace])
+                except InvalidArgument as e:
+                    if len(jobs) > 1:
+                        e.message = f"job {i + 1}: {e.message}"
+                        e.args = (e.message,)
+                    raise
+            calls = [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
+                                          for f in job_fields])
+                     for start in range(0, len(fields), BATCH_LIMIT)]
+            return (yield from self._enqueued(calls, wait))
 
     def _enqueued(self, calls: list[Call[list[EnqueueResult]]], wait: Any
                   ) -> Op[list[EnqueueResult]]:
@@ -195,7 +200,11 @@ class QueueOps(Generic[T]):
         return self._calls.claim(count, visibility_ms, worker, os.urandom(4).hex())
 
     def _claim(self, count: int, visibility_ms: int, worker_id: str | None) -> Op[ClaimResult]:
-        return (yield Scripts((self._claim_call(count, visibility_ms, worker_id),)))[0]
+        started = tracing.clock()
+        claimed = (yield Scripts((self._claim_call(count, visibility_ms, worker_id),)))[0]
+        if started:
+            tracing.claimed(self.name, claimed, started)
+        return claimed
 
     def _ack(self, job_id: str, lease: str, result: Any, replicas: int | None,
              replica_timeout_ms: int | None) -> Op[None]:
@@ -285,13 +294,17 @@ class QueueOps(Generic[T]):
         if not calls:
             return [], None
         wait = self.replication if acks or nacks else None
+        started = tracing.clock() if claim_call else 0
         try:
             replies = yield Scripts(calls, wait)
         except NotReplicated as e:
             e.result = self._settled(outcomes, e.result, acks, nacks,  # type: ignore[attr-defined]
                                      releases, claim_call)
             raise
-        return self._settled(outcomes, replies, acks, nacks, releases, claim_call)
+        settled = self._settled(outcomes, replies, acks, nacks, releases, claim_call)
+        if started and settled[1] is not None:
+            tracing.claimed(self.name, settled[1], started)
+        return settled
 
     @staticmethod
     def _settled(outcomes: list[Outcome], replies: list[Any], acks: list[Any],

@@ -110,7 +110,7 @@ class Client(ClientOps):
             try:
                 response = await self._http.request(
                     request.method, self.server + request.path, params=request.fields,
-                    content=content, timeout=timeout)
+                    content=content, headers=request.headers, timeout=timeout)
             except httpx.TransportError as e:
                 if tries_left and (request.repeatable or isinstance(e, NOT_SENT)):
                     await asyncio.sleep(backoff.next_delay())

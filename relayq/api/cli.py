@@ -47,13 +47,12 @@ import logging
 import math
 import multiprocessing
 import os
-import shutil
 import sys
-import tempfile
 import threading
 from functools import partial
 from typing import Any
 
+from .. import tracing
 from ..auth import ADMIN, KeyStore
 from ..commandline import Parser, add_logging, add_redis, number, run
 from ..connection import connect
@@ -66,6 +65,7 @@ from ..hostport import parse_host_port
 from ..keys import check_queue_name
 from ..limits import MAX_VISIBILITY_MS, RESP_IDLE_TIMEOUT_MS, RESP_LEASE_MS, RESP_MAX_CONNECTIONS
 from ..logs import log_event, setup_logging, stop_logging
+from ..metrics_dir import make_shared_metrics_dir, remove_shared_metrics_dir
 from ..throttle import DEFAULT_BURST, DEFAULT_RATE
 from .bridge import Bridge, Limits
 from .services import ServerConfig
@@ -197,6 +197,7 @@ def worker_app(config: ServerConfig, limits: Limits, log_level: str, log_format:
     from .app import create_app  # here: the main process never builds an app
 
     setup_logging(log_level, log_format)
+    tracing.configure_test_exporter("relayq-server")
     app = create_app(config)
     if stopping.is_set():
         # The server was told to stop while this worker was still starting. granian's SIGTERM
@@ -249,7 +250,9 @@ def serve(args: argparse.Namespace) -> int:
               "Use this only for local experiments.", file=sys.stderr, flush=True)
     stopping = multiprocessing.get_context().Event()
     server = _granian(args, host, port, stopping)
-    metrics_dir = _shared_metrics_dir()
+    # one /metrics sums every granian worker's counts (the main process never imports
+    # prometheus_client, so the directory is set before any worker does)
+    metrics_dir = make_shared_metrics_dir("relayq-server-metrics-")
     gateway = None
     try:
         # after the metrics directory: the gateway counts into it too
@@ -267,22 +270,8 @@ def serve(args: argparse.Namespace) -> int:
             exporter.stop()
         if gateway is not None:
             gateway.stop()
-        if metrics_dir is not None:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        remove_shared_metrics_dir(metrics_dir)
     return 0
-
-
-def _shared_metrics_dir() -> str | None:
-    """Every worker process counts into files of one directory (prometheus_client's
-    multiprocess mode), so that /metrics, whichever worker answers it, gives the server's
-    totals and not one worker's. Set before the workers import prometheus_client (the main
-    process never does); an operator's own PROMETHEUS_MULTIPROC_DIR is kept. The directory
-    we made is ours to remove."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return None
-    path = tempfile.mkdtemp(prefix="relayq-server-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    return path
 
 
 def _granian(args: argparse.Namespace, host: str, port: int, stopping: Any) -> Any:

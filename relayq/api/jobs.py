@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from .. import tracing
 from ..errors import InvalidArgument
 from ..job import parse_job_id
 from ..limits import (
@@ -71,7 +72,8 @@ def _enqueue_view(result: Any) -> dict[str, Any]:
 def enqueue(queue: str) -> Any:
     q = services().queue(queue)
     job = new_job(json_body(JOB_FIELDS, ("payload",)))
-    (result,) = q.enqueue_many([job])
+    with tracing.incoming(request.headers):  # the caller's traceparent, if any
+        (result,) = q.enqueue_many([job])
     record_enqueued(q.name, 0 if result.duplicate else 1)
     return _enqueue_view(result), 200 if result.duplicate else 201
 
@@ -98,7 +100,8 @@ def enqueue_batch(queue: str) -> Any:
     if not isinstance(items, list) or not 1 <= len(items) <= BATCH_LIMIT:
         raise InvalidArgument(f"jobs must be a list of 1 to {BATCH_LIMIT} jobs")
     jobs = [new_job(item, f"job {i + 1}") for i, item in enumerate(items)]
-    results = q.enqueue_many(jobs)
+    with tracing.incoming(request.headers):
+        results = q.enqueue_many(jobs)
     record_enqueued(q.name, sum(not r.duplicate for r in results))
     return {"jobs": [_enqueue_view(r) for r in results]}, 201
 

@@ -110,6 +110,9 @@ JOB_PROPERTIES: dict[str, Any] = {
     "last_error": nullable(string()),
     "idempotency_key": nullable(string()),
     "timeout_ms": nullable(integer(1)),
+    "trace": {**nullable(string(pattern="^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")),
+              "description": "the W3C traceparent of the job's enqueue (OpenTelemetry, "
+                             "relayq[otel]); null when the enqueue was not traced"},
     "history": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/Attempt"},
                 "maxItems": HISTORY_LIMIT,
                 "description": f"earlier attempts that failed or were lost, newest first (at "
@@ -307,6 +310,14 @@ PAGE = ({"name": "limit", "in": "query", "required": False, "schema": integer(1,
         {"name": "cursor", "in": "query", "required": False,
          "schema": string(pattern=f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$")})
 
+TRACE_HEADERS = (
+    {"name": "traceparent", "in": "header", "required": False, "schema": string(),
+     "description": "W3C trace context of the caller: the enqueue span is its child and the "
+                    "job carries the trace to the worker's run span; a malformed one is "
+                    "ignored"},
+    {"name": "tracestate", "in": "header", "required": False, "schema": string()},
+)
+
 JOB_LIST_QUERY = (
     {"name": "state", "in": "query", "required": True,
      "schema": {"type": "string", "enum": list(LISTED_STATES)},
@@ -325,7 +336,7 @@ PATHS: dict[str, Any] = {
     "/api/queues/{queue}/jobs": {
         "post": op("Enqueue a job", "jobs:write", {201: ("Enqueued", "created"),
                                                    200: ("Enqueued", "duplicate idempotency key")},
-                   body="NewJob", params=("queue",)),
+                   body="NewJob", params=("queue",), query=TRACE_HEADERS),
         "get": op("Jobs of one state, paged (and searched)", "jobs:read",
                   {200: ("JobList", "a page")}, params=("queue",), query=JOB_LIST_QUERY),
     },
@@ -343,7 +354,8 @@ PATHS: dict[str, Any] = {
     },
     "/api/queues/{queue}/jobs/batch": {"post": op(
         f"Enqueue up to {BATCH_LIMIT} jobs, all or nothing", "jobs:write",
-        {201: ("BatchEnqueued", "created")}, body="Batch", params=("queue",))},
+        {201: ("BatchEnqueued", "created")}, body="Batch", params=("queue",),
+        query=TRACE_HEADERS)},
     "/api/queues/{queue}/claim": {"post": op(
         "Claim jobs under a lease, optionally waiting (long poll)", "jobs:work",
         {200: ("Claimed", "claimed jobs, each with its lease")}, body="Claim",

@@ -5,6 +5,8 @@
     relayq-worker --queue demo --concurrency 4     # no --app: the built-in demo handler
     relayq-worker --queue high:3 --queue low:1     # weighted instead of strict order
     relayq-worker --server https://relayq.example.com --queue demo   # HTTP only, no Redis
+    relayq-worker --app tasks:app --processes 4    # 4 processes under a supervisor: CPU-bound
+                                                   # tasks, and timeout_ms stops a stuck one
 
 --app imports from the working directory first. Redis: --redis, else the App's redis=, else
 $RELAYQ_REDIS_URL, else redis://localhost:6379/0. With --server the worker reaches its queues
@@ -17,14 +19,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import tracing
 from ..backoff import Backoff
 from ..commandline import Parser, add_logging, add_redis, add_server, checked, number, run
-from ..connection import connect_patiently, default_url, display_url
+from ..connection import connect, connect_patiently, default_url, display_url
 from ..errors import (
     OUTAGES,
     Forbidden,
@@ -37,10 +41,13 @@ from ..eviction import check_eviction
 from ..keys import check_queue_name
 from ..limits import DEFAULT_VISIBILITY_MS, MAX_VISIBILITY_MS, WORKER_REFRESH_MS
 from ..logs import log_event, setup_logging
+from ..metrics_dir import make_shared_metrics_dir, remove_shared_metrics_dir
 from ..replication import DEFAULT_TIMEOUT_MS
-from .app import load_app
+from .app import App, load_app
 from .demo_app import demo_app
+from .events import WorkerEvents
 from .runtime import Worker
+from .supervisor import Reporter, Supervisor, child_fds, memory_size, rss_bytes
 
 log = logging.getLogger("relayq.worker")
 
@@ -114,17 +121,31 @@ def build_parser() -> Parser:
                    help="how often this worker refreshes its entry in the workers registry "
                         f"(relayq workers; default {WORKER_REFRESH_MS}); it expires after "
                         "three missed refreshes")
+    p.add_argument("--processes", type=number(int, at_least=1), metavar="N",
+                   help="run N worker processes (each with --concurrency threads) under a "
+                        "supervisor that replaces one that dies; in this mode timeout_ms stops "
+                        "a stuck synchronous handler by stopping its process")
+    p.add_argument("--max-jobs-per-process", type=number(int, at_least=1), metavar="N",
+                   help="with --processes: replace a process after N jobs")
+    p.add_argument("--max-memory-per-process", type=checked(memory_size), metavar="SIZE",
+                   help="with --processes: replace a process whose resident memory exceeds "
+                        "SIZE (e.g. 512M, 2G)")
+    p.add_argument("--supervisor-fds", type=child_fds, help=argparse.SUPPRESS)
     add_logging(p)
     p.set_defaults(handler=work)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(build_parser(), argv)
+    parser = build_parser()
+    # the supervisor starts its processes with the same arguments
+    parser.set_defaults(argv=list(sys.argv[1:] if argv is None else argv))
+    return run(parser, argv)
 
 
 def work(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, args.log_format)
+    tracing.configure_test_exporter("relayq-worker")
     if args.server is not None:
         check_server_options(args)
     app = load_app(args.app) if args.app else demo_app(args.demo_fail_rate)
@@ -138,12 +159,26 @@ def work(args: argparse.Namespace) -> int:
                weights=weights, client=client,
                registry_interval_s=args.registry_refresh_ms / 1000).run()
         return 0
+    if args.supervisor_fds is None and args.processes is not None:
+        return supervise(args, app, names)
+    if args.supervisor_fds is None and (args.max_jobs_per_process or args.max_memory_per_process):
+        raise InvalidArgument("--max-jobs-per-process and --max-memory-per-process need "
+                              "--processes")
     redis = args.redis or app.redis or default_url()
     client = redis if not isinstance(redis, str) else connect_patiently(
         redis, lambda error, delay: unreachable(redis, error, delay, args.exit_if_unreachable))
     app.use_redis(client)  # handles used inside handlers enqueue where this worker works
-    events = None
-    if args.metrics_addr:  # its own client, with a short timeout for scrapes
+    events: WorkerEvents | None = None
+    if args.supervisor_fds is not None:  # a process of `--processes`: reports to its supervisor
+        if args.metrics_addr:  # counted into the supervisor's directory; it serves them
+            from ..metrics import MetricsEvents
+
+            events = MetricsEvents(names)
+        report_fd, lifeline_fd = args.supervisor_fds
+        events = Reporter(report_fd, lifeline_fd, app, events or WorkerEvents(),
+                          stop=lambda: worker.request_stop(),
+                          max_jobs=args.max_jobs_per_process)
+    elif args.metrics_addr:  # its own client, with a short timeout for scrapes
         from ..metrics import serve_worker_metrics
 
         if not isinstance(redis, str):
@@ -154,7 +189,8 @@ def work(args: argparse.Namespace) -> int:
                     visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
                     weights=weights, events=events, replicas=args.replicas,
                     replica_timeout_ms=args.replica_timeout_ms,
-                    registry_interval_s=args.registry_refresh_ms / 1000)
+                    registry_interval_s=args.registry_refresh_ms / 1000,
+                    enforce_timeouts=args.supervisor_fds is None)
     check_redis(worker.redis, args.allow_eviction)
     worker.run()
     return 0
@@ -167,7 +203,7 @@ def check_server_options(args: argparse.Namespace) -> None:
         raise InvalidArgument(f"--server {args.server!r} is not a server URL: give "
                               "http://HOST:PORT or https://HOST")
     for given, option in ((args.redis, "--redis"), (args.metrics_addr, "--metrics-addr"),
-                          (args.replicas, "--replicas")):
+                          (args.replicas, "--replicas"), (args.processes, "--processes")):
         if given:
             raise InvalidArgument(f"{option} is for a worker on Redis: not with --server")
 
@@ -208,6 +244,40 @@ def connect_server(url: str, queues: list[str], give_up: bool) -> Any:
                       error=e.message, retry_in=f"{delay:.1f}s",
                       hint="waiting for the server (--exit-if-unreachable exits instead)")
             time.sleep(delay)
+
+
+def supervise(args: argparse.Namespace, app: App, names: list[str]) -> int:
+    """`--processes N`: the app imported here first (a bad one is exit 2 before any process
+    starts), the limits checked, then the supervisor runs until SIGTERM."""
+    limit = args.max_memory_per_process
+    if limit is not None:
+        own = rss_bytes(os.getpid())
+        if own is None:
+            raise InvalidArgument("--max-memory-per-process reads /proc, which this system "
+                                  "does not have")
+        if own > limit:
+            raise InvalidArgument(f"--max-memory-per-process {limit / 1024**2:.0f} MiB is "
+                                  "below a worker process's start-up size (about "
+                                  f"{own / 1024**2:.0f} MiB)")
+    redis = args.redis or app.redis or default_url()
+    if args.metrics_addr and not isinstance(redis, str):
+        raise InvalidArgument("--metrics-addr needs a Redis URL: give --redis")
+    metrics_dir = make_shared_metrics_dir("relayq-worker-metrics-") if args.metrics_addr \
+        else None
+    endpoint = None
+    try:
+        if args.metrics_addr:  # after the directory is set: every process counts into it
+            from ..metrics import serve_worker_metrics
+
+            endpoint = serve_worker_metrics(args.metrics_addr, redis, names)
+        client = connect(redis) if isinstance(redis, str) else redis
+        return Supervisor(args.argv, args.processes, client, grace_s=args.grace,
+                          max_jobs=args.max_jobs_per_process, max_memory=limit,
+                          metrics=bool(args.metrics_addr)).run()
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+        remove_shared_metrics_dir(metrics_dir)
 
 
 def unreachable(url: str, error: RedisUnavailable, delay_s: float, give_up: bool) -> None:

@@ -1,6 +1,7 @@
 """The built-in demo handler that `relayq-worker` runs when no `--app` is given.
 
-Deterministic where the payload asks: `{"sleep_ms": N}` sleeps N ms, `{"fail": true}` raises.
+Deterministic where the payload asks: `{"sleep_ms": N}` sleeps N ms, `{"cpu_ms": N}` computes
+(pure Python, holding the GIL) for N ms of CPU time, `{"fail": true}` raises.
 Anything else sleeps briefly (10-100 ms), fails at the worker's `--demo-fail-rate` and otherwise
 succeeds with the payload echoed as its result.
 """
@@ -24,7 +25,10 @@ def demo_app(fail_rate: float = 0.1) -> App:
     @app.task(name="demo", default=True)
     def demo(payload: Any) -> Any:
         asks = payload if isinstance(payload, dict) else {}
-        if "sleep_ms" in asks or "fail" in asks:
+        if "sleep_ms" in asks or "fail" in asks or "cpu_ms" in asks:
+            cpu_ms = asks.get("cpu_ms", 0)
+            if isinstance(cpu_ms, (int, float)) and cpu_ms > 0:
+                _burn(cpu_ms / 1000)
             sleep_ms = asks.get("sleep_ms", 0)
             if isinstance(sleep_ms, (int, float)) and sleep_ms > 0:
                 time.sleep(sleep_ms / 1000)
@@ -37,3 +41,13 @@ def demo_app(fail_rate: float = 0.1) -> App:
         return payload
 
     return app
+
+
+def _burn(seconds: float) -> None:
+    """Busy work for `seconds` of this thread's CPU time (threads of one process share the GIL,
+    so N of them take N times as long: what --processes is for)."""
+    end = time.thread_time() + seconds
+    n = 0
+    while time.thread_time() < end:
+        for i in range(1000):
+            n += i * i

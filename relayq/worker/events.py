@@ -13,6 +13,12 @@ class WorkerEvents:
     def claimed(self, queue: str, jobs: list[Job[Any]], now_ms: float) -> None:
         """Jobs handed to this worker; `now_ms` is the local wall clock, for wait times."""
 
+    def started(self, job: Job[Any]) -> None:
+        """A handler begins the job (called from the executor thread that runs it)."""
+
+    def finished(self, job: Job[Any]) -> None:
+        """The handler returned or raised, whatever becomes of its outcome (executor thread)."""
+
     def succeeded(self, job: Job[Any], duration_s: float) -> None: ...
 
     def failed(self, job: Job[Any], duration_s: float, error: str) -> None: ...

@@ -17,11 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import tracing
 from ..codec import dumps
 from ..errors import InvalidPayload
 from ..logs import log_event
 from ..results import Outcome
 from .app import App, Fail, Retry, _current_job
+from .events import WorkerEvents
 from .inflight import Running
 
 log = logging.getLogger("relayq.worker")
@@ -69,8 +71,10 @@ def _describe(e: BaseException) -> str:
 
 
 class Executor:
-    def __init__(self, app: App, concurrency: int, post: Callable[[Any], None]) -> None:
+    def __init__(self, app: App, concurrency: int, post: Callable[[Any], None],
+                 events: WorkerEvents | None = None) -> None:
         self.app = app
+        self.events = events or WorkerEvents()
         self.concurrency = concurrency
         self.post = post
         self._work: queue.SimpleQueue[Running | None] = queue.SimpleQueue()
@@ -126,7 +130,10 @@ class Executor:
             if running.abandoned:
                 continue
             running.started = time.monotonic()
-            self.post(self.run(running))
+            self.events.started(running.job)
+            done = self.run(running)
+            self.events.finished(running.job)
+            self.post(done)
 
     def run(self, running: Running) -> Done:
         """Runs one job's handler on the calling thread (an async one on the executor's loop)
@@ -152,7 +159,9 @@ class Executor:
         else:
             def run() -> Any:
                 return task.fn(job.payload)
-        done = outcome_of(running, run)
+        with tracing.run_span(job) as span:  # parented to the job's enqueue, when traced
+            done = outcome_of(running, run)
+            tracing.set_outcome(span, done.outcome.kind == "ack", done.outcome.error)
         if done.outcome.kind == "nack":
             log_event(log, logging.INFO, "job.failed", id=job.id, attempt=job.attempts,
                       error=done.outcome.error.strip().splitlines()[-1][:200])

@@ -32,13 +32,17 @@ class TimedOut:
 
 
 class LeaseKeeper(Periodic):
-    def __init__(self, inflight: InFlight, visibility_ms: int, post: Callable[[Any], None]) -> None:
+    def __init__(self, inflight: InFlight, visibility_ms: int, post: Callable[[Any], None],
+                 enforce_timeouts: bool = True) -> None:
         # every third of the lease, and no backoff: a lease must be extended as soon as Redis
         # answers again
         super().__init__("leases", max(0.05, visibility_ms / 3000))
         self.inflight = inflight
         self.visibility_ms = visibility_ms
         self.post = post
+        # False under `relayq-worker --processes`: the supervisor stops a process whose
+        # handler overran (relayq/worker/supervisor.py), which a thread here cannot do
+        self.enforce_timeouts = enforce_timeouts
 
     def tick(self) -> None:
         """One round: time out overdue jobs, extend the leases of the others."""
@@ -47,7 +51,7 @@ class LeaseKeeper(Periodic):
         for running in self.inflight.snapshot():
             if running.abandoned:
                 continue
-            timeout_ms = running.job.timeout_ms
+            timeout_ms = running.job.timeout_ms if self.enforce_timeouts else None
             started = running.started
             if timeout_ms and started is not None and (now - started) * 1000 > timeout_ms:
                 running.abandoned = True

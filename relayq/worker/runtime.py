@@ -50,7 +50,8 @@ class Worker:
     jobs, and on shutdown they go straight back. Use prefetch=0 for long jobs. `redis`: a URL or
     a client (default: the app's). `replicas`: the replicated-write mode for its acks and nacks
     (relayq/replication.py). `registry_interval_s`: how often it refreshes its entry in the
-    workers registry (it expires after three).
+    workers registry (it expires after three). `enforce_timeouts=False` leaves `timeout_ms` of
+    synchronous handlers to a supervisor (relayq/worker/supervisor.py), which can stop them.
 
     `client`: a `relayq.Client` instead of Redis: the worker then reaches its queues through
     that relayq-server alone (relayq.worker.source: the same components, each operation one
@@ -65,7 +66,7 @@ class Worker:
                  worker_id: str | None = None, replicas: int = 0,
                  replica_timeout_ms: int = DEFAULT_TIMEOUT_MS,
                  registry_interval_s: float = WORKER_REFRESH_MS / 1000,
-                 client: Client | None = None) -> None:
+                 client: Client | None = None, enforce_timeouts: bool = True) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
         if concurrency < 1:
@@ -93,13 +94,14 @@ class Worker:
         self.events = events or WorkerEvents()
         self.inflight = InFlight()
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.executor = Executor(app, concurrency, self.inbox.put)
+        self.executor = Executor(app, concurrency, self.inbox.put, self.events)
         self.dispatcher = Dispatcher(
             self.queues, weights, self.executor, self.inflight, self.events,
             capacity=concurrency + prefetch, visibility_ms=visibility_ms,
             worker_id=self.worker_id,
             inbox=self.inbox)
-        self.lease_keeper = LeaseKeeper(self.inflight, visibility_ms, self.inbox.put)
+        self.lease_keeper = LeaseKeeper(self.inflight, visibility_ms, self.inbox.put,
+                                        enforce_timeouts)
         # the reaper looks at least four times a lease, so a dead worker's job waits about
         # one lease (not a lease plus a whole interval) before it runs again
         self.maintenance = Maintenance(self.queues, self.events,

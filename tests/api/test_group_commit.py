@@ -21,7 +21,7 @@ def evalsha_calls(r: Any) -> int:
 def enqueue_call(q: GroupedQueue, n: int, priority: str = "") -> Any:
     fields = list(JobOptions().script_args())
     fields[1] = priority  # straight to the script: Python's own checks are not in the way
-    return q._calls.enqueue((f'{{"n": {n}}}', *fields))
+    return q._calls.enqueue((f'{{"n": {n}}}', *fields, ""))  # no trace
 
 
 def test_one_round_answers_each_request_with_its_own_result(r: Any, queue_name: str) -> None:

@@ -25,7 +25,7 @@ from relayq.errors import (
 )
 from relayq.job import RestoredJob
 from relayq.keys import QUEUES
-from relayq.limits import MAX_DURATION_MS, MAX_JSON_DEPTH, MAX_RATE, MIN_RATE
+from relayq.limits import MAX_DURATION_MS, MAX_JSON_DEPTH, MAX_RATE, MIN_RATE, TRACEPARENT_BYTES
 from relayq.options import json_too_deep
 from relayq.scripts import ScriptCall
 from tests.support.helpers import keyspace
@@ -133,10 +133,22 @@ def test_run_at_has_one_bound_with_one_name(r, q: relayq.Queue, busy) -> None:
     k = q.keys
     beyond = str(now_ms + MAX_DURATION_MS + 86_400_000)
     reply = raw(q, "enqueue", (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake),
-                (k.prefix, q.name, "1", '{"a":1}', "", "0", "", beyond, "", "", "", "", ""))
+                (k.prefix, q.name, "1", '{"a":1}', "", "0", "", beyond, "", "", "", "", "", ""))
     assert reply[0] == "invalid_argument" and reply[1].startswith("run_at must be between 0")
     assert q.get(q.enqueue({"x": 1}, run_at=now_ms + MAX_DURATION_MS - 60_000).id).state == \
         "scheduled"
+
+
+def test_enqueue_refuses_an_overlong_trace_and_writes_nothing(q: Any, r: Any) -> None:
+    """The trace field (a traceparent, checked in relayq/tracing.py) is bounded in the script
+    too: a caller of the raw script cannot store an arbitrary blob in it."""
+    k = q.keys
+    before = keyspace(r, q.name)
+    reply = raw(q, "enqueue", (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake),
+                (k.prefix, q.name, "1", '{"a":1}', "", "0", "", "", "", "", "", "", "",
+                 "x" * (TRACEPARENT_BYTES + 1)))
+    assert reply == ["invalid_argument", f"trace must be at most {TRACEPARENT_BYTES} bytes"]
+    assert keyspace(r, q.name) == before
 
 
 def nested(depth: int) -> Any:
@@ -235,7 +247,7 @@ def raw(q: relayq.Queue, name: str, keys: tuple[str, ...], args: tuple[Any, ...]
 def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue, busy) -> None:
     k = q.keys
     enq = (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake)
-    good_job = ['{"a":1}', "", "0", "", "", "", "", "", "", ""]
+    good_job = ['{"a":1}', "", "0", "", "", "", "", "", "", "", ""]
     cases = [
         ("enqueue", enq, (k.prefix, q.name, "1", *good_job[:-1])),           # too few fields
         ("enqueue", enq, (k.prefix, q.name, "2", *good_job)),                # count mismatch

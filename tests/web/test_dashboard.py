@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import relayq
+from relayq import tracing
 from relayq.api.dashboard import CSP
 from relayq.api.events import KEY_CHECK_S
 from relayq.auth import KeyStore
@@ -142,11 +143,14 @@ def test_a_payload_full_of_html_is_shown_as_text_and_runs_nothing(page: Page, r:
                                                                   queue_name: str) -> None:
     q = relayq.Queue(queue_name, r)
     hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>"
-    job_id = q.enqueue({"html": hostile}, type="<b>bold</b>", idempotency_key="k-1").id
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with tracing.incoming({"traceparent": traceparent}):  # passed on: no tracer provider here
+        job_id = q.enqueue({"html": hostile}, type="<b>bold</b>", idempotency_key="k-1").id
     page.sign_in(hash_route=f"#/jobs/{job_id}")
     p = page.page
     expect(p.locator('pre[data-field="payload"]')).to_contain_text(hostile)
     expect(p.locator(".fields")).to_contain_text("<b>bold</b>")
+    expect(p.locator(".fields")).to_contain_text(traceparent)
     assert p.locator(".job-details img, .job-details script, .job-details b").count() == 0
     expect(p.locator('time[data-field="created_at"]')).to_have_text(
         re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))

@@ -15,6 +15,7 @@ import pytest
 
 from relayq import App, Fail, Queue, Retry, current_job
 from relayq.errors import InvalidPayload
+from relayq.worker.events import WorkerEvents
 from relayq.worker.executor import Done, Executor, outcome_of
 from tests.support.helpers import wait_until
 from tests.worker.conftest import Claim
@@ -343,6 +344,42 @@ def test_stop_is_prompt_when_idle(app: App, start: Any) -> None:
     assert time.monotonic() - t0 < 1
     assert not any(t.name.startswith(("relayq-exec-", "relayq-async"))
                    for t in threading.enumerate())
+
+
+def test_each_handler_run_is_told_to_the_events_as_it_starts_and_ends(
+        q: Queue, app: App, claim: Claim, posted: Posted) -> None:
+    """`started` and `finished` (what a process of --processes reports to its supervisor) come
+    from the thread that runs the handler, around it, for a handler that raises too."""
+    seen: list[tuple[str, str, bool]] = []
+    running_now = threading.Event()
+
+    class Events(WorkerEvents):
+        def started(self, job: Any) -> None:
+            seen.append(("started", job.id, running_now.is_set()))
+
+        def finished(self, job: Any) -> None:
+            seen.append(("finished", job.id, running_now.is_set()))
+
+    @app.task
+    def work(payload):
+        running_now.set()
+        try:
+            if payload == "boom":
+                raise ValueError("boom")
+        finally:
+            running_now.clear()
+
+    ok, boom = claim(q, "fine", "boom", type="work")
+    executor = Executor(app, 1, posted.append, Events())
+    executor.start()
+    try:
+        executor.submit(ok)
+        executor.submit(boom)
+        posted.wait_for(2)
+    finally:
+        executor.stop(timeout=5)
+    assert seen == [("started", ok.job.id, False), ("finished", ok.job.id, False),
+                    ("started", boom.job.id, False), ("finished", boom.job.id, False)]
 
 
 def test_outcome_of_sets_current_job_only_while_running(q: Queue, claim: Claim) -> None:

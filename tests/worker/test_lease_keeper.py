@@ -85,6 +85,19 @@ def test_a_job_over_its_timeout_is_posted_once_and_no_longer_extended(
     assert len(posted) == 1, "a timed-out job was posted twice"
 
 
+def test_left_to_a_supervisor_a_job_over_its_timeout_keeps_its_lease(
+        q: Queue, claim: Claim) -> None:
+    """Under relayq-worker --processes the supervisor stops the process (relayq/worker/
+    supervisor.py): the keeper posts nothing and goes on extending the lease until then."""
+    (late,) = claim(q, 1, timeout_ms=1000, started=True)
+    late.started = time.monotonic() - 1.5
+    before = deadline(q, late)
+    posted: list[Any] = []
+    LeaseKeeper(holding(late), 600_000, posted.append, enforce_timeouts=False).tick()
+    assert posted == [] and not late.abandoned
+    assert deadline(q, late) > before + 500_000
+
+
 def test_a_held_job_whose_lease_was_reaped_is_abandoned_and_left_alone(
         q: Queue, r: Any, claim: Claim, caplog: pytest.LogCaptureFixture) -> None:
     stalled, fine = claim(q, 1, 2, started=True)

@@ -63,6 +63,7 @@ export function mount(root, ctx, {id}) {
         row("Attempts", `${job.attempts} of ${job.max_attempts}`),
         row("Worker", job.worker_id ?? "—"),
         row("Idempotency key", job.idempotency_key ?? "—"),
+        row("Trace", job.trace ?? "—"),  // the W3C traceparent of its enqueue (OpenTelemetry)
         Object.entries(TIMES).map(([name, label]) => row(label,
           timeEl(job[name], {dataset: {field: name}})))),
       h("h3", {}, "Payload"), h("pre", {class: "json", dataset: {field: "payload"}},
