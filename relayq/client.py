@@ -290,9 +290,11 @@ class Client:
                                int(retry_after) * 1000 if is_digits(retry_after) else None)
         return ClaimResult(job_from_view(v) for v in data["jobs"])
 
-    def ack(self, job_id: str, lease: str, result: Any = None) -> None:
-        self._data("POST", self._job(job_id) + "/ack", {"lease": lease, "result": result},
-                   repeatable=True)
+    def ack(self, job_id: str, lease: str, result: Any = None) -> str:
+        """The job's state after: 'succeeded', or 'cancelled' when its cancel was requested
+        while it ran (as `Queue.ack`)."""
+        return self._data("POST", self._job(job_id) + "/ack",
+                          {"lease": lease, "result": result}, repeatable=True)["state"]
 
     def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
              delay_ms: int | None = None) -> NackResult:
@@ -312,9 +314,12 @@ class Client:
 
     # -- operating ------------------------------------------------------------------------
 
-    def cancel(self, job_id: str) -> None:
-        """Cancels a ready or scheduled job (Conflict when running or finished)."""
-        self._data("DELETE", self._job(job_id), repeatable=False)
+    def cancel(self, job_id: str) -> str:
+        """Cancels a job as `Queue.cancel` does: returns 'cancelled' (it was ready or scheduled)
+        or 'running' (its cancel is requested: it ends cancelled once its handler stops).
+        Conflict when it is finished, JobNotFound when there is none. Asking again is
+        harmless, so the call is retried like a read."""
+        return self._data("DELETE", self._job(job_id), repeatable=True)["state"]
 
     def pause(self, queue: str) -> None:
         self._data("POST", self._queue(queue) + "/pause", repeatable=True)

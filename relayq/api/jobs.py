@@ -141,8 +141,8 @@ def _lease(body: dict[str, Any]) -> str:
 def ack(job_id: str) -> Any:
     q = _job_queue(job_id)
     body = json_body(("lease", "result"), ("lease",))
-    q.ack(job_id, _lease(body), body.get("result"))
-    return {"state": "succeeded"}
+    # cancelled: its cancel was requested while it ran, and the cancel wins (result kept)
+    return {"state": q.ack(job_id, _lease(body), body.get("result"))}
 
 
 @bp.post("/jobs/<job_id>/nack")
@@ -179,5 +179,8 @@ def get(job_id: str) -> Any:
 @bp.delete("/jobs/<job_id>")
 @requires("jobs:write")
 def cancel(job_id: str) -> Any:
-    _job_queue(job_id).cancel(job_id)
+    """A ready or scheduled job is cancelled (200); a running one has its cancel requested
+    (202: it ends cancelled once its handler stops, within seconds)."""
+    if _job_queue(job_id).cancel(job_id) == "running":
+        return {"state": "running", "cancel_requested": True}, 202
     return {"state": "cancelled"}

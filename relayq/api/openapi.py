@@ -112,13 +112,21 @@ JOB_PROPERTIES: dict[str, Any] = {
                 "description": f"earlier attempts that failed or were lost, newest first (at "
                                f"most {HISTORY_LIMIT}); null where not read: claims and "
                                "listings"},
+    "cancel_requested": {"type": "boolean",
+                         "description": "a running job whose cancel was requested: it ends "
+                                        "cancelled when its attempt ends"},
+    "progress": nullable({"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "how far the running attempt got "
+                                         "(current_job().progress)"}),
+    "progress_info": ANY_JSON,
 }
 ATTEMPT = closed(
     worker_id=nullable(string()), started_at=nullable(TIME), finished_at=TIME,
     outcome={"type": "string", "enum": list(HISTORY_OUTCOMES),
              "description": "retried: the handler failed, the job runs again; reaped: the "
                             "lease expired (worker lost), the job went back to ready; dead: "
-                            "failed or lost with no attempt left (or retry: false)"},
+                            "failed or lost with no attempt left (or retry: false); "
+                            "cancelled: its cancel was requested while it ran"},
     error=nullable(string()),
 )
 WORKER = closed(
@@ -181,14 +189,18 @@ SCHEMAS: dict[str, Any] = {
                  wait_ms=integer(0, MAX_WAIT_MS), visibility_ms=integer(1, MAX_VISIBILITY_MS)),
     "Claimed": closed(jobs={"type": "array", "items": ref("ClaimedJob"), "minItems": 1}),
     "Ack": obj(["lease"], lease=LEASE, result=ANY_JSON),
-    "Acked": closed(state={"const": "succeeded"}),
+    "Acked": closed(state={"enum": ["succeeded", "cancelled"],
+                           "description": "cancelled: its cancel was requested while it ran "
+                                          "(the cancel wins; the result is kept)"}),
     "Nack": obj(["lease"], lease=LEASE, error=string(), retry={"type": "boolean"},
                 delay_ms=integer(0, MAX_DURATION_MS)),
-    "Nacked": closed(state={"enum": ["scheduled", "ready", "dead"]}, attempts=integer(0),
+    "Nacked": closed(state={"enum": ["scheduled", "ready", "dead", "cancelled"]},
+                     attempts=integer(0),
                      run_at=nullable(TIME)),
     "Heartbeat": obj(["lease"], lease=LEASE, visibility_ms=integer(1, MAX_VISIBILITY_MS)),
     "LeaseExtended": closed(lease_deadline=TIME),
     "Cancelled": closed(state={"const": "cancelled"}),
+    "CancelRequested": closed(state={"const": "running"}, cancel_requested={"const": True}),
     "QueueStats": STATS,
     "QueueList": closed(queues={"type": "array", "items": ref("QueueStats")}),
     "Paused": closed(queue=string(), paused={"type": "boolean"}),
@@ -311,8 +323,11 @@ PATHS: dict[str, Any] = {
         body="Heartbeat", params=("job_id",), errors=(409,))},
     "/api/jobs/{job_id}": {
         "get": op("A job", "jobs:read", {200: ("Job", "the job")}, params=("job_id",)),
-        "delete": op("Cancel a ready or scheduled job", "jobs:write",
-                     {200: ("Cancelled", "cancelled")}, params=("job_id",), errors=(409,)),
+        "delete": op("Cancel a job: a ready or scheduled one at once (200), a running one by "
+                     "request (202: it ends cancelled once its handler stops)", "jobs:write",
+                     {200: ("Cancelled", "cancelled"),
+                      202: ("CancelRequested", "running: its cancel is requested")},
+                     params=("job_id",), errors=(409,)),
     },
     "/api/queues": {"get": op("Every queue with its stats", "jobs:read",
                               {200: ("QueueList", "queues")})},

@@ -1,6 +1,8 @@
 """The built-in demo handler that `relayq-worker` runs when no `--app` is given.
 
-Deterministic where the payload asks: `{"sleep_ms": N}` sleeps N ms, `{"fail": true}` raises.
+Deterministic where the payload asks: `{"sleep_ms": N}` sleeps N ms in slices, reporting its
+progress and stopping with `relayq.Cancelled` once the job's cancel is requested (so operators can
+try both), `{"fail": true}` raises.
 Anything else sleeps briefly (10-100 ms), fails at the worker's `--demo-fail-rate` and otherwise
 succeeds with the payload echoed as its result.
 """
@@ -11,7 +13,9 @@ import random
 import time
 from typing import Any
 
-from .app import App
+from .app import App, current_job
+
+SLICE_S = 0.1  # sleep_ms sleeps in slices this long, looking for a cancel between them
 
 
 class DemoFailure(Exception):
@@ -27,7 +31,7 @@ def demo_app(fail_rate: float = 0.1) -> App:
         if "sleep_ms" in asks or "fail" in asks:
             sleep_ms = asks.get("sleep_ms", 0)
             if isinstance(sleep_ms, (int, float)) and sleep_ms > 0:
-                time.sleep(sleep_ms / 1000)
+                _sleep(sleep_ms / 1000)
             if asks.get("fail") is True:
                 raise DemoFailure("demo job failed on request (payload fail=true)")
             return payload
@@ -37,3 +41,13 @@ def demo_app(fail_rate: float = 0.1) -> App:
         return payload
 
     return app
+
+
+def _sleep(seconds: float) -> None:
+    job = current_job()
+    start = time.monotonic()
+    while (left := seconds - (time.monotonic() - start)) > 0:
+        job.check_cancelled()
+        time.sleep(min(SLICE_S, left))
+        if seconds >= 1:  # short sleeps report nothing: the bench's jobs stay cheap
+            job.progress(min(1.0, (time.monotonic() - start) / seconds))

@@ -249,7 +249,10 @@ class Dispatcher:
         for (outcome, running), status in zip(pending, statuses):
             if running is not None:
                 self.events.settled(running.job, outcome.kind, status)
-            if status != "ok":
+            if status == "cancelled":  # its cancel was requested: the script ended it so
+                log_event(log, logging.INFO, "job.cancelled", id=outcome.job_id,
+                          outcome=outcome.kind)
+            elif status != "ok":
                 log_event(log, logging.WARNING, "job.lease_lost", id=outcome.job_id,
                           outcome=outcome.kind, status=status)
 

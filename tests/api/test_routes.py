@@ -141,11 +141,22 @@ def test_get_and_cancel(api: Api, q: Queue) -> None:
     assert missing.status == 404 and missing.code == "not_found"
 
 
-def test_cancel_of_a_running_job_is_409(api: Api, q: Queue) -> None:
+def test_cancel_of_a_running_job_is_requested_202_and_wins_over_its_ack(
+        api: Api, q: Queue) -> None:
     jid = enqueue(api, q.name)["id"]
-    claim_one(api, q.name)
-    assert api.call("DELETE", f"/api/jobs/{jid}").status == 409
-    assert q.get(jid).state == "running"
+    claimed = claim_one(api, q.name)
+    for _ in range(2):  # asked again: the same answer
+        reply = api.call("DELETE", f"/api/jobs/{jid}")
+        assert reply.status == 202
+        assert reply.body == {"state": "running", "cancel_requested": True}
+    view = api.call("GET", f"/api/jobs/{jid}").body
+    assert (view["state"], view["cancel_requested"]) == ("running", True)
+    api.call("POST", f"/api/jobs/{jid}/ack", {"lease": claimed["lease"], "result": 1})
+    assert q.get(jid).state == "cancelled"
+    finished = api.call("DELETE", f"/api/jobs/{jid}")
+    assert finished.status == 409 and finished.code == "conflict"
+    missing = api.call("DELETE", f"/api/jobs/{q.name}.12345")
+    assert missing.status == 404 and missing.code == "not_found"
 
 
 def test_queue_stats_and_list(api: Api, q: Queue) -> None:

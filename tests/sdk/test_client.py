@@ -108,12 +108,16 @@ def test_claim_ack_nack_heartbeat_and_their_errors(client: Client, q: Queue) -> 
 
 def test_cancel(client: Client, q: Queue) -> None:
     ready = client.enqueue(q.name, 1).id
-    client.cancel(ready)
+    assert client.cancel(ready) == "cancelled"
     assert client.get(ready).state == "cancelled"
-    running = client.enqueue(q.name, 2).id
-    client.claim(q.name)
     with pytest.raises(Conflict):
-        client.cancel(running)
+        client.cancel(ready)  # finished
+    running = client.enqueue(q.name, 2).id
+    (job,) = client.claim(q.name)
+    assert client.cancel(running) == "running"
+    assert client.get(running).cancel_requested is True
+    client.ack(running, job.lease or "")
+    assert client.get(running).state == "cancelled"
 
 
 def test_stats_queues_pause_and_rate_limit(client: Client, q: Queue) -> None:
