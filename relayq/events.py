@@ -105,17 +105,21 @@ def read_after(redis: RedisClient, keys: QueueKeys, queue: str, after: str,
         # read after the range: a trim in between makes a needless reset, never a gap
         pipe.xinfo_stream(keys.log)
         entries, info = pipe.execute(raise_on_error=False)
-    if isinstance(entries, Exception):
-        raise entries
-    events = [Event.from_entry(queue, entry_id, fields) for entry_id, fields in entries]
+        if isinstance(entries, Exception):
+            raise entries
     # An error here is XINFO's "no such key": a log never written, nothing lost.
-    if isinstance(info, dict) and info["entries-added"] > info["length"]:
-        first = info.get("first-entry")
-        if first and _order(after) < _order(first[0]):
-            ms, seq = _order(first[0])
-            before = f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{2**64 - 1}"
-            events = [_reset(queue, before)] + read_after(redis, keys, queue, before, limit)
-    return events
+    if isinstance(info, dict) and info["entries-added"] > info["length"] and info["first-entry"]:
+        first = info["first-entry"][0]
+        ms, seq = _order(first)
+        before = f"{ms}-{seq - 1}" if seq else f"{ms - 1}-{2**64 - 1}"
+        # Trimmed past `after` (no id fits between `before` and the oldest entry, so from
+        # `before` on nothing is lost): say so, and go on from the oldest entry held.
+        if _order(after) < _order(before):
+            with redis_errors():
+                entries = redis.xrange(keys.log, min=first, count=max(1, limit - 1))
+            return [_reset(queue, before)] + [Event.from_entry(queue, entry_id, fields)
+                                              for entry_id, fields in entries]
+    return [Event.from_entry(queue, entry_id, fields) for entry_id, fields in entries]
 
 
 def follow(redis: RedisClient, keys: QueueKeys, queue: str, since: str | None = None,

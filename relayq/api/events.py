@@ -94,7 +94,11 @@ def stream() -> Response:
 
     def events() -> Iterator[str]:
         nonlocal position
-        yield "retry: 2000\n\n" + sse("stats", first)
+        # A queue's stream first says where it starts (an id alone dispatches no event, but
+        # EventSource and Client.events resume from it should they reconnect before any job
+        # event came).
+        start = f"id: {position}\n\n" if log is not None else ""
+        yield "retry: 2000\n\n" + start + sse("stats", first)
         next_check = time.monotonic() + KEY_CHECK_S
         while True:
             if key is not None and time.monotonic() >= next_check:

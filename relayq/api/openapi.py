@@ -272,10 +272,19 @@ NO_JOBS = {"description": "nothing claimable now (empty, paused or throttled)", 
                                    f"only; at most {round(1 / MIN_RATE)}: the rate's minimum)",
                     "schema": {"type": "string", "pattern": "^[0-9]+$"}}}}
 SSE = {"description": "text/event-stream: `stats` events about every second and `job` events "
-                      "({queue, state, ids}) as jobs change state",
+                      "({queue, state, ids}) as jobs change state. With `queue`, job events "
+                      "come from the queue's event log, each with an SSE id (its position) "
+                      "and also `id` and `at` in its data (state `progress` adds progress and "
+                      "progress_info; `cancel_requested` is one too), resumable from "
+                      "Last-Event-ID or `since`; a `reset` event says the log no longer held "
+                      "the position (events were lost: reload)",
        "content": {"text/event-stream": {"schema": {"type": "string"}}}}
 QUEUE_NAME = string(pattern=f"^{QUEUE_NAME_PATTERN}$")
 QUEUE_FILTER = {"name": "queue", "in": "query", "required": False, "schema": QUEUE_NAME}
+SINCE = {"name": "since", "in": "query", "required": False,
+         "description": "with `queue`: start after this position of the queue's event log (an "
+                        "event's id, `<ms>-<seq>`), as the Last-Event-ID header does",
+         "schema": string(pattern="^[0-9]{1,20}(-[0-9]{1,20})?$")}
 PAGE = ({"name": "limit", "in": "query", "required": False, "schema": integer(1, MAX_PAGE)},
         {"name": "cursor", "in": "query", "required": False,
          "schema": string(pattern=f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$")})
@@ -359,7 +368,7 @@ PATHS: dict[str, Any] = {
         "Purge one dead job", "queues:admin", {200: ("Purged", "purged")},
         params=("queue", "job_id"))},
     "/api/events": {"get": op("Live events (Server-Sent Events)", "jobs:read", {},
-                              query=(QUEUE_FILTER,), errors=(400,))},
+                              query=(QUEUE_FILTER, SINCE), errors=(400,))},
     "/api/keys": {
         "post": op("Create an API key (the secret is shown once)", "keys:admin",
                    {201: ("KeyCreated", "created")}, body="NewKey"),
