@@ -6,7 +6,7 @@ Redis subscription per server, however many clients), fire-and-forget.
 
 With `queue`, job events come from the queue's durable event log (relayq/events.py), each with
 its SSE `id` (the log position): the stream starts after `Last-Event-ID` (sent by EventSource on
-its own when it reconnects) or `?since=`, else at the newest entry, and goes on with no gap and
+its own when it reconnects; it wins over `since`) or `?since=`, else at the newest entry, and goes on with no gap and
 no repeat while the log holds that position; when it does not, a `reset` event (whose id is where
 the stream goes on from) says that events were lost. The hub's messages only wake the stream
 (and so does each `stats` tick): what is sent is read from the log. `progress` and
@@ -62,10 +62,12 @@ def _logged(event: Event) -> str:
 
 
 def _start_position(queue: str | None) -> str | None:
-    """Where a queue's stream starts: `since`, else Last-Event-ID, else None (the newest)."""
-    given = request.args.get("since")
+    """Where a queue's stream starts: Last-Event-ID, else `since`, else None (the newest). The
+    header wins: a browser resuming by itself sends its newest id, while the address it was
+    opened with keeps the `since` of its first connection."""
+    given = request.headers.get("Last-Event-ID") or None
     if given is None:
-        given = request.headers.get("Last-Event-ID") or None
+        given = request.args.get("since")
     if given is None:
         return None
     position = check_event_id(given)
