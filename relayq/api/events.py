@@ -9,9 +9,9 @@ its SSE `id` (the log position): the stream starts after `Last-Event-ID` (sent b
 its own when it reconnects; it wins over `since`) or `?since=`, else at the newest entry, and
 goes on with no gap and no repeat while the log holds that position; when it does not, a `reset`
 event (whose id is where the stream goes on from) says that events were lost. The hub's messages
-only wake the stream (and so does each `stats` tick): what is sent is read from the log. `progress` and
-`cancel_requested` come as `job` events too (state `progress` carries `progress` and
-`progress_info`). A malformed position answers 400 invalid_event_id.
+only wake the stream (and so does each `stats` tick): what is sent is read from the log.
+`progress` and `cancel_requested` come as `job` events too (state `progress` carries `progress`
+and `progress_info`). A malformed position answers 400 invalid_event_id.
 
 Besides the Bearer header, the stream accepts the dashboard's session cookie (relayq.api.session).
 It checks its key again every `KEY_CHECK_S` while it runs and ends once the key is revoked."""
