@@ -11,14 +11,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from relayq import App, Queue, Worker, current_job
 from tests.support.helpers import wait_until
+from tests.worker import test_consumers
 from tests.worker.test_consumers import ROOT
+
+workers = test_consumers.workers  # the fixture: relayq-worker processes, SIGKILLed at the end
 
 
 def demo_worker(redis_url: str, queue: str, *extra: str) -> subprocess.Popen[bytes]:
@@ -29,19 +29,9 @@ def demo_worker(redis_url: str, queue: str, *extra: str) -> subprocess.Popen[byt
                             start_new_session=True, stdin=subprocess.DEVNULL)
 
 
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-        p.wait(10)
-
-
 def test_a_running_demo_job_stops_and_ends_cancelled_within_seconds(
-        q: Queue, redis_url: str, procs: list[subprocess.Popen[bytes]]) -> None:
-    procs.append(demo_worker(redis_url, q.name))
+        q: Queue, redis_url: str, workers: list[subprocess.Popen[bytes]]) -> None:
+    workers.append(demo_worker(redis_url, q.name))
     jid = q.enqueue({"sleep_ms": 60_000}, max_attempts=5).id
     wait_until(lambda: (q.get(jid).progress or 0) > 0, timeout=20,
                message="the demo job to run and report progress")
@@ -63,9 +53,9 @@ def test_a_running_demo_job_stops_and_ends_cancelled_within_seconds(
 
 
 def test_a_job_whose_worker_died_after_the_request_ends_cancelled_when_reaped(
-        q: Queue, redis_url: str, procs: list[subprocess.Popen[bytes]]) -> None:
+        q: Queue, redis_url: str, workers: list[subprocess.Popen[bytes]]) -> None:
     worker = demo_worker(redis_url, q.name, "--visibility", "1")
-    procs.append(worker)
+    workers.append(worker)
     jid = q.enqueue({"sleep_ms": 60_000}, max_attempts=5).id
     wait_until(lambda: q.get(jid).state == "running", timeout=20, message="the job to run")
     os.killpg(worker.pid, signal.SIGSTOP)  # frozen: it cannot learn of the cancel
