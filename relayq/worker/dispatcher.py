@@ -156,7 +156,11 @@ class Dispatcher:
             self.inflight.remove(running.job.id)
             if running.abandoned:  # timed out or lease lost: someone else owns its fate now
                 return
-            if message.outcome.kind == "ack":
+            # A job whose cancel was requested ends cancelled (the script decides): counted as
+            # neither a success nor a failure.
+            if running.cancel.is_set():
+                pass
+            elif message.outcome.kind == "ack":
                 self.events.succeeded(running.job, message.duration_s)
             else:
                 self.events.failed(running.job, message.duration_s, message.outcome.error)
