@@ -343,6 +343,17 @@ class Client:
         data = self._data("POST", self._job(job_id) + "/heartbeat", body, repeatable=True)
         return _ms(data["lease_deadline"])
 
+    def progress(self, job_id: str, lease: str, fraction: float, info: Any = None) -> bool:
+        """Records a running job's progress (0..1, and optional JSON `info`), fenced by its
+        lease; returns whether its cancel was requested (stop, then: it ends cancelled). The
+        caller limits how often it reports (`current_job().progress` writes at most every
+        PROGRESS_INTERVAL_MS)."""
+        body: dict[str, Any] = {"lease": lease, "progress": fraction}
+        if info is not None:
+            body["info"] = info
+        return self._data("POST", self._job(job_id) + "/progress", body,
+                          repeatable=True)["cancel_requested"]
+
     # -- operating ------------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> str:

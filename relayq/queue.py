@@ -295,10 +295,15 @@ class Queue(Generic[T]):
 
     def heartbeat(self, job_id: str, lease: str, visibility_ms: int = DEFAULT_VISIBILITY_MS) -> int:
         """Extends a running job's lease to now + visibility_ms; returns the new deadline (ms)."""
+        return self.beat(job_id, lease, visibility_ms).deadline_ms
+
+    def beat(self, job_id: str, lease: str, visibility_ms: int = DEFAULT_VISIBILITY_MS
+             ) -> protocol.Heartbeat:
+        """`heartbeat`, answering also whether the job's cancel was requested."""
         beat = self.heartbeat_many([(job_id, lease)], visibility_ms)[0]
         if beat.status != "ok":
             raise _refused(beat.status, f"heartbeat of {job_id} refused: {beat.status}")
-        return beat.deadline_ms
+        return beat
 
     def heartbeat_many(self, leases: Iterable[tuple[str, str]],
                        visibility_ms: int = DEFAULT_VISIBILITY_MS) -> list[protocol.Heartbeat]:

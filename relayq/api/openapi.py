@@ -198,7 +198,13 @@ SCHEMAS: dict[str, Any] = {
                      attempts=integer(0),
                      run_at=nullable(TIME)),
     "Heartbeat": obj(["lease"], lease=LEASE, visibility_ms=integer(1, MAX_VISIBILITY_MS)),
-    "LeaseExtended": closed(lease_deadline=TIME),
+    "LeaseExtended": closed(lease_deadline=TIME, cancel_requested={
+        "type": "boolean", "description": "the job's cancel was requested: stop its work (it "
+                                          "ends cancelled whatever you report)"}),
+    "Progress": obj(["lease", "progress"], lease=LEASE,
+                    progress={"type": "number", "minimum": 0, "maximum": 1},
+                    info={"description": "any JSON value within the payload limit"}),
+    "ProgressSet": closed(cancel_requested={"type": "boolean"}),
     "Cancelled": closed(state={"const": "cancelled"}),
     "CancelRequested": closed(state={"const": "running"}, cancel_requested={"const": True}),
     "QueueStats": STATS,
@@ -330,6 +336,9 @@ PATHS: dict[str, Any] = {
     "/api/jobs/{job_id}/heartbeat": {"post": op(
         "Extend a running job's lease", "jobs:work", {200: ("LeaseExtended", "extended")},
         body="Heartbeat", params=("job_id",), errors=(409,))},
+    "/api/jobs/{job_id}/progress": {"post": op(
+        "Report a running job's progress (fenced by its lease)", "jobs:work",
+        {200: ("ProgressSet", "stored")}, body="Progress", params=("job_id",), errors=(409,))},
     "/api/jobs/{job_id}": {
         "get": op("A job", "jobs:read", {200: ("Job", "the job")}, params=("job_id",)),
         "delete": op("Cancel a job: a ready or scheduled one at once (200), a running one by "

@@ -159,6 +159,30 @@ def test_cancel_of_a_running_job_is_requested_202_and_wins_over_its_ack(
     assert missing.status == 404 and missing.code == "not_found"
 
 
+def test_an_http_worker_reports_progress_and_hears_of_a_cancel(api: Api, q: Queue) -> None:
+    jid = enqueue(api, q.name)["id"]
+    lease = claim_one(api, q.name)["lease"]
+    path = f"/api/jobs/{jid}"
+    reply = api.call("POST", path + "/progress", {"lease": lease, "progress": 0.4,
+                                                  "info": {"rows": 40}})
+    assert reply.status == 200 and reply.body == {"cancel_requested": False}
+    view = api.call("GET", path).body
+    assert (view["progress"], view["progress_info"]) == (0.4, {"rows": 40})
+    beat = api.call("POST", path + "/heartbeat", {"lease": lease})
+    assert beat.body["cancel_requested"] is False
+    assert api.call("DELETE", path).status == 202
+    assert api.call("POST", path + "/heartbeat", {"lease": lease}).body["cancel_requested"]
+    assert api.call("POST", path + "/progress", {"lease": lease, "progress": 1}).body == {
+        "cancel_requested": True}
+    for body, status, code in [({"lease": lease, "progress": 1.5}, 400, "invalid_argument"),
+                               ({"lease": lease, "progress": True}, 400, "invalid_argument"),
+                               ({"lease": lease}, 400, "invalid_argument"),
+                               ({"lease": "stale", "progress": 0.5}, 409, "lease_lost")]:
+        refused = api.call("POST", path + "/progress", body)
+        assert (refused.status, refused.code) == (status, code), body
+    assert q.get(jid).progress == 1.0
+
+
 def test_queue_stats_and_list(api: Api, q: Queue) -> None:
     enqueue(api, q.name)
     enqueue(api, q.name, delay_ms=60_000)

@@ -116,7 +116,9 @@ def test_cancel(client: Client, q: Queue) -> None:
     (job,) = client.claim(q.name)
     assert client.cancel(running) == "running"
     assert client.get(running).cancel_requested is True
-    client.ack(running, job.lease or "")
+    assert client.progress(running, job.lease or "", 0.5, {"step": 1}) is True  # stop, then
+    assert client.get(running).progress == 0.5
+    assert client.ack(running, job.lease or "") == "cancelled"
     assert client.get(running).state == "cancelled"
 
 
