@@ -124,6 +124,12 @@ def stream() -> Response:
                 return
             elif log is None or item[0] != "job":  # a queue's job events come from its log
                 yield sse(*item)
+            else:  # the next read covers every wake-up already waiting: skip them
+                while (more := sub.next(0)) is not None:
+                    if more is END:
+                        return
+                    if more[0] != "job":
+                        yield sse(*more)
 
     response = Response(events(), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -131,7 +131,10 @@ class Executor:
     def _run(self, running: Running) -> Done:
         job = running.job
         task = self.app.handler_for(job.type)
-        if task is None:
+        if running.cancel.is_set():  # cancelled while prefetched: its handler never starts
+            def run() -> Any:
+                raise Cancelled(f"job {job.id} was cancelled before it started")
+        elif task is None:
             def run() -> Any:
                 raise Fail(f"no task handles job type {job.type!r}")
         elif task.is_async:

@@ -113,3 +113,30 @@ def test_an_async_handler_is_cancelled_and_a_sync_one_sees_cancelled(
     assert seen == {"async": "cancelled", "sync": "saw it"}
     assert q.get(s).result == "finished anyway"
     assert q.stats().totals["cancelled"] == 2 and q.stats().totals["failed"] == 0
+
+
+def test_a_prefetched_job_cancelled_before_it_starts_never_runs(
+        q: Queue, redis_url: str) -> None:
+    app = App()
+    ran: list[int] = []
+
+    @app.task(name="work", default=True)
+    def work(payload: Any) -> None:
+        ran.append(payload["n"])
+        time.sleep(payload["sleep_s"])
+
+    worker = Worker([q.name], app, redis_url, concurrency=1, prefetch=1, grace_s=1)
+    busy = q.enqueue({"n": 0, "sleep_s": 1.5}).id
+    waiting = q.enqueue({"n": 1, "sleep_s": 0}).id
+    worker.start()
+    try:
+        wait_until(lambda: q.get(waiting).state == "running",
+                   message="the second job to be prefetched")
+        assert ran == [0]
+        assert q.cancel(waiting) == "running"
+        wait_until(lambda: q.get(waiting).state == "cancelled", timeout=10,
+                   message="the prefetched job to end cancelled")
+        wait_until(lambda: q.get(busy).state == "succeeded", message="the first job to finish")
+    finally:
+        worker.stop()
+    assert ran == [0]  # the cancelled one never ran
