@@ -61,7 +61,9 @@ class RunningJob:
         self._cancel = cancel
         self._last_progress = -float("inf")
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # only for what is not found on RunningJob
+        if name == "job":  # not set yet (a copy made without __init__): no endless lookup
+            raise AttributeError(name)
         return getattr(self.job, name)
 
     def __repr__(self) -> str:

@@ -3,9 +3,9 @@ run longer than the lease (`--visibility`) while its worker lives. One batched h
 queue, every third of the lease or every CANCEL_CHECK_MS (relayq/limits.py), whichever is
 sooner, while the worker holds jobs of that queue (none while idle). The heartbeat's reply says
 which held jobs have a cancel requested: the keeper sets their `cancel` event, which
-`current_job().cancelled` reads, and cancels the task of an async handler (relayq.worker.
-executor). So a handler learns of a cancel within about CANCEL_CHECK_MS, at no extra round
-trip per job. It also enforces job timeouts (`timeout_ms`): a job over its
+`current_job().cancelled` reads and the executor watches (it cancels an async handler's task, and
+never starts a prefetched job). So a handler learns of a cancel within about CANCEL_CHECK_MS, at
+no extra round trip per job. It also enforces job timeouts (`timeout_ms`): a job over its
 time is failed (`timeout` posted to the dispatcher) and its lease is no longer extended.
 
 A heartbeat answered `lease_lost` for a job still held means the job was reaped and may run
@@ -39,8 +39,8 @@ class TimedOut:
 
 class LeaseKeeper(Periodic):
     def __init__(self, inflight: InFlight, visibility_ms: int, post: Callable[[Any], None]) -> None:
-        # every third of the lease, and no backoff: a lease must be extended as soon as Redis
-        # answers again
+        # every third of the lease (or sooner, to hear of cancels), and no backoff: a lease must
+        # be extended as soon as Redis answers again
         super().__init__("leases", max(0.05, min(visibility_ms / 3000,
                                                      CANCEL_CHECK_MS / 1000)))
         self.inflight = inflight
