@@ -6,6 +6,10 @@
 -- attempt history if it has one (relayq:{<q>}:history:<id>: the succeeding attempt itself is
 -- not recorded there, it is the job's started_at, finished_at and worker).
 --
+-- A job whose cancel was requested while it ran (cancel.lua) ends `cancelled`, not succeeded:
+-- the cancel wins over a handler that finished anyway. Its result, if any, is kept; its status
+-- in the reply is 'cancelled' (again for the same holder's repeated ack).
+--
 -- KEYS[1] relayq:{<q>}:meta       HASH  queue settings (succeeded_ttl_ms)
 -- KEYS[2] relayq:{<q>}:running    ZSET  job id by lease deadline (ms)
 -- KEYS[3] relayq:{<q>}:succeeded  ZSET  job id by finish time (ms)
@@ -15,7 +19,7 @@
 -- ARGV[3] largest result accepted, bytes
 -- ARGV[4 + 3*(i-1) ...] per job: id, lease token, result (JSON text, or '' for null)
 --
--- Reply: {'ok', status_1, ..., status_N}, each 'ok', 'not_found' or 'lease_lost'
+-- Reply: {'ok', status_1, ..., status_N}, each 'ok', 'cancelled', 'not_found' or 'lease_lost'
 --    or  {'invalid_argument' | 'payload_too_large' | 'invalid_payload', message}: nothing written.
 
 --@include lib/clock.lua
@@ -46,20 +50,26 @@ end
 local now = now_ms()
 local config = read_config(meta_key, {'succeeded_ttl_ms'})
 -- writes below (each job's fence is checked just before its own write)
-local reply, done, indexed = {'ok'}, {}, {}
+local reply, done, indexed, cancelled = {'ok'}, {}, {}, {}
 local now_str = ms_str(now)
 for a = 4, #ARGV, 3 do
   local id, lease, result = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local job_key = prefix .. 'job:' .. id
-  local status, state, same_holder, has_history = check_lease(job_key, lease)
+  local status, state, same_holder, has_history, cancel_requested = check_lease(job_key, lease)
   if status == 'ok' then
-    finish(job_key, 'succeeded', now, config.succeeded_ttl_ms,
-      result ~= '' and {'res', result} or nil, has_history and history_key(prefix, id) or nil)
-    done[#done + 1] = id
-    indexed[#indexed + 1] = now_str
-    indexed[#indexed + 1] = id
-  elseif state == 'succeeded' and same_holder then
-    status = 'ok'
+    finish(job_key, cancel_requested and 'cancelled' or 'succeeded', now,
+      config.succeeded_ttl_ms, result ~= '' and {'res', result} or nil,
+      has_history and history_key(prefix, id) or nil)
+    if cancel_requested then
+      cancelled[#cancelled + 1] = id
+      status = 'cancelled'
+    else
+      done[#done + 1] = id
+      indexed[#indexed + 1] = now_str
+      indexed[#indexed + 1] = id
+    end
+  elseif same_holder and (state == 'succeeded' or state == 'cancelled') then
+    status = state == 'succeeded' and 'ok' or 'cancelled'
   end
   reply[#reply + 1] = status
 end
@@ -69,5 +79,10 @@ if #done > 0 then
   redis.call('HINCRBY', totals_key, 'succeeded', #done)
   trim_index(succeeded_key, now, config.succeeded_ttl_ms)
 end
+if #cancelled > 0 then
+  redis.call('ZREM', running_key, unpack(cancelled))
+  redis.call('HINCRBY', totals_key, 'cancelled', #cancelled)
+end
 emit(prefix, queue, 'succeeded', done)
+emit(prefix, queue, 'cancelled', cancelled)
 return reply

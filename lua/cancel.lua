@@ -1,5 +1,6 @@
--- cancel.lua: cancel a job that has not started: only from ready or scheduled. A cancelled job
--- keeps its hash (and its attempt history, if any) for the succeeded retention, then expires.
+-- cancel.lua: cancel a job. A ready or scheduled job is cancelled at once; a running one has its
+-- cancel requested (below). A cancelled job keeps its hash (and its attempt history, if any) for
+-- the succeeded retention, then expires.
 --
 -- Removing a ready job is LREM on its priority list: O(position in that list). Cancelling is an
 -- operator action, not a hot path; claims stay O(1).
@@ -12,7 +13,14 @@
 -- ARGV[2] queue name (for events)
 -- ARGV[3] job id
 --
--- Reply: {'ok'} | {'not_found'} | {'conflict', state}  (running or finished: not cancellable)
+-- A running job is not stopped here: its cancel is requested (field `cr`, one event
+-- 'cancel_requested'; asked again, nothing more is written). Its worker learns it from its next
+-- heartbeat (lua/heartbeat.lua) and whichever script ends the attempt (ack, nack, release, reap)
+-- ends the job `cancelled`, never retried.
+--
+-- Reply: {'ok', 'cancelled'}  a ready or scheduled job, now cancelled
+--    or  {'ok', 'running'}    a running job, its cancel requested
+--    or  {'not_found'} | {'conflict', state}  (finished: not cancellable)
 --    or  {'invalid_argument', message}  (wrong keys)
 
 --@include lib/clock.lua
@@ -31,9 +39,17 @@ local prefix, queue = ARGV[1], ARGV[2]
 local id, err = str_arg(ARGV[3], 'job id', MAX_JOB_ID_DIGITS)
 if not id then return {'invalid_argument', err} end
 local job_key = prefix .. 'job:' .. id
-local job = redis.call('HMGET', job_key, 's', 'pr')
+local job = redis.call('HMGET', job_key, 's', 'pr', 'cr')
 local state = job[1]
 if not state then return {'not_found'} end
+if state == 'running' then
+  -- writes below (a running job's only write)
+  if job[3] ~= '1' then
+    redis.call('HSET', job_key, 'cr', '1')
+    emit(prefix, queue, 'cancel_requested', {id})
+  end
+  return {'ok', 'running'}
+end
 if state ~= 'ready' and state ~= 'scheduled' then return {'conflict', state} end
 
 local now = now_ms()
@@ -47,4 +63,4 @@ end
 finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
 redis.call('HINCRBY', totals_key, 'cancelled', 1)
 emit(prefix, queue, 'cancelled', {id})
-return {'ok'}
+return {'ok', 'cancelled'}

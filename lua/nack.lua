@@ -1,7 +1,10 @@
 -- nack.lua: a running job failed. It goes back to scheduled after a full-jitter exponential
 -- backoff (or the delay the caller names; ready at once for a delay of 0), or to the dead-letter
 -- queue when `retry` is 0 or its attempts are spent. The attempt is recorded in the job's
--- history (lib/history.lua: worker, started, ended, outcome retried | dead, error).
+-- history (lib/history.lua: worker, started, ended, outcome retried | dead | cancelled, error).
+-- A job whose cancel was requested while it ran (cancel.lua) ends `cancelled` instead, never
+-- retried, whatever the failure (the handler raising relayq.Cancelled is the usual one). A retried
+-- job's progress is cleared: the next attempt reports its own.
 --
 -- Fenced like ack; a nack repeated by the same holder answers the job's current state again.
 --
@@ -21,7 +24,7 @@
 -- ARGV[7] delay_ms before the retry, or '' for the backoff
 -- ARGV[8] jitter: a fraction in [0, 1) that picks the point in the backoff window
 --
--- Reply: {'ok', state, attempts, run_at_ms}   state: scheduled | ready | dead;
+-- Reply: {'ok', state, attempts, run_at_ms}   state: scheduled | ready | dead | cancelled;
 --                                             run_at_ms is '' unless scheduled
 --    or  {'not_found'} | {'lease_lost', current_state}
 --    or  {'invalid_argument', message}
@@ -53,7 +56,7 @@ jitter, err = num_arg(ARGV[8], 'jitter', 0, 1)
 if not jitter then return {'invalid_argument', err} end
 
 local job_key = prefix .. 'job:' .. id
-local status, state, same_holder = check_lease(job_key, lease)
+local status, state, same_holder, _, cancel_requested = check_lease(job_key, lease)
 if status ~= 'ok' then
   if same_holder then
     local f = redis.call('HMGET', job_key, 'a', 'r')
@@ -64,15 +67,23 @@ if status ~= 'ok' then
 end
 
 local now = now_ms()
-local config = read_config(meta_key, {'backoff_base_ms', 'backoff_cap_ms', 'dead_ttl_ms'})
+local config = read_config(meta_key,
+  {'backoff_base_ms', 'backoff_cap_ms', 'dead_ttl_ms', 'succeeded_ttl_ms'})
 local job = redis.call('HMGET', job_key, 'a', 'ma', 'pr', 'bb', 'bc', 'w', 'st')
 local attempts, max_attempts = tonumber(job[1]) or 0, tonumber(job[2]) or 1
 
 -- writes below
 redis.call('ZREM', running_key, id)
 redis.call('HSET', job_key, 'err', error_text)
-redis.call('HINCRBY', totals_key, 'failed', 1)
 local ended = ms_str(now)
+if cancel_requested then
+  record_attempt(prefix, id, job_key, job[6], job[7], ended, 'cancelled', error_text)
+  finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
+  redis.call('HINCRBY', totals_key, 'cancelled', 1)
+  emit(prefix, queue, 'cancelled', {id})
+  return {'ok', 'cancelled', attempts, ''}
+end
+redis.call('HINCRBY', totals_key, 'failed', 1)
 if not retry or attempts >= max_attempts then
   record_attempt(prefix, id, job_key, job[6], job[7], ended, 'dead', error_text)
   finish(job_key, 'dead', now, config.dead_ttl_ms, nil, history_key(prefix, id))
@@ -84,6 +95,7 @@ end
 
 redis.call('HINCRBY', totals_key, 'retried', 1)
 record_attempt(prefix, id, job_key, job[6], job[7], ended, 'retried', error_text)
+redis.call('HDEL', job_key, 'pg', 'pi')
 if delay < 0 then
   delay = backoff_ms(attempts, tonumber(job[4]) or config.backoff_base_ms,
     tonumber(job[5]) or config.backoff_cap_ms, jitter)

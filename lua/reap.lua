@@ -2,6 +2,7 @@
 -- back to the head of its ready list, or to the dead-letter queue when its attempts are spent.
 -- The lease token is cleared, so the old holder can no longer ack, nack or extend the job. The
 -- lost attempt is recorded in the job's history (lib/history.lua: outcome reaped, or dead).
+-- A job whose cancel was requested before its worker was lost ends `cancelled`, not requeued.
 -- Also trims the succeeded and dead indexes to their retention. Safe to run from many workers
 -- at once: every run is atomic and finds only what is still expired.
 --
@@ -16,7 +17,7 @@
 -- ARGV[2] queue name (for events)
 -- ARGV[3] most jobs to recover in this call (1..MAX_SWEEP_LIMIT)
 --
--- Reply: {'ok', requeued, dead}
+-- Reply: {'ok', requeued, dead, cancelled}
 --    or  {'invalid_argument', message}
 
 --@include lib/clock.lua
@@ -44,16 +45,22 @@ local expired = redis.call('ZRANGEBYSCORE', running_key, '-inf', '(' .. ms_str(n
 -- writes below
 trim_index(succeeded_key, now, config.succeeded_ttl_ms)
 trim_index(dead_key, now, config.dead_ttl_ms)
-if #expired == 0 then return {'ok', 0, 0} end
+if #expired == 0 then return {'ok', 0, 0, 0} end
 
-local requeued, died = {}, {}
+local requeued, died, cancelled = {}, {}, {}
 local ended = ms_str(now)
 for _, id in ipairs(expired) do
   local job_key = prefix .. 'job:' .. id
-  local job = redis.call('HMGET', job_key, 's', 'a', 'ma', 'pr', 'w', 'st')
+  local job = redis.call('HMGET', job_key, 's', 'a', 'ma', 'pr', 'w', 'st', 'cr')
   if job[1] == 'running' then
     redis.call('HDEL', job_key, 'l')
-    if (tonumber(job[2]) or 0) >= (tonumber(job[3]) or 1) then
+    if job[7] == '1' then
+      local lost = 'lease expired after a cancel request: worker lost'
+      redis.call('HSET', job_key, 'err', lost)
+      record_attempt(prefix, id, job_key, job[5], job[6], ended, 'cancelled', lost)
+      finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
+      cancelled[#cancelled + 1] = id
+    elseif (tonumber(job[2]) or 0) >= (tonumber(job[3]) or 1) then
       local lost = 'lease expired: worker lost (attempts spent)'
       redis.call('HSET', job_key, 'err', lost)
       record_attempt(prefix, id, job_key, job[5], job[6], ended, 'dead', lost)
@@ -63,6 +70,7 @@ for _, id in ipairs(expired) do
     else
       local lost = 'lease expired: worker lost'
       redis.call('HSET', job_key, 's', 'ready', 'err', lost)
+      redis.call('HDEL', job_key, 'pg', 'pi')
       record_attempt(prefix, id, job_key, job[5], job[6], ended, 'reaped', lost)
       push_ready(prefix, prios_key, id, job[4] or '0', true)
       requeued[#requeued + 1] = id
@@ -70,10 +78,12 @@ for _, id in ipairs(expired) do
   end
 end
 redis.call('ZREM', running_key, unpack(expired))
-local reaped = #requeued + #died
+local reaped = #requeued + #died + #cancelled
 if reaped > 0 then redis.call('HINCRBY', totals_key, 'reaped', reaped) end
 if #died > 0 then redis.call('HINCRBY', totals_key, 'dead', #died) end
+if #cancelled > 0 then redis.call('HINCRBY', totals_key, 'cancelled', #cancelled) end
 if #requeued > 0 and redis.call('HGET', meta_key, 'paused') ~= '1' then wake(wake_key) end
 emit(prefix, queue, 'ready', requeued)
 emit(prefix, queue, 'dead', died)
-return {'ok', #requeued, #died}
+emit(prefix, queue, 'cancelled', cancelled)
+return {'ok', #requeued, #died, #cancelled}

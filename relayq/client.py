@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
@@ -34,6 +34,7 @@ from urllib.parse import quote
 import urllib3
 
 from . import tracing
+from .backoff import Backoff
 from .codec import dumps
 from .deprecation import deprecated
 from .errors import (
@@ -46,10 +47,12 @@ from .errors import (
     Unauthorized,
     error_for,
 )
+from .events import RESET, Event, check_event_id
 from .job import Attempt, Job, parse_job_id
 from .keys import check_queue_name
 from .limits import BATCH_LIMIT, DEFAULT_PAGE
 from .options import JobOptions, check_run_at, is_digits
+from .protocol import Heartbeat
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 from .rfc3339 import format_ms, parse_ms
 from .steps import Sleep, drive
@@ -62,6 +65,13 @@ DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)
 BACKOFF_MAX_S = 5.0  # the longest wait between two tries of a call
 CONNECT_TIMEOUT_S = 5.0
+FINAL_STATES = ("succeeded", "dead", "cancelled")
+# `wait` reads the job again at least this often even when no event names it: a backstop for a
+# queue whose event log is off (event_log_max=0)
+WAIT_RECHECK_S = 5.0
+STREAM_READ_S = 20.0  # an event stream sends at least a keepalive every 15 s: reconnect after
+MAX_RECONNECT_S = 5.0  # the longest pause before an event stream's reconnect
+READ_CHUNK = 1 << 16  # bytes read from an event stream at most at once
 # replies without a relayq error body (from a proxy, or the HTTP server itself): by status
 NON_JSON_ERRORS: dict[int, type[RelayqError]] = {
     401: Unauthorized, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge}
@@ -292,9 +302,10 @@ class ClientOps:
                                int(retry_after) * 1000 if is_digits(retry_after) else None)
         return ClaimResult(job_from_view(v) for v in data["jobs"])
 
-    def _ack(self, job_id: str, lease: str, result: Any) -> ClientOp[None]:
-        yield from self._data("POST", self._job(job_id) + "/ack",
-                              {"lease": lease, "result": result}, repeatable=True)
+    def _ack(self, job_id: str, lease: str, result: Any) -> ClientOp[str]:
+        return (yield from self._data("POST", self._job(job_id) + "/ack",
+                                      {"lease": lease, "result": result}, repeatable=True)
+                )["state"]
 
     def _nack(self, job_id: str, lease: str, error: str, retry: bool, delay_ms: int | None
               ) -> ClientOp[NackResult]:
@@ -330,21 +341,30 @@ class ClientOps:
                                              data["claim_status"], data["retry_in_ms"])
 
     def _heartbeat_many(self, queue: str, leases: Iterable[tuple[str, str]],
-                        visibility_ms: int | None) -> ClientOp[list[tuple[str, int]]]:
+                        visibility_ms: int | None) -> ClientOp[list[Heartbeat]]:
         body: dict[str, Any] = {"leases": [{"id": i, "lease": lease} for i, lease in leases]}
         if visibility_ms is not None:
             body["visibility_ms"] = visibility_ms
         data = yield from self._data("POST", self._queue(queue) + "/heartbeat", body,
                                      repeatable=True)
-        return [(r["status"], -1 if r["lease_deadline"] is None else _ms(r["lease_deadline"]))
-                for r in data["leases"]]
+        return [Heartbeat(r["status"],
+                          -1 if r["lease_deadline"] is None else _ms(r["lease_deadline"]),
+                          r["cancel_requested"]) for r in data["leases"]]
 
     def _reap(self, queue: str) -> ClientOp[tuple[int, int]]:
         data = yield from self._data("POST", self._queue(queue) + "/reap", repeatable=True)
         return data["requeued"], data["dead"]
 
-    def _cancel(self, job_id: str) -> ClientOp[None]:
-        yield from self._data("DELETE", self._job(job_id), repeatable=False)
+    def _progress(self, job_id: str, lease: str, fraction: float, info: Any) -> ClientOp[bool]:
+        body: dict[str, Any] = {"lease": lease, "progress": fraction}
+        if info is not None:
+            body["info"] = info
+        return (yield from self._data("POST", self._job(job_id) + "/progress", body,
+                                      repeatable=True))["cancel_requested"]
+
+    def _cancel(self, job_id: str) -> ClientOp[str]:
+        # asking again is harmless, so the call is retried like a read
+        return (yield from self._data("DELETE", self._job(job_id), repeatable=True))["state"]
 
     def _pause(self, queue: str, paused: bool) -> ClientOp[None]:
         yield from self._data("POST", self._queue(queue) + ("/pause" if paused else "/resume"),
@@ -492,12 +512,50 @@ class Client(ClientOps):
     def get(self, job_id: str) -> Job[Any]:
         return self._drive(self._get(job_id))
 
-    def wait(self, job_id: str, timeout: float = 30.0, *, poll_s: float = 0.05,
-             on_change: Callable[[Job[Any]], None] | None = None) -> Job[Any]:
+    def wait(self, job_id: str, timeout: float = 30.0, *,
+             on_change: Callable[[Job[Any]], None] | None = None,
+             poll_s: float | None = None) -> Job[Any]:
         """The job once it is finished (succeeded, dead or cancelled); TimeoutError when it is
-        not within `timeout` seconds. Asks with a growing interval (from `poll_s` to 1 s);
-        `on_change(job)` hears of each state it sees (e.g. to show progress)."""
-        return self._drive(self._wait(job_id, timeout, poll_s, on_change))
+        not within `timeout` seconds. Waits on its queue's event stream (`events`), not by
+        polling: the job is read when an event names it (and, as a backstop for a queue whose
+        log is off, every WAIT_RECHECK_S). `on_change(job)` hears of each state and progress it
+        sees. (`poll_s` is ignored: kept for callers of the polling version.)"""
+        queue, _ = parse_job_id(job_id)
+        deadline = time.monotonic() + timeout
+        seen: tuple[str, float | None] | None = None
+        # The stream is opened before the job is read: whatever happens after the read is in it.
+        stream = _EventStream(self, queue, None)
+        try:
+            recheck_at = 0.0
+            while True:
+                if time.monotonic() >= recheck_at:
+                    job = self.get(job_id)
+                    recheck_at = time.monotonic() + WAIT_RECHECK_S
+                    if on_change is not None and (job.state, job.progress) != seen:
+                        seen = (job.state, job.progress)
+                        on_change(job)
+                    if job.state in FINAL_STATES:
+                        return job
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"job {job_id} is still {job.state} after {timeout:g}s")
+                event = stream.next(min(left, recheck_at - time.monotonic()))
+                if event is not None and (job_id in event.job_ids or event.type == RESET):
+                    recheck_at = 0.0
+        finally:
+            stream.close()
+
+    def events(self, queue: str, since: str | None = None, *,
+               timeout: float | None = None) -> Iterator[Event]:
+        """The events of a queue's log (GET /api/events?queue=): every state change, progress
+        and cancel request, in order, each with its `id` (a position), after `since` (an
+        event's id; None: from now). A dropped connection is resumed after the last event
+        seen, with no gap and no repeat while the log holds it (else a `reset` event comes
+        first). Ends once no event came for `timeout` seconds (None: never)."""
+        check_queue_name(queue)
+        # opened here, not at the first next(): "from now" is the time of this call
+        stream = _EventStream(self, queue, None if since is None else check_event_id(since))
+        return _follow(stream, timeout)
 
     def stats(self, queue: str) -> QueueStats:
         return self._drive(self._stats(queue))
@@ -513,8 +571,10 @@ class Client(ClientOps):
         Empty (with `retry_in_ms` when throttled) when nothing is claimable."""
         return self._drive(self._claim(queue, count, wait_ms, visibility_ms, worker_id))
 
-    def ack(self, job_id: str, lease: str, result: Any = None) -> None:
-        self._drive(self._ack(job_id, lease, result))
+    def ack(self, job_id: str, lease: str, result: Any = None) -> str:
+        """The job's state after: 'succeeded', or 'cancelled' when its cancel was requested
+        while it ran (as `Queue.ack`)."""
+        return self._drive(self._ack(job_id, lease, result))
 
     def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
              delay_ms: int | None = None) -> NackResult:
@@ -523,6 +583,13 @@ class Client(ClientOps):
     def heartbeat(self, job_id: str, lease: str, visibility_ms: int | None = None) -> int:
         """Extends the lease; returns the new deadline (epoch ms)."""
         return self._drive(self._heartbeat(job_id, lease, visibility_ms))
+
+    def progress(self, job_id: str, lease: str, fraction: float, info: Any = None) -> bool:
+        """Records a running job's progress (0..1, and optional JSON `info`), fenced by its
+        lease; returns whether its cancel was requested (stop, then: it ends cancelled). The
+        caller limits how often it reports (`current_job().progress` writes at most every
+        PROGRESS_INTERVAL_MS)."""
+        return self._drive(self._progress(job_id, lease, fraction, info))
 
     def settle(self, queue: str, outcomes: Sequence[Outcome], claim: int = 0, *,
                visibility_ms: int | None = None, worker_id: str | None = None
@@ -535,9 +602,10 @@ class Client(ClientOps):
         return self._drive(self._settle(queue, outcomes, claim, visibility_ms, worker_id))
 
     def heartbeat_many(self, queue: str, leases: Iterable[tuple[str, str]],
-                       visibility_ms: int | None = None) -> list[tuple[str, int]]:
+                       visibility_ms: int | None = None) -> list[Heartbeat]:
         """Extends many leases of `queue` in one request: (status, new deadline in epoch ms
-        or -1) per (job_id, lease), as `Queue.heartbeat_many`."""
+        or -1, whether its cancel was requested) per (job_id, lease), as
+        `Queue.heartbeat_many`."""
         return self._drive(self._heartbeat_many(queue, leases, visibility_ms))
 
     def reap(self, queue: str) -> tuple[int, int]:
@@ -546,9 +614,11 @@ class Client(ClientOps):
 
     # -- operating ------------------------------------------------------------------------
 
-    def cancel(self, job_id: str) -> None:
-        """Cancels a ready or scheduled job (Conflict when running or finished)."""
-        self._drive(self._cancel(job_id))
+    def cancel(self, job_id: str) -> str:
+        """Cancels a job as `Queue.cancel` does: returns 'cancelled' (it was ready or scheduled)
+        or 'running' (its cancel is requested: it ends cancelled once its handler stops).
+        Conflict when it is finished, JobNotFound when there is none."""
+        return self._drive(self._cancel(job_id))
 
     def pause(self, queue: str) -> None:
         self._drive(self._pause(queue, True))
@@ -626,3 +696,102 @@ class Client(ClientOps):
 
     def revoke_key(self, key_id: str) -> None:
         self._drive(self._revoke_key(key_id))
+
+
+def _follow(stream: _EventStream, timeout: float | None) -> Iterator[Event]:
+    try:
+        while (event := stream.next(timeout)) is not None:
+            yield event
+    finally:
+        stream.close()
+
+
+class _EventStream:
+    """One queue's event stream (Server-Sent Events from GET /api/events?queue=), reconnecting
+    by itself after the last event id it saw. `next(timeout)` gives the next log event, or
+    None when none came within `timeout` seconds (None: wait for one)."""
+
+    def __init__(self, client: Client, queue: str, since: str | None) -> None:
+        self.client = client
+        self.queue = queue
+        self.last_id = since
+        self.response: Any = None
+        self.buffer = b""
+        self.reconnects = Backoff(client.backoff_s, MAX_RECONNECT_S)
+        self._connect()  # at once: the stream's start is fixed from here on
+
+    def _connect(self) -> None:
+        path = f"/api/events?queue={quote(self.queue)}"
+        headers = dict(self.client._http.headers, Accept="text/event-stream")
+        if self.last_id is not None:
+            headers["Last-Event-ID"] = self.last_id
+        try:
+            response = self.client._http.request(
+                "GET", self.client.server + path, headers=headers, preload_content=False,
+                retries=self.client._retry(True),
+                timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=STREAM_READ_S))
+        except urllib3.exceptions.HTTPError as e:
+            raise unavailable(self.client.server, _why(e)) from e
+        if response.status != 200:
+            data = response.read()
+            response.release_conn()
+            try:
+                body = json.loads(data) if data.strip() else None
+            except ValueError:
+                body = None
+            raise self.client._error(path, response.status, body)
+        self.response, self.buffer = response, b""
+        self.reconnects.reset()
+
+    def close(self) -> None:
+        if self.response is not None:
+            self.response.release_conn()
+            self.response.close()
+            self.response = None
+
+    def next(self, timeout: float | None) -> Event | None:
+        deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        while True:
+            block = self.buffer.find(b"\n\n")
+            if block >= 0:
+                raw, self.buffer = self.buffer[:block], self.buffer[block + 2:]
+                event = self._parse(raw.decode())
+                if event is not None:
+                    return event
+                continue
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            try:
+                if self.response is None:
+                    self._connect()
+                # stats come about every second, so a read returns about that often: the
+                # deadline is looked at between reads
+                chunk = self.response.read1(READ_CHUNK)
+                if not chunk:
+                    raise urllib3.exceptions.ProtocolError("stream ended")
+                self.buffer += chunk.replace(b"\r\n", b"\n")
+            except (urllib3.exceptions.HTTPError, OSError, ServerUnavailable):
+                self.close()  # resume after the last event seen
+                time.sleep(self.reconnects.next_delay() if left is None
+                           else min(self.reconnects.next_delay(), max(0.0, left)))
+
+    def _parse(self, raw: str) -> Event | None:
+        name, data, event_id = "message", "", None
+        for line in raw.split("\n"):
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "event":
+                name = value
+            elif field == "data":
+                data += value
+            elif field == "id":
+                event_id = value
+        if event_id is not None:  # the stream's first message is only its start position
+            self.last_id = event_id
+        if name not in ("job", RESET) or not data or event_id is None:
+            return None  # stats, keepalives, retry hints
+        view = json.loads(data)
+        return Event(event_id, view["queue"], view["state"], view["ids"],
+                     _ms(view["at"]), view.get("progress"), view.get("progress_info"))
+

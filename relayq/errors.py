@@ -46,6 +46,19 @@ class PayloadTooLarge(InvalidArgument):
     code = "payload_too_large"
 
 
+class InvalidEventId(InvalidArgument):
+    """A position in an event log (`since`, Last-Event-ID) that is not `<ms>-<seq>`."""
+
+    code = "invalid_event_id"
+
+
+class Cancelled(RelayqError):  # noqa: N818 - reads as `raise Cancelled`, like asyncio's
+    """The running job's cancel was requested: `current_job().check_cancelled()` raises it in a
+    handler; the job then ends `cancelled`, never retried (whatever the handler raises)."""
+
+    code = "cancelled"
+
+
 class NotFound(RelayqError):
     """No such job, API key or route."""
 

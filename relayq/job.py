@@ -28,7 +28,8 @@ STATES = ("scheduled", "ready", "running", "succeeded", "dead", "cancelled")
 # contract's workflows and `cancelled` has no index, so both list as an empty page.
 LISTED_STATES = ("ready", "scheduled", "running", "succeeded", "dead", "waiting", "cancelled")
 # How an attempt in a job's history ended (written by lua/nack.lua and lua/reap.lua).
-HISTORY_OUTCOMES = ("retried", "reaped", "dead")
+# cancelled: the attempt of a job whose cancel was requested while it ran (nack, reap).
+HISTORY_OUTCOMES = ("retried", "reaped", "dead", "cancelled")
 
 
 def make_job_id(queue: str, local_id: str) -> str:
@@ -96,6 +97,11 @@ class Job(Generic[T]):
     history: list[Attempt] | None = None
     # The W3C traceparent of its enqueue (relayq/tracing.py); None when not traced.
     trace: str | None = None
+    # A running job's cancel was requested (it ends cancelled when its attempt ends).
+    cancel_requested: bool = False
+    # How far the running attempt got (current_job().progress): a fraction in [0, 1], and info.
+    progress: float | None = None
+    progress_info: Any = None
 
     @classmethod
     def from_hash(cls, queue: str, local_id: str, h: dict[str, str], decode: Any) -> Job[Any]:
@@ -121,7 +127,11 @@ class Job(Generic[T]):
             get("err"), get("ik"),
             int(timeout) if timeout else None,
             get("l") if state == "running" else None,
-            trace=get("tp"),
+            None,
+            get("tp"),
+            get("cr") == "1",
+            float(progress) if (progress := get("pg")) else None,
+            json.loads(info) if (info := get("pi")) else None,
         )
 
     def to_dict(self, encode_payload: Any = None, with_lease: bool = False) -> dict[str, Any]:
@@ -149,6 +159,9 @@ class Job(Generic[T]):
             "trace": self.trace,
             "history": (None if self.history is None
                         else [attempt.to_dict() for attempt in self.history]),
+            "cancel_requested": self.cancel_requested,
+            "progress": self.progress,
+            "progress_info": self.progress_info,
         }
         if with_lease:
             view["lease"] = self.lease

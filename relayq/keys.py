@@ -29,6 +29,10 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 | relayq:{q}:wake          | LIST   | whatever makes jobs ready (a token);      | none          |
 |                          |        | BLPOP by idle workers                     |               |
 | relayq:{q}:events        | PUBSUB | every transition (a channel, not a key)   | -             |
+| relayq:{q}:log           | STREAM | every transition and progress, in the     | none (trimmed |
+|                          |        | same script (lua/lib/events.lua): the     | near the      |
+|                          |        | queue's durable event log                 | event_log_max |
+|                          |        |                                           | setting)      |
 | relayq:queues            | SET    | Queue on first use (all queue names)      | none          |
 | relayq:apikeys           | HASH   | the API key store (key id -> record)      | none          |
 | relayq:workers           | ZSET   | each worker process (relayq.worker.       | none (pruned  |
@@ -86,7 +90,7 @@ class QueueKeys:
 
     __slots__ = (
         "prefix", "meta", "prios", "scheduled", "running", "dead", "succeeded", "totals",
-        "seq", "leases", "wake", "events",
+        "seq", "leases", "wake", "events", "log",
     )
 
     def __init__(self, queue: str) -> None:
@@ -103,6 +107,7 @@ class QueueKeys:
         self.leases = p + "leases"
         self.wake = p + "wake"
         self.events = p + "events"
+        self.log = p + "log"
 
     def job(self, local_id: str) -> str:
         return f"{self.prefix}job:{local_id}"

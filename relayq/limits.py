@@ -98,6 +98,21 @@ PROCESS_STUCK_KILL_S = 1.0  # a process whose only running job timed out: SIGTER
 PROCESS_CHECK_S = 0.05  # how often the supervisor checks timeouts and exits
 PROCESS_MEMORY_CHECK_S = 1.0  # how often it reads each process's RSS
 
+# -- running jobs: cancel, progress, the event log (lua/lib/events.lua) -------------------------
+
+# A worker asks Redis about the jobs it runs (lease heartbeat, which also answers which of them
+# have a cancel requested) at least this often while it runs any: a handler learns of a cancel
+# within about this long. One call per queue and worker, whatever the number of jobs.
+CANCEL_CHECK_MS = 333
+# current_job().progress() writes at most once per this interval (a tight loop cannot flood
+# Redis): a call sooner than that after the last write is dropped, unless it reports 1.0.
+PROGRESS_INTERVAL_MS = 250
+# The event log of each queue (a Redis Stream) keeps about the newest this many entries, unless
+# the queue's `event_log_max` setting says otherwise (0: no log).
+DEFAULT_EVENT_LOG_MAX = 10_000
+MAX_EVENT_LOG = 10_000_000
+EVENTS_PAGE = 200  # log entries read per call by an events reader (Queue.events, GET /api/events)
+
 # -- rate limit (token bucket, jobs per second) -------------------------------------------------
 
 # At least one job per 1000 s: when throttled, Retry-After is then at most 1000 seconds.
@@ -115,6 +130,7 @@ SETTING_DEFAULTS = {
     "dead_ttl_ms": 604_800_000,  # dead letters: 7 days (or until purged or requeued)
     "idempotency_ttl_ms": 86_400_000,  # idempotency keys: 24 h
     "max_payload_bytes": DEFAULT_MAX_PAYLOAD_BYTES,
+    "event_log_max": DEFAULT_EVENT_LOG_MAX,
 }
 SETTING_RANGES = {
     "max_attempts": (1, MAX_ATTEMPTS),
@@ -124,6 +140,7 @@ SETTING_RANGES = {
     "dead_ttl_ms": (1, MAX_DURATION_MS),
     "idempotency_ttl_ms": (1, MAX_DURATION_MS),
     "max_payload_bytes": (1, MAX_PAYLOAD_BYTES),
+    "event_log_max": (0, MAX_EVENT_LOG),
 }
 DEFAULT_MAX_ATTEMPTS = SETTING_DEFAULTS["max_attempts"]
 

@@ -182,7 +182,7 @@ class MetricsEvents(WorkerEvents):
         RUN_SECONDS.labels(job.queue).observe(duration_s)
 
     def settled(self, job: Job[Any], kind: str, status: str) -> None:
-        if status != "ok":
+        if status not in ("ok", "cancelled"):  # cancelled: its cancel was requested, not lost
             JOBS_LEASE_LOST.labels(job.queue).inc()
 
     def throttled(self, queue: str) -> None:

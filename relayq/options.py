@@ -64,6 +64,13 @@ def check_run_at(when: datetime | int) -> int:
     return check_int(when, "run_at", 0, int(time.time() * 1000) + MAX_DURATION_MS)
 
 
+def check_fraction(value: Any, name: str = "progress") -> float:
+    """A number in [0, 1] (a job's progress), or InvalidArgument."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvalidArgument(f"{name} must be a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
 def check_payload_size(text: str, limit: int, what: str = "payload") -> str:
     size = len(text.encode())
     if size > limit:

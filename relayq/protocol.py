@@ -35,9 +35,10 @@ R = TypeVar("R")
 ENQUEUE_FIELDS = 11  # per job of an enqueue call: payload, nine options, trace (enqueue.lua)
 
 ENQUEUE, CLAIM, ACK, NACK, HEARTBEAT, RELEASE, STATS, REAP, PROMOTE, REQUEUE, PURGE, CANCEL, \
-    PAUSE, RATE_LIMIT, CONFIGURE, RESTORE = (scripts.script(name) for name in (
+    PAUSE, RATE_LIMIT, CONFIGURE, RESTORE, PROGRESS = (scripts.script(name) for name in (
         "enqueue", "claim", "ack", "nack", "heartbeat", "release", "stats", "reap", "promote",
-        "requeue", "purge", "cancel", "pause", "rate_limit", "configure", "restore"))
+        "requeue", "purge", "cancel", "pause", "rate_limit", "configure", "restore",
+        "progress"))
 
 
 class Call(NamedTuple, Generic[R]):
@@ -183,10 +184,29 @@ class Nacked(NamedTuple):
 
 
 class Cancelled(NamedTuple):
-    """cancel.lua's reply: `status` ok, not_found, or conflict (then `state` is why)."""
+    """cancel.lua's reply: `status` ok (then `state` is 'cancelled', or 'running' for a running
+    job whose cancel is now requested), not_found, or conflict (then `state` is why)."""
 
     status: str
     state: str | None = None
+
+
+class Heartbeat(NamedTuple):
+    """heartbeat.lua's answer for one job: status ok | not_found | lease_lost, the new lease
+    deadline (ms, -1 unless ok), and whether the job's cancel was requested."""
+
+    status: str
+    deadline_ms: int
+    cancel_requested: bool
+
+
+class Progressed(NamedTuple):
+    """progress.lua's reply: status ok | not_found | lease_lost (then `current_state`), and
+    whether the job's cancel was requested."""
+
+    status: str
+    cancel_requested: bool = False
+    current_state: str | None = None
 
 
 class DeadMoved(NamedTuple):
@@ -199,6 +219,7 @@ class DeadMoved(NamedTuple):
 class Reaped(NamedTuple):
     requeued: int
     dead: int
+    cancelled: int  # running jobs whose cancel was requested before their worker was lost
 
 
 class Promoted(NamedTuple):
@@ -233,15 +254,27 @@ def _nacked(reply: Sequence[Any]) -> Nacked:
     raise AssertionError  # refuse() always raises
 
 
-def _heartbeats(reply: Sequence[Any]) -> list[tuple[str, int]]:
-    """(status, new deadline ms or -1) per job."""
+def _heartbeats(reply: Sequence[Any]) -> list[Heartbeat]:
     it = iter(_ok(reply)[1:])
-    return [(status, int(deadline)) for status, deadline in zip(it, it)]
+    return [Heartbeat(status, int(deadline), cancel == 1)
+            for status, deadline, cancel in zip(it, it, it)]
+
+
+def _progressed(reply: Sequence[Any]) -> Progressed:
+    status = reply[0]
+    if status == "ok":
+        return Progressed(status, reply[1] == 1)
+    if status == "not_found":
+        return Progressed(status)
+    if status == "lease_lost":
+        return Progressed(status, current_state=reply[1])
+    refuse(reply)
+    raise AssertionError  # refuse() always raises
 
 
 def _reaped(reply: Sequence[Any]) -> Reaped:
-    _, requeued, dead = _ok(reply)
-    return Reaped(int(requeued), int(dead))
+    _, requeued, dead, cancelled = _ok(reply)
+    return Reaped(int(requeued), int(dead), int(cancelled))
 
 
 def _promoted(reply: Sequence[Any]) -> Promoted:
@@ -261,9 +294,9 @@ def _restored(reply: Sequence[Any]) -> Restored:
 
 def _cancelled(reply: Sequence[Any]) -> Cancelled:
     status = reply[0]
-    if status == "ok" or status == "not_found":
+    if status == "not_found":
         return Cancelled(status)
-    if status == "conflict":
+    if status == "ok" or status == "conflict":
         return Cancelled(status, reply[1])
     refuse(reply)
     raise AssertionError  # refuse() always raises
@@ -288,7 +321,7 @@ class QueueCalls:
         self._claim_keys = (k.meta, k.prios, k.scheduled, k.running, k.totals, k.wake, k.leases)
         self._ack_keys = (k.meta, k.running, k.succeeded, k.totals)
         self._nack_keys = (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals, k.wake)
-        self._release_keys = (k.meta, k.running, k.prios, k.wake)
+        self._release_keys = (k.meta, k.running, k.prios, k.wake, k.totals)
         self._stats_keys = (k.meta, k.prios, k.scheduled, k.running, k.dead, k.succeeded,
                             k.totals)
         self._reap_keys = (k.meta, k.running, k.prios, k.dead, k.succeeded, k.totals, k.wake)
@@ -345,7 +378,8 @@ class QueueCalls:
     def ack(self, max_result_bytes: int, acks: Iterable[tuple[str, str, str]]
             ) -> Call[list[str]]:
         """(local id, lease, result as JSON text or '') per job; a status per job: ok |
-        not_found | lease_lost."""
+        cancelled (its cancel was requested: it ended cancelled, result kept) | not_found |
+        lease_lost."""
         args = (*self._head, max_result_bytes, *chain.from_iterable(acks))
         return Call(ACK, self._ack_keys, args, _statuses)
 
@@ -357,13 +391,20 @@ class QueueCalls:
         return Call(NACK, self._nack_keys, args, _nacked)
 
     def heartbeat(self, visibility_ms: int, leases: Iterable[tuple[str, str]]
-                  ) -> Call[list[tuple[str, int]]]:
-        """(local id, lease) per job; (status, new deadline ms or -1) per job."""
+                  ) -> Call[list[Heartbeat]]:
+        """(local id, lease) per job; a Heartbeat per job."""
         args = (self.keys.prefix, visibility_ms, *chain.from_iterable(leases))
         return Call(HEARTBEAT, (self.keys.running,), args, _heartbeats)
 
+    def progress(self, local_id: str, lease: str, fraction: float, info_json: str
+                 ) -> Call[Progressed]:
+        """`fraction` in [0, 1]; `info_json` JSON text or '' for none."""
+        args = (*self._head, local_id, lease, repr(float(fraction)), info_json)
+        return Call(PROGRESS, (self.keys.meta,), args, _progressed)
+
     def release(self, leases: Iterable[tuple[str, str]]) -> Call[list[str]]:
-        """(local id, lease) per job, handed back without spending an attempt."""
+        """(local id, lease) per job, handed back without spending an attempt; a status per job:
+        ok | cancelled (its cancel was requested: it ended) | not_found | lease_lost."""
         args = (*self._head, *chain.from_iterable(leases))
         return Call(RELEASE, self._release_keys, args, _statuses)
 

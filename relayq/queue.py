@@ -17,9 +17,10 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
+from . import events as event_log
 from . import listing, protocol, tracing
 from .codec import Codec, codec_for, dumps
 from .connection import RedisClient, connect, redis_errors
@@ -41,6 +42,7 @@ from .limits import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_PAGE,
     DEFAULT_VISIBILITY_MS,
+    EVENTS_PAGE,
     MAX_BURST,
     MAX_CLAIM_COUNT,
     MAX_DURATION_MS,
@@ -56,6 +58,7 @@ from .limits import (
 from .options import (
     DEFAULT_OPTIONS,
     JobOptions,
+    check_fraction,
     check_int,
     check_json_text,
     check_payload_size,
@@ -207,11 +210,14 @@ class QueueOps(Generic[T]):
         return claimed
 
     def _ack(self, job_id: str, lease: str, result: Any, replicas: int | None,
-             replica_timeout_ms: int | None) -> Op[None]:
+             replica_timeout_ms: int | None) -> Op[str]:
         status = (yield from self._ack_many([(job_id, lease, result)], replicas,
                                             replica_timeout_ms))[0]
+        if status == "cancelled":
+            return status
         if status != "ok":
             raise _refused(status, f"ack of {job_id} refused: {status}")
+        return "succeeded"
 
     def _ack_many(self, acks: Iterable[tuple[str, str, Any]], replicas: int | None,
                   replica_timeout_ms: int | None) -> Op[list[str]]:
@@ -262,14 +268,17 @@ class QueueOps(Generic[T]):
         return self._calls.nack(self.local_id(job_id), lease, error, retry, delay_ms,
                                 repr(int.from_bytes(os.urandom(7), "big") / 2**56))
 
+    def _beat(self, job_id: str, lease: str, visibility_ms: int) -> Op[protocol.Heartbeat]:
+        beat = (yield from self._heartbeat_many([(job_id, lease)], visibility_ms))[0]
+        if beat.status != "ok":
+            raise _refused(beat.status, f"heartbeat of {job_id} refused: {beat.status}")
+        return beat
+
     def _heartbeat(self, job_id: str, lease: str, visibility_ms: int) -> Op[int]:
-        status, deadline = (yield from self._heartbeat_many([(job_id, lease)], visibility_ms))[0]
-        if status != "ok":
-            raise _refused(status, f"heartbeat of {job_id} refused: {status}")
-        return deadline
+        return (yield from self._beat(job_id, lease, visibility_ms)).deadline_ms
 
     def _heartbeat_many(self, leases: Iterable[tuple[str, str]], visibility_ms: int
-                        ) -> Op[list[tuple[str, int]]]:
+                        ) -> Op[list[protocol.Heartbeat]]:
         check_int(visibility_ms, "visibility_ms", 1, MAX_VISIBILITY_MS)
         return (yield Scripts((self._calls.heartbeat(visibility_ms, [
             (self.local_id(job_id), lease) for job_id, lease in leases]),)))[0]
@@ -369,13 +378,28 @@ class QueueOps(Generic[T]):
         yield from self._register()  # after: a refused restore lists nothing
         return statuses
 
-    def _cancel(self, job_id: str) -> Op[None]:
+    def _cancel(self, job_id: str) -> Op[str]:
         cancelled = (yield Scripts((self._calls.cancel(self.local_id(job_id)),)))[0]
         if cancelled.status == "conflict":
-            raise Conflict(f"job {job_id} is {cancelled.state}: only ready or scheduled jobs "
-                           "can be cancelled")
+            raise Conflict(f"job {job_id} is {cancelled.state}: a finished job cannot be "
+                           "cancelled")
         if cancelled.status == "not_found":
             raise JobNotFound(f"job {job_id} not found")
+        return cancelled.state or "cancelled"
+
+    def _progress(self, job_id: str, lease: str, fraction: float, info: Any) -> Op[bool]:
+        fraction = check_fraction(fraction)
+        info_json = ""
+        if info is not None:
+            info_json = check_json_text(
+                check_payload_size(dumps(info), self.max_payload_bytes, "progress info"),
+                "progress info")
+        progressed = (yield Scripts((self._calls.progress(self.local_id(job_id), lease,
+                                                          fraction, info_json),)))[0]
+        if progressed.status != "ok":
+            raise _refused(progressed.status, f"progress of {job_id} refused: "
+                           f"{progressed.current_state or progressed.status}")
+        return progressed.cancel_requested
 
     def _repeat(self, build: Any) -> Op[int]:
         total = 0
@@ -499,14 +523,17 @@ class Queue(QueueOps[T]):
         return self._drive(self._claim(count, visibility_ms, worker_id))
 
     def ack(self, job_id: str, lease: str, result: Any = None, *, replicas: int | None = None,
-            replica_timeout_ms: int | None = None) -> None:
-        """Marks a running job succeeded. LeaseLost if `lease` is no longer the job's lease."""
-        self._drive(self._ack(job_id, lease, result, replicas, replica_timeout_ms))
+            replica_timeout_ms: int | None = None) -> str:
+        """Marks a running job succeeded; returns its state then: 'succeeded', or 'cancelled'
+        when its cancel was requested while it ran (the cancel wins; the result is kept).
+        LeaseLost if `lease` is no longer the job's lease."""
+        return self._drive(self._ack(job_id, lease, result, replicas, replica_timeout_ms))
 
     def ack_many(self, acks: Iterable[tuple[str, str, Any]], *, replicas: int | None = None,
                  replica_timeout_ms: int | None = None) -> list[str]:
         """Acks (job_id, lease, result) triples in one call; a status per job
-        ('ok' | 'not_found' | 'lease_lost')."""
+        ('ok' | 'cancelled' (its cancel was requested: it ended cancelled) | 'not_found' |
+        'lease_lost')."""
         return self._drive(self._ack_many(acks, replicas, replica_timeout_ms))
 
     def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
@@ -521,9 +548,15 @@ class Queue(QueueOps[T]):
         """Extends a running job's lease to now + visibility_ms; returns the new deadline (ms)."""
         return self._drive(self._heartbeat(job_id, lease, visibility_ms))
 
+    def beat(self, job_id: str, lease: str, visibility_ms: int = DEFAULT_VISIBILITY_MS
+             ) -> protocol.Heartbeat:
+        """`heartbeat`, answering also whether the job's cancel was requested."""
+        return self._drive(self._beat(job_id, lease, visibility_ms))
+
     def heartbeat_many(self, leases: Iterable[tuple[str, str]],
-                       visibility_ms: int = DEFAULT_VISIBILITY_MS) -> list[tuple[str, int]]:
-        """Extends many leases in one call: (status, new deadline ms or -1) per job."""
+                       visibility_ms: int = DEFAULT_VISIBILITY_MS) -> list[protocol.Heartbeat]:
+        """Extends many leases in one call: per job (status, new deadline ms or -1, whether its
+        cancel was requested): the worker's lease keeper learns of cancels from it."""
         return self._drive(self._heartbeat_many(leases, visibility_ms))
 
     def release_many(self, leases: Iterable[tuple[str, str]]) -> list[str]:
@@ -584,9 +617,39 @@ class Queue(QueueOps[T]):
         written."""
         return self._drive(self._restore(jobs, min_sequence))
 
-    def cancel(self, job_id: str) -> None:
-        """Cancels a ready or scheduled job. Conflict when it is running or finished."""
-        self._drive(self._cancel(job_id))
+    def cancel(self, job_id: str) -> str:
+        """Cancels a job that has not finished. Returns its state: 'cancelled' (it was ready or
+        scheduled), or 'running': its cancel is requested, its handler learns it within about
+        CANCEL_CHECK_MS and the job then ends `cancelled`, never retried (asked again, nothing
+        changes). Conflict when it is finished; JobNotFound when there is no such job."""
+        return self._drive(self._cancel(job_id))
+
+    def progress(self, job_id: str, lease: str, fraction: float, info: Any = None) -> bool:
+        """Records how far a running job got: `fraction` in [0, 1] and optional `info` (any
+        JSON value within the payload limit), fenced by its lease, shown in the job's view and
+        its queue's event log. Returns whether the job's cancel was requested. In a handler,
+        use `current_job().progress(...)`, which also limits how often it writes."""
+        return self._drive(self._progress(job_id, lease, fraction, info))
+
+    def events(self, since: str | None = None, *, wait_s: float | None = None
+               ) -> Iterator[event_log.Event]:
+        """The queue's event log (relayq/events.py) after position `since` (an event's id;
+        None: from now), as it grows: every state change and progress, in order, each once. A
+        `reset` event comes first when the log no longer holds `since` (events were lost). Ends
+        once nothing came for `wait_s` seconds (None: never)."""
+        if since is not None:
+            since = event_log.check_event_id(since)
+        return event_log.follow(self.redis, self.keys, self.name, since, wait_s)
+
+    def read_events(self, after: str, limit: int = EVENTS_PAGE) -> list[event_log.Event]:
+        """One page of the event log after position `after` (see `events`), without waiting."""
+        check_int(limit, "limit", 1, EVENTS_PAGE)
+        return event_log.read_after(self.redis, self.keys, self.name,
+                                    event_log.check_event_id(after), limit)
+
+    def last_event_id(self) -> str:
+        """The position of the newest event in the log ('0-0' when empty)."""
+        return event_log.last_position(self.redis, self.keys)
 
     def requeue_dead_job(self, job_id: str) -> None:
         """Moves one dead job back to ready with its attempts reset; JobNotFound when it is
@@ -634,7 +697,8 @@ class Queue(QueueOps[T]):
     def configure(self, **settings: int) -> None:
         """Changes the queue's defaults for new jobs and its retention: max_attempts,
         backoff_base_ms, backoff_cap_ms, succeeded_ttl_ms, dead_ttl_ms, idempotency_ttl_ms,
-        max_payload_bytes."""
+        max_payload_bytes, and event_log_max (the entries its event log keeps, about; 0: no
+        log)."""
         # the queue is listed after: the script checks the values (a refusal lists nothing)
         self._drive(self._script(self._configure_call(settings), register=True))
 
@@ -646,8 +710,10 @@ class Queue(QueueOps[T]):
         self._drive(self._pass_wake())
 
     def reap(self, limit: int = SWEEP_LIMIT) -> tuple[int, int]:
-        """Recovers jobs whose lease expired: (requeued, dead)."""
-        return self._drive(self._script(self._calls.reap(limit)))
+        """Recovers jobs whose lease expired: (requeued, dead). A job whose cancel was requested
+        before its worker was lost ends cancelled instead (counted in the totals only)."""
+        reaped = self._drive(self._script(self._calls.reap(limit)))
+        return reaped.requeued, reaped.dead
 
     def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
         """Moves due scheduled jobs to ready: (moved, ms until the next is due or None)."""

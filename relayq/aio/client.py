@@ -38,6 +38,7 @@ from ..errors import ServerUnavailable
 from ..job import Job, parse_job_id
 from ..limits import DEFAULT_PAGE
 from ..options import is_digits
+from ..protocol import Heartbeat
 from ..results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 from ..steps import Sleep, drive_async
 from ..worker_registry import WorkerEntry
@@ -159,8 +160,12 @@ class Client(ClientOps):
                     ) -> ClaimResult:
         return await self._drive(self._claim(queue, count, wait_ms, visibility_ms, worker_id))
 
-    async def ack(self, job_id: str, lease: str, result: Any = None) -> None:
-        await self._drive(self._ack(job_id, lease, result))
+    async def ack(self, job_id: str, lease: str, result: Any = None) -> str:
+        return await self._drive(self._ack(job_id, lease, result))
+
+    async def progress(self, job_id: str, lease: str, fraction: float, info: Any = None
+                       ) -> bool:
+        return await self._drive(self._progress(job_id, lease, fraction, info))
 
     async def nack(self, job_id: str, lease: str, error: str = "", *, retry: bool = True,
                    delay_ms: int | None = None) -> NackResult:
@@ -176,7 +181,7 @@ class Client(ClientOps):
                                               worker_id))
 
     async def heartbeat_many(self, queue: str, leases: Iterable[tuple[str, str]],
-                             visibility_ms: int | None = None) -> list[tuple[str, int]]:
+                             visibility_ms: int | None = None) -> list[Heartbeat]:
         return await self._drive(self._heartbeat_many(queue, leases, visibility_ms))
 
     async def reap(self, queue: str) -> tuple[int, int]:
@@ -184,8 +189,8 @@ class Client(ClientOps):
 
     # -- operating ------------------------------------------------------------------------
 
-    async def cancel(self, job_id: str) -> None:
-        await self._drive(self._cancel(job_id))
+    async def cancel(self, job_id: str) -> str:
+        return await self._drive(self._cancel(job_id))
 
     async def pause(self, queue: str) -> None:
         await self._drive(self._pause(queue, True))

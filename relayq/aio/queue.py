@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
+from .. import protocol
 from ..codec import Codec
 from ..job import Job, RestoredJob
 from ..limits import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_PAGE, DEFAULT_VISIBILITY_MS, SWEEP_LIMIT
@@ -111,8 +112,8 @@ class Queue(QueueOps[T]):
         return await self._drive(self._claim(count, visibility_ms, worker_id))
 
     async def ack(self, job_id: str, lease: str, result: Any = None, *,
-                  replicas: int | None = None, replica_timeout_ms: int | None = None) -> None:
-        await self._drive(self._ack(job_id, lease, result, replicas, replica_timeout_ms))
+                  replicas: int | None = None, replica_timeout_ms: int | None = None) -> str:
+        return await self._drive(self._ack(job_id, lease, result, replicas, replica_timeout_ms))
 
     async def ack_many(self, acks: Iterable[tuple[str, str, Any]], *,
                        replicas: int | None = None, replica_timeout_ms: int | None = None
@@ -131,8 +132,12 @@ class Queue(QueueOps[T]):
 
     async def heartbeat_many(self, leases: Iterable[tuple[str, str]],
                              visibility_ms: int = DEFAULT_VISIBILITY_MS
-                             ) -> list[tuple[str, int]]:
+                             ) -> list[protocol.Heartbeat]:
         return await self._drive(self._heartbeat_many(leases, visibility_ms))
+
+    async def beat(self, job_id: str, lease: str, visibility_ms: int = DEFAULT_VISIBILITY_MS
+                   ) -> protocol.Heartbeat:
+        return await self._drive(self._beat(job_id, lease, visibility_ms))
 
     async def release_many(self, leases: Iterable[tuple[str, str]]) -> list[str]:
         return await self._drive(self._release_many(leases))
@@ -169,8 +174,12 @@ class Queue(QueueOps[T]):
                       ) -> list[str]:
         return await self._drive(self._restore(jobs, min_sequence))
 
-    async def cancel(self, job_id: str) -> None:
-        await self._drive(self._cancel(job_id))
+    async def cancel(self, job_id: str) -> str:
+        return await self._drive(self._cancel(job_id))
+
+    async def progress(self, job_id: str, lease: str, fraction: float, info: Any = None
+                       ) -> bool:
+        return await self._drive(self._progress(job_id, lease, fraction, info))
 
     async def requeue_dead_job(self, job_id: str) -> None:
         await self._drive(self._dead_op(self._calls.requeue, job_id, 1))
@@ -200,7 +209,8 @@ class Queue(QueueOps[T]):
         await self._drive(self._script(self._configure_call(settings), register=True))
 
     async def reap(self, limit: int = SWEEP_LIMIT) -> tuple[int, int]:
-        return await self._drive(self._script(self._calls.reap(limit)))
+        reaped = await self._drive(self._script(self._calls.reap(limit)))
+        return reaped.requeued, reaped.dead
 
     async def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
         return await self._drive(self._script(self._calls.promote(limit)))

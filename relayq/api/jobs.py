@@ -1,5 +1,6 @@
 """Jobs: enqueue (one or a batch), list one state (paged, searched), claim (with long poll),
-ack, nack, heartbeat, get, cancel.
+ack, nack, heartbeat (which says whether the job's cancel was requested), progress, get, cancel
+(a running job's by request: 202).
 
 A job id names its queue (``<queue>.<number>``), so routes under /api/jobs/<id> find the queue
 from the id. Long polls wait in the process-wide wake hub (relayq.api.wake_hub).
@@ -144,8 +145,8 @@ def _lease(body: dict[str, Any]) -> str:
 def ack(job_id: str) -> Any:
     q = _job_queue(job_id)
     body = json_body(("lease", "result"), ("lease",))
-    q.ack(job_id, _lease(body), body.get("result"))
-    return {"state": "succeeded"}
+    # cancelled: its cancel was requested while it ran, and the cancel wins (result kept)
+    return {"state": q.ack(job_id, _lease(body), body.get("result"))}
 
 
 @bp.post("/jobs/<job_id>/nack")
@@ -170,7 +171,21 @@ def heartbeat(job_id: str) -> Any:
     lease = _lease(body)
     visibility_ms = optional_int(body, "visibility_ms", 1, MAX_VISIBILITY_MS,
                                  DEFAULT_VISIBILITY_MS)
-    return {"lease_deadline": format_ms(q.heartbeat(job_id, lease, visibility_ms))}
+    beat = q.beat(job_id, lease, visibility_ms)
+    return {"lease_deadline": format_ms(beat.deadline_ms),
+            "cancel_requested": beat.cancel_requested}
+
+
+@bp.post("/jobs/<job_id>/progress")
+@requires("jobs:work")
+def progress(job_id: str) -> Any:
+    """A worker over HTTP reports how far its job got (as `current_job().progress` does; no
+    rate limit here: the caller's loop is its own)."""
+    q = _job_queue(job_id)
+    body = json_body(("lease", "progress", "info"), ("lease", "progress"))
+    lease = _lease(body)
+    fraction = optional(body, "progress", (int, float))
+    return {"cancel_requested": q.progress(job_id, lease, fraction, body.get("info"))}
 
 
 @bp.get("/jobs/<job_id>")
@@ -182,5 +197,8 @@ def get(job_id: str) -> Any:
 @bp.delete("/jobs/<job_id>")
 @requires("jobs:write")
 def cancel(job_id: str) -> Any:
-    _job_queue(job_id).cancel(job_id)
+    """A ready or scheduled job is cancelled (200); a running one has its cancel requested
+    (202: it ends cancelled once its handler stops, within seconds)."""
+    if _job_queue(job_id).cancel(job_id) == "running":
+        return {"state": "running", "cancel_requested": True}, 202
     return {"state": "cancelled"}

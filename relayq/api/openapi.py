@@ -118,13 +118,21 @@ JOB_PROPERTIES: dict[str, Any] = {
                 "description": f"earlier attempts that failed or were lost, newest first (at "
                                f"most {HISTORY_LIMIT}); null where not read: claims and "
                                "listings"},
+    "cancel_requested": {"type": "boolean",
+                         "description": "a running job whose cancel was requested: it ends "
+                                        "cancelled when its attempt ends"},
+    "progress": nullable({"type": "number", "minimum": 0, "maximum": 1,
+                          "description": "how far the running attempt got "
+                                         "(current_job().progress)"}),
+    "progress_info": ANY_JSON,
 }
 ATTEMPT = closed(
     worker_id=nullable(string()), started_at=nullable(TIME), finished_at=TIME,
     outcome={"type": "string", "enum": list(HISTORY_OUTCOMES),
              "description": "retried: the handler failed, the job runs again; reaped: the "
                             "lease expired (worker lost), the job went back to ready; dead: "
-                            "failed or lost with no attempt left (or retry: false)"},
+                            "failed or lost with no attempt left (or retry: false); "
+                            "cancelled: its cancel was requested while it ran"},
     error=nullable(string()),
 )
 WORKER = closed(
@@ -198,13 +206,22 @@ SCHEMAS: dict[str, Any] = {
                  wait_ms=integer(0, MAX_WAIT_MS), visibility_ms=integer(1, MAX_VISIBILITY_MS)),
     "Claimed": closed(jobs={"type": "array", "items": ref("ClaimedJob"), "minItems": 1}),
     "Ack": obj(["lease"], lease=LEASE, result=ANY_JSON),
-    "Acked": closed(state={"const": "succeeded"}),
+    "Acked": closed(state={"enum": ["succeeded", "cancelled"],
+                           "description": "cancelled: its cancel was requested while it ran "
+                                          "(the cancel wins; the result is kept)"}),
     "Nack": obj(["lease"], lease=LEASE, error=string(), retry={"type": "boolean"},
                 delay_ms=integer(0, MAX_DURATION_MS)),
-    "Nacked": closed(state={"enum": ["scheduled", "ready", "dead"]}, attempts=integer(0),
+    "Nacked": closed(state={"enum": ["scheduled", "ready", "dead", "cancelled"]},
+                     attempts=integer(0),
                      run_at=nullable(TIME)),
     "Heartbeat": obj(["lease"], lease=LEASE, visibility_ms=integer(1, MAX_VISIBILITY_MS)),
-    "LeaseExtended": closed(lease_deadline=TIME),
+    "LeaseExtended": closed(lease_deadline=TIME, cancel_requested={
+        "type": "boolean", "description": "the job's cancel was requested: stop its work (it "
+                                          "ends cancelled whatever you report)"}),
+    "Progress": obj(["lease", "progress"], lease=LEASE,
+                    progress={"type": "number", "minimum": 0, "maximum": 1},
+                    info={"description": "any JSON value within the payload limit"}),
+    "ProgressSet": closed(cancel_requested={"type": "boolean"}),
     "Settle": obj(
         outcomes={"type": "array", "maxItems": MAX_HTTP_OUTCOMES, "items": obj(
             ["id", "lease", "outcome"], id=JOB_PROPERTIES["id"], lease=LEASE,
@@ -216,8 +233,10 @@ SCHEMAS: dict[str, Any] = {
         claim=integer(0, MAX_HTTP_CLAIM_COUNT, description="jobs to claim after (default 0)"),
         visibility_ms=integer(1, MAX_VISIBILITY_MS), worker_id=string(MAX_WORKER_ID_BYTES)),
     "Settled": closed(
-        statuses={"type": "array", "items": {"enum": ["ok", "not_found", "lease_lost"]},
-                  "description": "one per outcome, in order"},
+        statuses={"type": "array",
+                  "items": {"enum": ["ok", "cancelled", "not_found", "lease_lost"]},
+                  "description": "one per outcome, in order (cancelled: an ack of a job "
+                                 "whose cancel was requested; it ended cancelled)"},
         jobs={"type": "array", "items": ref("ClaimedJob")},
         claim_status={"enum": [None, "ok", "empty", "paused", "throttled"],
                       "description": "null without a claim"},
@@ -228,9 +247,11 @@ SCHEMAS: dict[str, Any] = {
         "items": obj(["id", "lease"], id=JOB_PROPERTIES["id"], lease=LEASE)},
         visibility_ms=integer(1, MAX_VISIBILITY_MS)),
     "LeasesExtended": closed(leases={"type": "array", "items": closed(
-        status={"enum": ["ok", "not_found", "lease_lost"]}, lease_deadline=nullable(TIME))}),
+        status={"enum": ["ok", "not_found", "lease_lost"]}, lease_deadline=nullable(TIME),
+        cancel_requested={"type": "boolean"})}),
     "Reaped": closed(requeued=integer(0), dead=integer(0)),
     "Cancelled": closed(state={"const": "cancelled"}),
+    "CancelRequested": closed(state={"const": "running"}, cancel_requested={"const": True}),
     "QueueStats": STATS,
     "QueueList": closed(queues={"type": "array", "items": ref("QueueStats")}),
     "Paused": closed(queue=string(), paused={"type": "boolean"}),
@@ -302,10 +323,19 @@ NO_JOBS = {"description": "nothing claimable now (empty, paused or throttled)", 
                                    f"only; at most {round(1 / MIN_RATE)}: the rate's minimum)",
                     "schema": {"type": "string", "pattern": "^[0-9]+$"}}}}
 SSE = {"description": "text/event-stream: `stats` events about every second and `job` events "
-                      "({queue, state, ids}) as jobs change state",
+                      "({queue, state, ids}) as jobs change state. With `queue`, job events "
+                      "come from the queue's event log, each with an SSE id (its position) "
+                      "and also `id` and `at` in its data (state `progress` adds progress and "
+                      "progress_info; `cancel_requested` is one too), resumable from "
+                      "Last-Event-ID or `since`; a `reset` event says the log no longer held "
+                      "the position (events were lost: reload)",
        "content": {"text/event-stream": {"schema": {"type": "string"}}}}
 QUEUE_NAME = string(pattern=f"^{QUEUE_NAME_PATTERN}$")
 QUEUE_FILTER = {"name": "queue", "in": "query", "required": False, "schema": QUEUE_NAME}
+SINCE = {"name": "since", "in": "query", "required": False,
+         "description": "with `queue`: start after this position of the queue's event log (an "
+                        "event's id, `<ms>-<seq>`), as the Last-Event-ID header does",
+         "schema": string(pattern="^[0-9]{1,20}(-[0-9]{1,20})?$")}
 PAGE = ({"name": "limit", "in": "query", "required": False, "schema": integer(1, MAX_PAGE)},
         {"name": "cursor", "in": "query", "required": False,
          "schema": string(pattern=f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$")})
@@ -369,6 +399,9 @@ PATHS: dict[str, Any] = {
     "/api/jobs/{job_id}/heartbeat": {"post": op(
         "Extend a running job's lease", "jobs:work", {200: ("LeaseExtended", "extended")},
         body="Heartbeat", params=("job_id",), errors=(409,))},
+    "/api/jobs/{job_id}/progress": {"post": op(
+        "Report a running job's progress (fenced by its lease)", "jobs:work",
+        {200: ("ProgressSet", "stored")}, body="Progress", params=("job_id",), errors=(409,))},
     "/api/queues/{queue}/settle": {"post": op(
         "Record many outcomes (ack, nack, release) and claim the next jobs, in one round "
         "trip (what relayq-worker --server sends)", "jobs:work",
@@ -383,8 +416,11 @@ PATHS: dict[str, Any] = {
         {200: ("Reaped", "how many")}, params=("queue",))},
     "/api/jobs/{job_id}": {
         "get": op("A job", "jobs:read", {200: ("Job", "the job")}, params=("job_id",)),
-        "delete": op("Cancel a ready or scheduled job", "jobs:write",
-                     {200: ("Cancelled", "cancelled")}, params=("job_id",), errors=(409,)),
+        "delete": op("Cancel a job: a ready or scheduled one at once (200), a running one by "
+                     "request (202: it ends cancelled once its handler stops)", "jobs:write",
+                     {200: ("Cancelled", "cancelled"),
+                      202: ("CancelRequested", "running: its cancel is requested")},
+                     params=("job_id",), errors=(409,)),
     },
     "/api/queues": {"get": op("Every queue with its stats", "jobs:read",
                               {200: ("QueueList", "queues")})},
@@ -416,7 +452,7 @@ PATHS: dict[str, Any] = {
         "Purge one dead job", "queues:admin", {200: ("Purged", "purged")},
         params=("queue", "job_id"))},
     "/api/events": {"get": op("Live events (Server-Sent Events)", "jobs:read", {},
-                              query=(QUEUE_FILTER,), errors=(400,))},
+                              query=(QUEUE_FILTER, SINCE), errors=(400,))},
     "/api/keys": {
         "post": op("Create an API key (the secret is shown once)", "keys:admin",
                    {201: ("KeyCreated", "created")}, body="NewKey"),

@@ -15,6 +15,7 @@ STATUSES: dict[str, int] = {
     "invalid_job_id": 400,
     "invalid_payload": 400,
     "invalid_json": 400,
+    "invalid_event_id": 400,
     "unauthorized": 401,
     "forbidden": 403,
     "not_found": 404,
@@ -22,6 +23,7 @@ STATUSES: dict[str, int] = {
     "lease_lost": 409,
     "conflict": 409,
     "last_admin_key": 409,
+    "cancelled": 409,  # raised in handlers, never over HTTP; a job cancelled is a conflict
     "precondition_failed": 412,  # relayq.export's
     "payload_too_large": 413,
     "invalid_manifest": 422,  # relayq.export's

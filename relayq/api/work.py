@@ -106,7 +106,8 @@ def settle(queue: str) -> Any:
 @bp.post("/queues/<queue>/heartbeat")
 @requires("jobs:work")
 def heartbeat_many(queue: str) -> Any:
-    """Extends many leases of one queue: a status and new deadline per lease, in order."""
+    """Extends many leases of one queue: a status, new deadline and whether its cancel was
+    requested per lease, in order."""
     q = services().queue(queue)
     body = json_body(("leases", "visibility_ms"), ("leases",))
     leases = []
@@ -117,8 +118,9 @@ def heartbeat_many(queue: str) -> Any:
     visibility_ms = optional_int(body, "visibility_ms", 1, MAX_VISIBILITY_MS,
                                  DEFAULT_VISIBILITY_MS)
     replies = q.heartbeat_many(leases, visibility_ms)
-    return {"leases": [{"status": status, "lease_deadline": format_ms(deadline)
-                        if status == "ok" else None} for status, deadline in replies]}
+    return {"leases": [{"status": beat.status, "lease_deadline": format_ms(beat.deadline_ms)
+                        if beat.status == "ok" else None,
+                        "cancel_requested": beat.cancel_requested} for beat in replies]}
 
 
 @bp.post("/queues/<queue>/reap")

@@ -63,8 +63,12 @@ def register(subparsers: Any) -> None:
     add_server_args(p)
     p.set_defaults(handler=list_jobs)
 
-    p = subparsers.add_parser("cancel", help="cancel a ready or scheduled job",
-                              description="Cancel a ready or scheduled job.")
+    p = subparsers.add_parser(
+        "cancel", help="cancel a job (a running one by request)",
+        description="Cancel a job. A ready or scheduled one is cancelled at once; a running "
+                    "one has its cancel requested: its handler learns it within a second and "
+                    "the job ends cancelled, never retried. A finished job cannot be "
+                    "cancelled.")
     p.add_argument("id")
     add_server_args(p)
     p.set_defaults(handler=cancel)
@@ -136,9 +140,11 @@ def list_jobs(args: argparse.Namespace) -> int:
 
 def cancel(args: argparse.Namespace) -> int:
     with client_for(args) as client:
-        client.cancel(args.id)
+        state = client.cancel(args.id)
     if args.json:
-        print_json({"id": args.id, "state": "cancelled"})
+        print_json({"id": args.id, "state": state, "cancel_requested": state == "running"})
+    elif state == "running":
+        print(f"{args.id} is running: cancel requested")
     else:
         print(f"{args.id} cancelled")
     return 0

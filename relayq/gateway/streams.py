@@ -280,7 +280,7 @@ def _take_over(gw: Gateway, q: Queue[Any], jobs: list[Job[Any]], min_idle: int,
     if not idle:
         return []
     statuses = q.heartbeat_many([(job.id, job.lease or "") for job in idle], gw.config.lease_ms)
-    taken = [job for job, (status, _) in zip(idle, statuses) if status == "ok"]
+    taken = [job for job, beat in zip(idle, statuses) if beat.status == "ok"]
     for job in taken:
         gw.remember_lease(job.id, job.lease or "")
     return taken

@@ -4,7 +4,8 @@
 A handler takes the job's payload and returns its result (any JSON value). It fails by raising:
 `Retry(delay_ms=...)` asks for a retry after a given delay, `Fail(...)` sends the job straight to
 the dead-letter queue, any other exception retries with the queue's backoff. `current_job()`
-gives the running job inside a handler.
+gives the running job inside a handler (a `RunningJob`: the job's fields, plus `cancelled`,
+`check_cancelled()` and `progress()`).
 
 Each `@app.task` returns a `Task`, a handle that is still the plain function (`send_email(p)`
 calls the handler, so it can be unit-tested) and that enqueues jobs for itself:
@@ -24,25 +25,77 @@ import inspect
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..connection import RedisClient, connect
-from ..errors import InvalidArgument, RelayqError
+from ..errors import Cancelled, InvalidArgument, RelayqError
 from ..job import Job
 from ..keys import check_queue_name
-from ..options import JobOptions
+from ..limits import PROGRESS_INTERVAL_MS
+from ..options import JobOptions, check_fraction
 from ..queue import Queue
 from ..results import EnqueueResult, NewJob
 
 DEFAULT_QUEUE = "default"  # the queue of an app's tasks when neither the task nor the app names one
 
-_current_job: contextvars.ContextVar[Job[Any] | None] = contextvars.ContextVar(
+class RunningJob:
+    """The job a handler runs, as `current_job()` gives it: every field of its `Job` (`id`,
+    `payload`, `attempts`, ...) and what a running job can do.
+
+    `cancelled` turns true once the job's cancel was requested (the worker learns it from its
+    lease heartbeat, within about CANCEL_CHECK_MS); `check_cancelled()` raises
+    `relayq.Cancelled` then. A handler that goes on anyway is not stopped: its job still ends
+    `cancelled` (the settle scripts decide), never retried.
+
+    `progress(fraction, info=None)` records how far the job got (fenced by its lease; shown in
+    its view and its queue's event log), at most once per PROGRESS_INTERVAL_MS: a call sooner
+    than that after the last write is dropped, unless `fraction` is 1."""
+
+    __slots__ = ("job", "_queue", "_cancel", "_last_progress")
+
+    def __init__(self, job: Job[Any], queue: Queue[Any], cancel: threading.Event) -> None:
+        self.job = job
+        self._queue = queue
+        self._cancel = cancel
+        self._last_progress = -float("inf")
+
+    def __getattr__(self, name: str) -> Any:  # only for what is not found on RunningJob
+        if name == "job":  # not set yet (a copy made without __init__): no endless lookup
+            raise AttributeError(name)
+        return getattr(self.job, name)
+
+    def __repr__(self) -> str:
+        return f"RunningJob({self.job.id!r})"
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raises `relayq.Cancelled` when the job's cancel was requested."""
+        if self._cancel.is_set():
+            raise Cancelled(f"job {self.job.id} was cancelled")
+
+    def progress(self, fraction: float, info: Any = None) -> None:
+        """Records `fraction` (0..1) and optional `info` (any JSON value within the payload
+        limit) on the job; InvalidArgument or PayloadTooLarge for bad input, nothing stored."""
+        check_fraction(fraction)
+        now = time.monotonic()
+        if fraction < 1 and (now - self._last_progress) * 1000 < PROGRESS_INTERVAL_MS:
+            return
+        self._last_progress = now
+        if self._queue.progress(self.job.id, self.job.lease or "", fraction, info):
+            self._cancel.set()
+
+
+_current_job: contextvars.ContextVar[RunningJob | None] = contextvars.ContextVar(
     "relayq_current_job", default=None
 )
 
 
-def current_job() -> Job[Any]:
+def current_job() -> RunningJob:
     """The job the calling handler is running (RuntimeError outside a handler)."""
     job = _current_job.get()
     if job is None:

@@ -162,7 +162,11 @@ class Dispatcher:
             self.inflight.remove(running.job.id)
             if running.abandoned:  # timed out or lease lost: someone else owns its fate now
                 return
-            if message.outcome.kind == "ack":
+            # A job whose cancel was requested ends cancelled (the script decides): counted as
+            # neither a success nor a failure.
+            if running.cancel.is_set():
+                pass
+            elif message.outcome.kind == "ack":
                 self.events.succeeded(running.job, message.duration_s)
             else:
                 self.events.failed(running.job, message.duration_s, message.outcome.error)
@@ -255,7 +259,10 @@ class Dispatcher:
         for (outcome, running), status in zip(pending, statuses):
             if running is not None:
                 self.events.settled(running.job, outcome.kind, status)
-            if status != "ok":
+            if status == "cancelled":  # its cancel was requested: the script ended it so
+                log_event(log, logging.INFO, "job.cancelled", id=outcome.job_id,
+                          outcome=outcome.kind)
+            elif status != "ok":
                 log_event(log, logging.WARNING, "job.lease_lost", id=outcome.job_id,
                           outcome=outcome.kind, status=status)
 

@@ -24,7 +24,8 @@ class WorkerEvents:
     def failed(self, job: Job[Any], duration_s: float, error: str) -> None: ...
 
     def settled(self, job: Job[Any], kind: str, status: str) -> None:
-        """An outcome reached Redis; status is ok, lease_lost or not_found."""
+        """An outcome reached Redis; status is ok, cancelled (its cancel was requested: the job
+        ended cancelled), lease_lost or not_found."""
 
     def throttled(self, queue: str) -> None: ...
 

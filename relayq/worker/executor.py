@@ -19,14 +19,15 @@ from typing import Any
 
 from .. import tracing
 from ..codec import dumps
-from ..errors import InvalidPayload
+from ..errors import Cancelled, InvalidPayload
 from ..logs import log_event
 from ..results import Outcome
-from .app import App, Fail, Retry, _current_job
+from .app import App, Fail, Retry, RunningJob, _current_job
 from .events import WorkerEvents
 from .inflight import Running
 
 log = logging.getLogger("relayq.worker")
+ASYNC_CANCEL_POLL_S = 0.05  # how often a thread waiting on an async handler looks for a cancel
 
 
 @dataclass(slots=True)
@@ -41,7 +42,7 @@ def outcome_of(running: Running, run: Callable[[], Any]) -> Done:
     job = running.job
     lease = job.lease or ""
     start = time.perf_counter()
-    token = _current_job.set(job)
+    token = _current_job.set(RunningJob(job, running.queue, running.cancel))
     try:
         result = run()
     except Retry as e:
@@ -141,7 +142,10 @@ class Executor:
         to run jobs in a test's own process."""
         job = running.job
         task = self.app.handler_for(job.type)
-        if task is None:
+        if running.cancel.is_set():  # cancelled while prefetched: its handler never starts
+            def run() -> Any:
+                raise Cancelled(f"job {job.id} was cancelled before it started")
+        elif task is None:
             def run() -> Any:
                 raise Fail(f"no task handles job type {job.type!r}")
         elif task.is_async:
@@ -149,20 +153,32 @@ class Executor:
 
             def run() -> Any:
                 coro = task.fn(job.payload)
-                future = asyncio.run_coroutine_threadsafe(_with_job(job, coro), self._loop)
-                timeout = job.timeout_ms / 1000 if job.timeout_ms else None
-                try:
-                    return future.result(timeout)
-                except TimeoutError:
-                    future.cancel()
-                    raise
+                future = asyncio.run_coroutine_threadsafe(
+                    _with_job(_current_job.get(), coro), self._loop)
+                deadline = time.monotonic() + job.timeout_ms / 1000 if job.timeout_ms else None
+                # Waits in slices so that a cancel (set by the lease keeper) cancels the task:
+                # the coroutine gets CancelledError at its next await.
+                while True:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    try:
+                        return future.result(ASYNC_CANCEL_POLL_S if left is None
+                                             else max(0.0, min(left, ASYNC_CANCEL_POLL_S)))
+                    except TimeoutError:
+                        if running.cancel.is_set():
+                            future.cancel()
+                            raise Cancelled(f"job {job.id} was cancelled") from None
+                        if left is not None and left <= ASYNC_CANCEL_POLL_S:
+                            future.cancel()
+                            raise
         else:
             def run() -> Any:
                 return task.fn(job.payload)
         with tracing.run_span(job) as span:  # parented to the job's enqueue, when traced
             done = outcome_of(running, run)
             tracing.set_outcome(span, done.outcome.kind == "ack", done.outcome.error)
-        if done.outcome.kind == "nack":
+        if running.cancel.is_set():
+            log_event(log, logging.INFO, "job.cancelled", id=job.id, outcome=done.outcome.kind)
+        elif done.outcome.kind == "nack":
             log_event(log, logging.INFO, "job.failed", id=job.id, attempt=job.attempts,
                       error=done.outcome.error.strip().splitlines()[-1][:200])
         else:
@@ -171,7 +187,7 @@ class Executor:
         return done
 
 
-async def _with_job(job: Any, coro: Any) -> Any:
+async def _with_job(job: RunningJob | None, coro: Any) -> Any:
     token = _current_job.set(job)
     try:
         return await coro

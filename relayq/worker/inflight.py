@@ -5,7 +5,7 @@ All access goes through one lock."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..job import Job
@@ -18,6 +18,8 @@ class Running:
     queue: WorkQueue
     started: float | None = None  # monotonic time its handler began; None while prefetched
     abandoned: bool = False  # timed out, released or lease lost: its outcome is not recorded
+    # Set once the lease keeper hears the job's cancel was requested (current_job().cancelled).
+    cancel: threading.Event = field(default_factory=threading.Event)
 
 
 class InFlight:

@@ -1,6 +1,11 @@
 """The lease keeper: extends the leases of every job this worker runs, so that a handler can
 run longer than the lease (`--visibility`) while its worker lives. One batched heartbeat call per
-queue, every third of the lease. It also enforces job timeouts (`timeout_ms`): a job over its
+queue, every third of the lease or every CANCEL_CHECK_MS (relayq/limits.py), whichever is
+sooner, while the worker holds jobs of that queue (none while idle). The heartbeat's reply says
+which held jobs have a cancel requested: the keeper sets their `cancel` event, which
+`current_job().cancelled` reads and the executor watches (it cancels an async handler's task, and
+never starts a prefetched job). So a handler learns of a cancel within about CANCEL_CHECK_MS, at
+no extra round trip per job. It also enforces job timeouts (`timeout_ms`): a job over its
 time is failed (`timeout` posted to the dispatcher) and its lease is no longer extended.
 
 A heartbeat answered `lease_lost` for a job still held means the job was reaped and may run
@@ -16,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from ..limits import CANCEL_CHECK_MS
 from ..logs import log_event
 from .inflight import InFlight, Running
 from .periodic import Periodic
@@ -34,9 +40,10 @@ class TimedOut:
 class LeaseKeeper(Periodic):
     def __init__(self, inflight: InFlight, visibility_ms: int, post: Callable[[Any], None],
                  enforce_timeouts: bool = True) -> None:
-        # every third of the lease, and no backoff: a lease must be extended as soon as Redis
-        # answers again
-        super().__init__("leases", max(0.05, visibility_ms / 3000))
+        # every third of the lease (or sooner, to hear of cancels), and no backoff: a lease must
+        # be extended as soon as Redis answers again
+        super().__init__("leases", max(0.05, min(visibility_ms / 3000,
+                                                     CANCEL_CHECK_MS / 1000)))
         self.inflight = inflight
         self.visibility_ms = visibility_ms
         self.post = post
@@ -61,9 +68,12 @@ class LeaseKeeper(Periodic):
         for queue, jobs in by_queue.items():
             replies = queue.heartbeat_many([(r.job.id, r.job.lease or "") for r in jobs],
                                            self.visibility_ms)
-            for running, (status, _deadline) in zip(jobs, replies):
+            for running, beat in zip(jobs, replies):
+                if beat.cancel_requested and not running.cancel.is_set():
+                    running.cancel.set()
+                    log_event(log, logging.INFO, "job.cancel_requested", id=running.job.id)
                 # A job that finished while the heartbeat was on its way was acked, not lost.
-                if status != "ok" and not running.abandoned and self.inflight.holds(running):
+                if beat.status != "ok" and not running.abandoned and self.inflight.holds(running):
                     running.abandoned = True
                     log_event(log, logging.WARNING, "job.lease_lost", id=running.job.id,
-                              status=status)
+                              status=beat.status)

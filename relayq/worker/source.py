@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..limits import MAX_HTTP_CLAIM_COUNT, MAX_HTTP_OUTCOMES, MAX_WAIT_MS
+from ..protocol import Heartbeat
 from ..queue import Queue
 from ..results import ClaimResult, Outcome
 from ..wake import WakeListener
@@ -39,7 +40,7 @@ class WorkQueue(Protocol):
                worker_id: str | None = None) -> tuple[list[str], ClaimResult | None]: ...
 
     def heartbeat_many(self, leases: Iterable[tuple[str, str]],
-                       visibility_ms: int = ...) -> list[tuple[str, int]]: ...
+                       visibility_ms: int = ...) -> list[Heartbeat]: ...
 
     def pass_wake(self) -> None: ...
 
@@ -111,7 +112,7 @@ class HttpQueue:
         return statuses + last, claimed
 
     def heartbeat_many(self, leases: Iterable[tuple[str, str]],
-                       visibility_ms: int | None = None) -> list[tuple[str, int]]:
+                       visibility_ms: int | None = None) -> list[Heartbeat]:
         leases = list(leases)
         return [reply for start in range(0, len(leases), MAX_HTTP_OUTCOMES)
                 for reply in self.client.heartbeat_many(

@@ -30,7 +30,7 @@ def _claim(q: Queue) -> Prepared:
 
 
 def _lease_op(q: Queue, verb: str) -> Prepared:
-    """A request to ack, nack or heartbeat a job this test holds."""
+    """A request to ack, nack, heartbeat or report progress of a job this test holds."""
     job_id = q.enqueue({"n": 1}).id
     (job,) = q.claim()
     return "POST", f"/api/jobs/{job_id}/{verb}", {"lease": job.lease}
@@ -42,6 +42,11 @@ def _leases(q: Queue) -> Prepared:
     (job,) = q.claim()
     return "POST", f"/api/queues/{q.name}/heartbeat", {"leases": [{"id": job.id,
                                                                    "lease": job.lease}]}
+
+
+def _progress(q: Queue) -> Prepared:
+    method, path, body = _lease_op(q, "progress")
+    return method, path, {**body, "progress": 0.5}
 
 
 def _dead(q: Queue) -> str:
@@ -82,6 +87,7 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
         "host": "h", "pid": 1, "queues": [q.name], "concurrency": 1, "ttl_ms": 1000})),
     "worker entry removed": ("jobs:work", lambda q, _: (
         "DELETE", f"/api/workers/w-{q.name}", None)),
+    "progress": ("jobs:work", lambda q, _: _progress(q)),
     "pause": ("queues:admin", lambda q, _: ("POST", f"/api/queues/{q.name}/pause", None)),
     "resume": ("queues:admin", lambda q, _: ("POST", f"/api/queues/{q.name}/resume", None)),
     "rate-limit set": ("queues:admin", lambda q, _: (

@@ -1,5 +1,8 @@
 """`GET /api/events`: Server-Sent Events with stats snapshots and job state changes, fed by one
-Redis subscription per server process whatever the number of clients."""
+Redis subscription per server process whatever the number of clients; a queue's stream comes
+from its durable event log and resumes (Last-Event-ID, ?since=) with no gap and no repeat,
+across a dropped connection and a server restart, with a `reset` when the log lost the
+position."""
 
 from __future__ import annotations
 
@@ -32,9 +35,16 @@ def test_the_stream_starts_with_stats(stream: EventStream, q: Queue) -> None:
 def test_job_state_changes_arrive_with_public_ids(stream: EventStream, q: Queue) -> None:
     stream.next_of("stats")
     job_id = q.enqueue({"n": 1}).id
-    assert stream.next_of("job") == {"queue": q.name, "state": "ready", "ids": [job_id]}
+    ready = stream.next_of("job")
+    assert {k: ready[k] for k in ("queue", "state", "ids")} == {
+        "queue": q.name, "state": "ready", "ids": [job_id]}
+    assert ready["id"] == q.read_events("0-0")[0].id and ready["at"].endswith("Z")
     (job,) = q.claim()
-    assert stream.next_of("job") == {"queue": q.name, "state": "running", "ids": [job_id]}
+    assert stream.next_of("job")["state"] == "running"
+    q.progress(job_id, job.lease or "", 0.5, {"step": 2})
+    progress = stream.next_of("job")
+    assert (progress["state"], progress["progress"], progress["progress_info"]) == (
+        "progress", 0.5, {"step": 2})
     q.ack(job_id, job.lease or "")
     assert stream.next_of("job")["state"] == "succeeded"
 
@@ -89,3 +99,87 @@ def test_streams_over_the_cap_get_503(redis_url: str) -> None:
         second.close()
     finally:
         server.stop()
+
+
+def _states(stream: EventStream, count: int) -> list[tuple[str, list[str]]]:
+    return [(e["state"], e["ids"]) for e in (stream.next_of("job") for _ in range(count))]
+
+
+def test_a_queue_stream_resumes_after_last_event_id_with_no_gap_and_no_repeat(
+        server, admin_key: str, q: Queue) -> None:
+    first = EventStream(server.url, admin_key, f"?queue={q.name}")
+    ids = [q.enqueue({"n": n}).id for n in range(3)]
+    seen = [first.next_of("job") for _ in range(2)]
+    first.close()  # the connection drops after two of three events
+    ids += [q.enqueue({"n": n}).id for n in range(3, 5)]  # while nobody listens
+    again = EventStream(server.url, admin_key, f"?queue={q.name}",
+                        {"Last-Event-ID": seen[-1]["id"]})
+    try:
+        assert _states(again, 3) == [("ready", [i]) for i in ids[2:]]
+    finally:
+        again.close()
+    since = EventStream(server.url, admin_key, f"?queue={q.name}&since={seen[0]['id']}")
+    try:
+        assert _states(since, 4) == [("ready", [i]) for i in ids[1:]]
+    finally:
+        since.close()
+
+
+def test_a_queue_stream_resumes_across_a_server_restart(redis_url: str, q: Queue) -> None:
+    server = start_server(redis_url, "--auth", "off")
+    try:
+        stream = EventStream(server.url, None, f"?queue={q.name}")
+        q.enqueue({"n": 0})
+        last = stream.next_of("job")["id"]
+        stream.close()
+        server.stop()
+        missed = [q.enqueue({"n": n}).id for n in range(1, 4)]  # while the server is down
+        server = start_server(redis_url, "--auth", "off")
+        stream = EventStream(server.url, None, f"?queue={q.name}", {"Last-Event-ID": last})
+        try:
+            assert _states(stream, 3) == [("ready", [i]) for i in missed]
+        finally:
+            stream.close()
+    finally:
+        server.stop()
+
+
+def test_a_position_the_log_no_longer_holds_gives_a_reset(
+        server, admin_key: str, q: Queue, r) -> None:
+    q.configure(event_log_max=10)
+    for n in range(300):  # one entry each; the log is trimmed by whole nodes of 100
+        q.enqueue({"n": n})
+    assert r.xlen(q.keys.log) < 300
+    oldest = q.read_events("0-0", 1)
+    assert oldest[0].type == "reset"
+    stream = EventStream(server.url, admin_key, f"?queue={q.name}&since=1-0")
+    try:
+        reset = stream.next_of("reset")
+        assert reset["id"] == oldest[0].id
+        following = stream.next_of("job")
+        assert following["id"] == oldest[1].id  # then everything the log still holds
+    finally:
+        stream.close()
+
+
+@pytest.mark.parametrize("where", ["query", "header"])
+def test_a_malformed_position_is_400(api: Api, q: Queue, where: str) -> None:
+    for bad in ("abc", "1-2-3", "-1", "1-", "99999999999999999999999-0"):
+        if where == "query":
+            reply = api.call("GET", f"/api/events?queue={q.name}&since={bad}")
+        else:
+            reply = api.call("GET", f"/api/events?queue={q.name}",
+                             headers={"Last-Event-ID": bad})
+        assert reply.status == 400 and reply.code == "invalid_event_id", bad
+    reply = api.call("GET", "/api/events?since=1-0")  # a position needs its queue
+    assert reply.status == 400 and reply.code == "invalid_argument"
+
+
+def test_the_log_stays_bounded_under_load(q: Queue, r) -> None:
+    q.configure(event_log_max=1000)
+    for _ in range(30):
+        q.enqueue_many([{"n": n} for n in range(100)])  # one entry per call
+        for job in q.claim(100):  # one entry per claim, one per ack call
+            q.ack(job.id, job.lease or "")
+    assert r.xlen(q.keys.log) <= 1000 + 100  # approximate trimming: whole nodes
+    assert r.xinfo_stream(q.keys.log)["entries-added"] > 3000

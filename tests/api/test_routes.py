@@ -141,11 +141,46 @@ def test_get_and_cancel(api: Api, q: Queue) -> None:
     assert missing.status == 404 and missing.code == "not_found"
 
 
-def test_cancel_of_a_running_job_is_409(api: Api, q: Queue) -> None:
+def test_cancel_of_a_running_job_is_requested_202_and_wins_over_its_ack(
+        api: Api, q: Queue) -> None:
     jid = enqueue(api, q.name)["id"]
-    claim_one(api, q.name)
-    assert api.call("DELETE", f"/api/jobs/{jid}").status == 409
-    assert q.get(jid).state == "running"
+    claimed = claim_one(api, q.name)
+    for _ in range(2):  # asked again: the same answer
+        reply = api.call("DELETE", f"/api/jobs/{jid}")
+        assert reply.status == 202
+        assert reply.body == {"state": "running", "cancel_requested": True}
+    view = api.call("GET", f"/api/jobs/{jid}").body
+    assert (view["state"], view["cancel_requested"]) == ("running", True)
+    api.call("POST", f"/api/jobs/{jid}/ack", {"lease": claimed["lease"], "result": 1})
+    assert q.get(jid).state == "cancelled"
+    finished = api.call("DELETE", f"/api/jobs/{jid}")
+    assert finished.status == 409 and finished.code == "conflict"
+    missing = api.call("DELETE", f"/api/jobs/{q.name}.12345")
+    assert missing.status == 404 and missing.code == "not_found"
+
+
+def test_an_http_worker_reports_progress_and_hears_of_a_cancel(api: Api, q: Queue) -> None:
+    jid = enqueue(api, q.name)["id"]
+    lease = claim_one(api, q.name)["lease"]
+    path = f"/api/jobs/{jid}"
+    reply = api.call("POST", path + "/progress", {"lease": lease, "progress": 0.4,
+                                                  "info": {"rows": 40}})
+    assert reply.status == 200 and reply.body == {"cancel_requested": False}
+    view = api.call("GET", path).body
+    assert (view["progress"], view["progress_info"]) == (0.4, {"rows": 40})
+    beat = api.call("POST", path + "/heartbeat", {"lease": lease})
+    assert beat.body["cancel_requested"] is False
+    assert api.call("DELETE", path).status == 202
+    assert api.call("POST", path + "/heartbeat", {"lease": lease}).body["cancel_requested"]
+    assert api.call("POST", path + "/progress", {"lease": lease, "progress": 1}).body == {
+        "cancel_requested": True}
+    for body, status, code in [({"lease": lease, "progress": 1.5}, 400, "invalid_argument"),
+                               ({"lease": lease, "progress": True}, 400, "invalid_argument"),
+                               ({"lease": lease}, 400, "invalid_argument"),
+                               ({"lease": "stale", "progress": 0.5}, 409, "lease_lost")]:
+        refused = api.call("POST", path + "/progress", body)
+        assert (refused.status, refused.code) == (status, code), body
+    assert q.get(jid).progress == 1.0
 
 
 def test_queue_stats_and_list(api: Api, q: Queue) -> None:

@@ -49,8 +49,14 @@ def test_enqueue_job_and_cancel(capsys, q: Queue) -> None:
     assert code == 0 and out.strip() == f"{made['id']} scheduled (duplicate)"
     code, out, _ = run(capsys, "job", made["id"])
     assert code == 0 and "state" in out and "scheduled" in out
-    assert run_json(capsys, "cancel", made["id"]) == {"id": made["id"], "state": "cancelled"}
+    assert run_json(capsys, "cancel", made["id"]) == {"id": made["id"], "state": "cancelled",
+                                                     "cancel_requested": False}
     assert q.get(made["id"]).state == "cancelled"
+    running = q.enqueue({}).id
+    q.claim()
+    code, out, _ = run(capsys, "cancel", running)
+    assert code == 0 and out.strip() == f"{running} is running: cancel requested"
+    assert q.get(running).cancel_requested
 
 
 def test_enqueue_at_an_rfc_3339_time(capsys, q: Queue) -> None:

@@ -2,8 +2,12 @@
 `Queue`) and against a plain-Python model of the SPEC; everything observable must agree after
 every step: what each call answers, which jobs a claim hands out and in what order, every
 job's state, attempts and attempt history (and that the history expires with the job), the
-queue's counts and lifetime totals, and the listing of every state (the ready one in claim
-order).
+queue's counts and lifetime totals, the listing of every state (the ready one in claim
+order), and the queue's event log: one entry per transition call and new state, in order.
+
+Cancels race with the settle scripts here: a running job's cancel is requested, then whichever
+of ack, nack and release ends its attempt must end it cancelled (ack keeps the result), never
+retried.
 
 Time is kept out of the model: delays are 0 or ten minutes and leases last ten minutes, so
 nothing falls due or expires during a run (those paths have their own tests with real
@@ -42,6 +46,8 @@ class ModelJob:
     lease: str | None = None
     old_leases: list[str] = field(default_factory=list)
     history: list[str] = field(default_factory=list)  # outcomes of failed attempts, newest first
+    cancel_requested: bool = False
+    progress: float | None = None
 
 
 class Model:
@@ -53,6 +59,17 @@ class Model:
         self.idem: dict[str, str] = {}
         self.paused = False
         self.totals = dict.fromkeys(relayq.results.TOTALS, 0)
+        self.log: list[tuple[str, list[str]]] = []  # (state, sorted ids) per entry, in order
+
+    def emit(self, state: str, ids: list[str]) -> None:
+        if ids:
+            self.log.append((state, sorted(ids)))
+
+    def cancel_attempt(self, job: ModelJob) -> None:
+        """A running job whose cancel was requested ends its attempt: it ends cancelled."""
+        job.state = "cancelled"
+        self.totals["cancelled"] += 1
+        self.emit("cancelled", [job.id])
 
     def push_ready(self, job: ModelJob, front: bool = False) -> None:
         job.state = "ready"
@@ -86,14 +103,21 @@ class QueueMachine(RuleBasedStateMachine):
 
     # -- producing ------------------------------------------------------------------------
 
-    def _expect_enqueue(self, result: relayq.EnqueueResult, priority: int, delayed: bool,
-                        idem: str | None, max_attempts: int) -> None:
+    def _expect_enqueue(self, results: list[relayq.EnqueueResult],
+                        batch: list[tuple[int, bool, str | None, int]]) -> None:
+        created = [self._expect_one(result, *options)
+                   for result, options in zip(results, batch, strict=True)]
+        for state in ("ready", "scheduled"):
+            self.model.emit(state, [job.id for job in created if job and job.state == state])
+
+    def _expect_one(self, result: relayq.EnqueueResult, priority: int, delayed: bool,
+                    idem: str | None, max_attempts: int) -> ModelJob | None:
         m = self.model
         if idem is not None and idem in m.idem:
             original = m.jobs.get(m.idem[idem])
             assert result.duplicate and result.id == m.idem[idem]
             assert result.state == (original.state if original else None)
-            return
+            return None
         assert not result.duplicate and result.id not in m.jobs
         job = ModelJob(result.id, priority, max_attempts, "scheduled")
         m.jobs[job.id] = job
@@ -103,6 +127,7 @@ class QueueMachine(RuleBasedStateMachine):
         if idem is not None:
             m.idem[idem] = job.id
         m.totals["enqueued"] += 1
+        return job
 
     @rule(n=st.integers(0, 1000), priority=PRIORITIES, delayed=st.booleans(), idem=IDEM_KEYS,
           max_attempts=st.integers(1, 3))
@@ -111,7 +136,7 @@ class QueueMachine(RuleBasedStateMachine):
         result = self.queue.enqueue({"n": n}, priority=priority,
                                     delay_ms=LONG_MS if delayed else None,
                                     idempotency_key=idem, max_attempts=max_attempts)
-        self._expect_enqueue(result, priority, delayed, idem, max_attempts)
+        self._expect_enqueue([result], [(priority, delayed, idem, max_attempts)])
 
     @rule(batch=st.lists(st.tuples(PRIORITIES, st.booleans(), IDEM_KEYS, st.integers(1, 3)),
                          min_size=1, max_size=5))
@@ -119,9 +144,7 @@ class QueueMachine(RuleBasedStateMachine):
         jobs = [NewJob({"b": i}, JobOptions(priority=p, delay_ms=LONG_MS if d else None,
                                             idempotency_key=k, max_attempts=a))
                 for i, (p, d, k, a) in enumerate(batch)]
-        results = self.queue.enqueue_many(jobs)
-        for result, (p, d, k, a) in zip(results, batch, strict=True):
-            self._expect_enqueue(result, p, d, k, a)
+        self._expect_enqueue(self.queue.enqueue_many(jobs), batch)
 
     # -- consuming ------------------------------------------------------------------------
 
@@ -143,6 +166,7 @@ class QueueMachine(RuleBasedStateMachine):
             assert job.attempts == mj.attempts and job.state == "running"
             assert job.lease and job.lease not in mj.old_leases
         m.totals["claimed"] += len(expected)
+        m.emit("running", expected)
 
     def _held(self) -> list[str]:
         return sorted(j.id for j in self.model.jobs.values() if j.state == "running")
@@ -163,9 +187,15 @@ class QueueMachine(RuleBasedStateMachine):
             with pytest.raises(LeaseLost):
                 self.queue.ack(job.id, lease, {"r": 1})
             return
-        self.queue.ack(job.id, lease, {"r": 1})
+        state = self.queue.ack(job.id, lease, {"r": 1})
+        if job.cancel_requested:  # the cancel wins over a handler that finished anyway
+            assert state == "cancelled"
+            self.model.cancel_attempt(job)
+            return
+        assert state == "succeeded"
         job.state = "succeeded"
         self.model.totals["succeeded"] += 1
+        self.model.emit("succeeded", [job.id])
 
     @precondition(lambda self: self._held())
     @rule(data=st.data(), retry=st.booleans(), later=st.booleans())
@@ -179,6 +209,11 @@ class QueueMachine(RuleBasedStateMachine):
             return
         result = self.queue.nack(job.id, lease, "boom", retry=retry, delay_ms=delay)
         totals = self.model.totals
+        if job.cancel_requested:  # never retried, whatever the failure
+            job.history.insert(0, "cancelled")
+            self.model.cancel_attempt(job)
+            assert (result.state, result.attempts) == ("cancelled", job.attempts)
+            return
         totals["failed"] += 1
         job.history.insert(0, "dead" if not retry or job.attempts >= job.max_attempts
                            else "retried")
@@ -191,6 +226,9 @@ class QueueMachine(RuleBasedStateMachine):
         else:
             self.model.push_ready(job)
             totals["retried"] += 1
+        if job.state != "dead":
+            job.progress = None  # the next attempt reports its own
+        self.model.emit(job.state, [job.id])
         assert (result.state, result.attempts) == (job.state, job.attempts)
 
     @precondition(lambda self: self._held())
@@ -209,12 +247,31 @@ class QueueMachine(RuleBasedStateMachine):
     def release(self, data: st.DataObject) -> None:
         job = self.model.jobs[data.draw(st.sampled_from(self._held()))]
         lease, valid = self._any_lease(data, job)
-        assert self.queue.release_many([(job.id, lease)]) == ["ok" if valid else "lease_lost"]
-        if valid:
+        expected = "cancelled" if valid and job.cancel_requested else "ok" if valid else \
+            "lease_lost"
+        assert self.queue.release_many([(job.id, lease)]) == [expected]
+        if expected == "cancelled":
+            self.model.cancel_attempt(job)
+        elif valid:
             job.attempts -= 1
+            job.progress = None
+            self.model.emit("ready", [job.id])
             job.old_leases.append(lease)
             job.lease = None
             self.model.push_ready(job, front=True)
+
+    @precondition(lambda self: self._held())
+    @rule(data=st.data(), fraction=st.sampled_from([0.0, 0.5, 1.0]))
+    def progress(self, data: st.DataObject, fraction: float) -> None:
+        job = self.model.jobs[data.draw(st.sampled_from(self._held()))]
+        lease, valid = self._any_lease(data, job)
+        if not valid:
+            with pytest.raises(LeaseLost):
+                self.queue.progress(job.id, lease, fraction)
+            return
+        assert self.queue.progress(job.id, lease, fraction) == job.cancel_requested
+        job.progress = fraction
+        self.model.emit("progress", [job.id])
 
     # -- operating ------------------------------------------------------------------------
 
@@ -223,11 +280,17 @@ class QueueMachine(RuleBasedStateMachine):
     def cancel(self, data: st.DataObject) -> None:
         job = self.model.jobs[data.draw(st.sampled_from(sorted(self.model.jobs)))]
         if job.state in ("ready", "scheduled"):
-            self.queue.cancel(job.id)
+            assert self.queue.cancel(job.id) == "cancelled"
             if job.state == "ready":
                 self.model.ready[job.priority].remove(job.id)
             job.state = "cancelled"
             self.model.totals["cancelled"] += 1
+            self.model.emit("cancelled", [job.id])
+        elif job.state == "running":  # requested: the attempt's end decides (ack, nack, ...)
+            assert self.queue.cancel(job.id) == "running"
+            if not job.cancel_requested:
+                self.model.emit("cancel_requested", [job.id])
+            job.cancel_requested = True
         else:
             with pytest.raises(Conflict):
                 self.queue.cancel(job.id)
@@ -246,6 +309,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.queue.requeue_dead_job(job.id)
         job.attempts = 0
         self.model.push_ready(job)
+        self.model.emit("ready", [job.id])
 
     @rule()
     def requeue_all_dead(self) -> None:
@@ -256,6 +320,7 @@ class QueueMachine(RuleBasedStateMachine):
             job = self.model.jobs[job_id]
             job.attempts = 0
             self.model.push_ready(job)
+        self.model.emit("ready", dead)
 
     def _died_at(self, job_id: str) -> int:
         local = self.queue.local_id(job_id)
@@ -267,6 +332,7 @@ class QueueMachine(RuleBasedStateMachine):
         job_id = data.draw(st.sampled_from(self._dead()))
         self.queue.purge_dead_job(job_id)
         del self.model.jobs[job_id]
+        self.model.emit("deleted", [job_id])
         self.model.idem = {k: v for k, v in self.model.idem.items() if v != job_id}
         with pytest.raises(JobNotFound):
             self.queue.get(job_id)
@@ -305,12 +371,23 @@ class QueueMachine(RuleBasedStateMachine):
             assert (real.state, real.attempts, real.priority, real.max_attempts) == (
                 job.state, job.attempts, job.priority, job.max_attempts), job.id
             assert real.lease == (job.lease if job.state == "running" else None)
+            assert (real.cancel_requested, real.progress) == (job.cancel_requested,
+                                                              job.progress), job.id
             assert [a.outcome for a in real.history] == job.history[:HISTORY_LIMIT], job.id
             assert all(a.error == "boom" for a in real.history)
             local = self.queue.local_id(job.id)
             if job.history:  # it lives exactly as long as the job's hash
                 assert (self.client.pttl(self.queue.keys.history(local)) > 0) == (
                     self.client.pttl(self.queue.keys.job(local)) > 0), job.id
+
+    @invariant()
+    def the_event_log_agrees(self) -> None:
+        if not hasattr(self, "queue"):
+            return
+        events = self.queue.read_events("0-0", 200)
+        assert [(e.type, sorted(e.job_ids)) for e in events] == self.model.log
+        assert [e.id for e in events] == sorted({e.id for e in events},
+                                                key=lambda i: tuple(map(int, i.split("-"))))
 
     @invariant()
     def every_listing_agrees(self) -> None:

@@ -213,8 +213,13 @@ def test_fencing_refusals(r, q: relayq.Queue, busy) -> None:
     unchanged(r, q, lambda: q.heartbeat(running.id, "stale"), LeaseLost)
     unchanged(r, q, lambda: q.ack(dead.id, dead.lease or "x"), LeaseLost)
     unchanged(r, q, lambda: q.ack(f"{q.name}.1700000000000000001", "x"), JobNotFound)
-    unchanged(r, q, lambda: q.cancel(running.id), Conflict)
+    unchanged(r, q, lambda: q.cancel(dead.id), Conflict)
     unchanged(r, q, lambda: q.cancel(succeeded.id), Conflict)
+    unchanged(r, q, lambda: q.progress(running.id, "stale", 0.5), LeaseLost)
+    unchanged(r, q, lambda: q.progress(succeeded.id, succeeded.lease or "x", 0.5), LeaseLost)
+    unchanged(r, q, lambda: q.progress(running.id, running.lease, 1.01), InvalidArgument)
+    unchanged(r, q, lambda: q.progress(running.id, running.lease, 0.5, "x" * 2_000_000),
+              PayloadTooLarge)
     unchanged(r, q, lambda: q.requeue_dead_job(running.id), JobNotFound)
     unchanged(r, q, lambda: q.purge_dead_job(succeeded.id), JobNotFound)
 
@@ -269,7 +274,11 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
         ("nack", (k.meta, k.running, k.scheduled, k.prios, k.dead, k.totals, k.wake),
          (k.prefix, q.name, "1", "l", "e", "1", "", "2")),
         ("heartbeat", (k.running,), (k.prefix, "1000", "only-an-id")),
-        ("release", (k.meta, k.running, k.prios, k.wake), (k.prefix, q.name, "id")),
+        ("release", (k.meta, k.running, k.prios, k.wake, k.totals), (k.prefix, q.name, "id")),
+        ("progress", (k.meta,), (k.prefix, q.name, "1", "l", "1.5", "")),
+        ("progress", (k.meta,), (k.prefix, q.name, "1", "l", "nan", "")),
+        ("progress", (k.meta,), (k.prefix, q.name, "1", "l", "0.5", "{not json"),
+         "invalid_payload"),
         ("rate_limit", (k.meta, k.prios, k.wake), ("-1", "5")),
         ("rate_limit", (k.meta, k.prios, k.wake), ("5", "1.5")),
         ("rate_limit", (k.meta, k.prios, k.wake), ("5e-324", "1")),        # below MIN_RATE
@@ -330,6 +339,7 @@ def _operations(q: relayq.Queue, busy: dict[str, Any]) -> dict[str, Any]:
         "configure": lambda: q.configure(max_attempts=3),
         "requeue": lambda: q.requeue_dead_job(dead.id), "purge": lambda: q.purge_dead_job(dead.id),
         "restore": lambda: q.restore([restored]),
+        "progress": lambda: q.progress(running.id, running.lease, 0.5),
     }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import relayq
 import relayq.results
-from relayq import Conflict, JobNotFound, JobOptions, LeaseLost, NewJob, Queue
+from relayq import Conflict, InvalidArgument, JobNotFound, JobOptions, LeaseLost, NewJob, Queue
 from tests.support.helpers import wait_until
 
 
@@ -198,20 +198,66 @@ def test_heartbeat_extends_the_lease(any_q: Queue) -> None:
     assert any_q.get(jid).lease_deadline == deadline
 
 
-def test_cancel_only_before_start(any_q: Queue) -> None:
+def test_cancel_before_start_and_requested_while_running(any_q: Queue) -> None:
     ready = any_q.enqueue({}, priority=3).id
     scheduled = any_q.enqueue({}, delay_ms=60_000).id
     running = any_q.enqueue({}, priority=9).id
     (job,) = any_q.claim()
     assert job.id == running
-    any_q.cancel(ready)
-    any_q.cancel(scheduled)
+    assert any_q.cancel(ready) == "cancelled"
+    assert any_q.cancel(scheduled) == "cancelled"
     assert any_q.get(ready).state == "cancelled"
-    with pytest.raises(Conflict):
-        any_q.cancel(running)
+    assert any_q.get(running).cancel_requested is False
+    assert any_q.cancel(running) == "running"
+    assert any_q.cancel(running) == "running"  # asked again: nothing more
+    assert any_q.get(running).cancel_requested is True
     stats = any_q.stats()
     assert (stats.ready, stats.scheduled, stats.totals["cancelled"]) == (0, 0, 2)
     assert list(any_q.claim(5)) == []
+    assert any_q.heartbeat_many([(running, job.lease)])[0].cancel_requested
+    assert any_q.ack(running, job.lease, {"done": True}) == "cancelled"  # the cancel wins
+    assert any_q.ack(running, job.lease, {"done": True}) == "cancelled"  # a retried ack
+    after = any_q.get(running)
+    assert (after.state, after.result) == ("cancelled", {"done": True})
+    assert any_q.stats().totals["cancelled"] == 3 and any_q.stats().running == 0
+    with pytest.raises(Conflict):
+        any_q.cancel(running)
+    with pytest.raises(JobNotFound):
+        any_q.cancel(running[:-1] + ("1" if running[-1] != "1" else "2"))
+
+
+def test_a_cancel_requested_job_ends_cancelled_on_nack_release_and_reap(any_q: Queue) -> None:
+    ids = [any_q.enqueue({"n": n}, max_attempts=3).id for n in range(3)]
+    jobs = {job.id: job for job in any_q.claim(3)}
+    for jid in ids:
+        any_q.cancel(jid)
+    nacked = any_q.nack(ids[0], jobs[ids[0]].lease, "Cancelled")  # would retry otherwise
+    assert nacked.state == "cancelled"
+    assert any_q.release_many([(ids[1], jobs[ids[1]].lease)]) == ["cancelled"]
+    any_q.redis.zadd(any_q.keys.running, {any_q.local_id(ids[2]): 0})  # its worker died
+    assert any_q.reap() == (0, 0)
+    for jid in ids:
+        job = any_q.get(jid)
+        assert job.state == "cancelled", jid
+    assert [a.outcome for a in any_q.get(ids[2]).history or []] == ["cancelled"]
+    stats = any_q.stats()
+    assert (stats.ready, stats.running, stats.totals["cancelled"]) == (0, 0, 3)
+
+
+def test_progress_is_fenced_checked_and_cleared_on_retry(any_q: Queue) -> None:
+    jid = any_q.enqueue({}).id
+    (job,) = any_q.claim()
+    assert any_q.progress(jid, job.lease, 0.25, {"step": "one"}) is False
+    seen = any_q.get(jid)
+    assert (seen.progress, seen.progress_info) == (0.25, {"step": "one"})
+    assert seen.to_dict()["progress"] == 0.25
+    for bad in (-0.1, 1.5, float("nan"), "half", True):
+        with pytest.raises(InvalidArgument):
+            any_q.progress(jid, job.lease, bad)  # type: ignore[arg-type]
+    with pytest.raises(LeaseLost):
+        any_q.progress(jid, "stale", 0.5)
+    any_q.nack(jid, job.lease, "again", delay_ms=0)
+    assert any_q.get(jid).progress is None  # the next attempt reports its own
 
 
 def test_delay_and_run_at_are_honoured_without_a_promoter(any_q: Queue) -> None:

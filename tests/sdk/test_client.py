@@ -108,12 +108,18 @@ def test_claim_ack_nack_heartbeat_and_their_errors(client: Client, q: Queue) -> 
 
 def test_cancel(client: Client, q: Queue) -> None:
     ready = client.enqueue(q.name, 1).id
-    client.cancel(ready)
+    assert client.cancel(ready) == "cancelled"
     assert client.get(ready).state == "cancelled"
-    running = client.enqueue(q.name, 2).id
-    client.claim(q.name)
     with pytest.raises(Conflict):
-        client.cancel(running)
+        client.cancel(ready)  # finished
+    running = client.enqueue(q.name, 2).id
+    (job,) = client.claim(q.name)
+    assert client.cancel(running) == "running"
+    assert client.get(running).cancel_requested is True
+    assert client.progress(running, job.lease or "", 0.5, {"step": 1}) is True  # stop, then
+    assert client.get(running).progress == 0.5
+    assert client.ack(running, job.lease or "") == "cancelled"
+    assert client.get(running).state == "cancelled"
 
 
 def test_stats_queues_pause_and_rate_limit(client: Client, q: Queue) -> None:

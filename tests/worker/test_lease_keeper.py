@@ -13,6 +13,7 @@ import pytest
 
 from relayq import Queue
 from relayq.errors import RedisUnavailable
+from relayq.limits import CANCEL_CHECK_MS
 from relayq.worker.inflight import InFlight, Running
 from relayq.worker.lease_keeper import LeaseKeeper, TimedOut
 from tests.support.helpers import wait_until
@@ -171,5 +172,6 @@ def test_an_outage_fails_the_round_and_abandons_nothing(
 
 
 def test_it_beats_every_third_of_the_lease() -> None:
-    assert LeaseKeeper(InFlight(), 30_000, lambda m: None).interval_s == 10
+    assert LeaseKeeper(InFlight(), 30_000, lambda m: None).interval_s == CANCEL_CHECK_MS / 1000
+    assert LeaseKeeper(InFlight(), 600, lambda m: None).interval_s == 0.2  # a third of the lease
     assert LeaseKeeper(InFlight(), 60, lambda m: None).interval_s == 0.05  # at most 20 a second

@@ -136,6 +136,15 @@ export function jobHref(id) {
 const STATES = new Set(["waiting", "ready", "scheduled", "running", "succeeded", "dead", "cancelled",
   "paused", "retried", "reaped"]);
 
+/** A job's progress (a fraction in [0, 1], or null: none reported) as a bar with its percent. */
+export function progressBar(fraction, {dataset} = {}) {
+  if (typeof fraction !== "number") return h("span", {class: "empty", dataset}, "—");
+  const percent = Math.round(fraction * 100);
+  return h("span", {class: "progress", dataset},
+    h("progress", {max: 100, value: percent, "aria-label": `${percent}% done`}),
+    ` ${percent}%`);
+}
+
 export function badge(state) {
   return h("span", {class: `badge ${STATES.has(state) ? `badge-${state}` : ""}`}, state);
 }

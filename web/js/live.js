@@ -10,6 +10,12 @@
 //
 // Events dispatched: "stats" (detail: {queues: [...]}), "job" (detail: {queue, state, ids}),
 // "status" (detail: "connecting" | "live" | "reconnecting" | "unauthorized" | "stopped").
+//
+// A feed of one queue (`new LiveFeed({queue})`) reads that queue's durable event log: its job
+// events carry ids (detail.id too), and it also dispatches "reset" (the log no longer held the
+// position: events were lost, reload). The browser resumes it after the last id by itself
+// (Last-Event-ID); when this feed opens a new EventSource instead (a refused or stale stream),
+// it asks for `since=` the last id it saw, so no event is lost across reconnects either way.
 
 import {api} from "./api.js";
 import {getKey} from "./auth.js";
@@ -20,9 +26,11 @@ const MAX_RETRY_MS = 30000;
 export class LiveFeed extends EventTarget {
   /** staleAfterMs: with stats sent about every second, this long without any event means the
    * connection is dead even if the socket looks open (a proxy holding it): reconnect. */
-  constructor({staleAfterMs = 10000} = {}) {
+  constructor({staleAfterMs = 10000, queue = null} = {}) {
     super();
     this.staleAfterMs = staleAfterMs;
+    this.queue = queue;
+    this.lastEventId = ""; // a queue feed's position in the log: where a new stream resumes
     this.status = "stopped";
     this.source = null;
     this.retryMs = FIRST_RETRY_MS;
@@ -89,6 +97,7 @@ export class LiveFeed extends EventTarget {
     });
     source.addEventListener("stats", (event) => this.deliver("stats", event));
     source.addEventListener("job", (event) => this.deliver("job", event));
+    source.addEventListener("reset", (event) => this.deliver("reset", event));
     source.addEventListener("error", () => {
       if (source !== this.source) return;
       if (source.readyState === EventSource.CLOSED) {
@@ -104,20 +113,28 @@ export class LiveFeed extends EventTarget {
 
   async eventsUrl() {
     const key = getKey();
+    const params = new URLSearchParams();
+    if (this.queue) params.set("queue", this.queue);
+    if (this.queue && this.lastEventId) params.set("since", this.lastEventId);
+    const url = () => (params.toString() ? `/api/events?${params}` : "/api/events");
     if (key) {
       try {
         await api.startSession();
-        return "/api/events";
+        return url();
       } catch (err) {
         if (err.status !== 404 && err.status !== 405) throw err;
       }
     }
     await api.listQueues(); // throws a 401 ApiError when the key (or no key) is refused
-    return key ? `/api/events?access_token=${encodeURIComponent(key)}` : "/api/events";
+    if (key) params.set("access_token", key);
+    return url();
   }
 
   deliver(type, event) {
     this.lastEventAt = Date.now();
+    // Every event carries the stream's last id (a queue stream's first message sets it to
+    // where the stream starts, before any job event).
+    if (this.queue && event.lastEventId) this.lastEventId = event.lastEventId;
     if (this.status !== "live") this.setStatus("live");
     let data;
     try {

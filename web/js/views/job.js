@@ -1,10 +1,12 @@
-// Job lookup by id: every field of the job's JSON view (payload, result, error, timestamps) and
-// its attempt history, refreshed when the job changes state; cancel, requeue or purge where its
+// Job lookup by id: every field of the job's JSON view (payload, result, error, timestamps,
+// progress) and its attempt history, refreshed when the job changes state or reports progress;
+// cancel (a running job by request: 202, then "cancel requested"), requeue or purge where its
 // state allows.
 
 import {api} from "../api.js";
 import {
-  badge, errorEl, fmtJson, h, jobHref, keepingOpen, queueHref, replace, tableBox, timeEl,
+  badge, errorEl, fmtJson, h, jobHref, keepingOpen, progressBar, queueHref, replace, tableBox,
+  timeEl,
 } from "../dom.js";
 
 const TIMES = {created_at: "Created", run_at: "Due", started_at: "Started",
@@ -32,6 +34,13 @@ export function mount(root, ctx, {id}) {
       buttons.push(h("button", {type: "button", on: {click: () =>
         act(`Cancel job ${job.id}?`, () => api.cancelJob(job.id), `Cancelled ${job.id}`)}},
       "Cancel"));
+    }
+    if (job.state === "running" && job.cancel_requested) {
+      buttons.push(badge("cancel requested"));
+    } else if (job.state === "running") {
+      buttons.push(h("button", {type: "button", on: {click: () =>
+        act(`Cancel running job ${job.id}? Its handler is asked to stop.`,
+          () => api.cancelJob(job.id), `Cancel requested for ${job.id}`)}}, "Cancel"));
     }
     if (job.state === "dead") {
       buttons.push(
@@ -61,6 +70,9 @@ export function mount(root, ctx, {id}) {
         row("Type", job.type ?? "—"),
         row("Priority", String(job.priority)),
         row("Attempts", `${job.attempts} of ${job.max_attempts}`),
+        row("Progress", progressBar(job.progress, {dataset: {field: "progress"}}),
+          job.progress_info == null ? "" : h("code", {class: "progress-info"},
+            " ", fmtJson(job.progress_info))),
         row("Worker", job.worker_id ?? "—"),
         row("Idempotency key", job.idempotency_key ?? "—"),
         row("Trace", job.trace ?? "—"),  // the W3C traceparent of its enqueue (OpenTelemetry)

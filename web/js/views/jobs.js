@@ -1,10 +1,12 @@
 // The jobs of a queue page, one tab per state (ready by priority, scheduled by due time,
-// running with worker and lease, succeeded, dead), a page at a time, searchable by id, type or
-// error text; the dead tab requeues or purges one job or all.
+// running with worker, lease and progress), succeeded, dead), a page at a time, searchable by
+// id, type or error text; the running tab cancels a job (by request), the dead tab requeues or
+// purges one job or all.
 
 import {api} from "../api.js";
 import {
-  errorEl, fmtNumber, h, jobHref, keepingOpen, queueHref, replace, setText, tableBox, timeEl,
+  badge, errorEl, fmtNumber, h, jobHref, keepingOpen, progressBar, queueHref, replace, setText,
+  tableBox, timeEl,
 } from "../dom.js";
 
 const PAGE = 20;
@@ -27,7 +29,8 @@ const TABS = {
     columns: [id, type, time("Due", "run_at"), attempts, error]},
   running: {label: "Running", order: "soonest lease deadline first",
     columns: [id, type, ["Worker", (job) => job.worker_id ?? "—"], time("Started", "started_at"),
-      time("Lease until", "lease_deadline"), attempts]},
+      time("Lease until", "lease_deadline"), attempts,
+      ["Progress", (job) => progressBar(job.progress, {dataset: {field: "progress"}})]]},
   succeeded: {label: "Succeeded", order: "newest first",
     columns: [id, type, time("Finished", "finished_at"), attempts]},
   dead: {label: "Dead", order: "newest first",
@@ -90,17 +93,27 @@ export function createJobBrowser(ctx, queue, initial, onChanged) {
           `Purged ${job.id}`)}}, "Purge"));
   }
 
+  /** A running job: Cancel asks for its cancel (202); once asked, it says so instead. */
+  function runningButtons(job) {
+    return h("td", {class: "actions"}, job.cancel_requested ? badge("cancel requested")
+      : h("button", {type: "button", on: {click: () =>
+        act(`Cancel running job ${job.id}? Its handler is asked to stop.`,
+          () => api.cancelJob(job.id), `Cancel requested for ${job.id}`)}}, "Cancel"));
+  }
+
+  const ACTIONS = {dead: deadButtons, running: runningButtons};
+
   function row(job) {
     return h("tr", {dataset: {job: job.id}},
       TABS[state].columns.map(([, cell, cls]) => h("td", {class: cls || null}, cell(job))),
-      state === "dead" ? deadButtons(job) : null);
+      ACTIONS[state] ? ACTIONS[state](job) : null);
   }
 
   function header() {
     replace(thead, h("tr", {},
       TABS[state].columns.map(([label, , cls]) => h("th", {scope: "col", class: cls || null},
         label)),
-      state === "dead" ? h("th", {scope: "col"}, "Actions") : null));
+      ACTIONS[state] ? h("th", {scope: "col"}, "Actions") : null));
   }
 
   function select(name) {

@@ -1,9 +1,12 @@
 // A queue page: live depth, latency and totals, its jobs per state (with the dead-letter queue),
-// throughput, pause/resume, the rate limit, the enqueue form and the latest job state changes of
-// this queue.
+// throughput, pause/resume, the rate limit, the enqueue form and the live event view of this
+// queue: its durable event log (state changes, progress, cancel requests) over a feed of its own
+// that resumes after the last event it showed, so a reconnect loses nothing (a `reset` says when
+// the log no longer held the position).
 
 import {api} from "../api.js";
 import {createChart} from "../chart.js";
+import {LiveFeed} from "../live.js";
 import {badge, fmtDuration, fmtNumber, fmtTime, h, jobHref, setText} from "../dom.js";
 import {createEnqueueForm} from "./enqueue.js";
 import {createJobBrowser} from "./jobs.js";
@@ -38,7 +41,9 @@ export function mount(root, ctx, {queue, state}) {
     act(() => api.clearRateLimit(queue), "Rate limit cleared")}}, "Clear");
   const chart = createChart(`Jobs per second, ${queue}`);
   const jobs = createJobBrowser(ctx, queue, state, () => refresh());
-  const activity = h("ol", {class: "activity"});
+  const activity = h("ol", {class: "activity", "aria-live": "polite"});
+  const feedStatus = h("span", {class: "feed-status", dataset: {state: "connecting"}},
+    "connecting");
   let current = null;
 
   root.append(
@@ -52,7 +57,8 @@ export function mount(root, ctx, {queue, state}) {
       h("form", {class: "inline-form", on: {submit: setLimit}}, rate, burst,
         h("button", {type: "submit"}, "Set"), clearLimit)),
     h("section", {class: "panel"}, h("h2", {}, "Enqueue a job"), createEnqueueForm(ctx, queue)),
-    h("section", {class: "panel"}, h("h2", {}, "Recent state changes"), activity));
+    h("section", {class: "panel events-panel"},
+      h("div", {class: "panel-head"}, h("h2", {}, "Events"), feedStatus), activity));
 
   function render(stats) {
     current = stats;
@@ -95,8 +101,23 @@ export function mount(root, ctx, {queue, state}) {
     const ids = Array.isArray(event.ids) ? event.ids : [];
     const shown = ids.slice(0, 5).map((id) => h("a", {href: jobHref(id)}, id));
     const more = ids.length > shown.length ? ` and ${ids.length - shown.length} more` : "";
-    activity.prepend(h("li", {}, h("time", {}, fmtTime(new Date().toISOString())), " ",
-      badge(String(event.state)), " ", shown.flatMap((a, i) => (i ? [", ", a] : [a])), more));
+    const percent = event.state === "progress" && typeof event.progress === "number"
+      ? ` ${Math.round(event.progress * 100)}%` : "";
+    show(h("li", {dataset: {event: event.id ?? ""}},
+      h("time", {}, fmtTime(event.at ?? new Date().toISOString())), " ",
+      badge(String(event.state)), " ", shown.flatMap((a, i) => (i ? [", ", a] : [a])), more,
+      percent));
+  }
+
+  function onReset() {
+    show(h("li", {class: "reset", dataset: {event: "reset"}},
+      "Some events were lost (the log no longer held them): reloaded."));
+    refresh();
+    jobs.refreshSoon();
+  }
+
+  function show(item) {
+    activity.prepend(item);
     while (activity.childElementCount > ACTIVITY) activity.lastElementChild.remove();
   }
 
@@ -114,11 +135,18 @@ export function mount(root, ctx, {queue, state}) {
 
   refresh();
   const offStats = ctx.on("stats", onStats);
-  const offJob = ctx.on("job", onJob);
+  const feed = new LiveFeed({queue});
+  feed.addEventListener("job", (event) => onJob(event.detail));
+  feed.addEventListener("reset", onReset);
+  feed.addEventListener("status", (event) => {
+    feedStatus.dataset.state = event.detail;
+    setText(feedStatus, event.detail);
+  });
+  feed.start();
   return {
     unmount() {
       offStats();
-      offJob();
+      feed.stop();
       jobs.stop();
     },
   };
