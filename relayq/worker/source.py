@@ -42,6 +42,8 @@ class WorkQueue(Protocol):
     def heartbeat_many(self, leases: Iterable[tuple[str, str]],
                        visibility_ms: int = ...) -> list[Heartbeat]: ...
 
+    def progress(self, job_id: str, lease: str, fraction: float, info: Any = None) -> bool: ...
+
     def pass_wake(self) -> None: ...
 
     def reap(self) -> tuple[int, int]: ...
@@ -117,6 +119,9 @@ class HttpQueue:
         return [reply for start in range(0, len(leases), MAX_HTTP_OUTCOMES)
                 for reply in self.client.heartbeat_many(
                     self.name, leases[start:start + MAX_HTTP_OUTCOMES], visibility_ms)]
+
+    def progress(self, job_id: str, lease: str, fraction: float, info: Any = None) -> bool:
+        return self.client.progress(job_id, lease, fraction, info)
 
     def pass_wake(self) -> None:
         """Nothing to do: this worker never takes a wake-up token (the server's wake hub hands
