@@ -745,8 +745,10 @@ class _EventStream:
 
     def close(self) -> None:
         if self.response is not None:
-            self.response.release_conn()
+            # closed first: the stream is never read to its end, so its connection must not go
+            # back to the pool open (the next request would read the rest of the stream)
             self.response.close()
+            self.response.release_conn()
             self.response = None
 
     def next(self, timeout: float | None) -> Event | None:

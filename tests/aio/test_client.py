@@ -89,7 +89,9 @@ def test_errors_map_to_the_same_exceptions(twin_client: Any, make_client: Any, s
     job = list(twin_client.claim(q.name, 1))[0]
     with pytest.raises(LeaseLost):
         twin_client.ack(job_id, "not-the-lease")
-    with pytest.raises(Conflict):
+    assert twin_client.cancel(job_id) == "running"  # running: its cancel is requested
+    assert twin_client.ack(job_id, job.lease) == "cancelled"  # the cancel wins
+    with pytest.raises(Conflict):  # a finished job
         twin_client.cancel(job_id)
     with pytest.raises(Unauthorized, match="RELAYQ_API_KEY"):
         make_client(kind, server.url, api_key="").stats(q.name)

@@ -150,9 +150,10 @@ def test_lease_and_state_refusals(twin_q: Any) -> None:
         twin_q.ack(job_id, "not-the-lease")
     with pytest.raises(LeaseLost):
         twin_q.heartbeat(job_id, "not-the-lease")
-    with pytest.raises(Conflict):
+    assert twin_q.cancel(job_id) == "running"  # running: its cancel is requested
+    assert twin_q.ack(job_id, job.lease) == "cancelled"  # the cancel wins
+    with pytest.raises(Conflict):  # a finished job
         twin_q.cancel(job_id)
-    twin_q.ack(job_id, job.lease)
 
 
 def test_scripts_are_reloaded_after_script_flush(twin_q: Any, r: Any) -> None:

@@ -20,7 +20,7 @@ def test_settle_and_heartbeat_split_what_one_request_cannot_carry(
     http = HttpQueue(q.name, client, visibility_ms=30_000, worker_id="seam-test")
     replies = http.heartbeat_many([(j.id, j.lease) for j in held[:-1]] + [(held[-1].id, "x")],
                                   60_000)
-    assert [status for status, _ in replies] == ["ok"] * (many - 1) + ["lease_lost"]
+    assert [beat.status for beat in replies] == ["ok"] * (many - 1) + ["lease_lost"]
     outcomes = [Outcome(j.id, j.lease or "", "ack", result_json=f'{{"n":{i}}}')
                 for i, j in enumerate(held)]
     statuses, claimed = http.settle(outcomes, 1, visibility_ms=5000, worker_id="seam-test")
