@@ -76,6 +76,7 @@ def exercise_every_script(q: Queue[Any]) -> None:
     q.ack(a.id, a.lease, {"ok": True})
     q.nack(b.id, b.lease, "bad", retry=False)
     q.heartbeat(c.id, c.lease)
+    assert q.progress(c.id, c.lease, 0.5, {"step": 1}) is False  # no cancel requested
     assert q.release_many([(c.id, c.lease)]) == ["ok"]
     q.requeue_dead_job(b.id)
     assert q.get(b.id).state == "ready"
