@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import weakref
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -212,7 +213,7 @@ class Round(NamedTuple):
     load: frozenset[Script]
 
 
-def rounds(calls: list[ScriptCall], wait: Wait | None
+def rounds(calls: list[ScriptCall], wait: Wait | None, loaded: set[str] | None = None
            ) -> Generator[Round, list[Any], list[Any]]:
     """The rule of a pipeline on one node, without its I/O (the sync registry below and
     relayq.aio run it): yields each round trip to make and is sent its replies (each error reply
@@ -220,11 +221,19 @@ def rounds(calls: list[ScriptCall], wait: Wait | None
     or MOVED did not run and are repeated, in order, after the script is loaded or the slot
     map re-read. Raises the first error reply (the I/O wraps it: RedisUnavailable, RedisBusy),
     RedisUnavailable when the slot keeps moving, and NotReplicated when a WAIT saw fewer
-    replicas than asked (its `result` holds the replies)."""
+    replicas than asked (its `result` holds the replies).
+
+    A repeat runs after the calls behind it, which already ran: out of order. So `loaded`, the
+    SHAs the I/O knows its node holds (kept per node across pipelines), makes the first round
+    of a pipeline of several calls load the scripts it does not know first; a NOSCRIPT (the
+    node restarted, failed over or was flushed) empties it. Only the first pipeline after such
+    an event can still run out of order."""
     replies: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
     acked: int | None = None
     refresh, load = False, frozenset[Script]()
+    if loaded is not None and len(calls) > 1:
+        load = frozenset(c.script for c in calls if c.script.sha not in loaded)
     for _ in range(MAX_ROUNDS):
         got = yield Round([calls[i] for i in todo], wait, refresh, load)
         repeat = []
@@ -232,6 +241,11 @@ def rounds(calls: list[ScriptCall], wait: Wait | None
             replies[i] = reply
             if isinstance(reply, (NoScriptError, MovedError)):
                 repeat.append(i)
+        if loaded is not None:
+            if any(isinstance(replies[i], NoScriptError) for i in repeat):
+                loaded.clear()
+            loaded.update(calls[i].script.sha for i in todo if i not in repeat)
+            loaded.update(s.sha for s in load)
         refresh = any(isinstance(replies[i], MovedError) for i in repeat)
         if wait is not None and not refresh:  # a redirected round wrote nothing to wait for
             waited = got[len(todo)]
@@ -273,7 +287,7 @@ def _run_on_node(client: RedisClient, calls: list[ScriptCall], wait: Wait | None
     if not calls:
         return []
     follow_primary(client)
-    plan = rounds(calls, wait)
+    plan = rounds(calls, wait, loaded_on(node_client(client, calls[0].keys[0])))
     with redis_errors():
         round_ = next(plan)
         while True:
@@ -286,6 +300,18 @@ def _run_on_node(client: RedisClient, calls: list[ScriptCall], wait: Wait | None
                 round_ = plan.send(_round_trip(client, target, round_.calls, round_.wait))
             except StopIteration as done:
                 return done.value  # type: ignore[no-any-return]
+
+
+# The SHAs each node client has seen its node hold (see `rounds`), kept while the client lives.
+_LOADED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def loaded_on(target: Any) -> set[str]:
+    """The SHAs `target` (a client of one node, sync or asyncio) has seen its node hold."""
+    try:
+        return _LOADED.setdefault(target, set())
+    except TypeError:  # a client that cannot be weakly referenced: no memory, as before
+        return set()
 
 
 def _round_trip(client: RedisClient, target: redis.Redis, calls: list[ScriptCall],

@@ -42,7 +42,7 @@ from ..connection import (
 )
 from ..errors import InvalidArgument
 from ..replication import Wait
-from ..scripts import ScriptCall, commands_of, rounds
+from ..scripts import ScriptCall, commands_of, loaded_on, rounds
 
 CLUSTER_REFUSED = ("relayq.aio does not support Redis Cluster (see relayq/aio/connection.py): "
                    "use relayq.Queue there")
@@ -107,7 +107,7 @@ async def run_pipelined(client: aioredis.Redis, calls: Sequence[ScriptCall],
     calls = list(calls)
     if not calls:
         return []
-    plan = rounds(calls, wait)
+    plan = rounds(calls, wait, loaded_on(client))
     with redis_errors():
         round_ = next(plan)
         while True:

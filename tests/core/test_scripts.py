@@ -151,3 +151,22 @@ def test_lua_literals_read_back_as_the_same_values() -> None:
     assert scripts.lua_literal(limits.MIN_RATE) == "0.001"
     assert scripts.lua_literal(limits.MAX_SEQUENCE) == "9007199254740991"
     assert scripts.lua_literal({"a": (1, 2)}) == "{a = {1, 2}}"
+
+
+def test_a_pipeline_of_scripts_runs_in_order_on_a_redis_that_never_saw_them(
+        redis_url: str, queue_name: str) -> None:
+    # A NOSCRIPT call is run again after the calls behind it, which already ran: so the first
+    # pipeline of a client loads the scripts it has not seen first. Here the release is the
+    # script this client never ran: the claim behind it must see the released job.
+    with RedisProcess() as server:
+        client = relayq.connect(server.url)
+        try:
+            q = relayq.Queue(queue_name, client)
+            q.enqueue({"n": 1})
+            (job,) = q.claim(1)
+            statuses, claimed = q.settle(
+                [relayq.results.Outcome(job.id, job.lease or "", "release")], 1)
+            assert statuses == ["ok"]
+            assert claimed is not None and [j.id for j in claimed] == [job.id]
+        finally:
+            client.close()
