@@ -79,14 +79,16 @@ def test_a_killed_process_is_replaced_and_its_job_retried(
                         "--concurrency", "1", "--visibility", "2", log=tmp_path / "log") as sup:
         job_id = q.enqueue({"sleep_ms": 1500}, backoff_base_ms=0).id
         queued = q.enqueue({"sleep_ms": 1}).id  # prefetched by the same process, or run
-        wait_until(lambda: q.get(job_id).state == "running", message="running")
+        # its handler runs (it reports progress): "running" alone is the claim, and a job
+        # claimed but not started is handed back without spending an attempt
+        wait_until(lambda: q.get(job_id).progress is not None, message="the handler")
         victim = pid_of(q.get(job_id))
         os.kill(victim, signal.SIGKILL)
         wait_until(lambda: q.get(job_id).state == "succeeded", timeout=15, message="retried")
         wait_until(lambda: q.get(queued).state == "succeeded", message="the other job")
         job = q.get(job_id)
-        # nacked by the supervisor once the process reported the start, else (killed in the
-        # instant between claim and report) reaped when the 2 s lease ended: never lost
+        # nacked by the supervisor (the process reported the start before the handler ran),
+        # or reaped when the 2 s lease ended: never lost
         assert job.attempts == 2 and pid_of(job) != victim
         assert "died (signal SIGKILL)" in (job.last_error or "") or \
             "lease expired" in (job.last_error or "")
