@@ -94,6 +94,9 @@ class Job(Generic[T]):
     lease: str | None = field(default=None, repr=False)
     # Earlier attempts, newest first; None where not read (claims and listings).
     history: list[Attempt] | None = None
+    # A job made by a periodic schedule: its id and the tick (epoch ms) the job is for.
+    schedule_id: str | None = None
+    tick_at: int | None = None
 
     @classmethod
     def from_hash(cls, queue: str, local_id: str, h: dict[str, str], decode: Any) -> Job[Any]:
@@ -105,6 +108,7 @@ class Job(Generic[T]):
         created = int(get("c", 0))
         run_at, started, finished = get("r"), get("st"), get("f")
         deadline, timeout, result, payload = get("ld"), get("to"), get("res"), get("p")
+        tick = get("ta")
         return cls(
             f"{queue}.{local_id}", queue,
             decode(payload) if payload is not None else None,
@@ -119,6 +123,7 @@ class Job(Generic[T]):
             get("err"), get("ik"),
             int(timeout) if timeout else None,
             get("l") if state == "running" else None,
+            None, get("sc"), int(tick) if tick else None,
         )
 
     def to_dict(self, encode_payload: Any = None, with_lease: bool = False) -> dict[str, Any]:
@@ -145,6 +150,8 @@ class Job(Generic[T]):
             "timeout_ms": self.timeout_ms,
             "history": (None if self.history is None
                         else [attempt.to_dict() for attempt in self.history]),
+            "schedule_id": self.schedule_id,
+            "tick_at": format_ms(self.tick_at),
         }
         if with_lease:
             view["lease"] = self.lease

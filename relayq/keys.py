@@ -23,6 +23,11 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 | relayq:{q}:history:<id> | LIST   | nack, reap: the job's failed or lost      | with the job  |
 |                          |        | attempts, newest first (HISTORY_LIMIT);   | hash (finish, |
 |                          |        | requeue keeps it, purge deletes it        | requeue)      |
+| relayq:{q}:schedule:<id> | HASH   | schedule (set, pause, resume, delete),    | none          |
+|                          |        | fire_schedule: one periodic schedule      |               |
+| relayq:{q}:schedules     | SET    | schedule: every schedule id of the queue  | none          |
+| relayq:{q}:due_schedules | ZSET   | schedule, fire_schedule: active schedule  | none          |
+|                          |        | id by next tick (ms; 0: to be computed)   |               |
 | relayq:{q}:idem:<key>    | STRING | enqueue, purge (value: job id)            | idempotency   |
 | relayq:{q}:seq           | STRING | enqueue (id sequence)                     | none          |
 | relayq:{q}:leases        | STRING | claim (lease sequence)                    | none          |
@@ -86,7 +91,7 @@ class QueueKeys:
 
     __slots__ = (
         "prefix", "meta", "prios", "scheduled", "running", "dead", "succeeded", "totals",
-        "seq", "leases", "wake", "events",
+        "seq", "leases", "wake", "events", "schedules", "due_schedules",
     )
 
     def __init__(self, queue: str) -> None:
@@ -103,6 +108,8 @@ class QueueKeys:
         self.leases = p + "leases"
         self.wake = p + "wake"
         self.events = p + "events"
+        self.schedules = p + "schedules"
+        self.due_schedules = p + "due_schedules"
 
     def job(self, local_id: str) -> str:
         return f"{self.prefix}job:{local_id}"
@@ -112,6 +119,9 @@ class QueueKeys:
 
     def history(self, local_id: str) -> str:
         return f"{self.prefix}history:{local_id}"
+
+    def schedule(self, schedule_id: str) -> str:
+        return f"{self.prefix}schedule:{schedule_id}"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"

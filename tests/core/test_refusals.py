@@ -236,6 +236,7 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
     k = q.keys
     enq = (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake)
     good_job = ['{"a":1}', "", "0", "", "", "", "", "", "", ""]
+    sched = (k.meta, k.schedules, k.due_schedules)
     cases = [
         ("enqueue", enq, (k.prefix, q.name, "1", *good_job[:-1])),           # too few fields
         ("enqueue", enq, (k.prefix, q.name, "2", *good_job)),                # count mismatch
@@ -274,6 +275,21 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
         ("configure", (k.meta,), ("max_attempts", "3", "colour", "red")),
         ("restore", (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake),
          (k.prefix, q.name, "", "1", "1", "bogus-state", *[""] * 15)),
+        ("schedule", sched, (k.prefix, q.name, "set", "s", "{}", "[]", "", "", "")),  # template
+        ("schedule", sched, (k.prefix, q.name, "set", "s", "{}",
+                             json.dumps(["{}", "", "999", *[""] * 7]), "", "", "")),  # priority
+        ("schedule", sched, (k.prefix, q.name, "set", "s", "{}",
+                             json.dumps(["{", *[""] * 9]), "", "", ""), "invalid_payload"),
+        ("schedule", sched, (k.prefix, q.name, "set", "bad id!", "{}",
+                             json.dumps(["{}", *[""] * 9]), "", "", "")),
+        ("schedule", sched, (k.prefix, q.name, "set", "s", "not json",
+                             json.dumps(["{}", *[""] * 9]), "", "", "")),
+        ("schedule", sched, (k.prefix, q.name, "delete", "nope"), "not_found"),
+        ("schedule", sched, (k.prefix, q.name, "pause", "nope"), "not_found"),
+        ("schedule", sched, (k.prefix, q.name, "explode", "nope")),
+        ("fire_schedule", (*enq, k.due_schedules), (k.prefix, q.name, "nope", "trigger"),
+         "not_found"),
+        ("due_schedules", (k.due_schedules,), (k.prefix, "0")),
     ]
     for name, keys, args, *status in cases:
         before = keyspace(r, q.name)
@@ -318,6 +334,9 @@ def _operations(q: relayq.Queue, busy: dict[str, Any]) -> dict[str, Any]:
         "configure": lambda: q.configure(max_attempts=3),
         "requeue": lambda: q.requeue_dead_job(dead.id), "purge": lambda: q.purge_dead_job(dead.id),
         "restore": lambda: q.restore([restored]),
+        "schedule": lambda: q.schedule("s", {}, every_ms=1000),
+        "fire_schedule": lambda: q.trigger_schedule("s"),
+        "due_schedules": q.fire_schedules,
     }
 
 
