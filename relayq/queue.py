@@ -80,6 +80,18 @@ def stats_many(redis: RedisClient, names: Sequence[str]) -> list[QueueStats]:
     return protocol.run_many(redis, [QueueCalls(name).stats() for name in names])
 
 
+def fire_schedules_many(redis: RedisClient, names: Sequence[str]) -> dict[str, FireReport]:
+    """Fires the due schedule ticks of many queues (relayq-server's loop): one round trip reads
+    what is due in every queue; only the queues with something due are fired. The reports of
+    those, by queue."""
+    calls = [QueueCalls(name).due_schedules(1) for name in names]
+    reports = {}
+    for name, due in zip(names, protocol.run_many(redis, calls) if calls else []):
+        if due.schedules:
+            reports[name] = Queue(name, redis).fire_schedules()
+    return reports
+
+
 def _refused(status: str, message: str) -> RelayqError:
     """The exception for a job's refusal status in a reply (lease_lost, not_found, ...)."""
     return error_for(status, message, about_job=True)

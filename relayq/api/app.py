@@ -20,7 +20,19 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..errors import RelayqError
 from ..logs import log_event
-from . import api_keys, dashboard, dead, events, health, jobs, openapi, queues, session, workers
+from . import (
+    api_keys,
+    dashboard,
+    dead,
+    events,
+    health,
+    jobs,
+    openapi,
+    queues,
+    schedules,
+    session,
+    workers,
+)
 from .headers import security_headers
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
@@ -32,6 +44,7 @@ BLUEPRINTS: list[Blueprint] = [
     health.bp,
     jobs.bp,
     queues.bp,
+    schedules.bp,
     dead.bp,
     workers.bp,
     api_keys.bp,

@@ -31,6 +31,10 @@ the X-Forwarded-For and X-Forwarded-Proto headers of the N proxies in front: the
 address is then the one throttled, and the session cookie is Secure. Without it those headers
 are ignored, since any client could send them.
 
+A thread of the main process fires the due ticks of every queue's periodic schedules
+(relayq.api.schedule_firer); workers do so for their queues too, and each tick still becomes
+exactly one job.
+
 `--export-to URI --export-every 5m` exports every queue on that schedule from a background
 thread of the main process (relayq.export.ExportScheduler); several servers doing so at once
 stay correct, because snapshots and manifests are written with conditional puts.
@@ -60,6 +64,7 @@ from ..hostport import parse_host_port
 from ..keys import check_queue_name
 from ..logs import log_event, setup_logging, stop_logging
 from .bridge import Bridge, Limits
+from .schedule_firer import ScheduleFirer
 from .services import ServerConfig
 from .throttle import DEFAULT_BURST, DEFAULT_RATE
 
@@ -228,6 +233,9 @@ def serve(args: argparse.Namespace) -> int:
     stopping = multiprocessing.get_context().Event()
     server = _granian(args, host, port, stopping)
     metrics_dir = _shared_metrics_dir()
+    # fires every queue's due schedule ticks (counted into the metrics directory just set)
+    firer = ScheduleFirer(connect(config.redis_url), config.queues)
+    firer.start()
     if exporter is not None:
         exporter.start()
     log_event(log, logging.INFO, "server.listening", url=f"http://{args.addr}",
@@ -238,6 +246,7 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as e:
         raise RelayqError(f"cannot listen on {args.addr}: {e.strerror or e}") from e
     finally:
+        firer.stop()
         if exporter is not None:
             exporter.stop()
         if metrics_dir is not None:
@@ -248,9 +257,9 @@ def serve(args: argparse.Namespace) -> int:
 def _shared_metrics_dir() -> str | None:
     """Every worker process counts into files of one directory (prometheus_client's
     multiprocess mode), so that /metrics, whichever worker answers it, gives the server's
-    totals and not one worker's. Set before the workers import prometheus_client (the main
-    process never does); an operator's own PROMETHEUS_MULTIPROC_DIR is kept. The directory
-    we made is ours to remove."""
+    totals and not one worker's. Set before anything imports prometheus_client (the main
+    process does only later, for the schedule firer's counters); an operator's own
+    PROMETHEUS_MULTIPROC_DIR is kept. The directory we made is ours to remove."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return None
     path = tempfile.mkdtemp(prefix="relayq-server-metrics-")

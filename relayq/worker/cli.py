@@ -97,6 +97,10 @@ def build_parser() -> Parser:
                    help="how often this worker refreshes its entry in the workers registry "
                         f"(relayq workers; default {WORKER_REFRESH_MS}); it expires after "
                         "three missed refreshes")
+    p.add_argument("--prune-schedules", action="store_true",
+                   help="delete the schedules of its queues that the app made (from periodic "
+                        "tasks) but no longer defines; without it they are only named in a "
+                        "warning")
     add_logging(p)
     p.set_defaults(handler=work)
     return p
@@ -128,7 +132,8 @@ def work(args: argparse.Namespace) -> int:
                     visibility_ms=int(args.visibility * 1000), grace_s=args.grace,
                     weights=weights, events=events, replicas=args.replicas,
                     replica_timeout_ms=args.replica_timeout_ms,
-                    registry_interval_s=args.registry_refresh_ms / 1000)
+                    registry_interval_s=args.registry_refresh_ms / 1000,
+                    prune_schedules=args.prune_schedules)
     check_redis(worker.redis, args.allow_eviction)
     worker.run()
     return 0
