@@ -142,10 +142,13 @@ class Definition:
     def _cron_after(self, after_ms: int) -> int | None:
         assert self.cron is not None
         start = datetime.fromtimestamp(after_ms / 1000, UTC).astimezone(self.zone())
-        try:
-            return to_epoch_ms(next(CronSim(self.cron, start)))
-        except StopIteration:
-            return None
+        # Within a repeated hour cronsim reads a fixed-time job's start as wall-clock time and
+        # may answer the first pass of that hour, which is before `start`: read on.
+        for moment in CronSim(self.cron, start):
+            tick = to_epoch_ms(moment)
+            if tick > after_ms:
+                return tick
+        return None
 
     def ticks(self, base_ms: int, first: int, until_ms: int, limit: int) -> list[int]:
         """Ticks from `first` (a tick) to `until_ms`, both included, the earliest `limit`."""
@@ -250,7 +253,8 @@ def plan(definition: Definition, base_ms: int, after_ms: int, next_ms: int | Non
         late = definition.ticks_back(base_ms, first, late_until, MAX_MISFIRE_JOBS + 1)
         missed = len(late)
         kept = late[len(late) - keep:] if keep else []
-        on_time_from = definition.first_after(base_ms, late_until)
+        # never a tick at or before `after_ms` (the change that started this timetable)
+        on_time_from = definition.first_after(base_ms, max(late_until, after_ms))
     # at most MISFIRE_GRACE_MS / MIN_EVERY_MS (50) on-time ticks: within one call's batch
     on_time = ([] if on_time_from is None
                else definition.ticks(base_ms, on_time_from, now_ms, BATCH_LIMIT))
