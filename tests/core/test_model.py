@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import relayq
-import relayq.results
 import relayq.limits
+import relayq.results
 from relayq import Conflict, JobNotFound, JobOptions, LeaseLost, NewJob, Queue, ScheduleNotFound
 from relayq.limits import HISTORY_LIMIT
 
