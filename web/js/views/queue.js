@@ -1,12 +1,13 @@
 // A queue page: live depth, latency and totals, its jobs per state (with the dead-letter queue),
-// throughput, pause/resume, the rate limit, the enqueue form and the latest job state changes of
-// this queue.
+// its periodic schedules, throughput, pause/resume, the rate limit, the enqueue form and the
+// latest job state changes of this queue.
 
 import {api} from "../api.js";
 import {createChart} from "../chart.js";
 import {badge, fmtDuration, fmtNumber, fmtTime, h, jobHref, setText} from "../dom.js";
 import {createEnqueueForm} from "./enqueue.js";
 import {createJobBrowser} from "./jobs.js";
+import {createSchedulePanel} from "./schedules.js";
 
 const STATES = ["ready", "scheduled", "running", "dead", "succeeded"];
 const TOTALS = ["enqueued", "claimed", "succeeded", "failed", "retried", "dead", "reaped",
@@ -38,6 +39,7 @@ export function mount(root, ctx, {queue, state}) {
     act(() => api.clearRateLimit(queue), "Rate limit cleared")}}, "Clear");
   const chart = createChart(`Jobs per second, ${queue}`);
   const jobs = createJobBrowser(ctx, queue, state, () => refresh());
+  const schedules = createSchedulePanel(ctx, queue);
   const activity = h("ol", {class: "activity"});
   let current = null;
 
@@ -46,6 +48,7 @@ export function mount(root, ctx, {queue, state}) {
     h("section", {class: "panel"}, h("h2", {}, "Depth"), h("div", {class: "cards"}, depthCards),
       h("h3", {}, "Lifetime totals"), h("dl", {class: "totals"}, totalsRow)),
     jobs.element,
+    schedules.element,
     h("section", {class: "panel"}, h("h2", {}, "Throughput"), chart.element),
     h("section", {class: "panel"}, h("h2", {}, "Rate limit"),
       h("p", {}, "Current: ", limitText),
@@ -120,6 +123,7 @@ export function mount(root, ctx, {queue, state}) {
       offStats();
       offJob();
       jobs.stop();
+      schedules.stop();
     },
   };
 }
