@@ -4,34 +4,19 @@ unknown schedule exits 1."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
 from relayq import Queue
-from relayq.cli.main import main
+from tests.cli.test_cli import _server_env, run, run_json  # noqa: F401 - the fixture too
 
 
-@pytest.fixture(autouse=True)
-def _server_env(monkeypatch, server, admin_key: str) -> None:
-    monkeypatch.setenv("RELAYQ_SERVER", server.url)
-    monkeypatch.setenv("RELAYQ_API_KEY", admin_key)
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
+def run_usage(capsys, *argv: str) -> tuple[int, str, str]:
+    """`run`, for command lines that argparse itself may refuse (it exits)."""
     try:
-        code = main(list(argv))
-    except SystemExit as e:  # argparse's own usage errors
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_json(capsys, *argv: str) -> Any:
-    code, out, err = run(capsys, *argv, "--json")
-    assert code == 0, err
-    return json.loads(out)
+        return run(capsys, *argv)
+    except SystemExit as e:
+        out, err = capsys.readouterr()
+        return int(e.code or 0), out, err
 
 
 def test_every_verb(capsys, q: Queue) -> None:
@@ -69,7 +54,7 @@ def test_every_verb(capsys, q: Queue) -> None:
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(capsys, q: Queue,
                                                           argv: list[str]) -> None:
-    code, out, err = run(capsys, "schedule", "set", q.name, "s", *argv)
+    code, out, err = run_usage(capsys, "schedule", "set", q.name, "s", *argv)
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert q.schedules() == []
 
