@@ -521,8 +521,9 @@ class Queue(Generic[T]):
         ticks missed while nothing ran become: "once" (default: one job), "skip" or "all".
         `paused`: None keeps the schedule's state (a new one is active). `options`: the jobs'
         type, priority, max_attempts, timeout_ms, backoff_base_ms, backoff_cap_ms, checked as
-        an enqueue checks them. Returns the schedule with `outcome` created | updated |
-        unchanged."""
+        an enqueue checks them. `origin`: "app" marks a schedule a worker saved from an
+        `@app.task` (only those are pruned by `relayq-worker --prune-schedules`). Returns the
+        schedule with `outcome` created | updated | unchanged."""
         check_schedule_id(schedule_id)
         if paused is not None and not isinstance(paused, bool):
             raise InvalidArgument("paused must be true or false")

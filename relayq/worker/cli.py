@@ -4,6 +4,7 @@
     relayq-worker --app myproject.tasks:app --queue emails --queue reports
     relayq-worker --queue demo --concurrency 4     # no --app: the built-in demo handler
     relayq-worker --queue high:3 --queue low:1     # weighted instead of strict order
+    relayq-worker --app tasks:app --prune-schedules  # also delete periodic tasks removed
 
 --app imports from the working directory first. Redis: --redis, else the App's redis=, else
 $RELAYQ_REDIS_URL, else redis://localhost:6379/0. A Redis that cannot be reached at start is
