@@ -43,7 +43,7 @@ from ..keys import check_queue_name
 from ..options import JobOptions
 from ..queue import Queue
 from ..results import EnqueueResult, NewJob
-from ..schedules import ORIGIN_APP, check_definition
+from ..schedules import ORIGIN_APP, check_definition, check_schedule_id
 
 DEFAULT_QUEUE = "default"  # the queue of an app's tasks when neither the task nor the app names one
 
@@ -157,6 +157,8 @@ class App:
         start, making jobs of `payload` (default null) with `misfire` and the `job_options`
         of a schedule (priority, max_attempts, timeout_ms, ...)."""
         schedule = None
+        if "type" in job_options:
+            raise InvalidArgument("a periodic task's jobs have its name as their type")
         if cron is not None or every is not None:
             if isinstance(every, datetime.timedelta):
                 every = every.total_seconds()
@@ -175,6 +177,8 @@ class App:
 
         def register(f: Callable[..., Any]) -> Task:
             task = Task(f, name or f.__name__, queue or self.default_queue, self, schedule)
+            if schedule is not None:  # its schedule is named after it
+                check_schedule_id(task.name)
             if task.name in self.tasks:
                 raise RelayqError(f"two tasks named {task.name!r}")
             self.tasks[task.name] = task

@@ -38,9 +38,11 @@ def test_bad_definitions_fail_at_import() -> None:
     app = App()
     for bad in ({"cron": "0 25 * * *"}, {"cron": "* * * * *", "tz": "Atlantis/Main"},
                 {"every": 0.05}, {"every": "5m"}, {"tz": "UTC"},
-                {"every": 60, "delay_ms": 5}):
+                {"every": 60, "delay_ms": 5}, {"every": 60, "type": "other"}):
         with pytest.raises(InvalidArgument):
             app.task(lambda payload: payload, name="t", **bad)
+    with pytest.raises(InvalidArgument):  # the schedule is named after the task
+        app.task(lambda payload: payload, name="two words", every=60)
 
 
 def test_workers_save_the_apps_schedules_once(q: Queue) -> None:
