@@ -1,5 +1,5 @@
 -- fire_schedule.lua: make the jobs of a schedule's due ticks and move it on to its next tick,
--- in one atomic step; or (trigger) make one job of it now.
+-- in one atomic step.
 --
 -- Redis cannot evaluate cron, so the caller (relayq/schedules.py) reads the schedule
 -- (due_schedules.lua), computes which ticks to fire under its misfire policy and the tick after
@@ -21,15 +21,13 @@
 -- ARGV[1] key prefix relayq:{<q>}:
 -- ARGV[2] queue name
 -- ARGV[3] schedule id
--- ARGV[4] mode: tick | trigger
--- tick only:
--- ARGV[5] expected revision
--- ARGV[6] expected next tick ('' while it is still to be computed)
--- ARGV[7] the new next tick (epoch ms) or 'end' (no tick is left: end_at passed)
--- ARGV[8] number of ticks to fire N (0..BATCH_LIMIT), then ARGV[9 ..] the N ticks (epoch ms,
+-- ARGV[4] expected revision
+-- ARGV[5] expected next tick ('' while it is still to be computed)
+-- ARGV[6] the new next tick (epoch ms) or 'end' (no tick is left: end_at passed)
+-- ARGV[7] number of ticks to fire N (0..BATCH_LIMIT), then ARGV[8 ..] the N ticks (epoch ms,
 --         increasing). Each makes one job from the template, with schedule_id and tick_at.
 --
--- Reply: {'ok', id_1, ..., id_N}  the jobs made (trigger: one)
+-- Reply: {'ok', id_1, ..., id_N}  the jobs made
 --    or  {'conflict', message}    the schedule moved on or changed since it was read: nothing
 --                                 written
 --    or  {'not_found', message}   no such schedule
@@ -37,54 +35,47 @@
 --        written (a template the queue's settings now refuse)
 
 --@include lib/jobs.lua
+--@include lib/schedule.lua
 
 local bad_keys = keys_problem(7, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
 local k = {meta = KEYS[1], prios = KEYS[2], scheduled = KEYS[3], totals = KEYS[4],
            seq = KEYS[5], wake = KEYS[6]}
 local due_key = KEYS[7]
-local prefix, queue, id, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local key = prefix .. 'schedule:' .. id
+local prefix, queue, id = ARGV[1], ARGV[2], ARGV[3]
+local key, key_err = schedule_key(prefix, id)
+if not key then return {'invalid_argument', key_err} end
 local s = redis.call('HMGET', key, 'rev', 'next', 'tpl', 'last_tick', 'paused')
 if not s[1] then return {'not_found', 'no schedule ' .. id} end
+if ARGV[4] ~= s[1] or ARGV[5] ~= s[2] or s[5] == '1' then
+  return {'conflict', 'the schedule changed or its tick was taken'}
+end
+local n, e = int_arg(ARGV[7], 'tick count', 0, BATCH_LIMIT)
+if e then return {'invalid_argument', e} end
+if #ARGV ~= 7 + n then return {'invalid_argument', 'expected ' .. n .. ' ticks'} end
 local now = now_ms()
+local ticks = {}
+local last = tonumber(s[4]) or -1
+for i = 1, n do
+  local tick, te = int_arg(ARGV[7 + i], 'tick', last + 1, now)
+  if te then
+    return {'invalid_argument', te .. ' (ticks increase, are due, and come after the last fired)'}
+  end
+  ticks[i] = tick
+  last = tick
+end
+local new_next = ARGV[6]
+if new_next ~= 'end' then
+  local nn, ne = int_arg(new_next, 'next tick', last + 1, MAX_TIME_MS)
+  if ne then return {'invalid_argument', ne} end
+  new_next = nn
+end
 local settings = job_settings(k.meta)
 local template = cjson.decode(s[3])
-
-local ticks = {}
-local new_next
-if mode == 'tick' then
-  if ARGV[5] ~= s[1] or ARGV[6] ~= s[2] or s[5] == '1' then
-    return {'conflict', 'the schedule changed or its tick was taken'}
-  end
-  local n, e = int_arg(ARGV[8], 'tick count', 0, BATCH_LIMIT)
-  if e then return {'invalid_argument', e} end
-  if #ARGV ~= 8 + n then return {'invalid_argument', 'expected ' .. n .. ' ticks'} end
-  local last = tonumber(s[4]) or -1
-  for i = 1, n do
-    local tick, te = int_arg(ARGV[8 + i], 'tick', last + 1, now)
-    if te then return {'invalid_argument', te .. ' (ticks increase, are due, and come after '
-                       .. 'the last fired)'} end
-    ticks[i] = tick
-    last = tick
-  end
-  new_next = ARGV[7]
-  if new_next ~= 'end' then
-    local nn, ne = int_arg(new_next, 'next tick', last + 1, MAX_TIME_MS)
-    if ne then return {'invalid_argument', ne} end
-    new_next = nn
-  end
-elseif mode == 'trigger' then
-  if #ARGV ~= 4 then return {'invalid_argument', 'trigger takes 4 arguments'} end
-  ticks[1] = now
-else
-  return {'invalid_argument', 'unknown mode'}
-end
-
 local jobs = {}
 for i, tick in ipairs(ticks) do
-  local job, e, status = check_job(template, 0, now, settings)
-  if not job then return {status or 'invalid_argument', 'template: ' .. e} end
+  local job, je, status = check_job(template, 0, now, settings)
+  if not job then return {status or 'invalid_argument', 'template: ' .. je} end
   job.extra = {'sc', id, 'ta', ms_str(tick)}
   jobs[i] = job
 end
@@ -93,22 +84,17 @@ end
 local made = create_jobs(prefix, queue, k, jobs, now, settings, {})
 local reply = {'ok'}
 for i = 1, #made, 3 do reply[#reply + 1] = made[i] end
-local fields = {}
+local fields = {'next', new_next == 'end' and 'end' or ms_str(new_next)}
 if #jobs > 0 then
-  fields = {'last_run', ms_str(now), 'last_job', reply[#reply]}
-end
-if mode == 'tick' then
-  if #ticks > 0 then
-    fields[#fields + 1] = 'last_tick'; fields[#fields + 1] = ms_str(ticks[#ticks])
-  end
-  fields[#fields + 1] = 'next'
-  if new_next == 'end' then
-    fields[#fields + 1] = 'end'
-    redis.call('ZREM', due_key, id)
-  else
-    fields[#fields + 1] = ms_str(new_next)
-    redis.call('ZADD', due_key, new_next, id)
+  for _, v in ipairs({'last_run', ms_str(now), 'last_job', reply[#reply],
+                      'last_tick', ms_str(ticks[#ticks])}) do
+    fields[#fields + 1] = v
   end
 end
-if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
+redis.call('HSET', key, unpack(fields))
+if new_next == 'end' then
+  redis.call('ZREM', due_key, id)
+else
+  redis.call('ZADD', due_key, new_next, id)
+end
 return reply

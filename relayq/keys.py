@@ -23,11 +23,12 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 | relayq:{q}:history:<id> | LIST   | nack, reap: the job's failed or lost      | with the job  |
 |                          |        | attempts, newest first (HISTORY_LIMIT);   | hash (finish, |
 |                          |        | requeue keeps it, purge deletes it        | requeue)      |
-| relayq:{q}:schedule:<id> | HASH   | schedule (set, pause, resume, delete),    | none          |
+| relayq:{q}:schedule:<id> | HASH   | save_, pause_, delete_, trigger_ and      | none          |
 |                          |        | fire_schedule: one periodic schedule      |               |
-| relayq:{q}:schedules     | SET    | schedule: every schedule id of the queue  | none          |
-| relayq:{q}:due_schedules | ZSET   | schedule, fire_schedule: active schedule  | none          |
-|                          |        | id by next tick (ms; 0: to be computed)   |               |
+| relayq:{q}:schedules     | SET    | save_/delete_schedule: every schedule id  | none          |
+| relayq:{q}:due_schedules | ZSET   | save_/pause_/delete_/fire_schedule:       | none          |
+|                          |        | active schedule id by next tick (ms; 0:   |               |
+|                          |        | to be computed)                           |               |
 | relayq:{q}:idem:<key>    | STRING | enqueue, purge (value: job id)            | idempotency   |
 | relayq:{q}:seq           | STRING | enqueue (id sequence)                     | none          |
 | relayq:{q}:leases        | STRING | claim (lease sequence)                    | none          |

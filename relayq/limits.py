@@ -82,7 +82,7 @@ MAX_HISTORY_ERROR_BYTES = 16_384  # an attempt's error in the history is cut to 
 WORKER_REFRESH_MS = 5000
 WORKER_TTL_MS = 3 * WORKER_REFRESH_MS
 
-# -- periodic schedules (relayq/schedules.py, lua/schedule.lua, lua/fire_schedule.lua) ---------
+# -- periodic schedules (relayq/schedules.py, lua/*_schedule.lua) -----------------------------
 
 MAX_SCHEDULE_ID_BYTES = 128
 SCHEDULE_ID_PATTERN = rf"[A-Za-z0-9_.:-]{{1,{MAX_SCHEDULE_ID_BYTES}}}"

@@ -34,11 +34,13 @@ R = TypeVar("R")
 ENQUEUE_FIELDS = 10  # per job in an enqueue call: the payload and nine options (enqueue.lua)
 
 ENQUEUE, CLAIM, ACK, NACK, HEARTBEAT, RELEASE, STATS, REAP, PROMOTE, REQUEUE, PURGE, CANCEL, \
-    PAUSE, RATE_LIMIT, CONFIGURE, RESTORE, SCHEDULE, FIRE_SCHEDULE, DUE_SCHEDULES = (
-        scripts.script(name) for name in (
-            "enqueue", "claim", "ack", "nack", "heartbeat", "release", "stats", "reap",
-            "promote", "requeue", "purge", "cancel", "pause", "rate_limit", "configure",
-            "restore", "schedule", "fire_schedule", "due_schedules"))
+    PAUSE, RATE_LIMIT, CONFIGURE, RESTORE = (scripts.script(name) for name in (
+        "enqueue", "claim", "ack", "nack", "heartbeat", "release", "stats", "reap", "promote",
+        "requeue", "purge", "cancel", "pause", "rate_limit", "configure", "restore"))
+SAVE_SCHEDULE, DELETE_SCHEDULE, PAUSE_SCHEDULE, TRIGGER_SCHEDULE, FIRE_SCHEDULE, \
+    DUE_SCHEDULES = (scripts.script(name) for name in (
+        "save_schedule", "delete_schedule", "pause_schedule", "trigger_schedule",
+        "fire_schedule", "due_schedules"))
 
 
 class Call(NamedTuple, Generic[R]):
@@ -179,16 +181,17 @@ class Restored(NamedTuple):
 
 
 class ScheduleChanged(NamedTuple):
-    """schedule.lua's reply: `outcome` created | updated | unchanged | deleted | paused |
-    resumed, and the schedule's revision."""
+    """save_schedule.lua's, delete_schedule.lua's and pause_schedule.lua's reply: `outcome`
+    created | updated | unchanged | deleted | paused | resumed, and the revision."""
 
     outcome: str
     revision: int
 
 
 class Fired(NamedTuple):
-    """fire_schedule.lua's reply: `status` ok (then `ids`: the local ids of the jobs made) or
-    conflict (the schedule moved on or changed since it was read: nothing written)."""
+    """fire_schedule.lua's and trigger_schedule.lua's reply: `status` ok (then `ids`: the local
+    ids of the jobs made) or conflict (fire only: the schedule moved on or changed since it was
+    read: nothing written)."""
 
     status: str
     ids: list[str]
@@ -437,32 +440,35 @@ class QueueCalls:
 
     # -- periodic schedules (relayq/schedules.py) ------------------------------------------
 
-    def set_schedule(self, schedule_id: str, definition: str, template: Sequence[str],
-                     start_at: int | None, paused: bool | None, origin: str
-                     ) -> Call[ScheduleChanged]:
+    def save_schedule(self, schedule_id: str, definition: str, template: Sequence[str],
+                      start_at: int | None, paused: bool | None, origin: str
+                      ) -> Call[ScheduleChanged]:
         """Saves a schedule (an upsert by id): `definition` canonical JSON, `template` the 10
         job fields of enqueue; `paused` None keeps the current state."""
-        args = (*self._head, "set", schedule_id, definition, json.dumps(list(template)),
+        args = (*self._head, schedule_id, definition, json.dumps(list(template)),
                 "" if start_at is None else start_at,
                 "" if paused is None else ("1" if paused else "0"), origin)
-        return Call(SCHEDULE, self._schedule_keys, args, _schedule_changed)
+        return Call(SAVE_SCHEDULE, self._schedule_keys, args, _schedule_changed)
 
-    def schedule_verb(self, verb: str, schedule_id: str) -> Call[ScheduleChanged]:
-        """delete | pause | resume."""
-        return Call(SCHEDULE, self._schedule_keys, (*self._head, verb, schedule_id),
+    def delete_schedule(self, schedule_id: str) -> Call[ScheduleChanged]:
+        return Call(DELETE_SCHEDULE, self._schedule_keys[1:], (*self._head, schedule_id),
                     _schedule_changed)
+
+    def pause_schedule(self, schedule_id: str, paused: bool) -> Call[ScheduleChanged]:
+        """Pauses (or, with `paused` False, resumes) a schedule."""
+        return Call(PAUSE_SCHEDULE, (self.keys.due_schedules,),
+                    (*self._head, schedule_id, "1" if paused else "0"), _schedule_changed)
 
     def fire_schedule(self, schedule_id: str, revision: str, expected_next: str,
                       new_next: int | None, ticks: Sequence[int]) -> Call[Fired]:
         """Makes the jobs of `ticks` and moves the next tick to `new_next` (None: no tick is
         left), if the schedule is still at `revision` and `expected_next`."""
-        args = (*self._head, schedule_id, "tick", revision, expected_next,
+        args = (*self._head, schedule_id, revision, expected_next,
                 "end" if new_next is None else new_next, len(ticks), *ticks)
         return Call(FIRE_SCHEDULE, self._fire_keys, args, _fired)
 
     def trigger_schedule(self, schedule_id: str) -> Call[Fired]:
-        return Call(FIRE_SCHEDULE, self._fire_keys, (*self._head, schedule_id, "trigger"),
-                    _fired)
+        return Call(TRIGGER_SCHEDULE, self._enqueue_keys, (*self._head, schedule_id), _fired)
 
     def due_schedules(self, limit: int, ids: Sequence[str] = ()) -> Call[DueSchedules]:
         """The due schedules (at most `limit`), or the schedules `ids` whether due or not."""

@@ -532,7 +532,7 @@ class Queue(Generic[T]):
         definition = check_definition(text, cron=cron, every_ms=every_ms, tz=tz,
                                       start_at=start_at, end_at=end_at, misfire=misfire,
                                       options=options)
-        changed = self._run(self._calls.set_schedule(
+        changed = self._run(self._calls.save_schedule(
             schedule_id, definition.to_json(), definition.template(), definition.start_at,
             paused, origin))
         self._register()  # after: a refused schedule lists nothing; listed, servers fire it
@@ -561,18 +561,17 @@ class Queue(Generic[T]):
 
     def unschedule(self, schedule_id: str) -> None:
         """Deletes a schedule (its jobs already made stay); ScheduleNotFound when unknown."""
-        self._run(self._calls.schedule_verb("delete", check_schedule_id(schedule_id)))
+        self._run(self._calls.delete_schedule(check_schedule_id(schedule_id)))
 
     def pause_schedule(self, schedule_id: str) -> Schedule:
         """Stops a schedule's ticks until `resume_schedule` (the ticks between are not made up
         for)."""
-        self._run(self._calls.schedule_verb("pause", check_schedule_id(schedule_id)))
+        self._run(self._calls.pause_schedule(check_schedule_id(schedule_id), True))
         return self.get_schedule(schedule_id)
 
     def resume_schedule(self, schedule_id: str) -> Schedule:
         """Starts a paused schedule again, from its next tick after now."""
-        changed = self._run(self._calls.schedule_verb("resume",
-                                                      check_schedule_id(schedule_id)))
+        changed = self._run(self._calls.pause_schedule(check_schedule_id(schedule_id), False))
         if changed.outcome != "unchanged":
             self.fire_schedules([schedule_id])
         return self.get_schedule(schedule_id)

@@ -7,7 +7,8 @@ Redis cannot evaluate cron, so the work is split (docs/periodic.md):
 - this module checks a definition (the limits are relayq.limits') and computes ticks, with
   cronsim (the library Healthchecks.io runs its cron checks on; it follows Debian cron in DST
   gaps and repeats);
-- lua/schedule.lua stores it; lua/due_schedules.lua reads the due ones on the Redis clock;
+- lua/save_schedule.lua stores it (delete_, pause_ and trigger_schedule.lua the rest);
+  lua/due_schedules.lua reads the due ones on the Redis clock;
 - lua/fire_schedule.lua makes the jobs of the ticks this module computed and saves the next
   tick, atomically, as a compare-and-set on the revision and next tick it read. So any number
   of firers (every worker's maintenance loop, every relayq-server) may run `fire_due` at once:
