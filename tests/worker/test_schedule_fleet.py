@@ -12,10 +12,16 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+import relayq
 from relayq import Queue
 from relayq.limits import MIN_EVERY_MS, MISFIRE_GRACE_MS
+from relayq.tools.redis_process import RedisProcess
 from relayq.tools.schedule_fleet import Fleet, count_ticks
 from tests.support.helpers import wait_until
 from tests.support.server import ROOT
@@ -23,8 +29,18 @@ from tests.support.server import ROOT
 RUN_S = 8
 
 
-def test_each_tick_once_with_workers_killed(redis_url: str, r, q: Queue,
+@pytest.fixture
+def private_redis() -> Iterator[tuple[str, Any]]:
+    with RedisProcess() as server:
+        client = relayq.connect(server.url)
+        yield server.url, client
+        client.close()
+
+
+def test_each_tick_once_with_workers_killed(private_redis: tuple[str, Any],
                                             tmp_path: Path) -> None:
+    redis_url, r = private_redis
+    q = Queue("fleet", r)
     with Fleet(redis_url, q.name, tmp_path, cwd=ROOT) as fleet:
         q.schedule("tick", {}, every_ms=MIN_EVERY_MS)
         rng = random.Random(13)
@@ -46,10 +62,10 @@ def test_each_tick_once_with_workers_killed(redis_url: str, r, q: Queue,
     assert counted.jobs >= RUN_S * 1000 // MIN_EVERY_MS * 0.9, counted
 
 
-def test_misfire_policies_after_every_process_was_down(redis_url: str, r,
+def test_misfire_policies_after_every_process_was_down(private_redis: tuple[str, Any],
                                                        tmp_path: Path) -> None:
-    queues = {policy: Queue(f"misfire-{policy}-{tmp_path.name[-6:]}", r)
-              for policy in ("once", "skip", "all")}
+    redis_url, r = private_redis
+    queues = {policy: Queue(f"misfire-{policy}", r) for policy in ("once", "skip", "all")}
     for policy, q in queues.items():
         q.schedule("tick", {}, every_ms=MIN_EVERY_MS, misfire=policy)
     args = [arg for q in queues.values() for arg in ("--queue", q.name)]
