@@ -348,6 +348,7 @@ class QueueMachine(RuleBasedStateMachine):
         known = self.model.schedules.get(sid)
         if known is None or known["paused"]:
             return
+        skip = known["def"][2] == "skip"
         key = self.queue.keys.schedule(sid)
         seconds, micros = self.client.time()
         tick = int(seconds) * 1000 + int(micros) // 1000 - LONG_MS
@@ -355,10 +356,13 @@ class QueueMachine(RuleBasedStateMachine):
         self.client.hset(key, "next", tick)
         self.client.zadd(self.queue.keys.due_schedules, {sid: tick})
         report = self.queue.fire_schedules()
-        assert report.missed == 1
-        assert report.fired == (0 if known["def"][2] == "skip" else 1)
-        if report.fired:
-            shown = self.queue.get_schedule(sid)
+        # Another firer (the session's relayq-server fires every queue it knows) may take the
+        # tick first: then this firing found it gone. Either way the schedule shows the result.
+        assert (report.fired, report.missed) in ((0, 0), (0 if skip else 1, 1))
+        shown = self.queue.get_schedule(sid)
+        if skip:
+            assert shown.last_tick_at != tick
+        else:
             assert shown.last_tick_at == tick
             self._schedule_job(shown.last_job_id, known)
         assert self.queue.get_schedule(sid).next_run_at == following

@@ -10,10 +10,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import fakeredis
 import pytest
 from cronsim import CronSim
 
@@ -22,6 +24,7 @@ import relayq.schedules
 from relayq.limits import BATCH_LIMIT, MAX_MISFIRE_JOBS, MISFIRE_GRACE_MS
 from relayq.rfc3339 import to_epoch_ms
 from relayq.schedules import Definition, check_definition, plan
+from relayq.tools.redis_process import RedisProcess
 from tests.support.helpers import keyspace, wait_until
 
 PARIS, NEW_YORK = "Europe/Paris", "America/New_York"
@@ -129,6 +132,24 @@ def test_plan_of_a_cron_down_for_a_day_reads_back_only_what_it_keeps() -> None:
 
 
 # -- the scripts ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def own_redis() -> Iterator[str]:
+    with RedisProcess() as server:
+        yield server.url
+
+
+@pytest.fixture(params=["redis", "fakeredis"])
+def any_r(request: pytest.FixtureRequest, own_redis: str) -> Iterator[Any]:
+    """As tests/conftest.py's, on a redis-server of this module's own: these tests fire ticks
+    by hand and fake downtime, and the session's relayq-server fires every queue it knows."""
+    if request.param == "redis":
+        client = relayq.connect(own_redis)
+        yield client
+        client.close()
+    else:
+        yield fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
+
 
 def test_saving_the_same_definition_changes_nothing(any_q: relayq.Queue, any_r: Any) -> None:
     first = any_q.schedule("s", {"a": 1}, every_ms=60_000, type="t")
