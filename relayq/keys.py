@@ -36,6 +36,8 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 |                          |        | BLPOP by idle workers                     |               |
 | relayq:{q}:events        | PUBSUB | every transition (a channel, not a key)   | -             |
 | relayq:queues            | SET    | Queue on first use (all queue names)      | none          |
+| relayq:scheduled_queues  | SET    | Queue.schedule: queues that have had a    | none          |
+|                          |        | schedule (what relayq-server fires)       |               |
 | relayq:apikeys           | HASH   | the API key store (key id -> record)      | none          |
 | relayq:workers           | ZSET   | each worker process (relayq.worker.       | none (pruned  |
 |                          |        | registry): its id by last seen (ms)       | by last seen) |
@@ -57,6 +59,7 @@ from .limits import MAX_QUEUE_NAME_LENGTH, QUEUE_NAME_PATTERN
 
 QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 QUEUES = "relayq:queues"
+SCHEDULED_QUEUES = "relayq:scheduled_queues"
 API_KEYS = "relayq:apikeys"
 WORKERS = "relayq:workers"
 

@@ -28,7 +28,7 @@ from .errors import (
     error_for,
 )
 from .job import Job, RestoredJob, parse_job_id
-from .keys import QUEUES, check_queue_name
+from .keys import QUEUES, SCHEDULED_QUEUES, check_queue_name
 from .limits import (
     BATCH_LIMIT,
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -78,6 +78,13 @@ def list_queues(redis: RedisClient) -> list[str]:
 def stats_many(redis: RedisClient, names: Sequence[str]) -> list[QueueStats]:
     """Stats of many queues in one round trip (each queue's snapshot is consistent on its own)."""
     return protocol.run_many(redis, [QueueCalls(name).stats() for name in names])
+
+
+def list_scheduled_queues(redis: RedisClient) -> list[str]:
+    """Names of the queues that have had a periodic schedule, sorted (never shrinks: a queue
+    whose schedules were all deleted costs a firer one read of a missing key per round)."""
+    with redis_errors():
+        return sorted(redis.smembers(SCHEDULED_QUEUES))
 
 
 def fire_schedules_many(redis: RedisClient, names: Sequence[str]) -> dict[str, FireReport]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .connection import redis_errors
 from .errors import InvalidArgument, RelayqError, ScheduleNotFound
+from .keys import SCHEDULED_QUEUES
 from .limits import SWEEP_LIMIT
 from .options import check_json_text, check_payload_size
 from .schedules import FireReport, Schedule, check_definition, check_schedule_id, plan
@@ -61,7 +62,10 @@ class ScheduleOperations:
         changed = self._run(self._calls.save_schedule(
             schedule_id, definition.to_json(), definition.template(), definition.start_at,
             paused, origin))
-        self._register()  # after: a refused schedule lists nothing; listed, servers fire it
+        self._register()  # after: a refused schedule lists nothing
+        if changed.outcome == "created":  # relayq-server fires the queues of this set
+            with redis_errors():
+                self.redis.sadd(SCHEDULED_QUEUES, self.name)
         if changed.outcome != "unchanged":
             self.fire_schedules([schedule_id])  # its first next tick, on the Redis clock
         saved = self.get_schedule(schedule_id)

@@ -31,9 +31,9 @@ the X-Forwarded-For and X-Forwarded-Proto headers of the N proxies in front: the
 address is then the one throttled, and the session cookie is Secure. Without it those headers
 are ignored, since any client could send them.
 
-A thread of the main process fires the due ticks of every queue's periodic schedules
-(relayq.api.schedule_firer); workers do so for their queues too, and each tick still becomes
-exactly one job.
+A thread of the main process fires the due ticks of the periodic schedules of every queue
+that has any (relayq.api.schedule_firer); workers do so for their queues too, and each tick
+still becomes exactly one job.
 
 `--export-to URI --export-every 5m` exports every queue on that schedule from a background
 thread of the main process (relayq.export.ExportScheduler); several servers doing so at once
@@ -234,7 +234,7 @@ def serve(args: argparse.Namespace) -> int:
     server = _granian(args, host, port, stopping)
     metrics_dir = _shared_metrics_dir()
     # fires every queue's due schedule ticks (counted into the metrics directory just set)
-    firer = ScheduleFirer(connect(config.redis_url), config.queues)
+    firer = ScheduleFirer(connect(config.redis_url))
     firer.start()
     if exporter is not None:
         exporter.start()
