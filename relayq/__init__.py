@@ -21,6 +21,7 @@ from .errors import (
     RedisBusy,
     RedisUnavailable,
     RelayqError,
+    ScheduleNotFound,
     ServerBusy,
     ServerUnavailable,
     TooManyRequests,
@@ -30,6 +31,7 @@ from .job import Attempt, Job, parse_job_id
 from .options import JobOptions
 from .queue import Queue, list_queues
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, QueueStats
+from .schedules import Schedule
 from .worker import App, Fail, Retry, Worker, WorkerEvents, current_job
 from .worker_registry import WorkerEntry
 
@@ -40,7 +42,8 @@ __all__ = [
     "InvalidArgument", "InvalidJobId", "InvalidPayload", "InvalidQueueName", "Job",
     "JobNotFound", "JobOptions", "JsonCodec", "LeaseLost", "NackResult", "NewJob", "NotFound",
     "NotReplicated", "PayloadTooLarge", "Queue", "QueueStats", "RedisBusy", "RedisUnavailable",
-    "RelayqError", "ServerBusy", "ServerUnavailable", "TooManyRequests", "Unauthorized",
+    "RelayqError", "Schedule", "ScheduleNotFound", "ServerBusy", "ServerUnavailable",
+    "TooManyRequests", "Unauthorized",
     "WorkerEntry",
     "connect", "list_queues",
     "parse_job_id",

@@ -43,6 +43,7 @@ from .errors import (
     NotFound,
     PayloadTooLarge,
     RelayqError,
+    ScheduleNotFound,
     ServerUnavailable,
     Unauthorized,
     error_for,
@@ -54,7 +55,8 @@ from .limits import BATCH_LIMIT, DEFAULT_PAGE
 from .options import JobOptions, check_run_at, is_digits
 from .protocol import Heartbeat
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
-from .rfc3339 import format_ms, parse_ms
+from .rfc3339 import format_ms, parse_ms, to_epoch_ms
+from .schedules import check_schedule_id
 from .steps import Sleep, drive
 from .waiting import until_finished
 from .worker_registry import WorkerEntry
@@ -222,6 +224,8 @@ class ClientOps:
         if code == "unauthorized":  # say where the key comes from, not what header to send
             message = (f"relayq-server at {self.server} wants an API key: set $RELAYQ_API_KEY"
                        if not self.api_key else f"{message}: check $RELAYQ_API_KEY")
+        if code == "not_found" and "/schedules/" in path:
+            return ScheduleNotFound(message)
         return error_for(code, message, about_job=not path.startswith("/api/keys"))
 
     @staticmethod
@@ -631,6 +635,46 @@ class Client(ClientOps):
 
     def clear_rate_limit(self, queue: str) -> None:
         self._drive(self._clear_rate_limit(queue))
+
+    # -- periodic schedules (docs/periodic.md); each is its JSON view -----------------------
+
+    def _schedule(self, queue: str, schedule_id: str) -> str:
+        return f"{self._queue(queue)}/schedules/{check_schedule_id(schedule_id)}"
+
+    def schedule(self, queue: str, schedule_id: str, payload: Any, **fields: Any
+                 ) -> dict[str, Any]:
+        """Saves a schedule (an upsert): fields as for `Queue.schedule` (cron or every_ms, tz,
+        start_at and end_at as datetime or epoch ms, misfire, paused, the jobs' options)."""
+        body: dict[str, Any] = {"payload": payload}
+        for name, value in fields.items():
+            if value is None:
+                continue
+            if name in ("start_at", "end_at") and not isinstance(value, str):
+                value = format_ms(to_epoch_ms(value) if isinstance(value, datetime) else value)
+            body[name] = value
+        return self._data("PUT", self._schedule(queue, schedule_id), body, repeatable=True)
+
+    def schedules(self, queue: str) -> list[dict[str, Any]]:
+        return self._data("GET", self._queue(queue) + "/schedules", repeatable=True)["schedules"]
+
+    def get_schedule(self, queue: str, schedule_id: str) -> dict[str, Any]:
+        return self._data("GET", self._schedule(queue, schedule_id), repeatable=True)
+
+    def unschedule(self, queue: str, schedule_id: str) -> None:
+        self._data("DELETE", self._schedule(queue, schedule_id), repeatable=False)
+
+    def pause_schedule(self, queue: str, schedule_id: str) -> dict[str, Any]:
+        return self._data("POST", self._schedule(queue, schedule_id) + "/pause",
+                          repeatable=True)
+
+    def resume_schedule(self, queue: str, schedule_id: str) -> dict[str, Any]:
+        return self._data("POST", self._schedule(queue, schedule_id) + "/resume",
+                          repeatable=True)
+
+    def trigger_schedule(self, queue: str, schedule_id: str) -> str:
+        """Makes one job of the schedule now; its id. Not retried (each call makes a job)."""
+        return self._data("POST", self._schedule(queue, schedule_id) + "/trigger",
+                          repeatable=False)["job_id"]
 
     def jobs(self, queue: str, state: str, limit: int = DEFAULT_PAGE, cursor: str | None = None,
              search: str | None = None) -> tuple[list[Job[Any]], str | None]:

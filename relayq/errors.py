@@ -69,6 +69,10 @@ class JobNotFound(NotFound):
     pass
 
 
+class ScheduleNotFound(NotFound):
+    """No periodic schedule of that id on the queue."""
+
+
 class LeaseLost(RelayqError):
     """The caller no longer holds the job's lease: it expired and was reaped, or the job was
     claimed again. The caller must not assume its result was recorded."""

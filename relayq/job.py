@@ -102,6 +102,9 @@ class Job(Generic[T]):
     # How far the running attempt got (current_job().progress): a fraction in [0, 1], and info.
     progress: float | None = None
     progress_info: Any = None
+    # A job made by a periodic schedule: its id and the tick (epoch ms) the job is for.
+    schedule_id: str | None = None
+    tick_at: int | None = None
 
     @classmethod
     def from_hash(cls, queue: str, local_id: str, h: dict[str, str], decode: Any) -> Job[Any]:
@@ -113,6 +116,7 @@ class Job(Generic[T]):
         created = int(get("c", 0))
         run_at, started, finished = get("r"), get("st"), get("f")
         deadline, timeout, result, payload = get("ld"), get("to"), get("res"), get("p")
+        tick = get("ta")
         return cls(
             f"{queue}.{local_id}", queue,
             decode(payload) if payload is not None else None,
@@ -132,6 +136,8 @@ class Job(Generic[T]):
             get("cr") == "1",
             float(progress) if (progress := get("pg")) else None,
             json.loads(info) if (info := get("pi")) else None,
+            get("sc"),
+            int(tick) if tick else None,
         )
 
     def to_dict(self, encode_payload: Any = None, with_lease: bool = False) -> dict[str, Any]:
@@ -162,6 +168,8 @@ class Job(Generic[T]):
             "cancel_requested": self.cancel_requested,
             "progress": self.progress,
             "progress_info": self.progress_info,
+            "schedule_id": self.schedule_id,
+            "tick_at": format_ms(self.tick_at),
         }
         if with_lease:
             view["lease"] = self.lease

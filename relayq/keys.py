@@ -23,6 +23,12 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 | relayq:{q}:history:<id> | LIST   | nack, reap: the job's failed or lost      | with the job  |
 |                          |        | attempts, newest first (HISTORY_LIMIT);   | hash (finish, |
 |                          |        | requeue keeps it, purge deletes it        | requeue)      |
+| relayq:{q}:schedule:<id> | HASH   | save_, pause_, delete_, trigger_ and      | none          |
+|                          |        | fire_schedule: one periodic schedule      |               |
+| relayq:{q}:schedules     | SET    | save_/delete_schedule: every schedule id  | none          |
+| relayq:{q}:due_schedules | ZSET   | save_/pause_/delete_/fire_schedule:       | none          |
+|                          |        | active schedule id by next tick (ms; 0:   |               |
+|                          |        | to be computed)                           |               |
 | relayq:{q}:idem:<key>    | STRING | enqueue, purge (value: job id)            | idempotency   |
 | relayq:{q}:seq           | STRING | enqueue (id sequence)                     | none          |
 | relayq:{q}:leases        | STRING | claim (lease sequence)                    | none          |
@@ -34,6 +40,8 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 |                          |        | queue's durable event log                 | event_log_max |
 |                          |        |                                           | setting)      |
 | relayq:queues            | SET    | Queue on first use (all queue names)      | none          |
+| relayq:scheduled_queues  | SET    | Queue.schedule: queues that have had a    | none          |
+|                          |        | schedule (what relayq-server fires)       |               |
 | relayq:apikeys           | HASH   | the API key store (key id -> record)      | none          |
 | relayq:workers           | ZSET   | each worker process (relayq.worker.       | none (pruned  |
 |                          |        | registry): its id by last seen (ms)       | by last seen) |
@@ -55,6 +63,7 @@ from .limits import MAX_QUEUE_NAME_LENGTH, QUEUE_NAME_PATTERN
 
 QUEUE_NAME = re.compile(QUEUE_NAME_PATTERN)
 QUEUES = "relayq:queues"
+SCHEDULED_QUEUES = "relayq:scheduled_queues"
 API_KEYS = "relayq:apikeys"
 WORKERS = "relayq:workers"
 
@@ -90,7 +99,7 @@ class QueueKeys:
 
     __slots__ = (
         "prefix", "meta", "prios", "scheduled", "running", "dead", "succeeded", "totals",
-        "seq", "leases", "wake", "events", "log",
+        "seq", "leases", "wake", "events", "log", "schedules", "due_schedules",
     )
 
     def __init__(self, queue: str) -> None:
@@ -108,6 +117,8 @@ class QueueKeys:
         self.wake = p + "wake"
         self.events = p + "events"
         self.log = p + "log"
+        self.schedules = p + "schedules"
+        self.due_schedules = p + "due_schedules"
 
     def job(self, local_id: str) -> str:
         return f"{self.prefix}job:{local_id}"
@@ -117,6 +128,9 @@ class QueueKeys:
 
     def history(self, local_id: str) -> str:
         return f"{self.prefix}history:{local_id}"
+
+    def schedule(self, schedule_id: str) -> str:
+        return f"{self.prefix}schedule:{schedule_id}"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"

@@ -113,6 +113,22 @@ DEFAULT_EVENT_LOG_MAX = 10_000
 MAX_EVENT_LOG = 10_000_000
 EVENTS_PAGE = 200  # log entries read per call by an events reader (Queue.events, GET /api/events)
 
+# -- periodic schedules (relayq/schedules.py, lua/*_schedule.lua) -----------------------------
+
+MAX_SCHEDULE_ID_BYTES = 128
+SCHEDULE_ID_PATTERN = rf"[A-Za-z0-9_.:-]{{1,{MAX_SCHEDULE_ID_BYTES}}}"
+MIN_EVERY_MS = 100  # the shortest interval of an every_ms schedule
+MAX_CRON_BYTES = 200  # a cron expression's text
+MAX_TZ_BYTES = 64  # an IANA zone name
+# A tick found more than this late when a firer runs was missed (nothing of relayq ran at its
+# time): the schedule's misfire policy decides what it becomes. Ticks less late are each fired,
+# whatever the policy: a firer runs about every second, and a Redis restart takes seconds.
+MISFIRE_GRACE_MS = 5000
+MAX_MISFIRE_JOBS = 1000  # jobs of missed ticks under misfire "all": the newest are kept
+# How often relayq-server's main process fires the due ticks of every queue (workers fire those
+# of their queues in their maintenance loop).
+SCHEDULE_FIRE_INTERVAL_MS = 1000
+
 # -- rate limit (token bucket, jobs per second) -------------------------------------------------
 
 # At least one job per 1000 s: when throttled, Retry-After is then at most 1000 seconds.

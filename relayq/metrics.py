@@ -105,6 +105,11 @@ RUN_SECONDS = Histogram("relayq_job_run_seconds", "Time a handler ran, in second
 WAIT_SECONDS = Histogram("relayq_job_wait_seconds",
                          "Time from when a job was due to when a worker claimed it, in seconds",
                          ["queue"], buckets=TIME_BUCKETS)
+SCHEDULE_TICKS = Counter("relayq_schedule_ticks_fired",
+                         "Jobs this process made from periodic schedules' ticks", ["queue"])
+SCHEDULE_MISFIRES = Counter("relayq_schedule_misfires",
+                            "Schedule ticks this process found missed (over the misfire grace "
+                            "late; their schedule's misfire policy applied)", ["queue"])
 RESP_CONNECTIONS = Gauge("relayq_resp_connections", "Open connections of the RESP gateway",
                          multiprocess_mode="livesum")
 RESP_COMMANDS = Counter("relayq_resp_commands", "Commands the RESP gateway answered, by name "
@@ -135,6 +140,14 @@ def record_claimed(queue: str, jobs: Sequence[Job[Any]], now_ms: float | None = 
         due = job.run_at if job.run_at is not None else job.created_at
         started = job.started_at if job.started_at is not None else local_now
         wait.observe(max(0.0, started - due) / 1000)
+
+
+def record_schedules(queue: str, fired: int, missed: int) -> None:
+    """Counts the jobs made from schedule ticks and the ticks found missed by one firing."""
+    if fired:
+        SCHEDULE_TICKS.labels(queue).inc(fired)
+    if missed:
+        SCHEDULE_MISFIRES.labels(queue).inc(missed)
 
 
 def record_throttled(queue: str) -> None:
@@ -193,6 +206,9 @@ class MetricsEvents(WorkerEvents):
             JOBS_REAPED.labels(queue, "requeued").inc(requeued)
         if dead:
             JOBS_REAPED.labels(queue, "dead").inc(dead)
+
+    def schedules_fired(self, queue: str, fired: int, missed: int) -> None:
+        record_schedules(queue, fired, missed)
 
     def close(self) -> None:
         """Stops the HTTP endpoint (if `serve_worker_metrics` started one) and marks the

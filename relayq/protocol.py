@@ -24,7 +24,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from . import scripts
 from .connection import RedisClient
-from .errors import NotReplicated, error_for
+from .errors import NotReplicated, ScheduleNotFound, error_for
 from .job import Job, RestoredJob, make_job_id
 from .keys import QueueKeys
 from .replication import Wait
@@ -39,6 +39,10 @@ ENQUEUE, CLAIM, ACK, NACK, HEARTBEAT, RELEASE, STATS, REAP, PROMOTE, REQUEUE, PU
         "enqueue", "claim", "ack", "nack", "heartbeat", "release", "stats", "reap", "promote",
         "requeue", "purge", "cancel", "pause", "rate_limit", "configure", "restore",
         "progress"))
+SAVE_SCHEDULE, DELETE_SCHEDULE, PAUSE_SCHEDULE, TRIGGER_SCHEDULE, FIRE_SCHEDULE, \
+    DUE_SCHEDULES = (scripts.script(name) for name in (
+        "save_schedule", "delete_schedule", "pause_schedule", "trigger_schedule",
+        "fire_schedule", "due_schedules"))
 
 
 class Call(NamedTuple, Generic[R]):
@@ -232,6 +236,59 @@ class Restored(NamedTuple):
     statuses: list[str]  # per job: ok | present | conflict | expired
 
 
+class ScheduleChanged(NamedTuple):
+    """save_schedule.lua's, delete_schedule.lua's and pause_schedule.lua's reply: `outcome`
+    created | updated | unchanged | deleted | paused | resumed, and the revision."""
+
+    outcome: str
+    revision: int
+
+
+class Fired(NamedTuple):
+    """fire_schedule.lua's and trigger_schedule.lua's reply: `status` ok (then `ids`: the local
+    ids of the jobs made) or conflict (fire only: the schedule moved on or changed since it was
+    read: nothing written)."""
+
+    status: str
+    ids: list[str]
+
+
+class DueSchedules(NamedTuple):
+    """due_schedules.lua's reply: the Redis clock, the earliest next tick not due yet (None:
+    none), and the hash of each schedule read, by id (empty for an unknown id)."""
+
+    now_ms: int
+    next_due_ms: int | None
+    schedules: dict[str, dict[str, str]]
+
+
+def _refuse_schedule(reply: Sequence[Any]) -> None:
+    """A refusal of a schedule script: its `not_found` is about a schedule."""
+    if reply[0] == "not_found":
+        raise ScheduleNotFound(reply[1])
+    raise error_for(reply[0], reply[1] if len(reply) > 1 else "")
+
+
+def _schedule_changed(reply: Sequence[Any]) -> ScheduleChanged:
+    if reply[0] != "ok":
+        _refuse_schedule(reply)
+    return ScheduleChanged(reply[1], int(reply[2]))
+
+
+def _fired(reply: Sequence[Any]) -> Fired:
+    if reply[0] == "ok" or reply[0] == "conflict":
+        return Fired(reply[0], list(reply[1:]) if reply[0] == "ok" else [])
+    _refuse_schedule(reply)
+    raise AssertionError  # always raises
+
+
+def _due(reply: Sequence[Any]) -> DueSchedules:
+    _, now, next_due, *flat = _ok(reply)
+    it = iter(flat)
+    return DueSchedules(int(now), int(next_due) if next_due >= 0 else None,
+                        {sid: _as_dict(fields) for sid, fields in zip(it, it)})
+
+
 def _statuses(reply: Sequence[Any]) -> list[str]:
     """{'ok', status_1, ..., status_N}: a status per job (ack, release)."""
     return list(_ok(reply)[1:])
@@ -309,7 +366,8 @@ class QueueCalls:
 
     __slots__ = ("name", "keys", "decode", "_head", "_enqueue_keys", "_claim_keys", "_ack_keys",
                  "_nack_keys", "_release_keys", "_stats_keys", "_reap_keys", "_promote_keys",
-                 "_requeue_keys", "_cancel_keys", "_meta_keys", "_restore_keys")
+                 "_requeue_keys", "_cancel_keys", "_meta_keys", "_restore_keys",
+                 "_schedule_keys", "_fire_keys")
 
     def __init__(self, queue: str, decode: Callable[[str], Any] = json.loads) -> None:
         k = QueueKeys(queue)
@@ -330,6 +388,8 @@ class QueueCalls:
         self._cancel_keys = (k.meta, k.prios, k.scheduled, k.totals)
         self._meta_keys = (k.meta, k.prios, k.wake)
         self._restore_keys = (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake)
+        self._schedule_keys = (k.meta, k.schedules, k.due_schedules)
+        self._fire_keys = (*self._enqueue_keys, k.due_schedules)
 
     # -- producing ------------------------------------------------------------------------
 
@@ -453,3 +513,40 @@ class QueueCalls:
 
     def promote(self, limit: int) -> Call[Promoted]:
         return Call(PROMOTE, self._promote_keys, (*self._head, limit), _promoted)
+
+    # -- periodic schedules (relayq/schedules.py) ------------------------------------------
+
+    def save_schedule(self, schedule_id: str, definition: str, template: Sequence[str],
+                      start_at: int | None, paused: bool | None, origin: str
+                      ) -> Call[ScheduleChanged]:
+        """Saves a schedule (an upsert by id): `definition` canonical JSON, `template` the 10
+        job fields of enqueue; `paused` None keeps the current state."""
+        args = (*self._head, schedule_id, definition, json.dumps(list(template)),
+                "" if start_at is None else start_at,
+                "" if paused is None else ("1" if paused else "0"), origin)
+        return Call(SAVE_SCHEDULE, self._schedule_keys, args, _schedule_changed)
+
+    def delete_schedule(self, schedule_id: str) -> Call[ScheduleChanged]:
+        return Call(DELETE_SCHEDULE, self._schedule_keys[1:], (*self._head, schedule_id),
+                    _schedule_changed)
+
+    def pause_schedule(self, schedule_id: str, paused: bool) -> Call[ScheduleChanged]:
+        """Pauses (or, with `paused` False, resumes) a schedule."""
+        return Call(PAUSE_SCHEDULE, (self.keys.due_schedules,),
+                    (*self._head, schedule_id, "1" if paused else "0"), _schedule_changed)
+
+    def fire_schedule(self, schedule_id: str, revision: str, expected_next: str,
+                      new_next: int | None, ticks: Sequence[int]) -> Call[Fired]:
+        """Makes the jobs of `ticks` and moves the next tick to `new_next` (None: no tick is
+        left), if the schedule is still at `revision` and `expected_next`."""
+        args = (*self._head, schedule_id, revision, expected_next,
+                "end" if new_next is None else new_next, len(ticks), *ticks)
+        return Call(FIRE_SCHEDULE, self._fire_keys, args, _fired)
+
+    def trigger_schedule(self, schedule_id: str) -> Call[Fired]:
+        return Call(TRIGGER_SCHEDULE, self._enqueue_keys, (*self._head, schedule_id), _fired)
+
+    def due_schedules(self, limit: int, ids: Sequence[str] = ()) -> Call[DueSchedules]:
+        """The due schedules (at most `limit`), or the schedules `ids` whether due or not."""
+        return Call(DUE_SCHEDULES, (self.keys.due_schedules,), (self.keys.prefix, limit, *ids),
+                    _due)

@@ -36,7 +36,7 @@ from .errors import (
     error_for,
 )
 from .job import Job, RestoredJob, parse_job_id
-from .keys import QUEUES, check_queue_name
+from .keys import QUEUES, SCHEDULED_QUEUES, check_queue_name
 from .limits import (
     BATCH_LIMIT,
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -65,8 +65,10 @@ from .options import (
     check_str,
 )
 from .protocol import Call, Op, QueueCalls, Reads, Scripts
+from .queue_schedules import ScheduleOperations
 from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
+from .schedules import FireReport
 from .steps import Sleep, drive
 from .waiting import until_finished
 
@@ -89,6 +91,25 @@ def list_queues(redis: RedisClient) -> list[str]:
 def stats_many(redis: RedisClient, names: Sequence[str]) -> list[QueueStats]:
     """Stats of many queues in one round trip (each queue's snapshot is consistent on its own)."""
     return protocol.run_many(redis, [QueueCalls(name).stats() for name in names])
+
+
+def list_scheduled_queues(redis: RedisClient) -> list[str]:
+    """Names of the queues that have had a periodic schedule, sorted (never shrinks: a queue
+    whose schedules were all deleted costs a firer one read of a missing key per round)."""
+    with redis_errors():
+        return sorted(redis.smembers(SCHEDULED_QUEUES))
+
+
+def fire_schedules_many(redis: RedisClient, names: Sequence[str]) -> dict[str, FireReport]:
+    """Fires the due schedule ticks of many queues (relayq-server's loop): one round trip reads
+    what is due in every queue; only the queues with something due are fired. The reports of
+    those, by queue."""
+    calls = [QueueCalls(name).due_schedules(1) for name in names]
+    reports = {}
+    for name, due in zip(names, protocol.run_many(redis, calls) if calls else []):
+        if due.schedules:
+            reports[name] = Queue(name, redis).fire_schedules()
+    return reports
 
 
 def _refused(status: str, message: str) -> RelayqError:
@@ -439,12 +460,13 @@ class QueueOps(Generic[T]):
         yield Reads([("RPUSH", self.keys.wake, "1")])
 
 
-class Queue(QueueOps[T]):
+class Queue(ScheduleOperations, QueueOps[T]):
     """One named queue. `redis` is a URL or a client from `relayq.connect()`; `payload_type`
     (e.g. a dataclass) picks a codec so that payloads come back typed (`Queue[Order]`).
 
     `replicas=N`: the replicated-write mode (relayq/replication.py) for enqueue, ack, nack and
-    settle; each of those calls can override `replicas` and `replica_timeout_ms`."""
+    settle; each of those calls can override `replicas` and `replica_timeout_ms`. The periodic
+    schedule operations (`schedule`, `schedules`, ...) come from relayq/queue_schedules.py."""
 
     def __init__(self, name: str, redis: RedisClient | str | None = None, *,
                  payload_type: type[T] | None = None, codec: Codec[T] | None = None,

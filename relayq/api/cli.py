@@ -35,6 +35,10 @@ are ignored, since any client could send them.
 consumes (LPUSH/BRPOP, XADD/XREADGROUP/XACK, ...: docs/resp.md), with the same keys and scopes,
 from a process of its own that the server starts first and starts again if it dies.
 
+A thread of the main process fires the due ticks of the periodic schedules of every queue
+that has any (relayq.api.schedule_firer); workers do so for their queues too, and each tick
+still becomes exactly one job.
+
 `--export-to URI --export-every 5m` exports every queue on that schedule from a background
 thread of the main process (relayq.export.ExportScheduler); several servers doing so at once
 stay correct, because snapshots and manifests are written with conditional puts.
@@ -68,6 +72,7 @@ from ..logs import log_event, setup_logging, stop_logging
 from ..metrics_dir import make_shared_metrics_dir, remove_shared_metrics_dir
 from ..throttle import DEFAULT_BURST, DEFAULT_RATE
 from .bridge import Bridge, Limits
+from .schedule_firer import ScheduleFirer
 from .services import ServerConfig
 
 log = logging.getLogger("relayq.server")
@@ -254,6 +259,9 @@ def serve(args: argparse.Namespace) -> int:
     # prometheus_client, so the directory is set before any worker does)
     metrics_dir = make_shared_metrics_dir("relayq-server-metrics-")
     gateway = None
+    # fires every queue's due schedule ticks (counted into the metrics directory just set)
+    firer = ScheduleFirer(connect(config.redis_url))
+    firer.start()
     try:
         # after the metrics directory: the gateway counts into it too
         gateway = _gateway(resp_addr, args, config) if resp_addr else None
@@ -266,6 +274,7 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as e:
         raise RelayqError(f"cannot listen on {args.addr}: {e.strerror or e}") from e
     finally:
+        firer.stop()
         if exporter is not None:
             exporter.stop()
         if gateway is not None:

@@ -19,6 +19,7 @@ from ..limits import (
     JOB_ID_PATTERN,
     MAX_ATTEMPTS,
     MAX_BURST,
+    MAX_CRON_BYTES,
     MAX_CURSOR_DIGITS,
     MAX_DURATION_MS,
     MAX_HOST_BYTES,
@@ -32,16 +33,21 @@ from ..limits import (
     MAX_RATE,
     MAX_SEARCH_BYTES,
     MAX_TYPE_BYTES,
+    MAX_TZ_BYTES,
     MAX_VISIBILITY_MS,
     MAX_WAIT_MS,
     MAX_WORKER_ID_BYTES,
+    MIN_EVERY_MS,
     MIN_PRIORITY,
     MIN_RATE,
+    MISFIRE_GRACE_MS,
     QUEUE_NAME_PATTERN,
+    SCHEDULE_ID_PATTERN,
     SEARCH_SCAN_LIMIT,
     WORKER_TTL_MS,
 )
 from ..results import TOTALS
+from ..schedules import MISFIRE_POLICIES
 from .dashboard import FILE_NAME
 from .security import public
 
@@ -125,6 +131,8 @@ JOB_PROPERTIES: dict[str, Any] = {
                           "description": "how far the running attempt got "
                                          "(current_job().progress)"}),
     "progress_info": ANY_JSON,
+    "schedule_id": nullable(string(description="the periodic schedule that made the job")),
+    "tick_at": nullable({**TIME, "description": "the tick of its schedule the job is for"}),
 }
 ATTEMPT = closed(
     worker_id=nullable(string()), started_at=nullable(TIME), finished_at=TIME,
@@ -171,6 +179,40 @@ STATS = closed(
             "additionalProperties": integer(0)},
     latency_ms=integer(0, description="age of the oldest ready job (0 when none)"),
 )
+TEMPLATE = {name: NEW_JOB["properties"][name] for name in (
+    "type", "priority", "max_attempts", "timeout_ms", "backoff_base_ms", "backoff_cap_ms")}
+SCHEDULE_WHEN = {
+    "cron": string(MAX_CRON_BYTES, description="5 fields, or 6 with seconds first (cronsim); "
+                                               "not with every_ms"),
+    "every_ms": integer(MIN_EVERY_MS, MAX_DURATION_MS, description="not with cron"),
+    "tz": string(MAX_TZ_BYTES, description="IANA zone of a cron schedule (default UTC)"),
+    "misfire": {"type": "string", "enum": list(MISFIRE_POLICIES),
+                "description": f"ticks found over {MISFIRE_GRACE_MS} ms late (nothing ran): "
+                               "once (default, one job), skip (none) or all (one each, the "
+                               "newest 1000)"},
+}
+NEW_SCHEDULE = obj(["payload"], payload=ANY_JSON, **SCHEDULE_WHEN,
+                   start_at={**TIME, "description": "RFC 3339; no tick before it"},
+                   end_at={**TIME, "description": "RFC 3339, after start_at; no tick after it"},
+                   paused={"type": "boolean", "description": "left out: kept (a new schedule "
+                                                             "is active)"},
+                   **TEMPLATE)
+NEW_SCHEDULE["oneOf"] = [{"required": ["cron"]}, {"required": ["every_ms"]}]
+SCHEDULE = obj(
+    ["id", "queue", "cron", "every_ms", "tz", "start_at", "end_at", "misfire", "payload",
+     "paused", "origin", "revision", "next_run_at", "last_run_at", "last_tick_at",
+     "last_job_id", "created_at", "updated_at"],
+    id=string(pattern=f"^{SCHEDULE_ID_PATTERN}$"), queue=string(),
+    cron=nullable(string()), every_ms=nullable(integer(MIN_EVERY_MS)), tz=string(),
+    start_at=nullable(TIME), end_at=nullable(TIME),
+    misfire={"type": "string", "enum": list(MISFIRE_POLICIES)}, payload=ANY_JSON,
+    paused={"type": "boolean"},
+    origin=nullable(string(description="app: saved by workers from an @app.task")),
+    revision=integer(1, description="raised by every change of what fires"),
+    next_run_at=nullable({**TIME, "description": "null when paused or ended"}),
+    last_run_at=nullable(TIME), last_tick_at=nullable(TIME),
+    last_job_id=nullable(string(pattern=f"^{JOB_ID_PATTERN}$")),
+    created_at=TIME, updated_at=TIME, **TEMPLATE)
 API_KEY_PROPERTIES: dict[str, Any] = {
     "id": string(pattern="^[0-9a-f]{16}$"), "name": string(),
     "scopes": {"type": "array", "items": {"type": "string", "enum": list(SCOPES)}},
@@ -271,13 +313,19 @@ SCHEMAS: dict[str, Any] = {
     "KeyRevoked": closed(id=string(), revoked={"const": True}),
     "Health": closed(status={"const": "ok"}, long_polls=integer(0), event_streams=integer(0)),
     "Ready": closed(status={"const": "ready"}),
+    "NewSchedule": NEW_SCHEDULE,
+    "Schedule": SCHEDULE,
+    "ScheduleList": closed(schedules={"type": "array", "items": ref("Schedule")}),
+    "ScheduleDeleted": closed(queue=string(), id=string(), deleted={"const": True}),
+    "ScheduleTriggered": closed(queue=string(), schedule_id=string(),
+                                job_id=string(pattern=f"^{JOB_ID_PATTERN}$")),
 }
 
 ERRORS = {
     400: "bad input (invalid_argument, invalid_json, invalid_queue_name, invalid_job_id, ...)",
     401: "no key, a malformed Authorization header, or an unknown or revoked key",
     403: "the key lacks the scope (or, on /api/keys, a scope of the key it would make or revoke)",
-    404: "no such job, key or route",
+    404: "no such job, schedule, key or route",
     405: "method not allowed",
     409: "lease_lost, conflict or last_admin_key",
     413: "payload_too_large",
@@ -451,6 +499,28 @@ PATHS: dict[str, Any] = {
     "/api/queues/{queue}/dead/{job_id}": {"delete": op(
         "Purge one dead job", "queues:admin", {200: ("Purged", "purged")},
         params=("queue", "job_id"))},
+    "/api/queues/{queue}/schedules": {"get": op(
+        "A queue's periodic schedules, by id", "jobs:read",
+        {200: ("ScheduleList", "schedules")}, params=("queue",))},
+    "/api/queues/{queue}/schedules/{schedule_id}": {
+        "put": op("Save a periodic schedule (an upsert by id: the same definition changes "
+                  "nothing)", "queues:admin",
+                  {201: ("Schedule", "created"), 200: ("Schedule", "updated or unchanged")},
+                  body="NewSchedule", params=("queue", "schedule_id")),
+        "get": op("A periodic schedule", "jobs:read", {200: ("Schedule", "the schedule")},
+                  params=("queue", "schedule_id")),
+        "delete": op("Delete a periodic schedule (its jobs stay)", "queues:admin",
+                     {200: ("ScheduleDeleted", "deleted")}, params=("queue", "schedule_id")),
+    },
+    "/api/queues/{queue}/schedules/{schedule_id}/pause": {"post": op(
+        "Pause a schedule (its ticks meanwhile are not made up for)", "queues:admin",
+        {200: ("Schedule", "paused")}, params=("queue", "schedule_id"))},
+    "/api/queues/{queue}/schedules/{schedule_id}/resume": {"post": op(
+        "Resume a schedule from its next tick", "queues:admin",
+        {200: ("Schedule", "resumed")}, params=("queue", "schedule_id"))},
+    "/api/queues/{queue}/schedules/{schedule_id}/trigger": {"post": op(
+        "Make one job of the schedule now", "queues:admin",
+        {201: ("ScheduleTriggered", "the job made")}, params=("queue", "schedule_id"))},
     "/api/events": {"get": op("Live events (Server-Sent Events)", "jobs:read", {},
                               query=(QUEUE_FILTER, SINCE), errors=(400,))},
     "/api/keys": {
@@ -523,6 +593,8 @@ PARAMETERS = {
                "schema": JOB_PROPERTIES["id"]},
     "worker_id": {"name": "worker_id", "in": "path", "required": True,
                   "schema": string(MAX_WORKER_ID_BYTES)},
+    "schedule_id": {"name": "schedule_id", "in": "path", "required": True,
+                    "schema": string(pattern=f"^{SCHEDULE_ID_PATTERN}$")},
     "key_id": {"name": "key_id", "in": "path", "required": True,
                "schema": API_KEY_PROPERTIES["id"]},
     "name": {"name": "name", "in": "path", "required": True,

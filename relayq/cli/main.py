@@ -19,6 +19,7 @@ COMMANDS = [
     "work",      # claim, ack, nack, heartbeat
     "queues",    # status, pause, resume, rate-limit
     "dlq",       # dlq list|requeue|purge
+    "schedules",  # schedule set|list|show|rm|pause|resume|trigger
     "workers",
     "keys",      # keys create|list|revoke
     "bench",

@@ -14,12 +14,20 @@ the task's name; its queue is the task's `queue=`, else the app's (`App(queue=..
 `"default"`); its Redis is the app's (`App(redis=URL or client)`, default $RELAYQ_REDIS_URL, else
 redis://localhost:6379/0), connected at the first enqueue. A handle goes through the same `Queue`
 methods as everything else: it only fills in the type and picks the queue.
+
+`@app.task(cron="0 9 * * *", tz="Europe/Paris")` or `@app.task(every=60)` (seconds, or a
+timedelta) also makes the task periodic: a schedule named after the task, on its queue, that
+every worker serving that queue saves at start (`Queue.schedule`, an upsert: the same
+definition changes nothing). Those schedules are marked as the app's; one the app no longer
+defines is not deleted silently: workers warn about it, and `relayq-worker --prune-schedules`
+deletes it (docs/periodic.md).
 """
 
 from __future__ import annotations
 
 import contextvars
 import dataclasses
+import datetime
 import importlib
 import inspect
 import os
@@ -29,6 +37,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..codec import dumps
 from ..connection import RedisClient, connect
 from ..errors import Cancelled, InvalidArgument, RelayqError
 from ..job import Job
@@ -37,6 +46,7 @@ from ..limits import PROGRESS_INTERVAL_MS
 from ..options import JobOptions, check_fraction
 from ..queue import Queue
 from ..results import EnqueueResult, NewJob
+from ..schedules import ORIGIN_APP, check_definition, check_schedule_id
 
 DEFAULT_QUEUE = "default"  # the queue of an app's tasks when neither the task nor the app names one
 
@@ -120,12 +130,14 @@ class Task:
     handles, `queue` the name of the queue its jobs go to. Calling it calls the handler."""
 
     def __init__(self, fn: Callable[..., Any], name: str, queue: str = DEFAULT_QUEUE,
-                 app: App | None = None) -> None:
+                 app: App | None = None, schedule: dict[str, Any] | None = None) -> None:
         self.fn = fn
         self.name = name
         self.queue = check_queue_name(queue)
         self.app = app
         self.is_async = inspect.iscoroutinefunction(fn)
+        # Queue.schedule's arguments (besides the id, which is the task's name), or None
+        self.schedule = schedule
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -189,12 +201,37 @@ class App:
         self._lock = threading.Lock()
 
     def task(self, fn: Callable[..., Any] | None = None, *, name: str | None = None,
-             queue: str | None = None, default: bool = False) -> Any:
+             queue: str | None = None, default: bool = False, cron: str | None = None,
+             every: float | datetime.timedelta | None = None, tz: str | None = None,
+             payload: Any = None, misfire: str | None = None, **job_options: Any) -> Any:
         """Decorator: `@app.task` or `@app.task(name="emails.send", queue="emails",
-        default=True)`. Returns the `Task` handle."""
+        default=True)`. Returns the `Task` handle. With `cron` (and `tz`) or `every`
+        (seconds or a timedelta) the task is also periodic: workers save its schedule at
+        start, making jobs of `payload` (default null) with `misfire` and the `job_options`
+        of a schedule (priority, max_attempts, timeout_ms, ...)."""
+        schedule = None
+        if "type" in job_options:
+            raise InvalidArgument("a periodic task's jobs have its name as their type")
+        if cron is not None or every is not None:
+            if isinstance(every, datetime.timedelta):
+                every = every.total_seconds()
+            if every is not None and (isinstance(every, bool)
+                                      or not isinstance(every, (int, float))):
+                raise InvalidArgument("every must be a number of seconds or a timedelta")
+            schedule = {"cron": cron, "tz": tz, "misfire": misfire, "payload": payload,
+                        "every_ms": None if every is None else round(every * 1000),
+                        **job_options}
+            # checked now: a bad cron fails when the app is imported, not in a worker later
+            check_definition(dumps(payload), cron=cron, every_ms=schedule["every_ms"], tz=tz,
+                             misfire=misfire, options=job_options)
+        elif tz is not None or misfire is not None or job_options:
+            raise InvalidArgument("tz, misfire and job options are for periodic tasks: give "
+                                  "cron= or every=")
 
         def register(f: Callable[..., Any]) -> Task:
-            task = Task(f, name or f.__name__, queue or self.default_queue, self)
+            task = Task(f, name or f.__name__, queue or self.default_queue, self, schedule)
+            if schedule is not None:  # its schedule is named after it
+                check_schedule_id(task.name)
             if task.name in self.tasks:
                 raise RelayqError(f"two tasks named {task.name!r}")
             self.tasks[task.name] = task
@@ -203,6 +240,10 @@ class App:
             return task
 
         return register(fn) if fn is not None else register
+
+    def periodic_tasks(self) -> list[Task]:
+        """The tasks with a schedule."""
+        return [task for task in self.tasks.values() if task.schedule is not None]
 
     def handler_for(self, job_type: str | None) -> Task | None:
         return self.tasks.get(job_type or "", self.default)
@@ -232,6 +273,27 @@ class App:
         with self._lock:
             self.redis = redis
             self._queues.clear()
+
+
+def save_schedules(app: App, queues: Iterable[Queue[Any]], prune: bool = False) -> list[str]:
+    """Saves the schedules of the app's periodic tasks on the queues given (marked as the
+    app's: origin "app"); the same definition saved again changes nothing, so any number of
+    workers may do this at start. Returns the app's schedules on those queues that the app no
+    longer defines, as "queue/id"; with `prune` they are deleted, else left running (a worker
+    of an older version of the app may still define them)."""
+    stale = []
+    for queue in queues:
+        mine = {task.name: task for task in app.periodic_tasks() if task.queue == queue.name}
+        for name, task in mine.items():
+            options = dict(task.schedule or {})
+            queue.schedule(name, options.pop("payload"), origin=ORIGIN_APP, type=name,
+                           **options)
+        for schedule in queue.schedules():
+            if schedule.origin == ORIGIN_APP and schedule.id not in mine:
+                stale.append(f"{queue.name}/{schedule.id}")
+                if prune:
+                    queue.unschedule(schedule.id)
+    return stale
 
 
 def load_app(spec: str) -> App:

@@ -7,6 +7,7 @@
     relayq-worker --server https://relayq.example.com --queue demo   # HTTP only, no Redis
     relayq-worker --app tasks:app --processes 4    # 4 processes under a supervisor: CPU-bound
                                                    # tasks, and timeout_ms stops a stuck one
+    relayq-worker --app tasks:app --prune-schedules  # also delete periodic tasks removed
 
 --app imports from the working directory first. Redis: --redis, else the App's redis=, else
 $RELAYQ_REDIS_URL, else redis://localhost:6379/0. With --server the worker reaches its queues
@@ -131,6 +132,10 @@ def build_parser() -> Parser:
                    help="with --processes: replace a process whose resident memory exceeds "
                         "SIZE (e.g. 512M, 2G)")
     p.add_argument("--supervisor-fds", type=child_fds, help=argparse.SUPPRESS)
+    p.add_argument("--prune-schedules", action="store_true",
+                   help="delete the schedules of its queues that the app made (from periodic "
+                        "tasks) but no longer defines; without it they are only named in a "
+                        "warning")
     add_logging(p)
     p.set_defaults(handler=work)
     return p
@@ -190,7 +195,8 @@ def work(args: argparse.Namespace) -> int:
                     weights=weights, events=events, replicas=args.replicas,
                     replica_timeout_ms=args.replica_timeout_ms,
                     registry_interval_s=args.registry_refresh_ms / 1000,
-                    enforce_timeouts=args.supervisor_fds is None)
+                    enforce_timeouts=args.supervisor_fds is None,
+                    prune_schedules=args.prune_schedules)
     check_redis(worker.redis, args.allow_eviction)
     worker.run()
     return 0

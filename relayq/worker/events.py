@@ -31,3 +31,7 @@ class WorkerEvents:
 
     def reaped(self, queue: str, requeued: int, dead: int) -> None:
         """Called from the maintenance thread."""
+
+    def schedules_fired(self, queue: str, fired: int, missed: int) -> None:
+        """Jobs made from schedule ticks, and ticks found missed; from the maintenance
+        thread."""

@@ -4,7 +4,7 @@ Start order (each depends on the ones before it):
   1. executor threads (run handlers; post outcomes to the inbox)
   2. dispatcher + its wakers (claims into free slots; settles outcomes)
   3. lease keeper (extends leases of running jobs; times them out)
-  4. maintenance (reaper and promoter)
+  4. maintenance (saves the app's schedules first; then reaper, promoter, schedule firer)
   5. registry (the worker's entry in the workers registry, listed once the rest runs)
 Stop order: the dispatcher drains: it stops claiming, waits up to `grace_s` for running jobs to
 finish and records their outcomes; whatever is still running after the grace period is released
@@ -26,7 +26,7 @@ from ..limits import DEFAULT_VISIBILITY_MS, WORKER_REFRESH_MS
 from ..logs import log_event
 from ..queue import Queue, default_worker_id
 from ..replication import DEFAULT_TIMEOUT_MS
-from .app import App
+from .app import App, save_schedules
 from .dispatcher import Dispatcher, Stop
 from .events import WorkerEvents
 from .executor import Executor
@@ -66,7 +66,8 @@ class Worker:
                  worker_id: str | None = None, replicas: int = 0,
                  replica_timeout_ms: int = DEFAULT_TIMEOUT_MS,
                  registry_interval_s: float = WORKER_REFRESH_MS / 1000,
-                 client: Client | None = None, enforce_timeouts: bool = True) -> None:
+                 client: Client | None = None, enforce_timeouts: bool = True,
+                 prune_schedules: bool = False) -> None:
         if not queues:
             raise ValueError("a worker needs at least one queue")
         if concurrency < 1:
@@ -104,14 +105,37 @@ class Worker:
                                         enforce_timeouts)
         # the reaper looks at least four times a lease, so a dead worker's job waits about
         # one lease (not a lease plus a whole interval) before it runs again
+        self.prune_schedules = prune_schedules
         self.maintenance = Maintenance(self.queues, self.events,
-                                       min(maintenance_interval_s, visibility_ms / 4000))
+                                       min(maintenance_interval_s, visibility_ms / 4000),
+                                       setup=self._save_schedules)
         self.registry = Registry(
             self.redis, self.worker_id, list(queues), concurrency, self.inflight,
             registry_interval_s,
             store=None if client is None else HttpRegistryStore(client))
         self._stopped = threading.Event()
         self._stop_requested = threading.Event()
+
+    def _save_schedules(self) -> None:
+        """Saves the app's periodic tasks on this worker's queues; names (or, with
+        prune_schedules, deletes) the app's schedules the app no longer defines. A worker over
+        HTTP saves none (the server's routes do: `relayq schedule set`)."""
+        if self.redis is None:
+            if self.app.periodic_tasks():
+                log_event(log, logging.WARNING, "schedule.not_saved",
+                          hint="a worker over HTTP (--server) does not save the app's periodic "
+                               "tasks: save them with relayq schedule set, or from a worker "
+                               "on Redis")
+            return
+        stale = save_schedules(self.app, [q for q in self.queues if isinstance(q, Queue)],
+                               self.prune_schedules)
+        for name in stale:
+            if self.prune_schedules:
+                log_event(log, logging.WARNING, "schedule.pruned", schedule=name)
+            else:
+                log_event(log, logging.WARNING, "schedule.not_in_app", schedule=name,
+                          hint="the app no longer defines it; it still fires. Delete it with "
+                               "relayq-worker --prune-schedules or relayq schedule rm")
 
     def start(self) -> None:
         """Starts every component in the background and returns."""

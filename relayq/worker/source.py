@@ -24,6 +24,7 @@ from ..limits import MAX_HTTP_CLAIM_COUNT, MAX_HTTP_OUTCOMES, MAX_WAIT_MS
 from ..protocol import Heartbeat
 from ..queue import Queue
 from ..results import ClaimResult, Outcome
+from ..schedules import FireReport
 from ..wake import WakeListener
 from ..worker_registry import WorkerEntry
 
@@ -49,6 +50,8 @@ class WorkQueue(Protocol):
     def reap(self) -> tuple[int, int]: ...
 
     def promote(self) -> tuple[int, int | None]: ...
+
+    def fire_schedules(self) -> FireReport: ...
 
 
 class Listener(Protocol):
@@ -134,6 +137,10 @@ class HttpQueue:
         """Nothing to do: every claim promotes the due scheduled jobs on its way (claim.lua),
         and a waiting long poll claims again when the next one is due (its hint)."""
         return 0, None
+
+    def fire_schedules(self) -> FireReport:
+        """Nothing to do: relayq-server fires the due ticks of every queue with schedules."""
+        return FireReport(0, 0, None)
 
 
 class ClaimListener:

@@ -253,6 +253,7 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
     k = q.keys
     enq = (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake)
     good_job = ['{"a":1}', "", "0", "", "", "", "", "", "", "", ""]
+    sched = (k.meta, k.schedules, k.due_schedules)
     cases = [
         ("enqueue", enq, (k.prefix, q.name, "1", *good_job[:-1])),           # too few fields
         ("enqueue", enq, (k.prefix, q.name, "2", *good_job)),                # count mismatch
@@ -295,6 +296,25 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
         ("configure", (k.meta,), ("max_attempts", "3", "colour", "red")),
         ("restore", (k.meta, k.prios, k.scheduled, k.dead, k.succeeded, k.seq, k.wake),
          (k.prefix, q.name, "", "1", "1", "bogus-state", *[""] * 15)),
+        ("save_schedule", sched, (k.prefix, q.name, "s", "{}", "[]", "", "", "")),  # template
+        ("save_schedule", sched, (k.prefix, q.name, "s", "{}",
+                                  json.dumps(["{}", "", "999", *[""] * 7]), "", "", "")),
+        ("save_schedule", sched, (k.prefix, q.name, "s", "{}",
+                                  json.dumps(["{", *[""] * 9]), "", "", ""), "invalid_payload"),
+        ("save_schedule", sched, (k.prefix, q.name, "bad id!", "{}",
+                                  json.dumps(["{}", *[""] * 9]), "", "", "")),
+        ("save_schedule", sched, (k.prefix, q.name, "s", "not json",
+                                  json.dumps(["{}", *[""] * 9]), "", "", "")),
+        ("save_schedule", sched, (k.prefix, q.name, "s", "{}",
+                                  json.dumps(["{}", *[""] * 9]), "", "maybe", "")),
+        ("delete_schedule", sched[1:], (k.prefix, q.name, "nope"), "not_found"),
+        ("delete_schedule", sched[1:], (k.prefix, q.name, "bad id!")),
+        ("pause_schedule", (k.due_schedules,), (k.prefix, q.name, "nope", "1"), "not_found"),
+        ("pause_schedule", (k.due_schedules,), (k.prefix, q.name, "nope", "yes")),
+        ("trigger_schedule", enq, (k.prefix, q.name, "nope"), "not_found"),
+        ("fire_schedule", (*enq, k.due_schedules), (k.prefix, q.name, "nope", "1", "", "end",
+                                                    "0"), "not_found"),
+        ("due_schedules", (k.due_schedules,), (k.prefix, "0")),
     ]
     for name, keys, args, *status in cases:
         before = keyspace(r, q.name)
@@ -324,6 +344,11 @@ def calls_of(monkeypatch: pytest.MonkeyPatch, action: Any) -> list[ScriptCall]:
     return seen
 
 
+def fire_one(q: relayq.Queue) -> None:
+    """A firing of a schedule (its call only: the refusal tests look at the call)."""
+    q._run(q._calls.fire_schedule("s", "1", "", None, []))
+
+
 def _operations(q: relayq.Queue, busy: dict[str, Any]) -> dict[str, Any]:
     running, dead = busy["running"], busy["dead"]
     restored = RestoredJob("1700000000000000001", "ready", 0, '{"n":1}', None, 0, 5,
@@ -340,6 +365,12 @@ def _operations(q: relayq.Queue, busy: dict[str, Any]) -> dict[str, Any]:
         "requeue": lambda: q.requeue_dead_job(dead.id), "purge": lambda: q.purge_dead_job(dead.id),
         "restore": lambda: q.restore([restored]),
         "progress": lambda: q.progress(running.id, running.lease, 0.5),
+        "save_schedule": lambda: q.schedule("s", {}, every_ms=1000),
+        "delete_schedule": lambda: q.unschedule("s"),
+        "pause_schedule": lambda: q.pause_schedule("s"),
+        "trigger_schedule": lambda: q.trigger_schedule("s"),
+        "fire_schedule": lambda: fire_one(q),
+        "due_schedules": q.fire_schedules,
     }
 
 

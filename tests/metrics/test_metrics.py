@@ -21,6 +21,7 @@ from relayq.job import Job
 from relayq.tools.redis_process import free_port
 from relayq.tools.server_process import ServerProcess
 from relayq.worker.demo_app import demo_app
+from relayq.worker.maintenance import Maintenance
 from tests.support.helpers import wait_until, worker_process
 from tests.support.promtools import (
     http_get,
@@ -102,6 +103,22 @@ def test_reaped_throttled_enqueued_and_lease_lost_are_counted(queue_name: str) -
     assert sample(text, "relayq_rate_limit_throttled_total", queue=queue_name) == 1
     assert sample(text, "relayq_jobs_lease_lost_total", queue=queue_name) == 1
     assert sample(text, "relayq_jobs_enqueued_total", queue=queue_name) == 5
+
+
+def test_a_workers_maintenance_counts_schedule_ticks(r: Any, queue_name: str) -> None:
+    q = relayq.Queue(queue_name, r)
+    q.schedule("tick", {}, every_ms=100)
+    maintenance = Maintenance([q], metrics.MetricsEvents())
+
+    def counted() -> float | None:
+        maintenance.tick()
+        return sample(render_registry_only(), "relayq_schedule_ticks_fired_total",
+                      queue=queue_name)
+
+    fired = wait_until(counted, timeout=5, message="ticks counted")
+    # the session's relayq-server may fire some of the ticks too: each is counted once, where
+    # it was fired
+    assert 1 <= fired <= q.stats().totals["enqueued"]
 
 
 def test_collector_reads_a_hundred_queues_at_scrape_time(r: Any, queue_name: str) -> None:

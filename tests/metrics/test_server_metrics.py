@@ -5,6 +5,7 @@ the queue state read from Redis at scrape time."""
 from __future__ import annotations
 
 from relayq import Queue
+from tests.support.helpers import wait_until
 from tests.support.http import Api
 from tests.support.promtools import promtool, sample
 
@@ -76,3 +77,19 @@ def test_a_server_of_two_workers_counts_for_both_whichever_answers(redis_url: st
             assert sample(text, "relayq_jobs_enqueued_total", queue=queue_name) == 20
     finally:
         server.stop()
+
+
+def test_the_servers_schedule_firer_counts_ticks_and_misfires(api: Api, q: Queue) -> None:
+    """relayq-server's main process fires schedules; its counters reach /metrics (the shared
+    multiprocess directory), whichever worker process answers the scrape."""
+    q.schedule("tick", {}, every_ms=60_000, misfire="skip")
+    key = q.keys.schedule("tick")
+    seconds, micros = q.redis.time()
+    missed = int(seconds) * 1000 + int(micros) // 1000 - 120_000  # two ticks ago: nothing ran
+    q.redis.hset(key, "next", missed)
+    q.redis.zadd(q.keys.due_schedules, {"tick": missed})
+    q.schedule("fast", {}, every_ms=100)
+    mine = {"queue": q.name}
+    wait_until(lambda: (sample(scrape(api), "relayq_schedule_ticks_fired_total", **mine)
+                        or 0) >= 3, timeout=15, message="ticks counted")
+    assert sample(scrape(api), "relayq_schedule_misfires_total", **mine) == 2

@@ -21,7 +21,7 @@ import relayq
 import relayq.results
 from relayq import InvalidArgument, Queue, scripts
 from relayq.job import RestoredJob
-from relayq.queue import stats_many
+from relayq.queue import fire_schedules_many, stats_many
 from relayq.scripts import Script, ScriptCall
 from relayq.tools.redis_process import free_port
 from tests.support.helpers import wait_until
@@ -91,6 +91,11 @@ def exercise_every_script(q: Queue[Any]) -> None:
     q.purge_dead_job(job.id)
     assert job.id not in {j.id for j in q.dead()[0]}
     assert short and q.stats().queue == q.name
+    q.schedule("tick", {}, every_ms=100)  # schedule, due_schedules, fire_schedule
+    wait_until(lambda: q.fire_schedules().fired, timeout=5, message="a tick fired")
+    q.trigger_schedule("tick")
+    q.pause_schedule("tick")
+    q.unschedule("tick")
     q.clear_rate_limit()
     now_ms = int(time.time() * 1000)
     assert q.restore([RestoredJob(f"{now_ms}000001", "ready", 0, '{"back": 1}', None, 0, 3,
@@ -189,6 +194,26 @@ def test_stats_of_queues_on_every_master_in_one_call(cluster: Cluster) -> None:
             Queue(name, client).enqueue_many([{"n": i} for i in range(depth)])
         stats = stats_many(client, names)  # one round trip per master, replies in order
         assert [(s.queue, s.ready) for s in stats] == [(n, d) for d, n in enumerate(names, 1)]
+    finally:
+        client.close()
+
+
+def test_schedules_of_queues_on_every_master_fire_from_one_call(cluster: Cluster) -> None:
+    """relayq-server's round: what is due in every queue is read in one round trip per master,
+    then the due ones fire, each in its own slot."""
+    names = [cluster.queue_names(m, 1, "ticks")[0] for m in range(3)]
+    client = relayq.connect(cluster.url)
+    try:
+        for name in names:
+            Queue(name, client).schedule("tick", {}, every_ms=100)
+        fired: dict[str, int] = {}
+
+        def all_fired() -> bool:
+            for name, report in fire_schedules_many(client, names).items():
+                fired[name] = fired.get(name, 0) + report.fired
+            return set(fired) == set(names) and all(fired.values())
+
+        wait_until(all_fired, timeout=5, message="every queue's schedule fired")
     finally:
         client.close()
 

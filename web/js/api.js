@@ -67,6 +67,13 @@ export const api = {
   requeueAllDead: (name) => request("POST", `${q(name)}/dead/requeue`),
   purgeDead: (name, id) => request("DELETE", `${q(name)}/dead/${encodeURIComponent(id)}`),
   purgeAllDead: (name) => request("DELETE", `${q(name)}/dead`),
+  schedules: (name) => request("GET", `${q(name)}/schedules`),
+  pauseSchedule: (name, id) =>
+    request("POST", `${q(name)}/schedules/${encodeURIComponent(id)}/pause`),
+  resumeSchedule: (name, id) =>
+    request("POST", `${q(name)}/schedules/${encodeURIComponent(id)}/resume`),
+  triggerSchedule: (name, id) =>
+    request("POST", `${q(name)}/schedules/${encodeURIComponent(id)}/trigger`),
   workers: () => request("GET", "/api/workers"),
   getJob: (id) => request("GET", job(id)),
   cancelJob: (id) => request("DELETE", job(id)),

@@ -1,8 +1,8 @@
 // A queue page: live depth, latency and totals, its jobs per state (with the dead-letter queue),
-// throughput, pause/resume, the rate limit, the enqueue form and the live event view of this
-// queue: its durable event log (state changes, progress, cancel requests) over a feed of its own
-// that resumes after the last event it showed, so a reconnect loses nothing (a `reset` says when
-// the log no longer held the position).
+// its periodic schedules, throughput, pause/resume, the rate limit, the enqueue form and the
+// live event view of this queue: its durable event log (state changes, progress, cancel
+// requests) over a feed of its own that resumes after the last event it showed, so a reconnect
+// loses nothing (a `reset` says when the log no longer held the position).
 
 import {api} from "../api.js";
 import {createChart} from "../chart.js";
@@ -10,6 +10,7 @@ import {LiveFeed} from "../live.js";
 import {badge, fmtDuration, fmtNumber, fmtTime, h, jobHref, setText} from "../dom.js";
 import {createEnqueueForm} from "./enqueue.js";
 import {createJobBrowser} from "./jobs.js";
+import {createSchedulePanel} from "./schedules.js";
 
 const STATES = ["ready", "scheduled", "running", "dead", "succeeded"];
 const TOTALS = ["enqueued", "claimed", "succeeded", "failed", "retried", "dead", "reaped",
@@ -41,6 +42,7 @@ export function mount(root, ctx, {queue, state}) {
     act(() => api.clearRateLimit(queue), "Rate limit cleared")}}, "Clear");
   const chart = createChart(`Jobs per second, ${queue}`);
   const jobs = createJobBrowser(ctx, queue, state, () => refresh());
+  const schedules = createSchedulePanel(ctx, queue);
   const activity = h("ol", {class: "activity", "aria-live": "polite"});
   const feedStatus = h("span", {class: "feed-status", dataset: {state: "connecting"}},
     "connecting");
@@ -51,6 +53,7 @@ export function mount(root, ctx, {queue, state}) {
     h("section", {class: "panel"}, h("h2", {}, "Depth"), h("div", {class: "cards"}, depthCards),
       h("h3", {}, "Lifetime totals"), h("dl", {class: "totals"}, totalsRow)),
     jobs.element,
+    schedules.element,
     h("section", {class: "panel"}, h("h2", {}, "Throughput"), chart.element),
     h("section", {class: "panel"}, h("h2", {}, "Rate limit"),
       h("p", {}, "Current: ", limitText),
@@ -148,6 +151,7 @@ export function mount(root, ctx, {queue, state}) {
       offStats();
       feed.stop();
       jobs.stop();
+      schedules.stop();
     },
   };
 }
