@@ -17,7 +17,7 @@
 -- ARGV[3] schedule id
 -- ARGV[4] definition (JSON text: what the schedule does; compared as text, Python writes it
 --         canonically)
--- ARGV[5] template: a JSON array of the 10 job fields of enqueue.lua
+-- ARGV[5] template: a JSON array of the 11 job fields of enqueue.lua (lib/jobs.lua)
 -- ARGV[6] start_at (epoch ms) or ''
 -- ARGV[7] paused: '1', '0', or '' (keep it; a new schedule is active)
 -- ARGV[8] origin: '' (an API call) or 'app' (an @app.task of a worker)
@@ -48,7 +48,8 @@ end
 local now = now_ms()
 local ok, fields = pcall(cjson.decode, template)
 if not ok or type(fields) ~= 'table' or #fields ~= job_fields then
-  return {'invalid_argument', 'the template must be a JSON array of 10 job fields'}
+  return {'invalid_argument',
+          string.format('the template must be a JSON array of %d job fields', job_fields)}
 end
 local _, job_err, status = check_job(fields, 0, now, job_settings(meta_key))
 if job_err then return {status or 'invalid_argument', 'template: ' .. job_err} end

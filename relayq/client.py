@@ -433,6 +433,43 @@ class ClientOps:
         yield from self._data("DELETE", f"/api/workers/{quote(worker_id, safe='')}",
                               repeatable=True)
 
+    def _schedule_path(self, queue: str, schedule_id: str) -> str:
+        return f"{self._queue(queue)}/schedules/{check_schedule_id(schedule_id)}"
+
+    def _save_schedule(self, queue: str, schedule_id: str, payload: Any,
+                       fields: dict[str, Any]) -> ClientOp[dict[str, Any]]:
+        body: dict[str, Any] = {"payload": payload}
+        for name, value in fields.items():
+            if value is None:
+                continue
+            if name in ("start_at", "end_at") and not isinstance(value, str):
+                value = format_ms(to_epoch_ms(value) if isinstance(value, datetime) else value)
+            body[name] = value
+        return (yield from self._data("PUT", self._schedule_path(queue, schedule_id), body,
+                                      repeatable=True))
+
+    def _schedules(self, queue: str) -> ClientOp[list[dict[str, Any]]]:
+        return (yield from self._data("GET", self._queue(queue) + "/schedules",
+                                      repeatable=True))["schedules"]
+
+    def _get_schedule(self, queue: str, schedule_id: str) -> ClientOp[dict[str, Any]]:
+        return (yield from self._data("GET", self._schedule_path(queue, schedule_id),
+                                      repeatable=True))
+
+    def _unschedule(self, queue: str, schedule_id: str) -> ClientOp[None]:
+        yield from self._data("DELETE", self._schedule_path(queue, schedule_id),
+                              repeatable=False)
+
+    def _pause_schedule(self, queue: str, schedule_id: str, paused: bool
+                        ) -> ClientOp[dict[str, Any]]:
+        verb = "/pause" if paused else "/resume"
+        return (yield from self._data("POST", self._schedule_path(queue, schedule_id) + verb,
+                                      repeatable=True))
+
+    def _trigger_schedule(self, queue: str, schedule_id: str) -> ClientOp[str]:
+        return (yield from self._data("POST", self._schedule_path(queue, schedule_id) + "/trigger",
+                                      repeatable=False))["job_id"]
+
     def _create_key(self, name: str, scopes: Iterable[str]) -> ClientOp[dict[str, Any]]:
         if isinstance(scopes, str):
             raise InvalidArgument("scopes must be a list of scope names")
@@ -638,43 +675,30 @@ class Client(ClientOps):
 
     # -- periodic schedules (docs/periodic.md); each is its JSON view -----------------------
 
-    def _schedule(self, queue: str, schedule_id: str) -> str:
-        return f"{self._queue(queue)}/schedules/{check_schedule_id(schedule_id)}"
-
     def schedule(self, queue: str, schedule_id: str, payload: Any, **fields: Any
                  ) -> dict[str, Any]:
         """Saves a schedule (an upsert): fields as for `Queue.schedule` (cron or every_ms, tz,
         start_at and end_at as datetime or epoch ms, misfire, paused, the jobs' options)."""
-        body: dict[str, Any] = {"payload": payload}
-        for name, value in fields.items():
-            if value is None:
-                continue
-            if name in ("start_at", "end_at") and not isinstance(value, str):
-                value = format_ms(to_epoch_ms(value) if isinstance(value, datetime) else value)
-            body[name] = value
-        return self._data("PUT", self._schedule(queue, schedule_id), body, repeatable=True)
+        return self._drive(self._save_schedule(queue, schedule_id, payload, fields))
 
     def schedules(self, queue: str) -> list[dict[str, Any]]:
-        return self._data("GET", self._queue(queue) + "/schedules", repeatable=True)["schedules"]
+        return self._drive(self._schedules(queue))
 
     def get_schedule(self, queue: str, schedule_id: str) -> dict[str, Any]:
-        return self._data("GET", self._schedule(queue, schedule_id), repeatable=True)
+        return self._drive(self._get_schedule(queue, schedule_id))
 
     def unschedule(self, queue: str, schedule_id: str) -> None:
-        self._data("DELETE", self._schedule(queue, schedule_id), repeatable=False)
+        self._drive(self._unschedule(queue, schedule_id))
 
     def pause_schedule(self, queue: str, schedule_id: str) -> dict[str, Any]:
-        return self._data("POST", self._schedule(queue, schedule_id) + "/pause",
-                          repeatable=True)
+        return self._drive(self._pause_schedule(queue, schedule_id, True))
 
     def resume_schedule(self, queue: str, schedule_id: str) -> dict[str, Any]:
-        return self._data("POST", self._schedule(queue, schedule_id) + "/resume",
-                          repeatable=True)
+        return self._drive(self._pause_schedule(queue, schedule_id, False))
 
     def trigger_schedule(self, queue: str, schedule_id: str) -> str:
         """Makes one job of the schedule now; its id. Not retried (each call makes a job)."""
-        return self._data("POST", self._schedule(queue, schedule_id) + "/trigger",
-                          repeatable=False)["job_id"]
+        return self._drive(self._trigger_schedule(queue, schedule_id))
 
     def jobs(self, queue: str, state: str, limit: int = DEFAULT_PAGE, cursor: str | None = None,
              search: str | None = None) -> tuple[list[Job[Any]], str | None]:

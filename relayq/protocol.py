@@ -519,7 +519,7 @@ class QueueCalls:
     def save_schedule(self, schedule_id: str, definition: str, template: Sequence[str],
                       start_at: int | None, paused: bool | None, origin: str
                       ) -> Call[ScheduleChanged]:
-        """Saves a schedule (an upsert by id): `definition` canonical JSON, `template` the 10
+        """Saves a schedule (an upsert by id): `definition` canonical JSON, `template` the 11
         job fields of enqueue; `paused` None keeps the current state."""
         args = (*self._head, schedule_id, definition, json.dumps(list(template)),
                 "" if start_at is None else start_at,

@@ -234,6 +234,30 @@ class Client(ClientOps):
     async def purge_all_dead(self, queue: str) -> int:
         return await self._drive(self._purge_dead(queue, None))
 
+    # -- periodic schedules (docs/periodic.md); each is its JSON view -----------------------
+
+    async def schedule(self, queue: str, schedule_id: str, payload: Any, **fields: Any
+                       ) -> dict[str, Any]:
+        return await self._drive(self._save_schedule(queue, schedule_id, payload, fields))
+
+    async def schedules(self, queue: str) -> list[dict[str, Any]]:
+        return await self._drive(self._schedules(queue))
+
+    async def get_schedule(self, queue: str, schedule_id: str) -> dict[str, Any]:
+        return await self._drive(self._get_schedule(queue, schedule_id))
+
+    async def unschedule(self, queue: str, schedule_id: str) -> None:
+        await self._drive(self._unschedule(queue, schedule_id))
+
+    async def pause_schedule(self, queue: str, schedule_id: str) -> dict[str, Any]:
+        return await self._drive(self._pause_schedule(queue, schedule_id, True))
+
+    async def resume_schedule(self, queue: str, schedule_id: str) -> dict[str, Any]:
+        return await self._drive(self._pause_schedule(queue, schedule_id, False))
+
+    async def trigger_schedule(self, queue: str, schedule_id: str) -> str:
+        return await self._drive(self._trigger_schedule(queue, schedule_id))
+
     # -- API keys -------------------------------------------------------------------------
 
     async def create_key(self, name: str, scopes: Iterable[str]) -> dict[str, Any]:

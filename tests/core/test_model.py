@@ -406,6 +406,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.model.jobs[job_id] = job
         self.model.push_ready(job)
         self.model.totals["enqueued"] += 1
+        self.model.emit("ready", [job_id])  # made by the same code as an enqueue's jobs
 
     @rule(sid=SCHEDULE_IDS)
     def a_tick_is_missed(self, sid: str) -> None:
