@@ -30,15 +30,6 @@ def cluster() -> Iterator[Cluster]:
     c.stop()
 
 
-def _slot_map_reads(cluster: Cluster) -> int:
-    total = 0
-    for node in cluster.nodes:
-        stats = admin(node).info("commandstats")
-        total += sum(stats.get(f"cmdstat_cluster|{sub}", {}).get("calls", 0)
-                     for sub in ("slots", "shards", "nodes"))
-    return total
-
-
 def test_a_node_url_gets_a_cluster_client(cluster: Cluster,
                                           loop: asyncio.AbstractEventLoop) -> None:
     url = f"redis://127.0.0.1:{cluster.nodes[1].port}/0"
@@ -135,11 +126,11 @@ def test_a_broken_connection_rereads_the_slot_map_and_resends_nothing(
     async def scenario() -> tuple[int, int]:
         async with relayq.aio.Queue(name, cluster.url) as q:
             await q.enqueue_many(jobs)  # a connection to the node
-            before = _slot_map_reads(cluster)
+            before = cluster.slot_map_reads()
             node.client_kill_filter(_type="normal", skipme=True)
             with pytest.raises(RedisUnavailable):
                 await q.enqueue_many(jobs)
-            reread = _slot_map_reads(cluster) - before
+            reread = cluster.slot_map_reads() - before
             await q.enqueue_many(jobs)  # on a new connection
             return reread, (await q.stats()).ready
 

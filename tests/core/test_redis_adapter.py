@@ -155,22 +155,16 @@ def cluster() -> Iterator[Cluster]:
     c.stop()
 
 
-def _slot_map_reads(node: Any) -> int:
-    stats = node.info("commandstats")
-    return sum(stats.get(f"cmdstat_cluster|{sub}", {}).get("calls", 0)
-               for sub in ("slots", "shards", "nodes"))
-
-
 def test_cluster_slot_map_is_reread_on_demand(cluster: Cluster) -> None:
     client = relayq.connect(cluster.url)
     assert isinstance(client, RedisCluster)
     node = redis.Redis(port=cluster.nodes[0].port, decode_responses=True)
     try:
-        before = _slot_map_reads(node)
+        before = cluster.slot_map_reads()
         with relied_on("RedisCluster.nodes_manager.initialize()"):
             client.nodes_manager.initialize  # noqa: B018 - fails here if it is gone
             redis_adapter.reread_slot_map(client)
-            assert _slot_map_reads(node) > before, "the slot map was not read again"
+            assert cluster.slot_map_reads() > before, "the slot map was not read again"
         assert client.set("adapter:{k}", "v")
     finally:
         node.close()
@@ -203,10 +197,10 @@ def test_asyncio_cluster_slot_map_reread_and_commands_on_one_node(cluster: Clust
     async def scenario() -> tuple[list[Any], list[Any], int]:
         client = await relayq.aio.connect(cluster.url)
         try:
-            before = _slot_map_reads(node)
+            before = cluster.slot_map_reads()
             with relied_on("redis.asyncio RedisCluster.nodes_manager.initialize()"):
                 await redis_adapter.aio_reread_slot_map(client)
-            reread = _slot_map_reads(node) - before
+            reread = cluster.slot_map_reads() - before
             with relied_on("redis.asyncio ClusterNode.execute_pipeline() / PipelineCommand"):
                 target = client.get_node_from_key("adapter:{aio}")
                 node.script_flush()
