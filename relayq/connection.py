@@ -174,9 +174,8 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> R
             return client
         client.close()
         if redis_adapter.database(client):
-            raise InvalidArgument(
-                f"{target.url} is a Redis Cluster node: only database 0 exists there")
-        with _cluster_reachable():
+            raise cluster_database_refused(target.url)
+        with cluster_reachable():
             return RedisCluster.from_url(target.url, retry=_no_retry(), **options)
     if target.kind == "sentinel":
         sentinel = Sentinel(
@@ -187,13 +186,18 @@ def connect(url: str | None = None, *, socket_timeout: float | None = 30.0) -> R
         return sentinel.master_for(target.service, db=target.db, username=target.username,
                                    password=target.password, retry=_no_retry())
     nodes = [ClusterNode(h, p) for h, p in target.hosts]
-    with _cluster_reachable():
+    with cluster_reachable():
         return RedisCluster(startup_nodes=nodes, username=target.username,
                             password=target.password, retry=_no_retry(), **options)
 
 
+def cluster_database_refused(url: str) -> InvalidArgument:
+    """The error for a `redis://` URL of a Cluster node that selects a database other than 0."""
+    return InvalidArgument(f"{url} is a Redis Cluster node: only database 0 exists there")
+
+
 @contextmanager
-def _cluster_reachable() -> Iterator[None]:
+def cluster_reachable() -> Iterator[None]:
     """A cluster client must reach a node when it is made (it reads the slot map and the
     command table): an unreachable cluster is RedisUnavailable, like any outage later."""
     try:

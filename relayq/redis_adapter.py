@@ -27,20 +27,32 @@ internals, and why relayq needs each:
   demotes it, seconds later; relayq asks at most once a second and leaves it at once.
 - `RedisCluster.nodes_manager.initialize()`: re-reads the slot map now. redis-py re-reads it on
   MOVED, but after a connection error only every few errors; relayq wants the new owner of a
-  slot right after a failover.
+  slot right after a failover. The same for redis.asyncio's RedisCluster (awaited).
+- redis.asyncio's `ClusterNode.execute_pipeline()` and `PipelineCommand(position, *args)`:
+  `aio_node_commands()` sends a pipeline to the one node that owns a queue's slot, on a
+  connection of that node's own pool (closed with the cluster client). redis.asyncio has no
+  client per node (the sync `get_redis_connection`), and its ClusterPipeline resends commands
+  after a connection error, when they may already have run.
+- redis.asyncio's `ConnectionPool.connection_class` and `.connection_kwargs`, as for sync
+  clients: `aio_client_like()` makes the database-0 client of the cluster probe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
 from redis.exceptions import RedisClusterException
 from redis.sentinel import SentinelConnectionPool
+
+if TYPE_CHECKING:  # redis.asyncio is imported by relayq.aio only: sync programs never load it
+    from redis.asyncio import Redis as AioRedis
+    from redis.asyncio.cluster import ClusterNode as AioClusterNode
+    from redis.asyncio.cluster import RedisCluster as AioRedisCluster
 
 Connection = AbstractConnection
 
@@ -62,8 +74,17 @@ def client_like(client: redis.Redis, **overrides: Any) -> redis.Redis:
         connection_class=pool.connection_class, **{**pool.connection_kwargs, **overrides}))
 
 
-def database(client: redis.Redis) -> int:
-    """The database number `client` selects."""
+def aio_client_like(client: AioRedis, **overrides: Any) -> AioRedis:
+    """`client_like` for a redis.asyncio client (the caller closes it with `aclose()`)."""
+    from redis.asyncio import ConnectionPool, Redis
+
+    pool = client.connection_pool
+    return Redis(connection_pool=ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, **overrides}))
+
+
+def database(client: redis.Redis | AioRedis) -> int:
+    """The database number `client` (sync or redis.asyncio) selects."""
     return int(client.connection_pool.connection_kwargs.get("db") or 0)
 
 
@@ -134,3 +155,21 @@ def reread_slot_map(client: RedisCluster) -> None:
     fails and re-reads it again."""
     with suppress(redis.RedisError, RedisClusterException):
         client.nodes_manager.initialize()
+
+
+async def aio_reread_slot_map(client: AioRedisCluster) -> None:
+    """`reread_slot_map` for redis.asyncio's RedisCluster."""
+    with suppress(redis.RedisError, RedisClusterException):
+        await client.nodes_manager.initialize()
+
+
+async def aio_node_commands(node: AioClusterNode, batch: Sequence[Sequence[Any]]) -> list[Any]:
+    """Several commands in one round trip to one node of a redis.asyncio cluster client (not
+    a transaction, no redirection followed, nothing resent); an error reply takes its
+    command's place in the list (MOVED as MovedError, NOSCRIPT as NoScriptError). A broken
+    connection raises, or takes the place of the replies it lost."""
+    from redis.asyncio.cluster import PipelineCommand
+
+    commands = [PipelineCommand(i, *args) for i, args in enumerate(batch)]
+    await node.execute_pipeline(commands)
+    return [c.result for c in commands]

@@ -181,7 +181,7 @@ def run_pipelined(client: RedisClient, calls: Iterable[ScriptCall], wait: Wait |
     script is loaded or the slot map re-read. With `wait`, NotReplicated when a round trip's
     WAIT saw fewer replicas than asked; its `result` holds the replies."""
     calls = list(calls)
-    groups = _by_node(client, calls)
+    groups = by_node(client, calls, is_cluster(client))
     if len(groups) == 1:
         return _run_on_node(client, calls, wait)
     replies: list[Any] = [None] * len(calls)
@@ -191,10 +191,11 @@ def run_pipelined(client: RedisClient, calls: Iterable[ScriptCall], wait: Wait |
     return replies
 
 
-def _by_node(client: RedisClient, calls: list[ScriptCall]) -> list[list[int]]:
+def by_node(client: Any, calls: list[ScriptCall], cluster: bool) -> list[list[int]]:
     """Indexes of `calls`, grouped by the node that serves their first key (one group unless
-    the client is a cluster client and the calls span nodes)."""
-    if not calls or not is_cluster(client):
+    the client is a cluster client, `cluster`, and the calls span nodes). `client` is sync or
+    asyncio (relayq.aio): both cluster clients answer `get_node_from_key` from their slot map."""
+    if not calls or not cluster:
         return [list(range(len(calls)))]
     groups: dict[str, list[int]] = {}
     with redis_errors():
@@ -312,6 +313,16 @@ def loaded_on(target: Any) -> set[str]:
         return _LOADED.setdefault(target, set())
     except TypeError:  # a client that cannot be weakly referenced: no memory, as before
         return set()
+
+
+# The same memory for the nodes of an asyncio cluster client (relayq.aio), whose nodes cannot
+# be weakly referenced: per client, by node name.
+_LOADED_BY_NAME: weakref.WeakKeyDictionary[Any, dict[str, set[str]]] = weakref.WeakKeyDictionary()
+
+
+def loaded_on_node(client: Any, node: str) -> set[str]:
+    """The SHAs `client` (a cluster client) has seen its node named `node` hold."""
+    return _LOADED_BY_NAME.setdefault(client, {}).setdefault(node, set())
 
 
 def _round_trip(client: RedisClient, target: redis.Redis, calls: list[ScriptCall],

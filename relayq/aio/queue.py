@@ -13,12 +13,13 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from .. import protocol
 from ..codec import Codec
 from ..job import Job, RestoredJob
 from ..limits import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_PAGE, DEFAULT_VISIBILITY_MS, SWEEP_LIMIT
-from ..protocol import Op, Reads, Scripts, parse_replies, parsing_not_replicated
+from ..protocol import Op, QueueCalls, Reads, Scripts, parse_replies, parsing_not_replicated
 from ..queue import QueueOps
 from ..replication import DEFAULT_TIMEOUT_MS
 from ..results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
@@ -27,6 +28,14 @@ from . import connection
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+async def stats_many(redis: aioredis.Redis | RedisCluster, names: Sequence[str]
+                     ) -> list[QueueStats]:
+    """The twin of relayq.queue.stats_many: stats of many queues in one round trip per Redis
+    node (each queue's snapshot is consistent on its own)."""
+    calls = [QueueCalls(name).stats() for name in names]
+    return parse_replies(calls, await connection.run_pipelined(redis, calls))
 
 
 class Queue(QueueOps[T]):
@@ -38,7 +47,7 @@ class Queue(QueueOps[T]):
             job = await q.enqueue({"to": "ada@example.com"})
     """
 
-    def __init__(self, name: str, redis: aioredis.Redis | str | None = None, *,
+    def __init__(self, name: str, redis: aioredis.Redis | RedisCluster | str | None = None, *,
                  payload_type: type[T] | None = None, codec: Codec[T] | None = None,
                  max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES, replicas: int = 0,
                  replica_timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
@@ -47,12 +56,12 @@ class Queue(QueueOps[T]):
                          replica_timeout_ms=replica_timeout_ms)
         self._owns = redis is None or isinstance(redis, str)
         self._url = redis if isinstance(redis, str) else None
-        self._redis: aioredis.Redis | None = None if self._owns else redis
+        self._redis: aioredis.Redis | RedisCluster | None = None if self._owns else redis
         self._connecting = asyncio.Lock()
         if self._owns:
             connection.parse_url(self._url)  # a bad URL fails here, as relayq.Queue's does
 
-    async def redis(self) -> aioredis.Redis:
+    async def redis(self) -> aioredis.Redis | RedisCluster:
         """The client (made on first use from the URL, once however many tasks ask at once)."""
         if self._redis is None:
             async with self._connecting:

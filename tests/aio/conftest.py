@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +13,6 @@ import pytest
 
 import relayq
 import relayq.aio
-from tests.support import topologies
 
 
 class Blocking:
@@ -45,8 +43,6 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 def twin_q(request: pytest.FixtureRequest, redis_url: str, queue_name: str,
            loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
     """A queue named `queue_name`: a relayq.Queue, or a relayq.aio.Queue run by Blocking."""
-    if request.param == "aio" and os.environ.get(topologies.ENV) == "cluster":
-        pytest.skip("relayq.aio refuses Redis Cluster (docs/aio.md; test_queue.py checks it)")
     if request.param == "sync":
         queue = relayq.Queue(queue_name, redis_url)
         yield queue

@@ -192,30 +192,35 @@ def test_urls_are_parsed_as_for_sync_code(url: str, loop: asyncio.AbstractEventL
     assert str(aio_error.value) == str(sync_error.value)  # one parser
 
 
-def test_a_cluster_url_is_refused_before_connecting(loop: asyncio.AbstractEventLoop) -> None:
-    with pytest.raises(InvalidArgument, match="does not support Redis Cluster"):
-        loop.run_until_complete(relayq.aio.connect("redis+cluster://127.0.0.1:1"))
+def test_an_unreachable_cluster_is_redis_unavailable(loop: asyncio.AbstractEventLoop) -> None:
+    url = f"redis+cluster://127.0.0.1:{free_port()}"
+    with pytest.raises(RedisUnavailable) as sync_error:
+        relayq.connect(url)
+    with pytest.raises(RedisUnavailable) as aio_error:
+        loop.run_until_complete(relayq.aio.connect(url))
+    assert str(aio_error.value).split(":")[0] == str(sync_error.value).split(":")[0]
     with pytest.raises(InvalidQueueName):
         relayq.aio.Queue("bad name!", "redis://127.0.0.1:1/0")
 
 
-def test_a_redis_url_of_a_cluster_node_is_refused(redis_url: str,
-                                                  loop: asyncio.AbstractEventLoop) -> None:
-    """Runs with RELAYQ_TEST_TOPOLOGY=cluster (elsewhere the session's Redis is no cluster
-    node, and the URL connects)."""
-    if os.environ.get(topologies.ENV) != "cluster":
-        client = loop.run_until_complete(relayq.aio.connect(redis_url))
+def test_a_url_gets_the_client_kind_relayq_connect_gives_it(redis_url: str,
+                                                            loop: asyncio.AbstractEventLoop
+                                                            ) -> None:
+    """A cluster URL (redis+cluster:// or redis:// of a node) gets a cluster client on both
+    sides, any other URL a plain one."""
+    sync_client = relayq.connect(redis_url)
+    client = loop.run_until_complete(relayq.aio.connect(redis_url))
+    try:
+        assert relayq.aio.connection.is_cluster(client) == relayq.connection.is_cluster(
+            sync_client) == (os.environ.get(topologies.ENV) == "cluster")
         assert loop.run_until_complete(client.ping())
+    finally:
         loop.run_until_complete(client.aclose())
-        return
-    with pytest.raises(InvalidArgument, match="Cluster"):
-        loop.run_until_complete(relayq.aio.connect(redis_url))
+        sync_client.close()
 
 
 def test_a_client_of_your_own_and_a_typed_payload(redis_url: str, queue_name: str,
                                                   loop: asyncio.AbstractEventLoop) -> None:
-    if os.environ.get(topologies.ENV) == "cluster":
-        pytest.skip("relayq.aio refuses Redis Cluster (test_a_redis_url_of_a_cluster_node...)")
     from dataclasses import dataclass
 
     @dataclass
@@ -239,8 +244,6 @@ def test_many_tasks_share_the_one_client_a_url_makes(redis_url: str, queue_name:
                                                      loop: asyncio.AbstractEventLoop,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Concurrent first calls make one client, not one each (connect awaits a probe)."""
-    if os.environ.get(topologies.ENV) == "cluster":
-        pytest.skip("relayq.aio refuses Redis Cluster (test_a_redis_url_of_a_cluster_node...)")
     made = []
     real_connect = relayq.aio.connection.connect
 

@@ -5,6 +5,8 @@ in pyproject.toml fails here, loudly, rather than somewhere in a failover."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,9 +14,11 @@ from typing import Any
 import pytest
 import redis
 from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 from redis.sentinel import SentinelConnectionPool
 
 import relayq
+import relayq.aio
 from relayq import redis_adapter
 from relayq.tools.redis_process import RedisProcess
 from tests.support.helpers import wait_until
@@ -151,23 +155,70 @@ def cluster() -> Iterator[Cluster]:
     c.stop()
 
 
-def _slot_map_reads(node: Any) -> int:
-    stats = node.info("commandstats")
-    return sum(stats.get(f"cmdstat_cluster|{sub}", {}).get("calls", 0)
-               for sub in ("slots", "shards", "nodes"))
-
-
 def test_cluster_slot_map_is_reread_on_demand(cluster: Cluster) -> None:
     client = relayq.connect(cluster.url)
     assert isinstance(client, RedisCluster)
     node = redis.Redis(port=cluster.nodes[0].port, decode_responses=True)
     try:
-        before = _slot_map_reads(node)
+        before = cluster.slot_map_reads()
         with relied_on("RedisCluster.nodes_manager.initialize()"):
             client.nodes_manager.initialize  # noqa: B018 - fails here if it is gone
             redis_adapter.reread_slot_map(client)
-            assert _slot_map_reads(node) > before, "the slot map was not read again"
+            assert cluster.slot_map_reads() > before, "the slot map was not read again"
         assert client.set("adapter:{k}", "v")
     finally:
         node.close()
         client.close()
+
+
+# -- redis.asyncio (relayq.aio) ---------------------------------------------------------------
+
+def test_an_asyncio_client_like_another_on_database_0(server: RedisProcess) -> None:
+    async def scenario() -> tuple[int, int, str]:
+        client = await relayq.aio.connect(f"{server.url.rsplit('/', 1)[0]}/3")
+        probe = redis_adapter.aio_client_like(client, db=0)
+        try:
+            info = await probe.info("server")  # redis-py's reply parsing applies
+            return (redis_adapter.database(client), redis_adapter.database(probe),
+                    info["redis_version"])
+        finally:
+            await probe.aclose()
+            await client.aclose()
+
+    with relied_on("redis.asyncio ConnectionPool.connection_class / .connection_kwargs"):
+        assert asyncio.run(scenario())[:2] == (3, 0)
+
+
+def test_asyncio_cluster_slot_map_reread_and_commands_on_one_node(cluster: Cluster) -> None:
+    node = redis.Redis(port=cluster.nodes[0].port, decode_responses=True)
+    script = "return redis.call('SET', KEYS[1], ARGV[1])"
+    sha = hashlib.sha1(script.encode()).hexdigest()
+
+    async def scenario() -> tuple[list[Any], list[Any], int]:
+        client = await relayq.aio.connect(cluster.url)
+        try:
+            before = cluster.slot_map_reads()
+            with relied_on("redis.asyncio RedisCluster.nodes_manager.initialize()"):
+                await redis_adapter.aio_reread_slot_map(client)
+            reread = cluster.slot_map_reads() - before
+            with relied_on("redis.asyncio ClusterNode.execute_pipeline() / PipelineCommand"):
+                target = client.get_node_from_key("adapter:{aio}")
+                node.script_flush()
+                first = await redis_adapter.aio_node_commands(
+                    target, [("EVALSHA", sha, 1, "adapter:{aio}", "v"), ("GET", "adapter:{aio}")])
+                second = await redis_adapter.aio_node_commands(
+                    target, [("SCRIPT", "LOAD", script), ("EVALSHA", sha, 1, "adapter:{aio}", "w"),
+                             ("HGETALL", "adapter:{aio}"), ("GET", "adapter:{aio}")])
+            return first, second, reread
+        finally:
+            await client.aclose()
+
+    try:
+        first, second, reread = asyncio.run(scenario())
+    finally:
+        node.close()
+    assert reread > 0, "the slot map was not read again"
+    # an error reply in its command's place (NOSCRIPT: nothing ran), the others answered
+    assert isinstance(first[0], NoScriptError) and first[1] is None
+    assert second[0] == sha and second[1] == "OK" and second[3] == "w"
+    assert isinstance(second[2], redis.ResponseError)  # WRONGTYPE, in place

@@ -168,6 +168,16 @@ class Cluster:
             i += 1
         return names
 
+    def slot_map_reads(self) -> int:
+        """How many times clients have read the slot map (CLUSTER SLOTS/SHARDS/NODES), on all
+        nodes together."""
+        total = 0
+        for node in self.nodes:
+            stats = admin(node).info("commandstats")
+            total += sum(stats.get(f"cmdstat_cluster|{sub}", {}).get("calls", 0)
+                         for sub in ("slots", "shards", "nodes"))
+        return total
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
