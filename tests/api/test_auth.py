@@ -49,6 +49,12 @@ def _progress(q: Queue) -> Prepared:
     return method, path, {**body, "progress": 0.5}
 
 
+def _schedule(q: Queue) -> str:
+    """The path of a schedule this test saved."""
+    q.schedule("s", {}, every_ms=60_000)
+    return f"/api/queues/{q.name}/schedules/s"
+
+
 def _dead(q: Queue) -> str:
     job_id = q.enqueue({"n": 1}, max_attempts=1).id
     (job,) = q.claim()
@@ -88,6 +94,14 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
     "worker entry removed": ("jobs:work", lambda q, _: (
         "DELETE", f"/api/workers/w-{q.name}", None)),
     "progress": ("jobs:work", lambda q, _: _progress(q)),
+    "schedule save": ("queues:admin", lambda q, _: (
+        "PUT", f"/api/queues/{q.name}/schedules/s", {"payload": 1, "every_ms": 60_000})),
+    "schedules": ("jobs:read", lambda q, _: ("GET", f"/api/queues/{q.name}/schedules", None)),
+    "schedule": ("jobs:read", lambda q, _: ("GET", _schedule(q), None)),
+    "schedule delete": ("queues:admin", lambda q, _: ("DELETE", _schedule(q), None)),
+    "schedule pause": ("queues:admin", lambda q, _: ("POST", _schedule(q) + "/pause", None)),
+    "schedule resume": ("queues:admin", lambda q, _: ("POST", _schedule(q) + "/resume", None)),
+    "schedule trigger": ("queues:admin", lambda q, _: ("POST", _schedule(q) + "/trigger", None)),
     "pause": ("queues:admin", lambda q, _: ("POST", f"/api/queues/{q.name}/pause", None)),
     "resume": ("queues:admin", lambda q, _: ("POST", f"/api/queues/{q.name}/resume", None)),
     "rate-limit set": ("queues:admin", lambda q, _: (

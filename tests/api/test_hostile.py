@@ -46,6 +46,8 @@ SEGMENTS = {
                           st.text()),
     "{key_id}": st.one_of(st.from_regex(r"[0-9a-f]{16}", fullmatch=True), st.text()),
     "{worker_id}": st.one_of(st.from_regex(r"[a-z0-9:.-]{1,40}", fullmatch=True), st.text()),
+    "{schedule_id}": st.one_of(st.from_regex(r"[A-Za-z0-9_.:-]{1,40}", fullmatch=True),
+                               st.text()),
     # the dashboard's files: real names, path tricks, anything
     "{name}": st.one_of(st.sampled_from(["app.css", "main.js", "../README.md", "..%2f..",
                                          ".hidden.js", "x.py"]), st.text()),
