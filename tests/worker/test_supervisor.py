@@ -73,6 +73,34 @@ def test_a_stuck_handler_is_stopped_by_its_timeout_then_retried_then_dead(
         assert pid_of(q.get(ok)) not in first
 
 
+def test_a_cancelled_handler_that_never_checks_is_stopped_and_its_job_ends_cancelled(
+        q: relayq.Queue[Any], redis_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with worker_process(redis_url, q.name, "--processes", "1", "--concurrency", "1",
+                        "--demo-fail-rate", "0", log=log) as sup:
+        # cpu_ms computes without ever calling check_cancelled(): only stopping it ends it
+        busy = q.enqueue({"cpu_ms": 60_000}, max_attempts=3, backoff_base_ms=0).id
+        prefetched = q.enqueue({"sleep_ms": 1}).id  # claimed by the same process, not started
+        wait_until(lambda: q.get(busy).state == "running", message="running")
+        first = children(sup)
+        assert q.cancel(busy) == "running"
+        # the cancel is heard in ~0.33 s, the handler gets PROCESS_CANCEL_GRACE_S (2 s), then
+        # its process is stopped: well within 8 s
+        wait_until(lambda: q.get(busy).state == "cancelled", timeout=8, message="cancelled")
+        job = q.get(busy)
+        assert job.attempts == 1, "a cancelled job is never retried"
+        assert "did not stop within 2 s" in (job.last_error or "")
+        # the stuck process is gone, the other job still runs, a fresh process serves the next
+        wait_until(lambda: q.get(prefetched).state == "succeeded", message="the other job")
+        wait_until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+                                   for p in first), message="the stuck process stopped")
+        ok = q.enqueue({"sleep_ms": 1}).id
+        wait_until(lambda: q.get(ok).state == "succeeded", message="a fresh process")
+        assert pid_of(q.get(ok)) not in first
+        assert q.get(busy).state == "cancelled" and q.get(busy).attempts == 1
+    assert "supervisor.job_cancelled" in log.read_text()
+
+
 def test_a_killed_process_is_replaced_and_its_job_retried(
         q: relayq.Queue[Any], redis_url: str, tmp_path: Path) -> None:
     with worker_process(redis_url, q.name, "--processes", "2", "--demo-fail-rate", "0",
