@@ -12,10 +12,13 @@ starts) and holds one Redis client of its own for the nacks below.
 The pipe (child -> supervisor, one JSON line per event, each under PIPE_BUF so that lines from
 several threads never interleave): `{"c": [[id, lease], ...], "q": queue}` when it claims jobs
 (at most CLAIM_REPORT jobs a line), `{"s": id, "q": queue, "l": lease, "t": timeout_ms}` when a
-handler starts a job (t only for a synchronous handler with a timeout), `{"x": id}` when its
-lease keeper hears that the job's cancel was requested, `{"e": id}` when the handler returns or
-raises. A second pipe (supervisor -> child) carries nothing: its end-of-file tells a
-child that the supervisor is gone, and the child drains and exits rather than live on orphaned.
+handler starts a job (t only for a synchronous handler with a timeout), `{"x": id, "l": lease}`
+when its lease keeper hears that the job's cancel was requested, `{"e": id, "l": lease}` when the
+handler returns or raises. The lease tells attempts of one job apart: a process whose handler
+overran can claim the job's next attempt while the first still runs, and that handler's end must
+not make the supervisor forget the new attempt. A second pipe (supervisor -> child) carries
+nothing: its end-of-file tells a child that the supervisor is gone, and the child drains and
+exits rather than live on orphaned.
 
 What the supervisor does with that:
 - `timeout_ms` is real for synchronous handlers: a job over its time is nacked here (the same
@@ -164,7 +167,7 @@ class Reporter(WorkerEvents):
         self.inner.started(job)
 
     def finished(self, job: Job[Any]) -> None:
-        self._send({"e": job.id})
+        self._send({"e": job.id, "l": job.lease or ""})
         self.inner.finished(job)
         with self._lock:
             self._done += 1
@@ -188,7 +191,7 @@ class Reporter(WorkerEvents):
         self.inner.settled(job, kind, status)
 
     def cancel_requested(self, job: Job[Any]) -> None:
-        self._send({"x": job.id})
+        self._send({"x": job.id, "l": job.lease or ""})
         self.inner.cancel_requested(job)
 
     def throttled(self, queue: str) -> None:
@@ -322,15 +325,22 @@ class Supervisor:
                                                 int(message.get("t") or 0),
                                                 before.cancel_at if before else 0.0)
             elif "x" in message:
-                held = child.held.get(message["x"])
+                held = self._attempt(child, message["x"], message)
                 if held is not None and not held.cancel_at:
                     held.cancel_at = now + PROCESS_CANCEL_GRACE_S
-            elif "e" in message and child.held.pop(message["e"], None) is not None:
+            elif "e" in message and self._attempt(child, message["e"], message) is not None:
+                del child.held[message["e"]]
                 child.done += 1
                 if child.stuck and not self._running(child):
                     child.kill_at = min(child.kill_at, now + PROCESS_STUCK_KILL_S)
                 if self.max_jobs and child.done >= self.max_jobs:
                     self._retire(child, "max_jobs")
+
+    @staticmethod
+    def _attempt(child: Child, job_id: str, message: dict[str, Any]) -> Held | None:
+        """What `child` holds of the attempt a line names (by its lease), else None."""
+        held = child.held.get(job_id)
+        return held if held is not None and held.lease == message.get("l", held.lease) else None
 
     def _close_pipe(self, child: Child) -> None:
         if child.report_fd >= 0:

@@ -3,6 +3,7 @@ test's redis-server, the demo handler (sleep_ms, cpu_ms) as the work."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 import relayq
 from relayq.tools.redis_process import free_port
+from relayq.worker.supervisor import Child, Supervisor
 from tests.support.helpers import ROOT, wait_until, worker_process
 
 
@@ -99,6 +101,31 @@ def test_a_cancelled_handler_that_never_checks_is_stopped_and_its_job_ends_cance
         assert pid_of(q.get(ok)) not in first
         assert q.get(busy).state == "cancelled" and q.get(busy).attempts == 1
     assert "supervisor.job_cancelled" in log.read_text()
+
+
+def test_the_end_of_an_overrun_attempt_does_not_forget_the_next_attempt_of_its_job() -> None:
+    """A process whose handler overran (its job nacked and retried by the supervisor) can claim
+    the job's next attempt while the first handler still runs: that handler's end names its own
+    lease, and the supervisor keeps holding the new attempt (else, were the process then killed,
+    nothing would hand it back before its lease ran out)."""
+    report_r, report_w = os.pipe()
+    os.set_blocking(report_r, False)
+    sup = Supervisor([], 1, redis=None, grace_s=1.0)  # type: ignore[arg-type]  # no Redis used
+    child = Child(0, None, report_r, -1, 0.0)  # type: ignore[arg-type]  # no process used
+    lines = [{"c": [["j1", "lease-1"]], "q": "q"}, {"s": "j1", "q": "q", "l": "lease-1", "t": 0},
+             {"c": [["j1", "lease-2"]], "q": "q"}, {"s": "j1", "q": "q", "l": "lease-2", "t": 0},
+             {"x": "j1", "l": "lease-1"}, {"e": "j1", "l": "lease-1"}]
+    try:
+        os.write(report_w, "".join(json.dumps(line) + "\n" for line in lines).encode())
+        sup._read(child)
+        held = child.held["j1"]
+        assert held.lease == "lease-2" and held.started is not None and not held.cancel_at
+        os.write(report_w, b'{"x": "j1", "l": "lease-2"}\n{"e": "j1", "l": "lease-2"}\n')
+        sup._read(child)
+        assert child.held == {} and child.done == 1
+    finally:
+        os.close(report_r)
+        os.close(report_w)
 
 
 def test_a_killed_process_is_replaced_and_its_job_retried(
