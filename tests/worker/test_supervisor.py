@@ -103,6 +103,23 @@ def test_a_cancelled_handler_that_never_checks_is_stopped_and_its_job_ends_cance
     assert "supervisor.job_cancelled" in log.read_text()
 
 
+def test_a_cancelled_handler_that_checks_ends_itself_and_keeps_its_process(
+        q: relayq.Queue[Any], redis_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with worker_process(redis_url, q.name, "--processes", "1", "--concurrency", "1",
+                        "--demo-fail-rate", "0", log=log):
+        job = q.enqueue({"sleep_ms": 60_000}).id  # sleeps in slices, checking for a cancel
+        wait_until(lambda: q.get(job).state == "running", message="running")
+        pid = pid_of(q.get(job))
+        assert q.cancel(job) == "running"
+        wait_until(lambda: q.get(job).state == "cancelled", timeout=5, message="cancelled")
+        assert "did not stop" not in (q.get(job).last_error or "")
+        ok = q.enqueue({"sleep_ms": 1}).id
+        wait_until(lambda: q.get(ok).state == "succeeded", message="the next job")
+        assert pid_of(q.get(ok)) == pid, "a handler that ended itself keeps its process"
+    assert "supervisor.process_retiring" not in log.read_text().split("supervisor.signal")[0]
+
+
 def test_the_end_of_an_overrun_attempt_does_not_forget_the_next_attempt_of_its_job() -> None:
     """A process whose handler overran (its job nacked and retried by the supervisor) can claim
     the job's next attempt while the first handler still runs: that handler's end names its own
