@@ -95,6 +95,9 @@ PROCESS_QUICK_DEATH_S = 10.0  # a death this soon after start counts toward a cr
 PROCESS_CRASH_LOOP = 5  # quick deaths in a row of one slot: the supervisor exits (1)
 PROCESS_KILL_MARGIN_S = 12.0  # past --grace: a worker's drain releases leftovers within 10 s
 PROCESS_STUCK_KILL_S = 1.0  # a process whose only running job timed out: SIGTERM, then this
+# A handler whose job's cancel was requested has this long to end itself (check_cancelled);
+# then the supervisor stops its process as it stops one over its timeout_ms.
+PROCESS_CANCEL_GRACE_S = 2.0
 PROCESS_CHECK_S = 0.05  # how often the supervisor checks timeouts and exits
 PROCESS_MEMORY_CHECK_S = 1.0  # how often it reads each process's RSS
 

@@ -27,6 +27,9 @@ class WorkerEvents:
         """An outcome reached Redis; status is ok, cancelled (its cancel was requested: the job
         ended cancelled), lease_lost or not_found."""
 
+    def cancel_requested(self, job: Job[Any]) -> None:
+        """The job's cancel was requested while this worker holds it (lease keeper thread)."""
+
     def throttled(self, queue: str) -> None: ...
 
     def reaped(self, queue: str, requeued: int, dead: int) -> None:

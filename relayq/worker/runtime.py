@@ -102,7 +102,7 @@ class Worker:
             worker_id=self.worker_id,
             inbox=self.inbox)
         self.lease_keeper = LeaseKeeper(self.inflight, visibility_ms, self.inbox.put,
-                                        enforce_timeouts)
+                                        enforce_timeouts, self.events)
         # the reaper looks at least four times a lease, so a dead worker's job waits about
         # one lease (not a lease plus a whole interval) before it runs again
         self.prune_schedules = prune_schedules

@@ -12,9 +12,13 @@ starts) and holds one Redis client of its own for the nacks below.
 The pipe (child -> supervisor, one JSON line per event, each under PIPE_BUF so that lines from
 several threads never interleave): `{"c": [[id, lease], ...], "q": queue}` when it claims jobs
 (at most CLAIM_REPORT jobs a line), `{"s": id, "q": queue, "l": lease, "t": timeout_ms}` when a
-handler starts a job (t only for a synchronous handler with a timeout), `{"e": id}` when it
-returns or raises. A second pipe (supervisor -> child) carries nothing: its end-of-file tells a
-child that the supervisor is gone, and the child drains and exits rather than live on orphaned.
+handler starts a job (t only for a synchronous handler with a timeout), `{"x": id, "l": lease}`
+when its lease keeper hears that the job's cancel was requested, `{"e": id, "l": lease}` when the
+handler returns or raises. The lease tells attempts of one job apart: a process whose handler
+overran can claim the job's next attempt while the first still runs, and that handler's end must
+not make the supervisor forget the new attempt. A second pipe (supervisor -> child) carries
+nothing: its end-of-file tells a child that the supervisor is gone, and the child drains and
+exits rather than live on orphaned.
 
 What the supervisor does with that:
 - `timeout_ms` is real for synchronous handlers: a job over its time is nacked here (the same
@@ -23,6 +27,11 @@ What the supervisor does with that:
   running jobs finish within --grace), then SIGKILL once the timed-out job is the only one left
   (after PROCESS_STUCK_KILL_S) or the grace is over. A fresh process takes the slot at once.
   The process's own lease keeper leaves those timeouts to the supervisor (no double nack).
+- A cancel requested for a running job: its handler has PROCESS_CANCEL_GRACE_S to end itself
+  (`check_cancelled()`; the job then ends `cancelled` through the worker's own settle). A
+  handler still running then is stopped the way an overrun is: the job is nacked under its lease
+  (the scripts end a cancel-requested job `cancelled`, never retried) and its process stopped
+  and replaced.
 - A process that dies with jobs started and not finished: those jobs are nacked ("worker process
   died"); jobs it had claimed but not started are released (back to their queue, no attempt
   spent). A job claimed in the instant before the death, not yet reported, comes back through
@@ -59,6 +68,7 @@ from ..connection import RedisClient
 from ..errors import InvalidArgument, RelayqError
 from ..job import Job
 from ..limits import (
+    PROCESS_CANCEL_GRACE_S,
     PROCESS_CHECK_S,
     PROCESS_CRASH_LOOP,
     PROCESS_KILL_MARGIN_S,
@@ -157,7 +167,7 @@ class Reporter(WorkerEvents):
         self.inner.started(job)
 
     def finished(self, job: Job[Any]) -> None:
-        self._send({"e": job.id})
+        self._send({"e": job.id, "l": job.lease or ""})
         self.inner.finished(job)
         with self._lock:
             self._done += 1
@@ -180,6 +190,10 @@ class Reporter(WorkerEvents):
     def settled(self, job: Job[Any], kind: str, status: str) -> None:
         self.inner.settled(job, kind, status)
 
+    def cancel_requested(self, job: Job[Any]) -> None:
+        self._send({"x": job.id, "l": job.lease or ""})
+        self.inner.cancel_requested(job)
+
     def throttled(self, queue: str) -> None:
         self.inner.throttled(queue)
 
@@ -200,7 +214,8 @@ class Held:
     queue: str
     lease: str
     started: float | None = None  # monotonic, once its handler began; None while prefetched
-    timeout_ms: int = 0  # 0: none the supervisor enforces; -1: timed out and nacked
+    timeout_ms: int = 0  # 0: none the supervisor enforces; -1: stopped (overran) and nacked
+    cancel_at: float = 0.0  # monotonic: when a cancelled handler still running is stopped
 
 
 @dataclass(eq=False)
@@ -213,9 +228,9 @@ class Child:
     held: dict[str, Held] = field(default_factory=dict)
     done: int = 0
     buffer: bytes = b""
-    retiring: str = ""  # why it was asked to stop: timeout, max_jobs, max_memory, stop
+    retiring: str = ""  # why it was asked to stop: timeout, cancel, max_jobs, max_memory, stop
     kill_at: float = 0.0
-    stuck: bool = False  # a handler overran its timeout: SIGKILL once the rest is done
+    stuck: bool = False  # a handler overran (timeout, cancel): SIGKILL once the rest is done
 
 
 class Supervisor:
@@ -305,14 +320,27 @@ class Supervisor:
                 for job_id, lease in message["c"]:
                     child.held[job_id] = Held(message["q"], lease)
             elif "s" in message:
+                before = child.held.get(message["s"])  # a cancel may be heard before the start
                 child.held[message["s"]] = Held(message["q"], message["l"], now,
-                                                int(message.get("t") or 0))
-            elif "e" in message and child.held.pop(message["e"], None) is not None:
+                                                int(message.get("t") or 0),
+                                                before.cancel_at if before else 0.0)
+            elif "x" in message:
+                held = self._attempt(child, message["x"], message)
+                if held is not None and not held.cancel_at:
+                    held.cancel_at = now + PROCESS_CANCEL_GRACE_S
+            elif "e" in message and self._attempt(child, message["e"], message) is not None:
+                del child.held[message["e"]]
                 child.done += 1
                 if child.stuck and not self._running(child):
                     child.kill_at = min(child.kill_at, now + PROCESS_STUCK_KILL_S)
                 if self.max_jobs and child.done >= self.max_jobs:
                     self._retire(child, "max_jobs")
+
+    @staticmethod
+    def _attempt(child: Child, job_id: str, message: dict[str, Any]) -> Held | None:
+        """What `child` holds of the attempt a line names (by its lease), else None."""
+        held = child.held.get(job_id)
+        return held if held is not None and held.lease == message.get("l", held.lease) else None
 
     def _close_pipe(self, child: Child) -> None:
         if child.report_fd >= 0:
@@ -340,23 +368,45 @@ class Supervisor:
             log_event(log, logging.WARNING, "supervisor.settle_failed", id=job_id, kind=kind,
                       error=str(e))
             return
-        if statuses and statuses[0] == "ok":
+        if statuses and statuses[0] == "ok" and held.cancel_at:  # the scripts ended it cancelled
+            log_event(log, logging.INFO, "supervisor.job_cancelled", id=job_id, kind=kind,
+                      error=error)
+        elif statuses and statuses[0] == "ok":
             log_event(log, logging.WARNING if kind == "nack" else logging.INFO,
                       "supervisor.job_failed" if kind == "nack" else "supervisor.job_released",
                       id=job_id, error=error)
 
-    def _check_timeouts(self, now: float) -> None:
+    @staticmethod
+    def _overrun(held: Held, now: float) -> tuple[str, str] | None:
+        """Why a running handler must be stopped (the reason and the job's error), or None:
+        it is over its timeout_ms, or still running PROCESS_CANCEL_GRACE_S after its job's
+        cancel was requested."""
+        if held.started is None or held.timeout_ms < 0:
+            return None
+        if held.cancel_at and now >= held.cancel_at:
+            return "cancel", (f"cancelled: its handler did not stop within "
+                              f"{PROCESS_CANCEL_GRACE_S:g} s")
+        if held.timeout_ms > 0 and (now - held.started) * 1000 > held.timeout_ms:
+            return "timeout", f"timed out after {held.timeout_ms} ms"
+        return None
+
+    def _check_overruns(self, now: float) -> None:
+        """Stops every handler that overran: its job is nacked under its lease (its retry
+        policy applies; a cancel-requested job ends cancelled, the scripts decide) and its
+        process retired, then SIGKILLed once nothing else runs there."""
         for child in self._children():
             for job_id, held in list(child.held.items()):
-                if held.timeout_ms > 0 and held.started is not None \
-                        and (now - held.started) * 1000 > held.timeout_ms:
-                    self._settle(job_id, held, "nack", f"timed out after {held.timeout_ms} ms "
-                                 f"(its worker process {child.proc.pid} was stopped)")
-                    held.timeout_ms = -1  # nacked: not again, and not at its death either
-                    child.stuck = True
-                    self._retire(child, "timeout")
-                    if not self._running(child):
-                        child.kill_at = min(child.kill_at, now + PROCESS_STUCK_KILL_S)
+                overrun = self._overrun(held, now)
+                if overrun is None:
+                    continue
+                reason, error = overrun
+                self._settle(job_id, held, "nack",
+                             f"{error} (its worker process {child.proc.pid} was stopped)")
+                held.timeout_ms = -1  # nacked: not again, and not at its death either
+                child.stuck = True
+                self._retire(child, reason)
+                if not self._running(child):
+                    child.kill_at = min(child.kill_at, now + PROCESS_STUCK_KILL_S)
 
     def _check_memory(self) -> None:
         if not self.max_memory:
@@ -464,7 +514,7 @@ class Supervisor:
                 for key, _ in self.selector.select(PROCESS_CHECK_S):
                     self._read(key.data)
                 now = time.monotonic()
-                self._check_timeouts(now)
+                self._check_overruns(now)
                 if now >= next_memory:
                     next_memory = now + PROCESS_MEMORY_CHECK_S
                     try:

@@ -3,6 +3,7 @@ test's redis-server, the demo handler (sleep_ms, cpu_ms) as the work."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 
 import relayq
 from relayq.tools.redis_process import free_port
+from relayq.worker.supervisor import Child, Supervisor
 from tests.support.helpers import ROOT, wait_until, worker_process
 
 
@@ -71,6 +73,76 @@ def test_a_stuck_handler_is_stopped_by_its_timeout_then_retried_then_dead(
         ok = q.enqueue({"sleep_ms": 1}).id
         wait_until(lambda: q.get(ok).state == "succeeded", message="a fresh process")
         assert pid_of(q.get(ok)) not in first
+
+
+def test_a_cancelled_handler_that_never_checks_is_stopped_and_its_job_ends_cancelled(
+        q: relayq.Queue[Any], redis_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with worker_process(redis_url, q.name, "--processes", "1", "--concurrency", "1",
+                        "--demo-fail-rate", "0", log=log) as sup:
+        # cpu_ms computes without ever calling check_cancelled(): only stopping it ends it
+        busy = q.enqueue({"cpu_ms": 60_000}, max_attempts=3, backoff_base_ms=0).id
+        prefetched = q.enqueue({"sleep_ms": 1}).id  # claimed by the same process, not started
+        wait_until(lambda: q.get(busy).state == "running", message="running")
+        first = children(sup)
+        assert q.cancel(busy) == "running"
+        # the cancel is heard in ~0.33 s, the handler gets PROCESS_CANCEL_GRACE_S (2 s), then
+        # its process is stopped: well within 8 s
+        wait_until(lambda: q.get(busy).state == "cancelled", timeout=8, message="cancelled")
+        job = q.get(busy)
+        assert job.attempts == 1, "a cancelled job is never retried"
+        assert "did not stop within 2 s" in (job.last_error or "")
+        # the stuck process is gone, the other job still runs, a fresh process serves the next
+        wait_until(lambda: q.get(prefetched).state == "succeeded", message="the other job")
+        wait_until(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"
+                                   for p in first), message="the stuck process stopped")
+        ok = q.enqueue({"sleep_ms": 1}).id
+        wait_until(lambda: q.get(ok).state == "succeeded", message="a fresh process")
+        assert pid_of(q.get(ok)) not in first
+        assert q.get(busy).state == "cancelled" and q.get(busy).attempts == 1
+    assert "supervisor.job_cancelled" in log.read_text()
+
+
+def test_a_cancelled_handler_that_checks_ends_itself_and_keeps_its_process(
+        q: relayq.Queue[Any], redis_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    with worker_process(redis_url, q.name, "--processes", "1", "--concurrency", "1",
+                        "--demo-fail-rate", "0", log=log):
+        job = q.enqueue({"sleep_ms": 60_000}).id  # sleeps in slices, checking for a cancel
+        wait_until(lambda: q.get(job).state == "running", message="running")
+        pid = pid_of(q.get(job))
+        assert q.cancel(job) == "running"
+        wait_until(lambda: q.get(job).state == "cancelled", timeout=5, message="cancelled")
+        assert "did not stop" not in (q.get(job).last_error or "")
+        ok = q.enqueue({"sleep_ms": 1}).id
+        wait_until(lambda: q.get(ok).state == "succeeded", message="the next job")
+        assert pid_of(q.get(ok)) == pid, "a handler that ended itself keeps its process"
+    assert "supervisor.process_retiring" not in log.read_text().split("supervisor.signal")[0]
+
+
+def test_the_end_of_an_overrun_attempt_does_not_forget_the_next_attempt_of_its_job() -> None:
+    """A process whose handler overran (its job nacked and retried by the supervisor) can claim
+    the job's next attempt while the first handler still runs: that handler's end names its own
+    lease, and the supervisor keeps holding the new attempt (else, were the process then killed,
+    nothing would hand it back before its lease ran out)."""
+    report_r, report_w = os.pipe()
+    os.set_blocking(report_r, False)
+    sup = Supervisor([], 1, redis=None, grace_s=1.0)  # type: ignore[arg-type]  # no Redis used
+    child = Child(0, None, report_r, -1, 0.0)  # type: ignore[arg-type]  # no process used
+    lines = [{"c": [["j1", "lease-1"]], "q": "q"}, {"s": "j1", "q": "q", "l": "lease-1", "t": 0},
+             {"c": [["j1", "lease-2"]], "q": "q"}, {"s": "j1", "q": "q", "l": "lease-2", "t": 0},
+             {"x": "j1", "l": "lease-1"}, {"e": "j1", "l": "lease-1"}]
+    try:
+        os.write(report_w, "".join(json.dumps(line) + "\n" for line in lines).encode())
+        sup._read(child)
+        held = child.held["j1"]
+        assert held.lease == "lease-2" and held.started is not None and not held.cancel_at
+        os.write(report_w, b'{"x": "j1", "l": "lease-2"}\n{"e": "j1", "l": "lease-2"}\n')
+        sup._read(child)
+        assert child.held == {} and child.done == 1
+    finally:
+        os.close(report_r)
+        os.close(report_w)
 
 
 def test_a_killed_process_is_replaced_and_its_job_retried(
