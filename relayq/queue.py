@@ -65,7 +65,7 @@ from .options import (
     check_str,
 )
 from .protocol import Call, Op, QueueCalls, Reads, Scripts
-from .queue_schedules import ScheduleOperations
+from .queue_schedules import ScheduleOperations, ScheduleOps
 from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 from .schedules import FireReport
@@ -117,7 +117,7 @@ def _refused(status: str, message: str) -> RelayqError:
     return error_for(status, message, about_job=True)
 
 
-class QueueOps(Generic[T]):
+class QueueOps(ScheduleOps, Generic[T]):
     """Every operation of a queue, without I/O: input checks, the calls built through
     relayq.protocol, the replies turned into results or exceptions. `Queue` (redis-py) and
     `relayq.aio.Queue` (redis.asyncio) drive these generators; see the module's docstring."""

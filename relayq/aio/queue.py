@@ -23,6 +23,7 @@ from ..protocol import Op, QueueCalls, Reads, Scripts, parse_replies, parsing_no
 from ..queue import QueueOps
 from ..replication import DEFAULT_TIMEOUT_MS
 from ..results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
+from ..schedules import FireReport, Schedule
 from ..steps import Sleep, drive_async
 from . import connection
 
@@ -217,9 +218,46 @@ class Queue(QueueOps[T]):
     async def configure(self, **settings: int) -> None:
         await self._drive(self._script(self._configure_call(settings), register=True))
 
+    async def pass_wake(self) -> None:
+        await self._drive(self._pass_wake())
+
     async def reap(self, limit: int = SWEEP_LIMIT) -> tuple[int, int]:
         reaped = await self._drive(self._script(self._calls.reap(limit)))
         return reaped.requeued, reaped.dead
 
     async def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
         return await self._drive(self._script(self._calls.promote(limit)))
+
+    # -- periodic schedules (relayq/queue_schedules.py) ---------------------------------
+
+    async def schedule(self, schedule_id: str, payload: Any, *, cron: str | None = None,
+                       every_ms: int | None = None, tz: str | None = None,
+                       start_at: Any = None, end_at: Any = None, misfire: str | None = None,
+                       paused: bool | None = None, origin: str = "", **options: Any
+                       ) -> Schedule:
+        """Saves a periodic schedule (see relayq.Queue.schedule)."""
+        return await self._drive(self._schedule(schedule_id, payload, cron, every_ms, tz,
+                                                start_at, end_at, misfire, paused, origin,
+                                                options))
+
+    async def schedules(self) -> list[Schedule]:
+        return await self._drive(self._schedules())
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        return await self._drive(self._get_schedule(schedule_id))
+
+    async def unschedule(self, schedule_id: str) -> None:
+        await self._drive(self._unschedule(schedule_id))
+
+    async def pause_schedule(self, schedule_id: str) -> Schedule:
+        return await self._drive(self._pause_schedule(schedule_id, True))
+
+    async def resume_schedule(self, schedule_id: str) -> Schedule:
+        return await self._drive(self._pause_schedule(schedule_id, False))
+
+    async def trigger_schedule(self, schedule_id: str) -> str:
+        return await self._drive(self._trigger_schedule(schedule_id))
+
+    async def fire_schedules(self, ids: Sequence[str] = ()) -> FireReport:
+        """Fires the due ticks of the queue's schedules (see relayq.Queue.fire_schedules)."""
+        return await self._drive(self._fire_schedules(ids))

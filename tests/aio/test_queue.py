@@ -22,7 +22,9 @@ from relayq import (
     NotReplicated,
     PayloadTooLarge,
     RedisUnavailable,
+    ScheduleNotFound,
 )
+from relayq.keys import SCHEDULED_QUEUES
 from relayq.limits import BATCH_LIMIT
 from relayq.results import Outcome
 from relayq.tools.redis_process import free_port
@@ -86,7 +88,7 @@ def test_enqueue_many_settle_release_and_listing(twin_q: Any) -> None:
     assert (stats.ready, stats.dead, stats.succeeded) == (BATCH_LIMIT + 3, 1, 1)
 
 
-def test_operating_a_queue(twin_q: Any) -> None:
+def test_operating_a_queue(twin_q: Any, r: Any) -> None:
     job_id = twin_q.enqueue("x", delay_ms=60_000).id
     twin_q.pause()
     twin_q.enqueue("y")
@@ -100,6 +102,9 @@ def test_operating_a_queue(twin_q: Any) -> None:
     twin_q.cancel(job_id)
     assert twin_q.get(job_id).state == "cancelled"
     assert twin_q.promote() == (0, None) and twin_q.reap() == (0, 0)
+    tokens = r.llen(twin_q.keys.wake)
+    twin_q.pass_wake()
+    assert r.llen(twin_q.keys.wake) == tokens + 1
 
 
 def test_wait_for_job(twin_q: Any) -> None:
@@ -111,6 +116,42 @@ def test_wait_for_job(twin_q: Any) -> None:
     seen: list[str] = []
     assert twin_q.wait_for_job(job_id, on_change=lambda j: seen.append(j.state)).result == 42
     assert seen == ["succeeded"]
+
+
+def test_schedule_operations(twin_q: Any, r: Any) -> None:
+    saved = twin_q.schedule("s", {"p": 1}, every_ms=60_000, priority=4)
+    assert (saved.outcome, saved.paused, saved.next_run_at is not None) == ("created", False, True)
+    assert twin_q.schedule("s", {"p": 1}, every_ms=60_000, priority=4).outcome == "unchanged"
+    assert twin_q.name in r.smembers(SCHEDULED_QUEUES)
+    assert [s.id for s in twin_q.schedules()] == ["s"]
+    assert twin_q.get_schedule("s").definition.every_ms == 60_000
+    # a missed tick: the schedule's next tick five minutes old, as if nothing had fired it
+    key = twin_q.keys.schedule("s")
+    tick = int(r.hget(key, "next")) - 300_000
+    r.hset(key, "next", tick)
+    r.zadd(twin_q.keys.due_schedules, {"s": tick})
+    report = twin_q.fire_schedules()
+    # the 4 ticks before the save were missed (the save's own instant is never a tick);
+    # misfire "once": one job for the lot
+    assert (report.fired, report.missed) == (1, 4)
+    assert twin_q.fire_schedules().fired == 0  # taken: the next tick is a minute away
+    assert twin_q.pause_schedule("s").paused
+    job = twin_q.get(twin_q.trigger_schedule("s"))  # even paused
+    assert (job.schedule_id, job.priority, job.payload) == ("s", 4, {"p": 1})
+    resumed = twin_q.resume_schedule("s")
+    assert not resumed.paused and resumed.next_run_at is not None
+    assert resumed.last_job_id == job.id
+    twin_q.unschedule("s")
+    assert twin_q.schedules() == []
+    with pytest.raises(ScheduleNotFound):
+        twin_q.get_schedule("s")
+    with pytest.raises(ScheduleNotFound):
+        twin_q.unschedule("s")
+    with pytest.raises(InvalidArgument):
+        twin_q.schedule("t", {}, every_ms=60_000, paused="yes")
+    with pytest.raises(InvalidArgument):
+        twin_q.schedule("t", {}, cron="not a cron")
+    assert twin_q.schedules() == []  # refused: nothing written
 
 
 ERROR_CASES = [
