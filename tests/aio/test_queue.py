@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -24,11 +26,13 @@ from relayq import (
     RedisUnavailable,
     ScheduleNotFound,
 )
+from relayq.errors import InvalidEventId
 from relayq.keys import SCHEDULED_QUEUES
 from relayq.limits import BATCH_LIMIT
 from relayq.results import Outcome
 from relayq.tools.redis_process import free_port
 from tests.support import topologies
+from tests.support.helpers import wait_until
 
 
 def test_enqueue_claim_ack_get(twin_q: Any, r: Any) -> None:
@@ -152,6 +156,67 @@ def test_schedule_operations(twin_q: Any, r: Any) -> None:
     with pytest.raises(InvalidArgument):
         twin_q.schedule("t", {}, cron="not a cron")
     assert twin_q.schedules() == []  # refused: nothing written
+
+
+def take(twin_q: Any, events: Any, count: int | None = None) -> list[Any]:
+    """Up to `count` (None: all) events of `events`, an iterator of either twin."""
+    if hasattr(events, "__anext__"):
+        async def collect() -> list[Any]:
+            got = []
+            async for event in events:
+                got.append(event)
+                if len(got) == count:
+                    break
+            return got
+        return twin_q._loop.run_until_complete(collect())  # type: ignore[no-any-return]
+    return list(itertools.islice(events, count))
+
+
+def blocked_clients(r: Any, key: str) -> int:
+    """Clients blocked on the Redis (the Cluster node) that holds `key`."""
+    if hasattr(r, "get_node_from_key"):
+        return int(r.info("clients", target_nodes=r.get_node_from_key(key))["blocked_clients"])
+    return int(r.info("clients")["blocked_clients"])
+
+
+def test_event_log(twin_q: Any, r: Any, redis_url: str) -> None:
+    assert twin_q.last_event_id() == "0-0" and twin_q.read_events("0-0") == []  # no log yet
+    assert take(twin_q, twin_q.events(wait_s=0.05)) == []
+    first = twin_q.enqueue("a").id
+    job = list(twin_q.claim(1))[0]
+    twin_q.ack(job.id, job.lease)
+    logged = twin_q.read_events("0-0")
+    assert [(e.type, e.job_ids) for e in logged] == [
+        ("ready", [first]), ("running", [first]), ("succeeded", [first])]
+    assert twin_q.last_event_id() == logged[-1].id
+    assert twin_q.read_events(logged[0].id, 1) == [logged[1]]
+    events = twin_q.events(since="0", wait_s=5)
+    assert take(twin_q, events, 3) == logged
+    # the reader now blocks on the log (XREAD); an enqueue elsewhere wakes it
+    blocked = blocked_clients(r, twin_q.keys.log)
+    other = relayq.Queue(twin_q.name, redis_url)
+    thread = threading.Thread(target=lambda: (
+        wait_until(lambda: blocked_clients(r, twin_q.keys.log) > blocked, timeout=5),
+        other.enqueue("b")))
+    thread.start()
+    try:
+        later = take(twin_q, events, 1)
+    finally:
+        thread.join()
+        other.redis.close()
+    assert [e.type for e in later] == ["ready"] and later[0].id > logged[-1].id
+    twin_q.configure(event_log_max=1)  # trimmed past 0-0: a reset, then the oldest held
+    for n in range(250):
+        twin_q.enqueue(n)
+    trimmed = twin_q.read_events("1-0", 3)
+    assert trimmed[0].type == "reset" and trimmed[1].id == r.xrange(twin_q.keys.log,
+                                                                    count=1)[0][0]
+    with pytest.raises(InvalidEventId):
+        twin_q.events(since="x")
+    with pytest.raises(InvalidEventId):
+        twin_q.read_events("1--1")
+    with pytest.raises(InvalidArgument):
+        twin_q.read_events("0-0", 0)
 
 
 ERROR_CASES = [
