@@ -65,7 +65,7 @@ from .options import (
     check_str,
 )
 from .protocol import Call, Op, QueueCalls, Reads, Scripts
-from .queue_schedules import ScheduleOperations
+from .queue_schedules import ScheduleOperations, ScheduleOps
 from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 from .schedules import FireReport
@@ -117,7 +117,7 @@ def _refused(status: str, message: str) -> RelayqError:
     return error_for(status, message, about_job=True)
 
 
-class QueueOps(Generic[T]):
+class QueueOps(ScheduleOps, Generic[T]):
     """Every operation of a queue, without I/O: input checks, the calls built through
     relayq.protocol, the replies turned into results or exceptions. `Queue` (redis-py) and
     `relayq.aio.Queue` (redis.asyncio) drive these generators; see the module's docstring."""
@@ -661,17 +661,15 @@ class Queue(ScheduleOperations, QueueOps[T]):
         once nothing came for `wait_s` seconds (None: never)."""
         if since is not None:
             since = event_log.check_event_id(since)
-        return event_log.follow(self.redis, self.keys, self.name, since, wait_s)
+        return event_log.follow(self._drive, self.keys, self.name, since, wait_s)
 
     def read_events(self, after: str, limit: int = EVENTS_PAGE) -> list[event_log.Event]:
         """One page of the event log after position `after` (see `events`), without waiting."""
-        check_int(limit, "limit", 1, EVENTS_PAGE)
-        return event_log.read_after(self.redis, self.keys, self.name,
-                                    event_log.check_event_id(after), limit)
+        return self._drive(event_log.read_page(self.keys, self.name, after, limit))
 
     def last_event_id(self) -> str:
         """The position of the newest event in the log ('0-0' when empty)."""
-        return event_log.last_position(self.redis, self.keys)
+        return self._drive(event_log.last_position(self.keys))
 
     def requeue_dead_job(self, job_id: str) -> None:
         """Moves one dead job back to ready with its attempts reset; JobNotFound when it is

@@ -1,45 +1,152 @@
-"""The periodic schedule operations of `Queue` (a mixin, so that queue.py stays about jobs):
-save, list, read, delete, pause, resume, trigger and fire. Each checks its input with
-relayq/schedules.py, builds its script call through relayq/protocol.py and runs it the way every
-`Queue` operation does (`_run`); docs/periodic.md has the design."""
+"""The periodic schedule operations of a queue (mixins, so that queue.py stays about jobs):
+save, list, read, delete, pause, resume, trigger and fire. `ScheduleOps` holds them without I/O,
+as generators yielding `Scripts` and `Reads` steps like QueueOps' (relayq/steps.py): each checks
+its input with relayq/schedules.py and builds its script calls through relayq/protocol.py.
+`ScheduleOperations` is the sync face `relayq.Queue` drives them with; relayq.aio.Queue has the
+async twins. docs/periodic.md has the design."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .connection import redis_errors
 from .errors import InvalidArgument, RelayqError, ScheduleNotFound
 from .keys import SCHEDULED_QUEUES
 from .limits import SWEEP_LIMIT
 from .options import check_json_text, check_payload_size
+from .protocol import Reads, Scripts
 from .schedules import FireReport, Schedule, check_definition, check_schedule_id, plan
 
 if TYPE_CHECKING:
     from .codec import Codec
-    from .connection import RedisClient
     from .keys import QueueKeys
     from .protocol import Call, Op, QueueCalls
 
-    R = TypeVar("R")
+R = TypeVar("R")
 
 
-class ScheduleOperations:
-    """Mixed into `Queue`, whose attributes these are."""
+class ScheduleOps:
+    """The schedule operations without I/O; mixed into `relayq.queue.QueueOps`, whose
+    attributes these are."""
 
     name: str
-    redis: RedisClient
     codec: Codec[Any]
     keys: QueueKeys
     max_payload_bytes: int
     _calls: QueueCalls
 
-    if TYPE_CHECKING:  # Queue's own
-        def _run(self, call: Call[Any]) -> Any: ...
+    if TYPE_CHECKING:  # QueueOps' own
+        def _register(self) -> Op[None]: ...
 
+    @staticmethod
+    def _one(call: Call[R]) -> Op[R]:
+        return (yield Scripts((call,)))[0]  # type: ignore[no-any-return]
+
+    def _schedule(self, schedule_id: str, payload: Any, cron: str | None, every_ms: int | None,
+                  tz: str | None, start_at: Any, end_at: Any, misfire: str | None,
+                  paused: bool | None, origin: str, options: dict[str, Any]) -> Op[Schedule]:
+        check_schedule_id(schedule_id)
+        if paused is not None and not isinstance(paused, bool):
+            raise InvalidArgument("paused must be true or false")
+        text = check_json_text(check_payload_size(self.codec.encode(payload),
+                                                  self.max_payload_bytes))
+        definition = check_definition(text, cron=cron, every_ms=every_ms, tz=tz,
+                                      start_at=start_at, end_at=end_at, misfire=misfire,
+                                      options=options)
+        changed = yield from self._one(self._calls.save_schedule(
+            schedule_id, definition.to_json(), definition.template(), definition.start_at,
+            paused, origin))
+        yield from self._register()  # after: a refused schedule lists nothing
+        if changed.outcome == "created":  # relayq-server fires the queues of this set
+            yield Reads([("SADD", SCHEDULED_QUEUES, self.name)])
+        if changed.outcome != "unchanged":
+            yield from self._fire_schedules([schedule_id])  # its first next tick, Redis clock
+        saved = yield from self._get_schedule(schedule_id)
+        saved.outcome = changed.outcome
+        return saved
+
+    def _schedules(self) -> Op[list[Schedule]]:
+        ids = sorted((yield Reads([("SMEMBERS", self.keys.schedules)]))[0])
+        if not ids:
+            return []
+        due = yield from self._one(self._calls.due_schedules(1, ids))
+        return [Schedule.from_hash(self.name, sid, h) for sid, h in due.schedules.items() if h]
+
+    def _get_schedule(self, schedule_id: str) -> Op[Schedule]:
+        check_schedule_id(schedule_id)
+        h = (yield from self._one(self._calls.due_schedules(1, [schedule_id]))
+             ).schedules[schedule_id]
+        if not h:
+            raise ScheduleNotFound(f"no schedule {schedule_id} on queue {self.name}")
+        return Schedule.from_hash(self.name, schedule_id, h)
+
+    def _unschedule(self, schedule_id: str) -> Op[None]:
+        yield from self._one(self._calls.delete_schedule(check_schedule_id(schedule_id)))
+
+    def _pause_schedule(self, schedule_id: str, paused: bool) -> Op[Schedule]:
+        """Pauses, or resumes (from its next tick after now: the ticks between are not made
+        up for)."""
+        changed = yield from self._one(self._calls.pause_schedule(
+            check_schedule_id(schedule_id), paused))
+        if not paused and changed.outcome != "unchanged":
+            yield from self._fire_schedules([schedule_id])
+        return (yield from self._get_schedule(schedule_id))
+
+    def _trigger_schedule(self, schedule_id: str) -> Op[str]:
+        fired = yield from self._one(self._calls.trigger_schedule(
+            check_schedule_id(schedule_id)))
+        return f"{self.name}.{fired.ids[0]}"
+
+    def _fire_schedules(self, ids: Sequence[str]) -> Op[FireReport]:
+        due = yield from self._one(self._calls.due_schedules(SWEEP_LIMIT, ids))
+        fired = missed = 0
+        failure: RelayqError | None = None
+        for sid, h in due.schedules.items():
+            if not h or h.get("paused") == "1" or h.get("next") == "end":
+                continue
+            schedule = Schedule.from_hash(self.name, sid, h)
+            stored = int(schedule.raw_next) if schedule.raw_next else None
+            todo = plan(schedule.definition, schedule.base_ms, schedule.after_ms, stored,
+                        due.now_ms)
+            if not todo.ticks and todo.next == stored:
+                continue  # not due yet
+            try:
+                done = yield from self._one(self._calls.fire_schedule(
+                    sid, h["rev"], schedule.raw_next, todo.next, todo.ticks))
+            except RelayqError as e:
+                failure = failure or e
+                continue
+            if done.status == "ok":  # else another firer took it: nothing to count
+                fired += len(done.ids)
+                missed += todo.missed
+        if failure is not None:
+            raise failure
+        return FireReport(fired, missed, due.next_due_ms)
+
+
+class ScheduleOperations:
+    """The sync schedule methods of `relayq.Queue`, each driving its operation of
+    `ScheduleOps` with redis-py (`_drive`)."""
+
+    if TYPE_CHECKING:  # Queue's own (from QueueOps and ScheduleOps)
         def _drive(self, op: Op[R]) -> R: ...
 
-        def _register(self) -> Op[None]: ...
+        def _schedule(self, schedule_id: str, payload: Any, cron: str | None,
+                      every_ms: int | None, tz: str | None, start_at: Any, end_at: Any,
+                      misfire: str | None, paused: bool | None, origin: str,
+                      options: dict[str, Any]) -> Op[Schedule]: ...
+
+        def _schedules(self) -> Op[list[Schedule]]: ...
+
+        def _get_schedule(self, schedule_id: str) -> Op[Schedule]: ...
+
+        def _unschedule(self, schedule_id: str) -> Op[None]: ...
+
+        def _pause_schedule(self, schedule_id: str, paused: bool) -> Op[Schedule]: ...
+
+        def _trigger_schedule(self, schedule_id: str) -> Op[str]: ...
+
+        def _fire_schedules(self, ids: Sequence[str]) -> Op[FireReport]: ...
 
     def schedule(self, schedule_id: str, payload: Any, *, cron: str | None = None,
                  every_ms: int | None = None, tz: str | None = None,
@@ -55,66 +162,34 @@ class ScheduleOperations:
         an enqueue checks them. `origin`: "app" marks a schedule a worker saved from an
         `@app.task` (only those are pruned by `relayq-worker --prune-schedules`). Returns the
         schedule with `outcome` created | updated | unchanged."""
-        check_schedule_id(schedule_id)
-        if paused is not None and not isinstance(paused, bool):
-            raise InvalidArgument("paused must be true or false")
-        text = check_json_text(check_payload_size(self.codec.encode(payload),
-                                                  self.max_payload_bytes))
-        definition = check_definition(text, cron=cron, every_ms=every_ms, tz=tz,
-                                      start_at=start_at, end_at=end_at, misfire=misfire,
-                                      options=options)
-        changed = self._run(self._calls.save_schedule(
-            schedule_id, definition.to_json(), definition.template(), definition.start_at,
-            paused, origin))
-        self._drive(self._register())  # after: a refused schedule lists nothing
-        if changed.outcome == "created":  # relayq-server fires the queues of this set
-            with redis_errors():
-                self.redis.sadd(SCHEDULED_QUEUES, self.name)
-        if changed.outcome != "unchanged":
-            self.fire_schedules([schedule_id])  # its first next tick, on the Redis clock
-        saved = self.get_schedule(schedule_id)
-        saved.outcome = changed.outcome
-        return saved
+        return self._drive(self._schedule(schedule_id, payload, cron, every_ms, tz, start_at,
+                                          end_at, misfire, paused, origin, options))
 
     def schedules(self) -> list[Schedule]:
         """Every schedule of the queue, by id."""
-        with redis_errors():
-            ids = sorted(self.redis.smembers(self.keys.schedules))
-        if not ids:
-            return []
-        due = self._run(self._calls.due_schedules(1, ids))
-        return [Schedule.from_hash(self.name, sid, h) for sid, h in due.schedules.items() if h]
+        return self._drive(self._schedules())
 
     def get_schedule(self, schedule_id: str) -> Schedule:
         """The schedule `schedule_id`; ScheduleNotFound when there is none."""
-        check_schedule_id(schedule_id)
-        h = self._run(self._calls.due_schedules(1, [schedule_id])).schedules[schedule_id]
-        if not h:
-            raise ScheduleNotFound(f"no schedule {schedule_id} on queue {self.name}")
-        return Schedule.from_hash(self.name, schedule_id, h)
+        return self._drive(self._get_schedule(schedule_id))
 
     def unschedule(self, schedule_id: str) -> None:
         """Deletes a schedule (its jobs already made stay); ScheduleNotFound when unknown."""
-        self._run(self._calls.delete_schedule(check_schedule_id(schedule_id)))
+        self._drive(self._unschedule(schedule_id))
 
     def pause_schedule(self, schedule_id: str) -> Schedule:
         """Stops a schedule's ticks until `resume_schedule` (the ticks between are not made up
         for)."""
-        self._run(self._calls.pause_schedule(check_schedule_id(schedule_id), True))
-        return self.get_schedule(schedule_id)
+        return self._drive(self._pause_schedule(schedule_id, True))
 
     def resume_schedule(self, schedule_id: str) -> Schedule:
         """Starts a paused schedule again, from its next tick after now."""
-        changed = self._run(self._calls.pause_schedule(check_schedule_id(schedule_id), False))
-        if changed.outcome != "unchanged":
-            self.fire_schedules([schedule_id])
-        return self.get_schedule(schedule_id)
+        return self._drive(self._pause_schedule(schedule_id, False))
 
     def trigger_schedule(self, schedule_id: str) -> str:
         """Makes one job of the schedule now (paused or not), outside its timetable; the job's
         id. Its tick_at is now; the timetable is unchanged."""
-        fired = self._run(self._calls.trigger_schedule(check_schedule_id(schedule_id)))
-        return f"{self.name}.{fired.ids[0]}"
+        return self._drive(self._trigger_schedule(schedule_id))
 
     def fire_schedules(self, ids: Sequence[str] = ()) -> FireReport:
         """Fires the due ticks of this queue's schedules (or of `ids`, whether due or not,
@@ -123,27 +198,4 @@ class ScheduleOperations:
         is a compare-and-set). A schedule whose template the queue now refuses (its payload
         limit was lowered) does not hold up the others: the first such error is raised after
         them."""
-        due = self._run(self._calls.due_schedules(SWEEP_LIMIT, ids))
-        fired = missed = 0
-        failure: RelayqError | None = None
-        for sid, h in due.schedules.items():
-            if not h or h.get("paused") == "1" or h.get("next") == "end":
-                continue
-            schedule = Schedule.from_hash(self.name, sid, h)
-            stored = int(schedule.raw_next) if schedule.raw_next else None
-            todo = plan(schedule.definition, schedule.base_ms, schedule.after_ms, stored,
-                        due.now_ms)
-            if not todo.ticks and todo.next == stored:
-                continue  # not due yet
-            try:
-                done = self._run(self._calls.fire_schedule(sid, h["rev"], schedule.raw_next,
-                                                           todo.next, todo.ticks))
-            except RelayqError as e:
-                failure = failure or e
-                continue
-            if done.status == "ok":  # else another firer took it: nothing to count
-                fired += len(done.ids)
-                missed += todo.missed
-        if failure is not None:
-            raise failure
-        return FireReport(fired, missed, due.next_due_ms)
+        return self._drive(self._fire_schedules(ids))

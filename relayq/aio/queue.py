@@ -8,21 +8,29 @@ I/O is asynchronous (relayq/aio/connection.py). So a rule changed in QueueOps ch
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from .. import events as event_log
 from .. import protocol
 from ..codec import Codec
 from ..job import Job, RestoredJob
-from ..limits import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_PAGE, DEFAULT_VISIBILITY_MS, SWEEP_LIMIT
+from ..limits import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_PAGE,
+    DEFAULT_VISIBILITY_MS,
+    EVENTS_PAGE,
+    SWEEP_LIMIT,
+)
 from ..protocol import Op, QueueCalls, Reads, Scripts, parse_replies, parsing_not_replicated
 from ..queue import QueueOps
 from ..replication import DEFAULT_TIMEOUT_MS
 from ..results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
+from ..schedules import FireReport, Schedule
 from ..steps import Sleep, drive_async
 from . import connection
 
@@ -177,6 +185,42 @@ class Queue(QueueOps[T]):
                    search: str | None = None) -> tuple[list[Job[T]], str | None]:
         return await self._drive(self._jobs(state, limit, cursor, search))
 
+    def events(self, since: str | None = None, *, wait_s: float | None = None
+               ) -> AsyncIterator[event_log.Event]:
+        """The queue's event log after position `since` as it grows, a `reset` first when the
+        log no longer holds `since`; ends once nothing came for `wait_s` seconds (see
+        relayq.Queue.events). `async for event in queue.events(...)`; a bad `since` raises
+        InvalidEventId here, as the sync twin does."""
+        return self._follow(None if since is None else event_log.check_event_id(since),
+                            wait_s)
+
+    async def _follow(self, since: str | None, wait_s: float | None
+                      ) -> AsyncIterator[event_log.Event]:
+        position = (await self._drive(event_log.last_position(self.keys)) if since is None
+                    else since)
+        state = event_log.Follow(position, wait_s)
+        while True:
+            events = await self._drive(event_log.read_after(self.keys, self.name,
+                                                            state.position))
+            state.saw(events)
+            for event in events:
+                yield event
+            if events:
+                continue
+            wait_ms = state.wait_ms()
+            if wait_ms is None:
+                return
+            await self._drive(event_log.wait_after(self.keys, state.position, wait_ms))
+
+    async def read_events(self, after: str, limit: int = EVENTS_PAGE
+                          ) -> list[event_log.Event]:
+        """One page of the event log after position `after`, without waiting."""
+        return await self._drive(event_log.read_page(self.keys, self.name, after, limit))
+
+    async def last_event_id(self) -> str:
+        """The position of the newest event in the log ('0-0' when empty)."""
+        return await self._drive(event_log.last_position(self.keys))
+
     # -- operating ------------------------------------------------------------------------
 
     async def restore(self, jobs: Sequence[RestoredJob], *, min_sequence: int | None = None
@@ -217,9 +261,46 @@ class Queue(QueueOps[T]):
     async def configure(self, **settings: int) -> None:
         await self._drive(self._script(self._configure_call(settings), register=True))
 
+    async def pass_wake(self) -> None:
+        await self._drive(self._pass_wake())
+
     async def reap(self, limit: int = SWEEP_LIMIT) -> tuple[int, int]:
         reaped = await self._drive(self._script(self._calls.reap(limit)))
         return reaped.requeued, reaped.dead
 
     async def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
         return await self._drive(self._script(self._calls.promote(limit)))
+
+    # -- periodic schedules (relayq/queue_schedules.py) ---------------------------------
+
+    async def schedule(self, schedule_id: str, payload: Any, *, cron: str | None = None,
+                       every_ms: int | None = None, tz: str | None = None,
+                       start_at: Any = None, end_at: Any = None, misfire: str | None = None,
+                       paused: bool | None = None, origin: str = "", **options: Any
+                       ) -> Schedule:
+        """Saves a periodic schedule (see relayq.Queue.schedule)."""
+        return await self._drive(self._schedule(schedule_id, payload, cron, every_ms, tz,
+                                                start_at, end_at, misfire, paused, origin,
+                                                options))
+
+    async def schedules(self) -> list[Schedule]:
+        return await self._drive(self._schedules())
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        return await self._drive(self._get_schedule(schedule_id))
+
+    async def unschedule(self, schedule_id: str) -> None:
+        await self._drive(self._unschedule(schedule_id))
+
+    async def pause_schedule(self, schedule_id: str) -> Schedule:
+        return await self._drive(self._pause_schedule(schedule_id, True))
+
+    async def resume_schedule(self, schedule_id: str) -> Schedule:
+        return await self._drive(self._pause_schedule(schedule_id, False))
+
+    async def trigger_schedule(self, schedule_id: str) -> str:
+        return await self._drive(self._trigger_schedule(schedule_id))
+
+    async def fire_schedules(self, ids: Sequence[str] = ()) -> FireReport:
+        """Fires the due ticks of the queue's schedules (see relayq.Queue.fire_schedules)."""
+        return await self._drive(self._fire_schedules(ids))

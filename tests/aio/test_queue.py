@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -22,11 +24,15 @@ from relayq import (
     NotReplicated,
     PayloadTooLarge,
     RedisUnavailable,
+    ScheduleNotFound,
 )
+from relayq.errors import InvalidEventId
+from relayq.keys import SCHEDULED_QUEUES
 from relayq.limits import BATCH_LIMIT
 from relayq.results import Outcome
 from relayq.tools.redis_process import free_port
 from tests.support import topologies
+from tests.support.helpers import wait_until
 
 
 def test_enqueue_claim_ack_get(twin_q: Any, r: Any) -> None:
@@ -86,7 +92,7 @@ def test_enqueue_many_settle_release_and_listing(twin_q: Any) -> None:
     assert (stats.ready, stats.dead, stats.succeeded) == (BATCH_LIMIT + 3, 1, 1)
 
 
-def test_operating_a_queue(twin_q: Any) -> None:
+def test_operating_a_queue(twin_q: Any, r: Any) -> None:
     job_id = twin_q.enqueue("x", delay_ms=60_000).id
     twin_q.pause()
     twin_q.enqueue("y")
@@ -100,6 +106,9 @@ def test_operating_a_queue(twin_q: Any) -> None:
     twin_q.cancel(job_id)
     assert twin_q.get(job_id).state == "cancelled"
     assert twin_q.promote() == (0, None) and twin_q.reap() == (0, 0)
+    tokens = r.llen(twin_q.keys.wake)
+    twin_q.pass_wake()
+    assert r.llen(twin_q.keys.wake) == tokens + 1
 
 
 def test_wait_for_job(twin_q: Any) -> None:
@@ -111,6 +120,103 @@ def test_wait_for_job(twin_q: Any) -> None:
     seen: list[str] = []
     assert twin_q.wait_for_job(job_id, on_change=lambda j: seen.append(j.state)).result == 42
     assert seen == ["succeeded"]
+
+
+def test_schedule_operations(twin_q: Any, r: Any) -> None:
+    saved = twin_q.schedule("s", {"p": 1}, every_ms=60_000, priority=4)
+    assert (saved.outcome, saved.paused, saved.next_run_at is not None) == ("created", False, True)
+    assert twin_q.schedule("s", {"p": 1}, every_ms=60_000, priority=4).outcome == "unchanged"
+    assert twin_q.name in r.smembers(SCHEDULED_QUEUES)
+    assert [s.id for s in twin_q.schedules()] == ["s"]
+    assert twin_q.get_schedule("s").definition.every_ms == 60_000
+    # a missed tick: the schedule's next tick five minutes old, as if nothing had fired it
+    key = twin_q.keys.schedule("s")
+    tick = int(r.hget(key, "next")) - 300_000
+    r.hset(key, "next", tick)
+    r.zadd(twin_q.keys.due_schedules, {"s": tick})
+    report = twin_q.fire_schedules()
+    # the 4 ticks before the save were missed (the save's own instant is never a tick);
+    # misfire "once": one job for the lot
+    assert (report.fired, report.missed) == (1, 4)
+    assert twin_q.fire_schedules().fired == 0  # taken: the next tick is a minute away
+    assert twin_q.pause_schedule("s").paused
+    job = twin_q.get(twin_q.trigger_schedule("s"))  # even paused
+    assert (job.schedule_id, job.priority, job.payload) == ("s", 4, {"p": 1})
+    resumed = twin_q.resume_schedule("s")
+    assert not resumed.paused and resumed.next_run_at is not None
+    assert resumed.last_job_id == job.id
+    twin_q.unschedule("s")
+    assert twin_q.schedules() == []
+    with pytest.raises(ScheduleNotFound):
+        twin_q.get_schedule("s")
+    with pytest.raises(ScheduleNotFound):
+        twin_q.unschedule("s")
+    with pytest.raises(InvalidArgument):
+        twin_q.schedule("t", {}, every_ms=60_000, paused="yes")
+    with pytest.raises(InvalidArgument):
+        twin_q.schedule("t", {}, cron="not a cron")
+    assert twin_q.schedules() == []  # refused: nothing written
+
+
+def take(twin_q: Any, events: Any, count: int | None = None) -> list[Any]:
+    """Up to `count` (None: all) events of `events`, an iterator of either twin."""
+    if hasattr(events, "__anext__"):
+        async def collect() -> list[Any]:
+            got = []
+            async for event in events:
+                got.append(event)
+                if len(got) == count:
+                    break
+            return got
+        return twin_q._loop.run_until_complete(collect())  # type: ignore[no-any-return]
+    return list(itertools.islice(events, count))
+
+
+def blocked_clients(r: Any, key: str) -> int:
+    """Clients blocked on the Redis (the Cluster node) that holds `key`."""
+    if hasattr(r, "get_node_from_key"):
+        return int(r.info("clients", target_nodes=r.get_node_from_key(key))["blocked_clients"])
+    return int(r.info("clients")["blocked_clients"])
+
+
+def test_event_log(twin_q: Any, r: Any, redis_url: str) -> None:
+    assert twin_q.last_event_id() == "0-0" and twin_q.read_events("0-0") == []  # no log yet
+    assert take(twin_q, twin_q.events(wait_s=0.05)) == []
+    first = twin_q.enqueue("a").id
+    job = list(twin_q.claim(1))[0]
+    twin_q.ack(job.id, job.lease)
+    logged = twin_q.read_events("0-0")
+    assert [(e.type, e.job_ids) for e in logged] == [
+        ("ready", [first]), ("running", [first]), ("succeeded", [first])]
+    assert twin_q.last_event_id() == logged[-1].id
+    assert twin_q.read_events(logged[0].id, 1) == [logged[1]]
+    events = twin_q.events(since="0", wait_s=5)
+    assert take(twin_q, events, 3) == logged
+    # the reader now blocks on the log (XREAD); an enqueue elsewhere wakes it
+    blocked = blocked_clients(r, twin_q.keys.log)
+    other = relayq.Queue(twin_q.name, redis_url)
+    thread = threading.Thread(target=lambda: (
+        wait_until(lambda: blocked_clients(r, twin_q.keys.log) > blocked, timeout=5),
+        other.enqueue("b")))
+    thread.start()
+    try:
+        later = take(twin_q, events, 1)
+    finally:
+        thread.join()
+        other.redis.close()
+    assert [e.type for e in later] == ["ready"] and later[0].id > logged[-1].id
+    twin_q.configure(event_log_max=1)  # trimmed past 0-0: a reset, then the oldest held
+    for n in range(250):
+        twin_q.enqueue(n)
+    trimmed = twin_q.read_events("1-0", 3)
+    assert trimmed[0].type == "reset" and trimmed[1].id == r.xrange(twin_q.keys.log,
+                                                                    count=1)[0][0]
+    with pytest.raises(InvalidEventId):
+        twin_q.events(since="x")
+    with pytest.raises(InvalidEventId):
+        twin_q.read_events("1--1")
+    with pytest.raises(InvalidArgument):
+        twin_q.read_events("0-0", 0)
 
 
 ERROR_CASES = [
