@@ -181,10 +181,12 @@ class QueueOps(ScheduleOps, Generic[T]):
         jobs = [j if isinstance(j, NewJob) else NewJob(j) for j in jobs]
         if not jobs:
             return []
-        types = {job.options.type for job in jobs}
+        # the span's type: the batch's one type, if it has one (not yet checked: compared, not
+        # hashed, so that a bad one is refused by the checks below and not by a TypeError here)
+        first = jobs[0].options.type
+        same = isinstance(first, str) and all(job.options.type == first for job in jobs)
         # the span is open while the jobs are checked: a refused batch is a failed enqueue
-        with tracing.enqueue_span(self.name, types.pop() if len(types) == 1 else None,
-                                  len(jobs)) as trace:
+        with tracing.enqueue_span(self.name, first if same else None, len(jobs)) as trace:
             fields: list[list[str]] = []
             for i, job in enumerate(jobs):
                 try:

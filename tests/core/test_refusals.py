@@ -70,6 +70,15 @@ def test_bad_enqueue_options(r, q: relayq.Queue, busy, kwargs, error) -> None:
     unchanged(r, q, lambda: q.enqueue({"x": 1}, **kwargs), error)
 
 
+@pytest.mark.parametrize("options", [{"type": ["a", "list"]}, {"type": {"a": 1}},
+                                     {"priority": {"a": 1}}])
+def test_a_batch_with_unhashable_options_is_refused_whole(r, q: relayq.Queue, busy,
+                                                         options: dict[str, Any]) -> None:
+    # (the batch's values reach the checks as they came: a JSON body's lists and objects)
+    jobs = [relayq.NewJob({"n": 1}), relayq.NewJob({"n": 2}, relayq.JobOptions(**options))]
+    unchanged(r, q, lambda: q.enqueue_many(jobs), InvalidArgument)
+
+
 @pytest.mark.parametrize("payload,error", [
     ({1, 2}, InvalidPayload),
     (float("nan"), InvalidPayload),
