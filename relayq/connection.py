@@ -247,16 +247,25 @@ def _is_cluster_node(client: redis.Redis) -> bool:
         probe.close()
 
 
+# The answer of is_cluster per client class: RedisCluster's metaclass makes isinstance cost
+# about 3 us, and the hot path asks on every script call.
+_CLUSTER_BY_CLASS: dict[type, bool] = {}
+
+
 def is_cluster(client: RedisClient) -> bool:
     """True for a Redis Cluster client: the one test of the client kind (`connect` tells a
     cluster node from a plain server when it makes the client)."""
-    return isinstance(client, RedisCluster)
+    kind = type(client)
+    known = _CLUSTER_BY_CLASS.get(kind)
+    if known is None:
+        known = _CLUSTER_BY_CLASS[kind] = isinstance(client, RedisCluster)
+    return known
 
 
 def node_client(client: RedisClient, key: str) -> redis.Redis:
     """The plain client that talks to the node serving `key`: the node's own client on Redis
     Cluster (so that several commands share one connection), `client` itself otherwise."""
-    if isinstance(client, RedisCluster):
+    if is_cluster(client):
         with redis_errors():
             return client.get_redis_connection(client.get_node_from_key(key))
     return client
@@ -265,7 +274,7 @@ def node_client(client: RedisClient, key: str) -> redis.Redis:
 def refresh_topology(client: RedisClient) -> None:
     """Re-reads the cluster's slot map after a connection error or MOVED (a failover may have
     moved the slot to another node). Best effort; nothing to do for other clients."""
-    if isinstance(client, RedisCluster):
+    if is_cluster(client):
         redis_adapter.reread_slot_map(client)
 
 

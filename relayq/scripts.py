@@ -288,7 +288,9 @@ def _run_on_node(client: RedisClient, calls: list[ScriptCall], wait: Wait | None
     if not calls:
         return []
     follow_primary(client)
-    plan = rounds(calls, wait, loaded_on(node_client(client, calls[0].keys[0])))
+    # (one call cannot run out of order: no memory of loaded scripts needed, nor its lookup)
+    loaded = loaded_on(node_client(client, calls[0].keys[0])) if len(calls) > 1 else None
+    plan = rounds(calls, wait, loaded)
     with redis_errors():
         round_ = next(plan)
         while True:
