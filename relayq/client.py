@@ -58,7 +58,7 @@ from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, Qu
 from .rfc3339 import format_ms, parse_ms, to_epoch_ms
 from .schedules import check_schedule_id
 from .steps import Sleep, drive
-from .waiting import until_finished
+from .waiting import FINAL_STATES, until_finished
 from .worker_registry import WorkerEntry
 
 R = TypeVar("R")
@@ -67,7 +67,6 @@ DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)
 BACKOFF_MAX_S = 5.0  # the longest wait between two tries of a call
 CONNECT_TIMEOUT_S = 5.0
-FINAL_STATES = ("succeeded", "dead", "cancelled")
 # `wait` reads the job again at least this often even when no event names it: a backstop for a
 # queue whose event log is off (event_log_max=0)
 WAIT_RECHECK_S = 5.0
