@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
@@ -48,7 +49,17 @@ from .errors import (
     Unauthorized,
     error_for,
 )
-from .events import RESET, Event, check_event_id
+from .event_stream import (
+    MAX_RECONNECT_S,
+    READ_CHUNK,
+    STREAM_READ_S,
+    EventStreamParser,
+    NextEvent,
+    stream_headers,
+    stream_path,
+    until_finished_on_events,
+)
+from .events import Event, check_event_id
 from .job import Attempt, Job, parse_job_id
 from .keys import check_queue_name
 from .limits import BATCH_LIMIT, DEFAULT_PAGE
@@ -58,7 +69,6 @@ from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, Qu
 from .rfc3339 import format_ms, parse_ms, to_epoch_ms
 from .schedules import check_schedule_id
 from .steps import Sleep, drive
-from .waiting import FINAL_STATES, until_finished
 from .worker_registry import WorkerEntry
 
 R = TypeVar("R")
@@ -69,10 +79,6 @@ BACKOFF_MAX_S = 5.0  # the longest wait between two tries of a call
 CONNECT_TIMEOUT_S = 5.0
 # `wait` reads the job again at least this often even when no event names it: a backstop for a
 # queue whose event log is off (event_log_max=0)
-WAIT_RECHECK_S = 5.0
-STREAM_READ_S = 20.0  # an event stream sends at least a keepalive every 15 s: reconnect after
-MAX_RECONNECT_S = 5.0  # the longest pause before an event stream's reconnect
-READ_CHUNK = 1 << 16  # bytes read from an event stream at most at once
 # replies without a relayq error body (from a proxy, or the HTTP server itself): by status
 NON_JSON_ERRORS: dict[int, type[RelayqError]] = {
     401: Unauthorized, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge}
@@ -274,12 +280,6 @@ class ClientOps:
 
     def _get(self, job_id: str) -> ClientOp[Job[Any]]:
         return job_from_view((yield from self._data("GET", self._job(job_id), repeatable=True)))
-
-    def _wait(self, job_id: str, timeout: float, poll_s: float,
-              on_change: Callable[[Job[Any]], None] | None) -> ClientOp[Job[Any]]:
-        self._job(job_id)
-        return (yield from until_finished(lambda: self._get(job_id), job_id, timeout, poll_s,
-                                          on_change))
 
     def _stats(self, queue: str) -> ClientOp[QueueStats]:
         return stats_from_view((yield from self._data("GET", self._queue(queue),
@@ -561,27 +561,14 @@ class Client(ClientOps):
         log is off, every WAIT_RECHECK_S). `on_change(job)` hears of each state and progress it
         sees. (`poll_s` is ignored: kept for callers of the polling version.)"""
         queue, _ = parse_job_id(job_id)
-        deadline = time.monotonic() + timeout
-        seen: tuple[str, float | None] | None = None
         # The stream is opened before the job is read: whatever happens after the read is in it.
         stream = _EventStream(self, queue, None)
+
+        def step(step: Any) -> Any:
+            return stream.next(step.seconds) if type(step) is NextEvent else self._step(step)
         try:
-            recheck_at = 0.0
-            while True:
-                if time.monotonic() >= recheck_at:
-                    job = self.get(job_id)
-                    recheck_at = time.monotonic() + WAIT_RECHECK_S
-                    if on_change is not None and (job.state, job.progress) != seen:
-                        seen = (job.state, job.progress)
-                        on_change(job)
-                    if job.state in FINAL_STATES:
-                        return job
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"job {job_id} is still {job.state} after {timeout:g}s")
-                event = stream.next(min(left, recheck_at - time.monotonic()))
-                if event is not None and (job_id in event.job_ids or event.type == RESET):
-                    recheck_at = 0.0
+            return drive(until_finished_on_events(lambda: self._get(job_id), job_id, timeout,
+                                                  on_change), step)
         finally:
             stream.close()
 
@@ -774,27 +761,24 @@ def _follow(stream: _EventStream, timeout: float | None) -> Iterator[Event]:
 
 
 class _EventStream:
-    """One queue's event stream (Server-Sent Events from GET /api/events?queue=), reconnecting
-    by itself after the last event id it saw. `next(timeout)` gives the next log event, or
-    None when none came within `timeout` seconds (None: wait for one)."""
+    """One queue's event stream, reconnecting by itself after the last event id it saw.
+    `next(timeout)` gives the next log event, or None when none came within `timeout` seconds
+    (None: wait for one). The parsing is relayq.event_stream's, shared with relayq.aio."""
 
     def __init__(self, client: Client, queue: str, since: str | None) -> None:
         self.client = client
-        self.queue = queue
-        self.last_id = since
+        self.path = stream_path(queue)
+        self.parser = EventStreamParser(since)
+        self.pending: deque[Event] = deque()
         self.response: Any = None
-        self.buffer = b""
         self.reconnects = Backoff(client.backoff_s, MAX_RECONNECT_S)
         self._connect()  # at once: the stream's start is fixed from here on
 
     def _connect(self) -> None:
-        path = f"/api/events?queue={quote(self.queue)}"
-        headers = dict(self.client._http.headers, Accept="text/event-stream")
-        if self.last_id is not None:
-            headers["Last-Event-ID"] = self.last_id
+        headers = dict(self.client._http.headers, **stream_headers(self.parser.last_id))
         try:
             response = self.client._http.request(
-                "GET", self.client.server + path, headers=headers, preload_content=False,
+                "GET", self.client.server + self.path, headers=headers, preload_content=False,
                 retries=self.client._retry(True),
                 timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=STREAM_READ_S))
         except urllib3.exceptions.HTTPError as e:
@@ -806,8 +790,9 @@ class _EventStream:
                 body = json.loads(data) if data.strip() else None
             except ValueError:
                 body = None
-            raise self.client._error(path, response.status, body)
-        self.response, self.buffer = response, b""
+            raise self.client._error(self.path, response.status, body)
+        self.response = response
+        self.parser.restart()
         self.reconnects.reset()
 
     def close(self) -> None:
@@ -820,14 +805,7 @@ class _EventStream:
 
     def next(self, timeout: float | None) -> Event | None:
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
-        while True:
-            block = self.buffer.find(b"\n\n")
-            if block >= 0:
-                raw, self.buffer = self.buffer[:block], self.buffer[block + 2:]
-                event = self._parse(raw.decode())
-                if event is not None:
-                    return event
-                continue
+        while not self.pending:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return None
@@ -839,28 +817,9 @@ class _EventStream:
                 chunk = self.response.read1(READ_CHUNK)
                 if not chunk:
                     raise urllib3.exceptions.ProtocolError("stream ended")
-                self.buffer += chunk.replace(b"\r\n", b"\n")
+                self.pending.extend(self.parser.feed(chunk))
             except (urllib3.exceptions.HTTPError, OSError, ServerUnavailable):
                 self.close()  # resume after the last event seen
                 time.sleep(self.reconnects.next_delay() if left is None
                            else min(self.reconnects.next_delay(), max(0.0, left)))
-
-    def _parse(self, raw: str) -> Event | None:
-        name, data, event_id = "message", "", None
-        for line in raw.split("\n"):
-            field, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if field == "event":
-                name = value
-            elif field == "data":
-                data += value
-            elif field == "id":
-                event_id = value
-        if event_id is not None:  # the stream's first message is only its start position
-            self.last_id = event_id
-        if name not in ("job", RESET) or not data or event_id is None:
-            return None  # stats, keepalives, retry hints
-        view = json.loads(data)
-        return Event(event_id, view["queue"], view["state"], view["ids"],
-                     _ms(view["at"]), view.get("progress"), view.get("progress_info"))
-
+        return self.pending.popleft()

@@ -34,7 +34,12 @@ def until_finished(get: Callable[[], Generator[Any, Any, Job[Any]]], job_id: str
             on_change(job)
         if job.state in FINAL_STATES:
             return job
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"job {job_id} is still {job.state} after {timeout:g}s")
-        yield Sleep(min(polls.next_delay(), left))
+        yield Sleep(min(polls.next_delay(), time_left(deadline, job, timeout)))
+
+
+def time_left(deadline: float, job: Job[Any], timeout: float) -> float:
+    """Seconds until `deadline` (time.monotonic); TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"job {job.id} is still {job.state} after {timeout:g}s")
+    return left

@@ -17,7 +17,8 @@ have it already); aiohttp would bring a server and its own event-loop rules with
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -35,7 +36,18 @@ from ..client import (
 )
 from ..codec import dumps
 from ..errors import ServerUnavailable
+from ..event_stream import (
+    MAX_RECONNECT_S,
+    STREAM_READ_S,
+    EventStreamParser,
+    NextEvent,
+    stream_headers,
+    stream_path,
+    until_finished_on_events,
+)
+from ..events import Event, check_event_id
 from ..job import Job, parse_job_id
+from ..keys import check_queue_name
 from ..limits import DEFAULT_PAGE
 from ..options import is_digits
 from ..protocol import Heartbeat
@@ -142,10 +154,39 @@ class Client(ClientOps):
     async def get(self, job_id: str) -> Job[Any]:
         return await self._drive(self._get(job_id))
 
-    async def wait(self, job_id: str, timeout: float = 30.0, *, poll_s: float = 0.05,
-                   on_change: Callable[[Job[Any]], None] | None = None) -> Job[Any]:
-        """The job once it is finished (see relayq.Client.wait)."""
-        return await self._drive(self._wait(job_id, timeout, poll_s, on_change))
+    async def wait(self, job_id: str, timeout: float = 30.0, *,
+                   on_change: Callable[[Job[Any]], None] | None = None,
+                   poll_s: float | None = None) -> Job[Any]:
+        """The job once it is finished (see relayq.Client.wait): waits on its queue's event
+        stream, not by polling. (`poll_s` is ignored, as by the sync twin.)"""
+        queue, _ = parse_job_id(job_id)
+        # The stream is opened before the job is read: whatever happens after the read is in it.
+        stream = await _EventStream(self, queue, None).open()
+
+        async def step(step: Any) -> Any:
+            if type(step) is NextEvent:
+                return await stream.next(step.seconds)
+            return await self._step(step)
+        try:
+            return await drive_async(until_finished_on_events(
+                lambda: self._get(job_id), job_id, timeout, on_change), step)
+        finally:
+            await stream.aclose()
+
+    async def events(self, queue: str, since: str | None = None, *,
+                     timeout: float | None = None) -> AsyncIterator[Event]:
+        """The events of a queue's log, as relayq.Client.events gives them (resumed across a
+        dropped connection with no gap and no repeat), for `async for`. "From now" (`since`
+        None) is the first iteration, when the stream opens; it ends once no event came for
+        `timeout` seconds (None: never)."""
+        check_queue_name(queue)
+        stream = await _EventStream(self, queue, None if since is None
+                                    else check_event_id(since)).open()
+        try:
+            while (event := await stream.next(timeout)) is not None:
+                yield event
+        finally:
+            await stream.aclose()
 
     async def stats(self, queue: str) -> QueueStats:
         return await self._drive(self._stats(queue))
@@ -270,3 +311,81 @@ class Client(ClientOps):
         await self._drive(self._revoke_key(key_id))
 
 
+
+
+class _EventStream:
+    """One queue's event stream, for asyncio: a task reads it (reconnecting by itself after the
+    last event id seen, as relayq.Client's does) and queues its events; `next(timeout)` gives
+    the next one, or None when none came within `timeout` seconds (None: wait for one). A
+    refusal (e.g. 401) ends the task and is raised by `next`."""
+
+    def __init__(self, client: Client, queue: str, since: str | None) -> None:
+        self.client = client
+        self.path = stream_path(queue)
+        self.parser = EventStreamParser(since)
+        self.events: asyncio.Queue[Event | Exception] = asyncio.Queue()
+        self.response: httpx.Response | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.reconnects = Backoff(client.backoff_s, MAX_RECONNECT_S)
+
+    async def open(self) -> _EventStream:
+        await self._connect()  # at once: the stream's start is fixed from here on
+        self.reader = asyncio.create_task(self._read())
+        return self
+
+    async def _connect(self) -> None:
+        request = self.client._http.build_request(
+            "GET", self.client.server + self.path,
+            headers=stream_headers(self.parser.last_id),
+            timeout=httpx.Timeout(STREAM_READ_S, connect=CONNECT_TIMEOUT_S))
+        try:
+            response = await self.client._http.send(request, stream=True)
+        except httpx.TransportError as e:
+            raise unavailable(self.client.server, _why(e)) from e
+        if response.status_code != 200:
+            data = await response.aread()
+            await response.aclose()
+            # an error reply raises its exception; any other status is not a stream either
+            self.client._reply(self.path, response.status_code, data, response.headers)
+            raise self.client._error(self.path, response.status_code, None)
+        self.response = response
+        self.parser.restart()
+        self.reconnects.reset()
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                if self.response is None:
+                    await self._connect()
+                assert self.response is not None
+                async for chunk in self.response.aiter_raw():
+                    for event in self.parser.feed(chunk):
+                        self.events.put_nowait(event)
+                raise httpx.RemoteProtocolError("stream ended")
+            except (httpx.TransportError, ServerUnavailable):
+                await self._drop()  # resume after the last event seen
+                await asyncio.sleep(self.reconnects.next_delay())
+            except Exception as e:  # noqa: BLE001 - a refusal: the reader of the stream raises it
+                self.events.put_nowait(e)
+                return
+
+    async def next(self, timeout: float | None) -> Event | None:
+        try:
+            item = await asyncio.wait_for(self.events.get(), timeout)
+        except TimeoutError:
+            return None
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def _drop(self) -> None:
+        if self.response is not None:
+            response, self.response = self.response, None
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.reader
+        await self._drop()

@@ -4,10 +4,13 @@ calls retried."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 
+import relayq.aio
 from relayq import (
     Conflict,
     Forbidden,
@@ -24,8 +27,10 @@ from relayq import (
     Unauthorized,
 )
 from relayq.tools.redis_process import free_port
+from relayq.tools.server_process import ServerProcess
 from tests.sdk.test_client import _requests_seen, redis_down_server  # noqa: F401 - fixture
 from tests.support.helpers import wait_until
+from tests.support.server import ROOT
 
 KINDS = ["sync", "aio"]
 
@@ -136,3 +141,67 @@ def test_import_relayq_does_not_need_httpx_or_load_aio() -> None:
 def test_an_empty_long_poll(twin_client: Any, q: Queue) -> None:
     claimed = twin_client.claim(q.name, 1, wait_ms=50)
     assert len(claimed) == 0 and claimed.status == "empty"
+
+
+def test_aio_events_resume_across_a_dropped_connection_without_gap_or_repeat(
+        redis_url: str, q: Queue, loop: Any) -> None:
+    server = ServerProcess(redis_url, "--auth", "off", "--workers", "1", cwd=ROOT).start()
+    client = relayq.aio.Client(server.url, retries=0)
+
+    async def follow() -> list[tuple[str, list[str]]]:
+        # "from now" would be the first iteration: start after a known position instead
+        events = client.events(q.name, since=q.last_event_id(), timeout=20)
+        first_id = q.enqueue({"n": 0}).id
+        assert (await events.__anext__()).job_ids == [first_id]
+        server.kill()  # the connection drops
+        missed = [q.enqueue({"n": n}).id for n in range(1, 4)]
+        server.start()  # the same port: the stream reconnects after the last event it saw
+        (job,) = q.claim()
+        seen = [(e.type, e.job_ids) for e in [await events.__anext__() for _ in range(4)]]
+        assert seen == [("ready", [i]) for i in missed] + [("running", [job.id])]
+        await events.aclose()
+        return seen
+
+    try:
+        loop.run_until_complete(follow())
+    finally:
+        loop.run_until_complete(client.aclose())
+        server.stop()
+
+
+def test_wait_returns_on_the_jobs_last_event_not_by_polling(twin_client: Any, q: Queue) -> None:
+    jid = q.enqueue({}).id
+    states: list[Any] = []
+
+    def work() -> None:
+        time.sleep(0.3)
+        (job,) = q.claim()
+        q.progress(jid, job.lease or "", 0.5)
+        time.sleep(0.3)
+        q.ack(jid, job.lease or "", {"ok": True})
+
+    worker = threading.Thread(target=work)
+    start = time.monotonic()
+    worker.start()
+    try:
+        job = twin_client.wait(jid, timeout=10, on_change=lambda j: states.append(
+            (j.state, j.progress)))
+    finally:
+        worker.join()
+    # it re-reads the job only every WAIT_RECHECK_S (5 s) unless an event names it
+    assert time.monotonic() - start < 2.5
+    assert job.state == "succeeded" and job.result == {"ok": True}
+    assert states[0] == ("ready", None) and ("running", 0.5) in states
+    assert states[-1][0] == "succeeded"
+
+
+def test_aio_events_refused_without_a_key(server: Any, q: Queue, loop: Any) -> None:
+    client = relayq.aio.Client(server.url, retries=0)
+
+    async def first() -> Any:
+        return await client.events(q.name, timeout=1).__anext__()
+    try:
+        with pytest.raises(Unauthorized):
+            loop.run_until_complete(first())
+    finally:
+        loop.run_until_complete(client.aclose())

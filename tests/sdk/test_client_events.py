@@ -1,12 +1,8 @@
-"""`Client.events` and `Client.wait` over a queue's event stream: every event once and in
-order across a dropped connection (the server restarted on its port), and `wait` returning as
-soon as the job's last event comes (it does not poll)."""
+"""`Client.events` over a queue's event stream: every event once and in order across a dropped
+connection (the server restarted on its port). `wait` on the stream, for both twins, is in
+tests/aio/test_client.py."""
 
 from __future__ import annotations
-
-import threading
-import time
-from typing import Any
 
 from relayq import Client, Queue
 from relayq.tools.server_process import ServerProcess
@@ -37,28 +33,3 @@ def test_events_resume_across_a_dropped_connection_without_gap_or_repeat(
     finally:
         client.close()
         server.stop()
-
-
-def test_wait_returns_on_the_jobs_last_event_not_by_polling(client: Client, q: Queue) -> None:
-    jid = q.enqueue({}).id
-    states: list[Any] = []
-
-    def work() -> None:
-        time.sleep(0.3)
-        (job,) = q.claim()
-        q.progress(jid, job.lease or "", 0.5)
-        time.sleep(0.3)
-        q.ack(jid, job.lease or "", {"ok": True})
-
-    worker = threading.Thread(target=work)
-    start = time.monotonic()
-    worker.start()
-    try:
-        job = client.wait(jid, timeout=10, on_change=lambda j: states.append(
-            (j.state, j.progress)))
-    finally:
-        worker.join()
-    # it re-reads the job only every WAIT_RECHECK_S (5 s) unless an event names it
-    assert time.monotonic() - start < 2.5
-    assert job.state == "succeeded" and job.result == {"ok": True}
-    assert states[0] == ("ready", None) and states[-1][0] == "succeeded"
