@@ -24,6 +24,7 @@
 --@include lib/wake.lua
 --@include lib/events.lua
 --@include lib/args.lua
+--@include lib/deps.lua
 
 local bad_keys = keys_problem(5, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -40,13 +41,14 @@ local reply, released, cancelled = {'ok'}, {}, {}
 for a = 3, #ARGV, 2 do
   local id, lease = ARGV[a], ARGV[a + 1]
   local job_key = prefix .. 'job:' .. id
-  local status, _, _, _, cancel_requested = check_lease(job_key, lease)
+  local status, _, _, _, cancel_requested, has_children = check_lease(job_key, lease)
   if status == 'ok' and cancel_requested then
     local ttl = read_config(meta_key, {'succeeded_ttl_ms'}).succeeded_ttl_ms
     finish(job_key, 'cancelled', now_ms(), ttl, nil, history_key(prefix, id))
     redis.call('ZREM', running_key, id)
     cancelled[#cancelled + 1] = id
     status = 'cancelled'
+    deps_finished(prefix, queue, id, 'cancelled', '', has_children, now_ms()) -- workflows
   elseif status == 'ok' then
     local attempts = tonumber(redis.call('HGET', job_key, 'a')) or 1
     redis.call('HSET', job_key, 's', 'ready', 'a', math.max(0, attempts - 1))
