@@ -51,7 +51,7 @@ end
 local now = now_ms()
 local config = read_config(meta_key, {'succeeded_ttl_ms'})
 -- writes below (each job's fence is checked just before its own write)
-local reply, done, indexed, cancelled = {'ok'}, {}, {}, {}
+local reply, done, indexed, cancelled, parents = {'ok'}, {}, {}, {}, {}
 local now_str = ms_str(now)
 for a = 4, #ARGV, 3 do
   local id, lease, result = ARGV[a], ARGV[a + 1], ARGV[a + 2]
@@ -70,9 +70,8 @@ for a = 4, #ARGV, 3 do
       indexed[#indexed + 1] = now_str
       indexed[#indexed + 1] = id
     end
-    if has_children then -- workflows: lib/deps.lua
-      deps_finished(prefix, queue, id, cancel_requested and 'cancelled' or 'succeeded', result,
-        true, now)
+    if has_children then -- workflows: settled below, after this call's own events
+      parents[#parents + 1] = {id, cancel_requested and 'cancelled' or 'succeeded', result}
     end
   elseif same_holder and (state == 'succeeded' or state == 'cancelled') then
     status = state == 'succeeded' and 'ok' or 'cancelled'
@@ -91,4 +90,5 @@ if #cancelled > 0 then
 end
 emit(prefix, queue, 'succeeded', done)
 emit(prefix, queue, 'cancelled', cancelled)
+for _, p in ipairs(parents) do deps_finished(prefix, queue, p[1], p[2], p[3], true, now) end
 return reply

@@ -37,7 +37,7 @@ if (#ARGV - 2) % 2 ~= 0 or #ARGV == 2 then
 end
 
 -- writes below (each job's fence is checked just before its own write)
-local reply, released, cancelled = {'ok'}, {}, {}
+local reply, released, cancelled, parents = {'ok'}, {}, {}, {}
 for a = 3, #ARGV, 2 do
   local id, lease = ARGV[a], ARGV[a + 1]
   local job_key = prefix .. 'job:' .. id
@@ -48,7 +48,7 @@ for a = 3, #ARGV, 2 do
     redis.call('ZREM', running_key, id)
     cancelled[#cancelled + 1] = id
     status = 'cancelled'
-    deps_finished(prefix, queue, id, 'cancelled', '', has_children, now_ms()) -- workflows
+    if has_children then parents[#parents + 1] = id end -- workflows: settled below
   elseif status == 'ok' then
     local attempts = tonumber(redis.call('HGET', job_key, 'a')) or 1
     redis.call('HSET', job_key, 's', 'ready', 'a', math.max(0, attempts - 1))
@@ -63,4 +63,5 @@ if #released > 0 and redis.call('HGET', meta_key, 'paused') ~= '1' then wake(wak
 if #cancelled > 0 then redis.call('HINCRBY', totals_key, 'cancelled', #cancelled) end
 emit(prefix, queue, 'ready', released)
 emit(prefix, queue, 'cancelled', cancelled)
+for _, id in ipairs(parents) do deps_finished(prefix, queue, id, 'cancelled', '', true, now_ms()) end
 return reply

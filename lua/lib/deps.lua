@@ -106,6 +106,7 @@ local function deps_settle(prefix, queue, id, outcome, result, now)
     i = i + 1
     local ckey = children_key(prefix, pid)
     local children = redis.call('SMEMBERS', ckey)
+    table.sort(children) -- creation order: children released together stay FIFO
     if #children > 0 then
       local ttl = redis.call('PTTL', prefix .. 'job:' .. pid)
       if ttl > 0 then redis.call('PEXPIRE', ckey, ttl) end
