@@ -49,6 +49,7 @@ from .errors import (
     error_for,
 )
 from .events import RESET, Event, check_event_id
+from .flows import FlowResult, flow_spec
 from .job import Attempt, Job, parse_job_id
 from .keys import check_queue_name
 from .limits import BATCH_LIMIT, DEFAULT_PAGE
@@ -271,6 +272,12 @@ class ClientOps:
                                          headers=tracing.outgoing_headers())
             results += [EnqueueResult(r["id"], r["state"], r["duplicate"]) for r in data["jobs"]]
         return results
+
+    def _flow(self, parts: Sequence[Any]) -> ClientOp[list[FlowResult]]:
+        """Workflows: POST /api/flows with the jobs of FlowJob, chain(...), group(...)."""
+        data = yield from self._data("POST", "/api/flows", {"jobs": flow_spec(*parts)},
+                                     repeatable=False, headers=tracing.outgoing_headers())
+        return [FlowResult(**job) for job in data["jobs"]]
 
     def _get(self, job_id: str) -> ClientOp[Job[Any]]:
         return job_from_view((yield from self._data("GET", self._job(job_id), repeatable=True)))
@@ -546,6 +553,11 @@ class Client(ClientOps):
     def enqueue_many(self, queue: str, jobs: Iterable[NewJob[Any] | Any]) -> list[EnqueueResult]:
         """Adds many jobs, in requests of up to 1000 (each all or nothing)."""
         return self._drive(self._enqueue_many(queue, jobs))
+
+    def flow(self, *parts: Any) -> list[FlowResult]:
+        """Makes a graph of jobs in one request (relayq.flow's parts: FlowJob, chain(...),
+        group(...)), all or nothing on validation; each job's ref, id and state."""
+        return self._drive(self._flow(parts))
 
     # -- reading --------------------------------------------------------------------------
 

@@ -67,6 +67,7 @@ MAX_PARENTS = 1000
 MAX_FLOW_JOBS = 1000
 RELINK_AFTER_MS = 10_000
 OUTBOX_BATCH = 1000
+WORKFLOW_MOVE_INTERVAL_MS = 1000  # how often relayq-server moves every queue's facts
 MAX_CLAIM_COUNT = 1000  # jobs per claim script call
 MAX_HTTP_CLAIM_COUNT = 100  # jobs per claim over HTTP
 MAX_WAIT_MS = 30_000  # the longest long poll of a claim over HTTP

@@ -35,6 +35,7 @@ from ..client import (
 )
 from ..codec import dumps
 from ..errors import ServerUnavailable
+from ..flows import FlowResult
 from ..job import Job, parse_job_id
 from ..limits import DEFAULT_PAGE
 from ..options import is_digits
@@ -131,6 +132,9 @@ class Client(ClientOps):
     async def enqueue(self, queue: str, payload: Any, **options: Any) -> EnqueueResult:
         """Adds one job (see relayq.Client.enqueue)."""
         return await self._drive(self._enqueue(queue, payload, options))
+
+    async def flow(self, *parts: Any) -> list[FlowResult]:
+        return await self._drive(self._flow(parts))
 
     async def enqueue_many(self, queue: str, jobs: Iterable[NewJob[Any] | Any]
                            ) -> list[EnqueueResult]:

@@ -26,3 +26,22 @@ def test_depends_on_across_queues_on_both_twins(twin_q: Any, redis_url: str) -> 
     assert twin_q.move_workflow_facts() == 0
     with pytest.raises(InvalidArgument, match="unknown parent"):
         twin_q.enqueue(1, depends_on=[f"{other.name}.1"])
+
+
+def test_the_sdk_makes_a_flow(twin_client: Any, q: relayq.Queue) -> None:
+    made = twin_client.flow(
+        relayq.chain(
+            relayq.FlowJob(q.name, 1),
+            relayq.group(
+                [relayq.FlowJob(q.name, n) for n in (2, 3)],
+                then=relayq.FlowJob(q.name, 4, ref="end"),
+            ),
+        )
+    )
+    assert [(m.ref, m.state) for m in made] == [
+        ("1", "ready"),
+        ("2", "waiting"),
+        ("3", "waiting"),
+        ("end", "waiting"),
+    ]
+    assert len(q.get(made[-1].id).depends_on) == 2

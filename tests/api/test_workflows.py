@@ -10,7 +10,7 @@ import pytest
 
 import relayq
 from relayq import Queue
-from tests.support.helpers import keyspace
+from tests.support.helpers import keyspace, wait_until
 from tests.support.http import Api
 
 
@@ -154,3 +154,20 @@ def test_the_sdk_enqueues_with_depends_on_and_reads_the_graph(
         job.state == "ready" and job.depends_on == [parent] and job.parent_results == {parent: "r"}
     )
     assert client.get(parent).children == [child.id]
+
+
+def test_the_server_moves_facts_across_queues_without_any_worker(api: Api, q: Queue) -> None:
+    other = Queue(q.name + "-p", q.redis)
+    parent = other.enqueue("p").id
+    child = api.call(
+        "POST", f"/api/queues/{q.name}/jobs", {"payload": "c", "depends_on": [parent]}
+    ).body["id"]
+    job = other.claim(1)[0]
+    other.ack(job.id, job.lease, "done")
+    wait_until(
+        lambda: q.get(child).state == "ready",
+        timeout=10,
+        message="relayq-server's fact mover to release the child",
+    )
+    assert q.get(child).parent_results == {parent: "done"}
+    assert not q.redis.exists(other.keys.prefix + "outbox")
