@@ -3,6 +3,7 @@ failed parent, parent results, refusals, and the outbox mover's idempotence."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -229,3 +230,43 @@ def test_a_finished_job_is_not_cancellable_and_waiting_counts_nowhere_else(
     run_one(q)
     with pytest.raises(Conflict):
         q.cancel(a)
+
+
+def test_finished_graphs_leave_no_key_behind(r: Any, q: relayq.Queue[Any]) -> None:
+    """Retention: once a graph has finished (some of it succeeded, some dead, some cancelled
+    by a parent, in two queues) and its retention has passed, the queues hold only their
+    fixed keys: no job, deps, children, history, waiting, outbox or linking key is left."""
+    p = other(r)
+    for queue in (q, p):
+        queue.configure(succeeded_ttl_ms=300, dead_ttl_ms=300)
+    root = q.enqueue("root").id
+    parts = [p.enqueue(n, depends_on=[root]).id for n in range(5)]
+    total = q.enqueue("total", depends_on=parts).id
+    doomed = p.enqueue("doomed", max_attempts=1).id
+    orphan = q.enqueue("orphan", depends_on=[doomed, total]).id
+    below = p.enqueue("below", depends_on=[orphan]).id
+    while True:
+        drain_facts(q, p)
+        moved = False
+        for queue in (q, p):
+            for job in queue.claim(10):
+                moved = True
+                if job.id == doomed:
+                    queue.nack(job.id, job.lease or "", "no", retry=False)
+                else:
+                    queue.ack(job.id, job.lease or "", job.payload)
+        if not moved:
+            break
+    assert q.get(total).state == "succeeded" and q.get(orphan).state == "cancelled"
+    assert p.get(below).state == "cancelled"
+    fixed = {"meta", "totals", "seq", "log", "leases", "wake", "succeeded", "dead"}
+    deadline = time.monotonic() + 5
+    while True:
+        for queue in (q, p):
+            queue.reap()  # trims the succeeded and dead indexes
+        left = {k.split(":", 2)[2] for queue in (q, p)
+                for k in r.scan_iter(match=queue.keys.prefix + "*")}
+        if left <= fixed or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert left <= fixed, sorted(left - fixed)
