@@ -53,6 +53,7 @@ from .limits import (
     MAX_VISIBILITY_MS,
     MAX_WORKER_ID_BYTES,
     MIN_RATE,
+    OUTBOX_BATCH,
     SWEEP_LIMIT,
 )
 from .options import (
@@ -474,8 +475,12 @@ class QueueOps(ScheduleOps, Generic[T]):
         return self._calls.configure(settings)
 
     def _move_workflow_facts(self) -> Op[int]:
-        moved = yield from workflows.move_facts(self.name)
-        return moved + (yield from workflows.relink(self.name))
+        total = 0
+        while (moved := (yield from workflows.move_facts(self.name))) > 0:
+            total += moved  # a full read: more may wait (a parent with many children)
+            if moved < OUTBOX_BATCH:
+                break
+        return total + (yield from workflows.relink(self.name))
 
     def _pass_wake(self) -> Op[None]:
         yield Reads([("RPUSH", self.keys.wake, "1")])

@@ -1,7 +1,7 @@
 """The app of the workflow scale tests and of scripts/bench_workflows.py: `part` sleeps
-`ms` (payload) and answers `n`; `total` answers the sum of its parents' results. Each records
-the id of every job it runs in the file named by RELAYQ_TEST_RECORD, when set (one file per
-process), so that a test counts runs outside Redis."""
+`ms` (payload) and answers `n`; `total` answers how many parts are below it and the sum of
+their `n`. Each records the id of every job it runs in the file named by RELAYQ_TEST_RECORD,
+when set (one file per process), so that a test counts runs outside Redis."""
 
 from __future__ import annotations
 
@@ -34,5 +34,7 @@ def part(payload: Any) -> Any:
 @app.task(name="total")
 def total(payload: Any) -> Any:
     _record()
-    results = current_job().parent_results or {}
-    return {"parts": len(results), "sum": sum(results.values())}
+    results = (current_job().parent_results or {}).values()
+    # parents are parts (a number each) or totals below this one (a fan-in of fan-ins)
+    return {"parts": sum(r["parts"] if isinstance(r, dict) else 1 for r in results),
+            "sum": sum(r["sum"] if isinstance(r, dict) else r for r in results)}
