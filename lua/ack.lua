@@ -90,5 +90,5 @@ if #cancelled > 0 then
 end
 emit(prefix, queue, 'succeeded', done)
 emit(prefix, queue, 'cancelled', cancelled)
-for _, p in ipairs(parents) do deps_finished(prefix, queue, p[1], p[2], p[3], true, now) end
+for _, p in ipairs(parents) do deps_lib().finished(prefix, queue, p[1], p[2], p[3], now) end
 return reply

@@ -63,12 +63,12 @@ if state == 'ready' then
   remove_ready(prefix, prios_key, id, job[2] or '0')
 elseif state == 'waiting' then -- workflows: it no longer waits on its parents
   redis.call('ZREM', prefix .. 'waiting', id)
-  redis.call('DEL', deps_key(prefix, id))
+  redis.call('DEL', deps_lib().deps_key(prefix, id))
 else
   redis.call('ZREM', scheduled_key, id)
 end
 finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
 redis.call('HINCRBY', totals_key, 'cancelled', 1)
 emit(prefix, queue, 'cancelled', {id})
-deps_finished(prefix, queue, id, 'cancelled', '', job[4] == '1', now) -- workflows
+if job[4] == '1' then deps_lib().finished(prefix, queue, id, 'cancelled', '', now) end
 return {'ok', 'cancelled'}

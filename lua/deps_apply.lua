@@ -17,6 +17,7 @@
 --@include lib/args.lua
 --@include lib/deps.lua
 
+local deps = deps_lib()
 local bad_keys = keys_problem(1, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
 local prefix, queue = ARGV[1], ARGV[2]
@@ -26,7 +27,7 @@ end
 local outcomes = {succeeded = true, dead = true, cancelled = true, missing = true}
 for a = 3, #ARGV, 4 do
   if not string.match(ARGV[a], '^%d+$') or #ARGV[a] > MAX_JOB_ID_DIGITS
-      or not split_job_id(ARGV[a + 1]) or not outcomes[ARGV[a + 2]] then
+      or not deps.split_job_id(ARGV[a + 1]) or not outcomes[ARGV[a + 2]] then
     return {'invalid_argument', 'invalid fact'}
   end
 end
@@ -36,11 +37,11 @@ local now = now_ms()
 local applied = 0
 for a = 3, #ARGV, 4 do
   local id = ARGV[a]
-  local done, has_children = deps_apply(prefix, id, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], now)
+  local done, has_children = deps.apply(prefix, id, ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], now)
   if done then applied = applied + 1 end
   if done == 'cancelled' and has_children then
-    deps_settle(prefix, queue, id, 'cancelled', '', now)
+    deps.settle(prefix, queue, id, 'cancelled', '', now)
   end
 end
-deps_flush(prefix, queue)
+deps.flush(prefix, queue)
 return {'ok', applied}

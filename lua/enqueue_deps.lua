@@ -30,6 +30,7 @@
 --@include lib/jobs.lua
 --@include lib/deps.lua
 
+local deps = deps_lib()
 local bad_keys = keys_problem(6, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
 
@@ -61,7 +62,7 @@ local function check_parents(text, i)
         if r == i then return nil, 'a job cannot depend on itself' end
         if r < 1 or r > i then return nil, 'parent ' .. token .. ' is not an earlier job' end
       else
-        local pq, pid = split_job_id(token)
+        local pq, pid = deps.split_job_id(token)
         if not pq or #pq > MAX_QUEUE_NAME_LENGTH or #pid > MAX_JOB_ID_DIGITS then
           return nil, 'invalid parent id ' .. string.format('%q', string.sub(token, 1, 90))
         end
@@ -115,9 +116,9 @@ for i, job in ipairs(jobs) do
     end
     redis.call('HSET', job_key, 'dp', table.concat(parents, ','))
     if job.run_anyway then redis.call('HSET', job_key, 'opf', 'run') end
-    redis.call('SADD', deps_key(prefix, id), unpack(parents))
+    redis.call('SADD', deps.deps_key(prefix, id), unpack(parents))
     for _, parent in ipairs(parents) do
-      local pq, pid = split_job_id(parent)
+      local pq, pid = deps.split_job_id(parent)
       if pq ~= queue then
         cross = true
       else
@@ -128,17 +129,17 @@ for i, job in ipairs(jobs) do
         elseif not p[1] then
           facts[#facts + 1] = {parent, 'missing', ''} -- a duplicate's original, expired
         else
-          redis.call('SADD', children_key(prefix, pid), child)
+          redis.call('SADD', deps.children_key(prefix, pid), child)
           redis.call('HSET', pkey, 'ch', '1')
         end
       end
     end
     if cross then redis.call('ZADD', prefix .. 'linking', now, id) end
     for _, fact in ipairs(facts) do
-      if deps_apply(prefix, id, fact[1], fact[2], fact[3], now) == 'cancelled' then break end
+      if deps.apply(prefix, id, fact[1], fact[2], fact[3], now) == 'cancelled' then break end
     end
     reply[at + 1] = redis.call('HGET', job_key, 's')
   end
 end
-deps_flush(prefix, queue)
+deps.flush(prefix, queue)
 return reply

@@ -19,6 +19,7 @@
 --@include lib/args.lua
 --@include lib/deps.lua
 
+local deps = deps_lib()
 local bad_keys = keys_problem(1, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
 local prefix = ARGV[1]
@@ -27,7 +28,7 @@ if #ARGV < 4 or (#ARGV - 2) % 2 ~= 0 then
 end
 for a = 3, #ARGV, 2 do
   if not string.match(ARGV[a], '^%d+$') or #ARGV[a] > MAX_JOB_ID_DIGITS
-      or not split_job_id(ARGV[a + 1]) then
+      or not deps.split_job_id(ARGV[a + 1]) then
     return {'invalid_argument', 'invalid parent or child id'}
   end
 end
@@ -44,7 +45,7 @@ for a = 3, #ARGV, 2 do
     reply[#reply + 1] = p[1]
     reply[#reply + 1] = p[2] or ''
   else
-    redis.call('SADD', children_key(prefix, ARGV[a]), ARGV[a + 1])
+    redis.call('SADD', deps.children_key(prefix, ARGV[a]), ARGV[a + 1])
     redis.call('HSET', pkey, 'ch', '1')
     reply[#reply + 1] = 'pending'
     reply[#reply + 1] = ''

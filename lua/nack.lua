@@ -82,7 +82,7 @@ if cancel_requested then
   finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
   redis.call('HINCRBY', totals_key, 'cancelled', 1)
   emit(prefix, queue, 'cancelled', {id})
-  deps_finished(prefix, queue, id, 'cancelled', '', job[8] == '1', now) -- workflows
+  if job[8] == '1' then deps_lib().finished(prefix, queue, id, 'cancelled', '', now) end
   return {'ok', 'cancelled', attempts, ''}
 end
 redis.call('HINCRBY', totals_key, 'failed', 1)
@@ -92,7 +92,7 @@ if not retry or attempts >= max_attempts then
   redis.call('ZADD', dead_key, now, id)
   redis.call('HINCRBY', totals_key, 'dead', 1)
   emit(prefix, queue, 'dead', {id})
-  deps_finished(prefix, queue, id, 'dead', '', job[8] == '1', now) -- workflows
+  if job[8] == '1' then deps_lib().finished(prefix, queue, id, 'dead', '', now) end
   return {'ok', 'dead', attempts, ''}
 end
 

@@ -61,7 +61,7 @@ for _, id in ipairs(expired) do
       record_attempt(prefix, id, job_key, job[5], job[6], ended, 'cancelled', lost)
       finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
       cancelled[#cancelled + 1] = id
-      if job[8] == '1' then deps_settle(prefix, queue, id, 'cancelled', '', now) end -- workflows
+      if job[8] == '1' then deps_lib().settle(prefix, queue, id, 'cancelled', '', now) end
     elseif (tonumber(job[2]) or 0) >= (tonumber(job[3]) or 1) then
       local lost = 'lease expired: worker lost (attempts spent)'
       redis.call('HSET', job_key, 'err', lost)
@@ -69,7 +69,7 @@ for _, id in ipairs(expired) do
       finish(job_key, 'dead', now, config.dead_ttl_ms, nil, history_key(prefix, id))
       redis.call('ZADD', dead_key, now, id)
       died[#died + 1] = id
-      if job[8] == '1' then deps_settle(prefix, queue, id, 'dead', '', now) end -- workflows
+      if job[8] == '1' then deps_lib().settle(prefix, queue, id, 'dead', '', now) end
     else
       local lost = 'lease expired: worker lost'
       redis.call('HSET', job_key, 's', 'ready', 'err', lost)
@@ -89,5 +89,5 @@ if #requeued > 0 and redis.call('HGET', meta_key, 'paused') ~= '1' then wake(wak
 emit(prefix, queue, 'ready', requeued)
 emit(prefix, queue, 'dead', died)
 emit(prefix, queue, 'cancelled', cancelled)
-deps_flush(prefix, queue) -- workflows: what the children settled above became
+if deps_made then deps_made.flush(prefix, queue) end -- workflows: what children became
 return {'ok', #requeued, #died, #cancelled}

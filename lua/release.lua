@@ -63,5 +63,7 @@ if #released > 0 and redis.call('HGET', meta_key, 'paused') ~= '1' then wake(wak
 if #cancelled > 0 then redis.call('HINCRBY', totals_key, 'cancelled', #cancelled) end
 emit(prefix, queue, 'ready', released)
 emit(prefix, queue, 'cancelled', cancelled)
-for _, id in ipairs(parents) do deps_finished(prefix, queue, id, 'cancelled', '', true, now_ms()) end
+for _, id in ipairs(parents) do -- workflows: a cancelled parent settles its children
+  deps_lib().finished(prefix, queue, id, 'cancelled', '', now_ms())
+end
 return reply
