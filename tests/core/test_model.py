@@ -52,7 +52,8 @@ class ModelJob:
     attempts: int = 0
     lease: str | None = None
     old_leases: list[str] = field(default_factory=list)
-    history: list[str] = field(default_factory=list)  # outcomes of failed attempts, newest first
+    # (outcome, error) of failed or lost attempts, newest first
+    history: list[tuple[str, str]] = field(default_factory=list)
     cancel_requested: bool = False
     progress: float | None = None
     # workflows: parents (in the order given), the ones still to end, run when one fails,
@@ -308,14 +309,14 @@ class QueueMachine(RuleBasedStateMachine):
         result = self.queue.nack(job.id, lease, "boom", retry=retry, delay_ms=delay)
         totals = self.model.totals
         if job.cancel_requested:  # never retried, whatever the failure
-            job.history.insert(0, "cancelled")
+            job.history.insert(0, ("cancelled", "boom"))
             self.model.cancel_attempt(job)
             self.model.settle(job, "cancelled")
             assert (result.state, result.attempts) == ("cancelled", job.attempts)
             return
         totals["failed"] += 1
-        job.history.insert(0, "dead" if not retry or job.attempts >= job.max_attempts
-                           else "retried")
+        job.history.insert(0, ("dead" if not retry or job.attempts >= job.max_attempts
+                               else "retried", "boom"))
         if not retry or job.attempts >= job.max_attempts:
             job.state = "dead"
             totals["dead"] += 1
@@ -361,6 +362,39 @@ class QueueMachine(RuleBasedStateMachine):
             job.old_leases.append(lease)
             job.lease = None
             self.model.push_ready(job, front=True)
+
+    @precondition(lambda self: self._held())
+    @rule(data=st.data())
+    def lease_expires(self, data: st.DataObject) -> None:
+        """A worker is lost: its job's lease deadline is moved into the past, and the reaper
+        recovers it (back to the head of its ready list, or dead when its attempts are spent,
+        or cancelled when its cancel was requested), settling the children of a job it ends."""
+        job = self.model.jobs[data.draw(st.sampled_from(self._held()))]
+        self.client.zadd(self.queue.keys.running, {self.queue.local_id(job.id): 1})
+        m = self.model
+        m.totals["reaped"] += 1
+        if job.lease:
+            job.old_leases.append(job.lease)
+        job.lease = None
+        if job.cancel_requested:
+            expected, outcome = (0, 0), "cancelled"
+            error = "lease expired after a cancel request: worker lost"
+        elif job.attempts >= job.max_attempts:
+            expected, outcome = (0, 1), "dead"
+            error = "lease expired: worker lost (attempts spent)"
+        else:
+            expected, outcome, error = (1, 0), "reaped", "lease expired: worker lost"
+        assert self.queue.reap() == expected
+        job.history.insert(0, (outcome, error))
+        if outcome == "reaped":
+            job.progress = None
+            m.push_ready(job, front=True)
+            m.emit("ready", [job.id])
+        else:
+            job.state = outcome
+            m.totals[outcome] += 1
+            m.emit(outcome, [job.id])
+            m.settle(job, outcome)
 
     @precondition(lambda self: self._held())
     @rule(data=st.data(), fraction=st.sampled_from([0.0, 0.5, 1.0]))
@@ -575,8 +609,8 @@ class QueueMachine(RuleBasedStateMachine):
             assert real.lease == (job.lease if job.state == "running" else None)
             assert (real.cancel_requested, real.progress) == (job.cancel_requested,
                                                               job.progress), job.id
-            assert [a.outcome for a in real.history] == job.history[:HISTORY_LIMIT], job.id
-            assert all(a.error == "boom" for a in real.history)
+            assert [(a.outcome, a.error) for a in real.history] == job.history[:HISTORY_LIMIT], (
+                job.id)
             assert real.depends_on == job.parents, job.id
             if job.parents is not None:
                 assert real.parent_results == job.parent_results, job.id
