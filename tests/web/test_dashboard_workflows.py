@@ -3,6 +3,7 @@ their states, as an indented list that follows the graph live; real Chromium."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import relayq
@@ -35,8 +36,11 @@ def test_the_job_page_shows_parents_and_children_with_their_states(
             redis=r,
         )
     }
-    page.sign_in(hash_route=f"#/jobs/{made['part0']}")
+    page.sign_in(hash_route=f"#/queues/{queue_name}")
     p = page.page
+    p.get_by_role("tab", name=re.compile("^Waiting")).click()
+    expect(p.locator(f'tr[data-job="{made["sum"]}"]')).to_be_visible()
+    p.goto(f"/#/jobs/{made['part0']}")
     child = p.locator(f'[data-graph="children"] li[data-job="{made["sum"]}"]')
     expect(child.locator(".badge")).to_have_text("waiting")
     p.goto(f"/#/jobs/{made['sum']}")
