@@ -29,6 +29,7 @@
 --@include lib/finish.lua
 --@include lib/history.lua
 --@include lib/events.lua
+--@include lib/deps.lua
 
 local bad_keys = keys_problem(4, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -50,12 +51,13 @@ end
 local now = now_ms()
 local config = read_config(meta_key, {'succeeded_ttl_ms'})
 -- writes below (each job's fence is checked just before its own write)
-local reply, done, indexed, cancelled = {'ok'}, {}, {}, {}
+local reply, done, indexed, cancelled, parents = {'ok'}, {}, {}, {}, {}
 local now_str = ms_str(now)
 for a = 4, #ARGV, 3 do
   local id, lease, result = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local job_key = prefix .. 'job:' .. id
-  local status, state, same_holder, has_history, cancel_requested = check_lease(job_key, lease)
+  local status, state, same_holder, has_history, cancel_requested, has_children =
+    check_lease(job_key, lease)
   if status == 'ok' then
     finish(job_key, cancel_requested and 'cancelled' or 'succeeded', now,
       config.succeeded_ttl_ms, result ~= '' and {'res', result} or nil,
@@ -67,6 +69,9 @@ for a = 4, #ARGV, 3 do
       done[#done + 1] = id
       indexed[#indexed + 1] = now_str
       indexed[#indexed + 1] = id
+    end
+    if has_children then -- workflows: settled below, after this call's own events
+      parents[#parents + 1] = {id, cancel_requested and 'cancelled' or 'succeeded', result}
     end
   elseif same_holder and (state == 'succeeded' or state == 'cancelled') then
     status = state == 'succeeded' and 'ok' or 'cancelled'
@@ -85,4 +90,5 @@ if #cancelled > 0 then
 end
 emit(prefix, queue, 'succeeded', done)
 emit(prefix, queue, 'cancelled', cancelled)
+for _, p in ipairs(parents) do deps_lib().finished(prefix, queue, p[1], p[2], p[3], now) end
 return reply

@@ -1,4 +1,5 @@
--- cancel.lua: cancel a job. A ready or scheduled job is cancelled at once; a running one has its
+-- cancel.lua: cancel a job. A ready, scheduled or waiting job is cancelled at once (a waiting
+-- one passes the cancel on to its own children: lib/deps.lua); a running one has its
 -- cancel requested (below). A cancelled job keeps its hash (and its attempt history, if any) for
 -- the succeeded retention, then expires.
 --
@@ -30,6 +31,7 @@
 --@include lib/history.lua
 --@include lib/events.lua
 --@include lib/args.lua
+--@include lib/deps.lua
 
 local bad_keys = keys_problem(4, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -39,7 +41,7 @@ local prefix, queue = ARGV[1], ARGV[2]
 local id, err = str_arg(ARGV[3], 'job id', MAX_JOB_ID_DIGITS)
 if not id then return {'invalid_argument', err} end
 local job_key = prefix .. 'job:' .. id
-local job = redis.call('HMGET', job_key, 's', 'pr', 'cr')
+local job = redis.call('HMGET', job_key, 's', 'pr', 'cr', 'ch')
 local state = job[1]
 if not state then return {'not_found'} end
 if state == 'running' then
@@ -50,17 +52,23 @@ if state == 'running' then
   end
   return {'ok', 'running'}
 end
-if state ~= 'ready' and state ~= 'scheduled' then return {'conflict', state} end
+if state ~= 'ready' and state ~= 'scheduled' and state ~= 'waiting' then
+  return {'conflict', state}
+end
 
 local now = now_ms()
 local config = read_config(meta_key, {'succeeded_ttl_ms'})
 -- writes below
 if state == 'ready' then
   remove_ready(prefix, prios_key, id, job[2] or '0')
+elseif state == 'waiting' then -- workflows: it no longer waits on its parents
+  redis.call('ZREM', prefix .. 'waiting', id)
+  redis.call('DEL', deps_lib().deps_key(prefix, id))
 else
   redis.call('ZREM', scheduled_key, id)
 end
 finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
 redis.call('HINCRBY', totals_key, 'cancelled', 1)
 emit(prefix, queue, 'cancelled', {id})
+if job[4] == '1' then deps_lib().finished(prefix, queue, id, 'cancelled', '', now) end
 return {'ok', 'cancelled'}

@@ -39,6 +39,7 @@
 --@include lib/history.lua
 --@include lib/backoff.lua
 --@include lib/events.lua
+--@include lib/deps.lua
 
 local bad_keys = keys_problem(7, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -69,7 +70,7 @@ end
 local now = now_ms()
 local config = read_config(meta_key,
   {'backoff_base_ms', 'backoff_cap_ms', 'dead_ttl_ms', 'succeeded_ttl_ms'})
-local job = redis.call('HMGET', job_key, 'a', 'ma', 'pr', 'bb', 'bc', 'w', 'st')
+local job = redis.call('HMGET', job_key, 'a', 'ma', 'pr', 'bb', 'bc', 'w', 'st', 'ch')
 local attempts, max_attempts = tonumber(job[1]) or 0, tonumber(job[2]) or 1
 
 -- writes below
@@ -81,6 +82,7 @@ if cancel_requested then
   finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
   redis.call('HINCRBY', totals_key, 'cancelled', 1)
   emit(prefix, queue, 'cancelled', {id})
+  if job[8] == '1' then deps_lib().finished(prefix, queue, id, 'cancelled', '', now) end
   return {'ok', 'cancelled', attempts, ''}
 end
 redis.call('HINCRBY', totals_key, 'failed', 1)
@@ -90,6 +92,7 @@ if not retry or attempts >= max_attempts then
   redis.call('ZADD', dead_key, now, id)
   redis.call('HINCRBY', totals_key, 'dead', 1)
   emit(prefix, queue, 'dead', {id})
+  if job[8] == '1' then deps_lib().finished(prefix, queue, id, 'dead', '', now) end
   return {'ok', 'dead', attempts, ''}
 end
 

@@ -28,6 +28,7 @@
 --@include lib/finish.lua
 --@include lib/history.lua
 --@include lib/events.lua
+--@include lib/deps.lua
 
 local bad_keys = keys_problem(7, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -51,7 +52,7 @@ local requeued, died, cancelled = {}, {}, {}
 local ended = ms_str(now)
 for _, id in ipairs(expired) do
   local job_key = prefix .. 'job:' .. id
-  local job = redis.call('HMGET', job_key, 's', 'a', 'ma', 'pr', 'w', 'st', 'cr')
+  local job = redis.call('HMGET', job_key, 's', 'a', 'ma', 'pr', 'w', 'st', 'cr', 'ch')
   if job[1] == 'running' then
     redis.call('HDEL', job_key, 'l')
     if job[7] == '1' then
@@ -60,6 +61,7 @@ for _, id in ipairs(expired) do
       record_attempt(prefix, id, job_key, job[5], job[6], ended, 'cancelled', lost)
       finish(job_key, 'cancelled', now, config.succeeded_ttl_ms, nil, history_key(prefix, id))
       cancelled[#cancelled + 1] = id
+      if job[8] == '1' then deps_lib().settle(prefix, queue, id, 'cancelled', '', now) end
     elseif (tonumber(job[2]) or 0) >= (tonumber(job[3]) or 1) then
       local lost = 'lease expired: worker lost (attempts spent)'
       redis.call('HSET', job_key, 'err', lost)
@@ -67,6 +69,7 @@ for _, id in ipairs(expired) do
       finish(job_key, 'dead', now, config.dead_ttl_ms, nil, history_key(prefix, id))
       redis.call('ZADD', dead_key, now, id)
       died[#died + 1] = id
+      if job[8] == '1' then deps_lib().settle(prefix, queue, id, 'dead', '', now) end
     else
       local lost = 'lease expired: worker lost'
       redis.call('HSET', job_key, 's', 'ready', 'err', lost)
@@ -86,4 +89,5 @@ if #requeued > 0 and redis.call('HGET', meta_key, 'paused') ~= '1' then wake(wak
 emit(prefix, queue, 'ready', requeued)
 emit(prefix, queue, 'dead', died)
 emit(prefix, queue, 'cancelled', cancelled)
+if deps_made then deps_made.flush(prefix, queue) end -- workflows: what children became
 return {'ok', #requeued, #died, #cancelled}

@@ -24,6 +24,7 @@
 --@include lib/wake.lua
 --@include lib/events.lua
 --@include lib/args.lua
+--@include lib/deps.lua
 
 local bad_keys = keys_problem(5, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -36,17 +37,18 @@ if (#ARGV - 2) % 2 ~= 0 or #ARGV == 2 then
 end
 
 -- writes below (each job's fence is checked just before its own write)
-local reply, released, cancelled = {'ok'}, {}, {}
+local reply, released, cancelled, parents = {'ok'}, {}, {}, {}
 for a = 3, #ARGV, 2 do
   local id, lease = ARGV[a], ARGV[a + 1]
   local job_key = prefix .. 'job:' .. id
-  local status, _, _, _, cancel_requested = check_lease(job_key, lease)
+  local status, _, _, _, cancel_requested, has_children = check_lease(job_key, lease)
   if status == 'ok' and cancel_requested then
     local ttl = read_config(meta_key, {'succeeded_ttl_ms'}).succeeded_ttl_ms
     finish(job_key, 'cancelled', now_ms(), ttl, nil, history_key(prefix, id))
     redis.call('ZREM', running_key, id)
     cancelled[#cancelled + 1] = id
     status = 'cancelled'
+    if has_children then parents[#parents + 1] = id end -- workflows: settled below
   elseif status == 'ok' then
     local attempts = tonumber(redis.call('HGET', job_key, 'a')) or 1
     redis.call('HSET', job_key, 's', 'ready', 'a', math.max(0, attempts - 1))
@@ -61,4 +63,7 @@ if #released > 0 and redis.call('HGET', meta_key, 'paused') ~= '1' then wake(wak
 if #cancelled > 0 then redis.call('HINCRBY', totals_key, 'cancelled', #cancelled) end
 emit(prefix, queue, 'ready', released)
 emit(prefix, queue, 'cancelled', cancelled)
+for _, id in ipairs(parents) do -- workflows: a cancelled parent settles its children
+  deps_lib().finished(prefix, queue, id, 'cancelled', '', now_ms())
+end
 return reply

@@ -27,6 +27,7 @@ from .errors import (
     TooManyRequests,
     Unauthorized,
 )
+from .flows import FlowJob, FlowResult, chain, flow, group
 from .job import Attempt, Job, parse_job_id
 from .options import JobOptions
 from .queue import Queue, list_queues
@@ -36,6 +37,7 @@ from .worker import App, Fail, Retry, Worker, WorkerEvents, current_job
 from .worker_registry import WorkerEntry
 
 __all__ = [
+    "FlowJob", "FlowResult", "chain", "flow", "group",
     "App", "Fail", "Retry", "Worker", "WorkerEvents", "current_job",
     "Attempt", "ClaimResult", "Client", "Codec", "Conflict", "DataclassCodec", "EnqueueResult",
     "Forbidden",

@@ -60,6 +60,7 @@ from .event_stream import (
     until_finished_on_events,
 )
 from .events import Event, check_event_id
+from .flows import FlowResult, flow_spec
 from .job import Attempt, Job, parse_job_id
 from .keys import check_queue_name
 from .limits import BATCH_LIMIT, DEFAULT_PAGE
@@ -77,8 +78,6 @@ DEFAULT_SERVER = "http://localhost:8080"
 RETRY_STATUSES = (500, 502, 503, 504)
 BACKOFF_MAX_S = 5.0  # the longest wait between two tries of a call
 CONNECT_TIMEOUT_S = 5.0
-# `wait` reads the job again at least this often even when no event names it: a backstop for a
-# queue whose event log is off (event_log_max=0)
 # replies without a relayq error body (from a proxy, or the HTTP server itself): by status
 NON_JSON_ERRORS: dict[int, type[RelayqError]] = {
     401: Unauthorized, 403: Forbidden, 404: NotFound, 413: PayloadTooLarge}
@@ -277,6 +276,12 @@ class ClientOps:
                                          headers=tracing.outgoing_headers())
             results += [EnqueueResult(r["id"], r["state"], r["duplicate"]) for r in data["jobs"]]
         return results
+
+    def _flow(self, parts: Sequence[Any]) -> ClientOp[list[FlowResult]]:
+        """Workflows: POST /api/flows with the jobs of FlowJob, chain(...), group(...)."""
+        data = yield from self._data("POST", "/api/flows", {"jobs": flow_spec(*parts)},
+                                     repeatable=False, headers=tracing.outgoing_headers())
+        return [FlowResult(**job) for job in data["jobs"]]
 
     def _get(self, job_id: str) -> ClientOp[Job[Any]]:
         return job_from_view((yield from self._data("GET", self._job(job_id), repeatable=True)))
@@ -546,6 +551,11 @@ class Client(ClientOps):
     def enqueue_many(self, queue: str, jobs: Iterable[NewJob[Any] | Any]) -> list[EnqueueResult]:
         """Adds many jobs, in requests of up to 1000 (each all or nothing)."""
         return self._drive(self._enqueue_many(queue, jobs))
+
+    def flow(self, *parts: Any) -> list[FlowResult]:
+        """Makes a graph of jobs in one request (relayq.flow's parts: FlowJob, chain(...),
+        group(...)), all or nothing on validation; each job's ref, id and state."""
+        return self._drive(self._flow(parts))
 
     # -- reading --------------------------------------------------------------------------
 

@@ -23,7 +23,9 @@ from .job import Job
 from .rfc3339 import parse_ms
 from .waiting import FINAL_STATES, time_left
 
-WAIT_RECHECK_S = 5.0  # how often `wait` reads the job when no event names it
+# `wait` reads the job again at least this often even when no event names it: a backstop for a
+# queue whose event log is off (event_log_max=0)
+WAIT_RECHECK_S = 5.0
 STREAM_READ_S = 20.0  # a stream sends at least a keepalive every 15 s: reconnect after this
 MAX_RECONNECT_S = 5.0  # the longest pause before an event stream's reconnect
 READ_CHUNK = 1 << 16  # bytes read from an event stream at most at once

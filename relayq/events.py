@@ -58,8 +58,8 @@ def _order(event_id: str) -> tuple[int, int]:
 
 class Event(NamedTuple):
     """One entry of a queue's log. `type` is the jobs' new state (ready, scheduled, running,
-    succeeded, dead, cancelled, deleted), or `progress`, `cancel_requested`, or `reset` (events
-    were lost before this one: reload). `job_ids` are public job ids. `at_ms`: when (Redis
+    succeeded, dead, cancelled, deleted, waiting), or `progress`, `cancel_requested`, or `reset`
+    (events were lost before this one: reload). `job_ids` are public job ids. `at_ms`: when (Redis
     clock)."""
 
     id: str

@@ -105,6 +105,13 @@ class Job(Generic[T]):
     # A job made by a periodic schedule: its id and the tick (epoch ms) the job is for.
     schedule_id: str | None = None
     tick_at: int | None = None
+    # Workflows (docs/workflows.md): its parents (full ids), what it does when one fails
+    # ('cancel' or 'run'), the results of its succeeded parents by id (None: no parents), and
+    # its children (full ids; read by Queue.get only, else None).
+    depends_on: list[str] | None = None
+    on_parent_failure: str | None = None
+    parent_results: dict[str, Any] | None = None
+    children: list[str] | None = None
 
     @classmethod
     def from_hash(cls, queue: str, local_id: str, h: dict[str, str], decode: Any) -> Job[Any]:
@@ -117,7 +124,7 @@ class Job(Generic[T]):
         run_at, started, finished = get("r"), get("st"), get("f")
         deadline, timeout, result, payload = get("ld"), get("to"), get("res"), get("p")
         tick = get("ta")
-        return cls(
+        job = cls(
             f"{queue}.{local_id}", queue,
             decode(payload) if payload is not None else None,
             state, get("t"), int(get("pr", 0)), int(get("a", 0)),
@@ -139,6 +146,12 @@ class Job(Generic[T]):
             get("sc"),
             int(tick) if tick else None,
         )
+        if (parents := get("dp")) is not None:  # a job of a workflow (lib/deps.lua)
+            job.depends_on = parents.split(",")
+            job.on_parent_failure = get("opf") or "cancel"
+            job.parent_results = {name[2:]: json.loads(value) for name, value in h.items()
+                                  if name.startswith("R:")}
+        return job
 
     def to_dict(self, encode_payload: Any = None, with_lease: bool = False) -> dict[str, Any]:
         """The JSON view (docs/data-model.md; times as RFC 3339 strings). `encode_payload` maps a
@@ -171,6 +184,12 @@ class Job(Generic[T]):
             "schedule_id": self.schedule_id,
             "tick_at": format_ms(self.tick_at),
         }
+        if self.depends_on is not None:
+            view["depends_on"] = self.depends_on
+            view["on_parent_failure"] = self.on_parent_failure
+            view["parent_results"] = self.parent_results
+        if self.children is not None:
+            view["children"] = self.children
         if with_lease:
             view["lease"] = self.lease
         return view

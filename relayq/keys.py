@@ -29,6 +29,8 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 | relayq:{q}:due_schedules | ZSET   | save_/pause_/delete_/fire_schedule:       | none          |
 |                          |        | active schedule id by next tick (ms; 0:   |               |
 |                          |        | to be computed)                           |               |
+| relayq:{q}:waiting, deps:<id>, children:<id>, outbox, linking: workflows, see              |
+|                          |        | lua/lib/deps.lua and docs/workflows.md    |               |
 | relayq:{q}:idem:<key>    | STRING | enqueue, purge (value: job id)            | idempotency   |
 | relayq:{q}:seq           | STRING | enqueue (id sequence)                     | none          |
 | relayq:{q}:leases        | STRING | claim (lease sequence)                    | none          |
@@ -99,7 +101,7 @@ class QueueKeys:
 
     __slots__ = (
         "prefix", "meta", "prios", "scheduled", "running", "dead", "succeeded", "totals",
-        "seq", "leases", "wake", "events", "log", "schedules", "due_schedules",
+        "seq", "leases", "wake", "events", "log", "schedules", "due_schedules", "waiting",
     )
 
     def __init__(self, queue: str) -> None:
@@ -119,6 +121,7 @@ class QueueKeys:
         self.log = p + "log"
         self.schedules = p + "schedules"
         self.due_schedules = p + "due_schedules"
+        self.waiting = p + "waiting"  # workflows: lua/lib/deps.lua
 
     def job(self, local_id: str) -> str:
         return f"{self.prefix}job:{local_id}"

@@ -61,6 +61,13 @@ SNAPSHOT_LINE_OVERHEAD_BYTES = 512 * 1024
 # -- calls, batches and pages ------------------------------------------------------------------
 
 BATCH_LIMIT = 1000  # jobs per enqueue or restore script call: all or nothing within one call
+# Workflows (docs/workflows.md): parents of one job, jobs of one flow (POST /api/flows), how old
+# an unfinished cross-queue link is before a mover redoes it, facts moved per outbox read.
+MAX_PARENTS = 1000
+MAX_FLOW_JOBS = 1000
+RELINK_AFTER_MS = 10_000
+OUTBOX_BATCH = 1000
+WORKFLOW_MOVE_INTERVAL_MS = 1000  # how often relayq-server moves every queue's facts
 MAX_CLAIM_COUNT = 1000  # jobs per claim script call
 MAX_HTTP_CLAIM_COUNT = 100  # jobs per claim over HTTP
 MAX_WAIT_MS = 30_000  # the longest long poll of a claim over HTTP

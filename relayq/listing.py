@@ -9,7 +9,7 @@ Each state is read from the index that keeps it (docs/data-model.md), in that in
 | running   | relayq:{q}:running             | lease deadline, soonest first              |
 | succeeded | relayq:{q}:succeeded           | finish time, newest first                  |
 | dead      | relayq:{q}:dead                | time of death, newest first                |
-| waiting   | -                              | no index: always an empty page             |
+| waiting   | relayq:{q}:waiting             | creation time, oldest first                |
 | cancelled | -                              | no index (cancelled hashes only expire):   |
 |           |                                | always an empty page                       |
 
@@ -39,7 +39,8 @@ from .protocol import Op, Reads
 
 # Sorted-set indexes: (key attribute of QueueKeys, newest first?)
 ZSET_INDEXES = {"scheduled": ("scheduled", False), "running": ("running", False),
-                "succeeded": ("succeeded", True), "dead": ("dead", True)}
+                "succeeded": ("succeeded", True), "dead": ("dead", True),
+                "waiting": ("waiting", False)}
 
 
 def _index_slice(keys: QueueKeys, state: str, start: int, count: int
@@ -52,7 +53,7 @@ def _index_slice(keys: QueueKeys, state: str, start: int, count: int
         ids = (yield Reads([(read, getattr(keys, attribute), start, start + count)]))[0]
         return ids[:count], len(ids) > count
     if state != "ready":
-        return [], False  # waiting, cancelled: no index
+        return [], False  # cancelled: no index
     priorities = (yield Reads([("ZREVRANGE", keys.prios, 0, -1)]))[0]
     lengths = (yield Reads([("LLEN", keys.ready(p)) for p in priorities])) if priorities else []
     reads = []

@@ -33,7 +33,8 @@ process that exports it: aggregate with `max by (queue, ...)`, never `sum`):
 | metric                               | type      | value                                     |
 |--------------------------------------|-----------|-------------------------------------------|
 | relayq_queue_depth{state}            | gauge     | jobs per state: ready, scheduled,         |
-|                                      |           | running, dead, succeeded (retained)       |
+|                                      |           | running, dead, succeeded (retained),      |
+|                                      |           | waiting (workflows)                       |
 | relayq_queue_events_total{event}     | counter   | lifetime totals kept by the scripts:      |
 |                                      |           | enqueued, claimed, succeeded, failed,     |
 |                                      |           | retried, dead, reaped, throttled,         |
@@ -68,10 +69,11 @@ from prometheus_client.exposition import choose_encoder, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from .connection import RedisClient, connect
+from .connection import RedisClient, connect, redis_errors
 from .errors import RelayqError
 from .hostport import parse_host_port
 from .job import Job
+from .keys import QueueKeys
 from .logs import log_event
 from .queue import list_queues, stats_many
 from .results import TOTALS
@@ -226,6 +228,17 @@ class MetricsEvents(WorkerEvents):
 
 # -- queue state from Redis, at scrape time -----------------------------------------------------
 
+def _waiting(redis: RedisClient, names: Sequence[str]) -> dict[str, int]:
+    """Workflows: the waiting jobs of each queue (relayq:{q}:waiting), in one round trip."""
+    if not names:
+        return {}
+    with redis_errors():
+        pipe = redis.pipeline(transaction=False)
+        for name in names:
+            pipe.zcard(QueueKeys(name).waiting)
+        return dict(zip(names, pipe.execute()))
+
+
 class QueueCollector:
     """Reads every queue's stats from Redis when scraped: `queues` names them (a list, or a
     function returning one); None means every queue that exists (`list_queues`)."""
@@ -245,6 +258,7 @@ class QueueCollector:
                                      "1 when this scrape could read queue state from Redis")
         try:
             stats = stats_many(self.redis, self._names())
+            waiting = _waiting(self.redis, [s.queue for s in stats])
         except RelayqError as e:
             log_event(log, logging.WARNING, "metrics.redis_unavailable", error=e.message)
             redis_up.add_metric([], 0)
@@ -265,6 +279,7 @@ class QueueCollector:
         for s in stats:
             for state in DEPTH_STATES:
                 depth.add_metric([s.queue, state], getattr(s, state))
+            depth.add_metric([s.queue, "waiting"], waiting[s.queue])
             for event in TOTALS:
                 events.add_metric([s.queue, event], s.totals.get(event, 0))
             paused.add_metric([s.queue], 1 if s.paused else 0)

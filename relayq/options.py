@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -119,6 +120,10 @@ class JobOptions:
     timeout_ms: int | None = None
     backoff_base_ms: int | None = None
     backoff_cap_ms: int | None = None
+    # workflows (relayq/workflows.py): parent job ids, and 'cancel' (default) or 'run' when one
+    # of them fails; not among script_args (enqueue_deps.lua takes them after these)
+    depends_on: Sequence[str] | None = None
+    on_parent_failure: str | None = None
 
     def script_args(self) -> list[str]:
         """The nine option fields of enqueue.lua (after the payload), checked."""

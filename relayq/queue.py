@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 from . import events as event_log
-from . import listing, protocol, tracing
+from . import listing, protocol, tracing, workflows
 from .codec import Codec, codec_for, dumps
 from .connection import RedisClient, connect, redis_errors
 from .deprecation import deprecated
@@ -53,6 +53,7 @@ from .limits import (
     MAX_VISIBILITY_MS,
     MAX_WORKER_ID_BYTES,
     MIN_RATE,
+    OUTBOX_BATCH,
     SWEEP_LIMIT,
 )
 from .options import (
@@ -166,8 +167,11 @@ class QueueOps(ScheduleOps, Generic[T]):
         text = check_json_text(check_payload_size(self.codec.encode(payload),
                                                   self.max_payload_bytes))
         with tracing.enqueue_span(self.name, opts.type, 1) as trace:
-            call = self._calls.enqueue((text, *opts.script_args(), trace))
             wait = override(self.replication, replicas, replica_timeout_ms)
+            if opts.depends_on is not None or opts.on_parent_failure is not None:  # workflows
+                return (yield from self._enqueue_dependent([[text, *opts.script_args(), trace]],
+                                                           [opts], wait))[0]
+            call = self._calls.enqueue((text, *opts.script_args(), trace))
             if wait is None:
                 result = (yield Scripts((call,)))[0][0]
                 if not self._registered:
@@ -198,10 +202,20 @@ class QueueOps(ScheduleOps, Generic[T]):
                         e.message = f"job {i + 1}: {e.message}"
                         e.args = (e.message,)
                     raise
+            if workflows.has_dependencies(job.options for job in jobs):
+                return (yield from self._enqueue_dependent(fields, [j.options for j in jobs],
+                                                           wait))
             calls = [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
                                           for f in job_fields])
                      for start in range(0, len(fields), BATCH_LIMIT)]
             return (yield from self._enqueued(calls, wait))
+
+    def _enqueue_dependent(self, fields: list[list[str]], options: list[JobOptions], wait: Any
+                           ) -> Op[list[EnqueueResult]]:
+        """Jobs some of which have parents (relayq/workflows.py)."""
+        results = yield from workflows.enqueue_dependent(self.name, fields, options, wait)
+        yield from self._register()
+        return results
 
     def _enqueued(self, calls: list[Call[list[EnqueueResult]]], wait: Any
                   ) -> Op[list[EnqueueResult]]:
@@ -375,6 +389,8 @@ class QueueOps(ScheduleOps, Generic[T]):
             raise JobNotFound(f"job {job_id} not found")
         job = self._job(local, h)
         job.history = history
+        if h.get("ch") == "1":  # workflows: its children
+            job.children = yield from workflows.read_children(self.name, local)
         return job
 
     def _wait(self, job_id: str, timeout: float, poll_s: float,
@@ -457,6 +473,14 @@ class QueueOps(ScheduleOps, Generic[T]):
         if not settings:
             raise InvalidArgument("configure needs at least one setting")
         return self._calls.configure(settings)
+
+    def _move_workflow_facts(self) -> Op[int]:
+        total = 0
+        while (moved := (yield from workflows.move_facts(self.name))) > 0:
+            total += moved  # a full read: more may wait (a parent with many children)
+            if moved < OUTBOX_BATCH:
+                break
+        return total + (yield from workflows.relink(self.name))
 
     def _pass_wake(self) -> Op[None]:
         yield Reads([("RPUSH", self.keys.wake, "1")])
@@ -740,3 +764,9 @@ class Queue(ScheduleOperations, QueueOps[T]):
     def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
         """Moves due scheduled jobs to ready: (moved, ms until the next is due or None)."""
         return self._drive(self._script(self._calls.promote(limit)))
+
+    def move_workflow_facts(self) -> int:
+        """Workflows (docs/workflows.md): applies the facts of this queue's outbox (its jobs
+        that ended, for children in other queues) and redoes links an enqueue left unfinished;
+        how many. Run by the worker's maintenance loop and the server's background loop."""
+        return self._drive(self._move_workflow_facts())

@@ -59,12 +59,13 @@ local function check_job(f, a, now, settings)
           backoff_base_ms = backoff_base_ms, backoff_cap_ms = backoff_cap_ms, trace = trace}
 end
 
--- Writes the checked `jobs` (each may carry `extra`, more hash fields as a flat list) and
+-- Writes the checked `jobs` (each may carry `extra`, more hash fields as a flat list, and
+-- `waiting`: made `waiting`, indexed in relayq:{<q>}:waiting, for enqueue_deps.lua) and
 -- appends id, state, duplicate (0|1) per job to `reply`. `k` holds the keys meta, prios,
 -- scheduled, totals, seq and wake; `settings` is job_settings(k.meta).
 local function create_jobs(prefix, queue, k, jobs, now, settings, reply)
   local n = #jobs
-  local ready_by_priority, scheduled_ids = {}, {}
+  local ready_by_priority, scheduled_ids, waiting_ids = {}, {}, {}
   local created = 0
   local seen_in_batch = {}
   local now_str = ms_str(now)
@@ -103,7 +104,7 @@ local function create_jobs(prefix, queue, k, jobs, now, settings, reply)
       local id = next_id()
       local job_key = prefix .. 'job:' .. id
       local scheduled = job.due > now
-      local state = scheduled and 'scheduled' or 'ready'
+      local state = job.waiting and 'waiting' or (scheduled and 'scheduled' or 'ready')
       local fields = {'p', job.payload, 's', state, 'c', now_str, 'ma', job.max_attempts}
       if job.type ~= '' then fields[#fields + 1] = 't'; fields[#fields + 1] = job.type end
       if job.priority ~= 0 then fields[#fields + 1] = 'pr'; fields[#fields + 1] = job.priority end
@@ -123,7 +124,10 @@ local function create_jobs(prefix, queue, k, jobs, now, settings, reply)
         for _, value in ipairs(job.extra) do fields[#fields + 1] = value end
       end
       redis.call('HSET', job_key, unpack(fields))
-      if scheduled then
+      if job.waiting then -- workflows (lib/deps.lua): its parents settle it later
+        redis.call('ZADD', prefix .. 'waiting', now, id)
+        waiting_ids[#waiting_ids + 1] = id
+      elseif scheduled then
         redis.call('ZADD', k.scheduled, job.due, id)
         scheduled_ids[#scheduled_ids + 1] = id
       else
@@ -155,5 +159,6 @@ local function create_jobs(prefix, queue, k, jobs, now, settings, reply)
   if #ready_ids > 0 and not settings.paused then wake(k.wake) end
   emit(prefix, queue, 'ready', ready_ids)
   emit(prefix, queue, 'scheduled', scheduled_ids)
+  emit(prefix, queue, 'waiting', waiting_ids)
   return reply
 end

@@ -46,6 +46,7 @@ from ..event_stream import (
     until_finished_on_events,
 )
 from ..events import Event, check_event_id
+from ..flows import FlowResult
 from ..job import Job, parse_job_id
 from ..keys import check_queue_name
 from ..limits import DEFAULT_PAGE
@@ -143,6 +144,9 @@ class Client(ClientOps):
     async def enqueue(self, queue: str, payload: Any, **options: Any) -> EnqueueResult:
         """Adds one job (see relayq.Client.enqueue)."""
         return await self._drive(self._enqueue(queue, payload, options))
+
+    async def flow(self, *parts: Any) -> list[FlowResult]:
+        return await self._drive(self._flow(parts))
 
     async def enqueue_many(self, queue: str, jobs: Iterable[NewJob[Any] | Any]
                            ) -> list[EnqueueResult]:

@@ -271,6 +271,9 @@ class Queue(QueueOps[T]):
     async def promote(self, limit: int = SWEEP_LIMIT) -> tuple[int, int | None]:
         return await self._drive(self._script(self._calls.promote(limit)))
 
+    async def move_workflow_facts(self) -> int:
+        return await self._drive(self._move_workflow_facts())
+
     # -- periodic schedules (relayq/queue_schedules.py) ---------------------------------
 
     async def schedule(self, schedule_id: str, payload: Any, *, cron: str | None = None,

@@ -25,6 +25,7 @@ from . import (
     dashboard,
     dead,
     events,
+    flows,
     health,
     jobs,
     openapi,
@@ -44,6 +45,7 @@ log = logging.getLogger("relayq.server")
 BLUEPRINTS: list[Blueprint] = [
     health.bp,
     jobs.bp,
+    flows.bp,
     work.bp,
     queues.bp,
     schedules.bp,

@@ -72,6 +72,7 @@ from ..logs import log_event, setup_logging, stop_logging
 from ..metrics_dir import make_shared_metrics_dir, remove_shared_metrics_dir
 from ..throttle import DEFAULT_BURST, DEFAULT_RATE
 from .bridge import Bridge, Limits
+from .fact_mover import FactMover
 from .schedule_firer import ScheduleFirer
 from .services import ServerConfig
 
@@ -262,6 +263,8 @@ def serve(args: argparse.Namespace) -> int:
     # fires every queue's due schedule ticks (counted into the metrics directory just set)
     firer = ScheduleFirer(connect(config.redis_url))
     firer.start()
+    mover = FactMover(connect(config.redis_url))  # workflows: facts across queues
+    mover.start()
     try:
         # after the metrics directory: the gateway counts into it too
         gateway = _gateway(resp_addr, args, config) if resp_addr else None
@@ -275,6 +278,7 @@ def serve(args: argparse.Namespace) -> int:
         raise RelayqError(f"cannot listen on {args.addr}: {e.strerror or e}") from e
     finally:
         firer.stop()
+        mover.stop()
         if exporter is not None:
             exporter.stop()
         if gateway is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Blueprint
 
 from ..auth import SCOPES
+from ..flows import REF
 from ..job import HISTORY_OUTCOMES, LISTED_STATES, STATES
 from ..limits import (
     BATCH_LIMIT,
@@ -22,6 +23,7 @@ from ..limits import (
     MAX_CRON_BYTES,
     MAX_CURSOR_DIGITS,
     MAX_DURATION_MS,
+    MAX_FLOW_JOBS,
     MAX_HOST_BYTES,
     MAX_HTTP_CLAIM_COUNT,
     MAX_HTTP_OUTCOMES,
@@ -29,6 +31,7 @@ from ..limits import (
     MAX_KEY_NAME_BYTES,
     MAX_LEASE_BYTES,
     MAX_PAGE,
+    MAX_PARENTS,
     MAX_PRIORITY,
     MAX_RATE,
     MAX_SEARCH_BYTES,
@@ -48,6 +51,7 @@ from ..limits import (
 )
 from ..results import TOTALS
 from ..schedules import MISFIRE_POLICIES
+from ..workflows import ON_PARENT_FAILURE
 from .dashboard import FILE_NAME
 from .security import public
 
@@ -102,7 +106,7 @@ JOB_PROPERTIES: dict[str, Any] = {
     "queue": string(),
     "type": nullable(string()),
     "payload": ANY_JSON,
-    "state": {"type": "string", "enum": list(STATES)},
+    "state": {"type": "string", "enum": [*STATES, "waiting"]},
     "priority": integer(MIN_PRIORITY, MAX_PRIORITY),
     "attempts": integer(0),
     "max_attempts": integer(1),
@@ -133,6 +137,16 @@ JOB_PROPERTIES: dict[str, Any] = {
     "progress_info": ANY_JSON,
     "schedule_id": nullable(string(description="the periodic schedule that made the job")),
     "tick_at": nullable({**TIME, "description": "the tick of its schedule the job is for"}),
+}
+JOB_ID_LIST = {"type": "array", "items": string(pattern=f"^{JOB_ID_PATTERN}$")}
+# Workflows (docs/workflows.md): present only on jobs that have parents (or children).
+WORKFLOW_PROPERTIES: dict[str, Any] = {
+    "depends_on": {**JOB_ID_LIST, "description": "its parents"},
+    "on_parent_failure": {"type": "string", "enum": list(ON_PARENT_FAILURE)},
+    "parent_results": {"type": "object", "additionalProperties": ANY_JSON,
+                       "description": "the results of its succeeded parents, by id (together "
+                                      "at most the queue's payload limit)"},
+    "children": {**JOB_ID_LIST, "description": "the jobs that depend on it (GET only)"},
 }
 ATTEMPT = closed(
     worker_id=nullable(string()), started_at=nullable(TIME), finished_at=TIME,
@@ -166,8 +180,21 @@ NEW_JOB = obj(
     timeout_ms=integer(1, MAX_DURATION_MS),
     backoff_base_ms=integer(0, MAX_DURATION_MS),
     backoff_cap_ms=integer(0, MAX_DURATION_MS),
+    depends_on={**JOB_ID_LIST, "minItems": 1, "maxItems": MAX_PARENTS,
+                "description": "parent job ids (any queue): the job waits until each "
+                               "succeeded"},
+    on_parent_failure={"type": "string", "enum": list(ON_PARENT_FAILURE),
+                       "description": "cancel (default): a dead or cancelled parent cancels "
+                                      "the job; run: it runs anyway"},
 )
 NEW_JOB["not"] = {"required": ["delay_ms", "run_at"]}
+FLOW_REF = string(pattern=f"^{REF.pattern}$", description="the job's name within the flow")
+FLOW_JOB = obj(["ref", "queue", "payload"], ref=FLOW_REF,
+               queue=string(pattern=f"^{QUEUE_NAME_PATTERN}$"),
+               **{**NEW_JOB["properties"], "depends_on": {
+                   "type": "array", "maxItems": MAX_PARENTS, "items": string(),
+                   "description": "refs of the flow's jobs, or ids of existing jobs"}})
+FLOW_JOB["not"] = NEW_JOB["not"]
 
 LEASE = string(MAX_LEASE_BYTES)
 ENQUEUED = closed(id=JOB_PROPERTIES["id"], state=nullable(string()), duplicate={"type": "boolean"})
@@ -221,7 +248,7 @@ API_KEY_PROPERTIES: dict[str, Any] = {
 
 SCHEMAS: dict[str, Any] = {
     "Error": closed(error=closed(code=string(), message=string())),
-    "Job": closed(**JOB_PROPERTIES),
+    "Job": obj(list(JOB_PROPERTIES), **JOB_PROPERTIES, **WORKFLOW_PROPERTIES),
     "Attempt": ATTEMPT,
     "JobList": closed(jobs={"type": "array", "items": ref("Job")},
                       next_cursor=nullable(string())),
@@ -244,6 +271,11 @@ SCHEMAS: dict[str, Any] = {
     "Batch": obj(["jobs"], jobs={"type": "array", "items": ref("NewJob"), "minItems": 1,
                                  "maxItems": BATCH_LIMIT}),
     "BatchEnqueued": closed(jobs={"type": "array", "items": ref("Enqueued")}),
+    # workflows (relayq/flows.py)
+    "Flow": obj(["jobs"], jobs={"type": "array", "minItems": 1, "maxItems": MAX_FLOW_JOBS,
+                                "items": FLOW_JOB}),
+    "FlowCreated": closed(jobs={"type": "array", "items": closed(
+        ref=FLOW_REF, id=JOB_PROPERTIES["id"], state=nullable(string()))}),
     "Claim": obj(worker_id=string(MAX_WORKER_ID_BYTES), count=integer(1, MAX_HTTP_CLAIM_COUNT),
                  wait_ms=integer(0, MAX_WAIT_MS), visibility_ms=integer(1, MAX_VISIBILITY_MS)),
     "Claimed": closed(jobs={"type": "array", "items": ref("ClaimedJob"), "minItems": 1}),
@@ -434,6 +466,10 @@ PATHS: dict[str, Any] = {
         f"Enqueue up to {BATCH_LIMIT} jobs, all or nothing", "jobs:write",
         {201: ("BatchEnqueued", "created")}, body="Batch", params=("queue",),
         query=TRACE_HEADERS)},
+    "/api/flows": {"post": op(
+        f"Create a graph of up to {MAX_FLOW_JOBS} jobs with their dependencies, all or nothing "
+        "(a cycle, an unknown ref or a bad job: 400 naming the ref)", "jobs:write",
+        {201: ("FlowCreated", "created, in the order given")}, body="Flow")},
     "/api/queues/{queue}/claim": {"post": op(
         "Claim jobs under a lease, optionally waiting (long poll)", "jobs:work",
         {200: ("Claimed", "claimed jobs, each with its lease")}, body="Claim",

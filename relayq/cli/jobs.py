@@ -36,6 +36,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-attempts", type=int, help="attempts before the dead-letter queue")
     p.add_argument("--idempotency-key", help="enqueue at most once per key (within its TTL)")
     p.add_argument("--timeout-ms", type=int, help="a run that lasts longer fails")
+    p.add_argument("--depends-on", metavar="ID", action="append",
+                   help="a parent job (repeat for more): the job waits until each succeeded")
+    p.add_argument("--on-parent-failure", choices=("cancel", "run"),
+                   help="when a parent ends dead or cancelled: cancel the job (default) or "
+                        "run it anyway")
     add_server_args(p)
     p.set_defaults(handler=enqueue)
 
@@ -50,8 +55,8 @@ def register(subparsers: Any) -> None:
         "jobs", help="list a queue's jobs of one state",
         description="A page of a queue's jobs of one state: ready in claim order (priority, "
                     "then FIFO), scheduled by due time, running by lease deadline, succeeded "
-                    "and dead newest first. waiting and cancelled are always empty (no index "
-                    "keeps them).")
+                    "and dead newest first, waiting oldest first. cancelled is always empty "
+                    "(no index keeps them).")
     p.add_argument("queue")
     p.add_argument("--state", required=True, choices=LISTED_STATES)
     p.add_argument("--limit", type=int, default=DEFAULT_PAGE,
@@ -76,7 +81,8 @@ def register(subparsers: Any) -> None:
 
 def enqueue(args: argparse.Namespace) -> int:
     options = {name: getattr(args, name) for name in (
-        "type", "delay_ms", "max_attempts", "idempotency_key", "timeout_ms")
+        "type", "delay_ms", "max_attempts", "idempotency_key", "timeout_ms", "depends_on",
+        "on_parent_failure")
         if getattr(args, name) is not None}
     if args.run_at is not None:
         options["run_at"] = parse_ms(args.run_at, "--run-at")  # refused here, before a request

@@ -74,6 +74,9 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
                                             {"payload": 1})),
     "batch": ("jobs:write", lambda q, _: ("POST", f"/api/queues/{q.name}/jobs/batch",
                                           {"jobs": [{"payload": 1}]})),
+    "flows": ("jobs:write", lambda q, _: ("POST", "/api/flows", {"jobs": [
+        {"ref": "a", "queue": q.name, "payload": 1},
+        {"ref": "b", "queue": q.name, "payload": 2, "depends_on": ["a"]}]})),
     "cancel": ("jobs:write", lambda q, _: ("DELETE", f"/api/jobs/{q.enqueue(1).id}", None)),
     "get": ("jobs:read", lambda q, _: ("GET", f"/api/jobs/{q.enqueue(1).id}", None)),
     "stats": ("jobs:read", lambda q, _: ("GET", f"/api/queues/{q.name}", None)),

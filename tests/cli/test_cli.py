@@ -307,3 +307,18 @@ def test_workers_and_the_status_latency(capsys, q: Queue, redis_url: str) -> Non
         assert code == 0 and worker.worker_id in out and "BUSY" in out
     finally:
         worker.stop(grace_s=0)
+
+
+def test_enqueue_with_depends_on(capsys, q: Queue) -> None:
+    """Workflows: --depends-on (repeatable) and --on-parent-failure; a bad parent: one line,
+    exit 2, nothing written."""
+    parent = q.enqueue({}).id
+    made = run_json(capsys, "enqueue", q.name, "{}", "--depends-on", parent,
+                    "--on-parent-failure", "run")
+    assert made["state"] == "waiting"
+    job = run_json(capsys, "job", made["id"])
+    assert job["depends_on"] == [parent] and job["on_parent_failure"] == "run"
+    assert run_json(capsys, "job", parent)["children"] == [made["id"]]
+    code, out, err = run(capsys, "enqueue", q.name, "{}", "--depends-on", f"{q.name}.77")
+    assert code == 2 and out == "" and f"unknown parent {q.name}.77" in err
+    assert len(err.strip().splitlines()) == 1

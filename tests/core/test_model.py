@@ -9,6 +9,11 @@ Cancels race with the settle scripts here: a running job's cancel is requested, 
 of ack, nack and release ends its attempt must end it cancelled (ack keeps the result), never
 retried.
 
+Workflows: jobs depend on random earlier jobs (a random DAG, parents in any state, some children
+running anyway when a parent fails); every end of a parent (ack, nack to dead, cancel, a
+requested cancel ending the attempt) settles its waiting children in the same call, as the
+model's work list does, down the graph.
+
 Time is kept out of the model: delays are 0 or ten minutes and leases last ten minutes, so
 nothing falls due or expires during a run (those paths have their own tests with real
 short leases). Runs on fakeredis (many examples) and on the real redis-server (fewer).
@@ -47,9 +52,18 @@ class ModelJob:
     attempts: int = 0
     lease: str | None = None
     old_leases: list[str] = field(default_factory=list)
-    history: list[str] = field(default_factory=list)  # outcomes of failed attempts, newest first
+    # (outcome, error) of failed or lost attempts, newest first
+    history: list[tuple[str, str]] = field(default_factory=list)
     cancel_requested: bool = False
     progress: float | None = None
+    # workflows: parents (in the order given), the ones still to end, run when one fails,
+    # children (waiting when linked), results of the succeeded parents
+    parents: list[str] | None = None
+    pending: set[str] = field(default_factory=set)
+    run_anyway: bool = False
+    delayed: bool = False
+    children: set[str] = field(default_factory=set)
+    parent_results: dict[str, Any] = field(default_factory=dict)
 
 
 class Model:
@@ -87,8 +101,48 @@ class Model:
                 taken.append(self.ready[priority].pop(0))
         return taken
 
+    def apply(self, child: ModelJob, parent: str, outcome: str, done: dict[str, list[str]]
+              ) -> bool:
+        """The fact 'parent ended with outcome' for a child; True when it cancelled it."""
+        if child.state != "waiting" or parent not in child.pending:
+            return False
+        child.pending.discard(parent)
+        if outcome == "succeeded":
+            child.parent_results[parent] = {"r": 1}
+        elif not child.run_anyway:
+            child.pending.clear()
+            child.state = "cancelled"
+            self.totals["cancelled"] += 1
+            done["cancelled"].append(child.id)
+            return True
+        if not child.pending:
+            if child.delayed:
+                child.state = "scheduled"
+                done["scheduled"].append(child.id)
+            else:
+                self.push_ready(child)
+                done["ready"].append(child.id)
+        return False
+
+    def settle(self, job: ModelJob, outcome: str) -> None:
+        """A job ended: its waiting children hear it, in creation order, down the graph."""
+        done: dict[str, list[str]] = {"ready": [], "scheduled": [], "cancelled": []}
+        work = [(job, outcome)]
+        while work:
+            parent, how = work.pop(0)
+            for child_id in sorted(parent.children, key=_creation):
+                child = self.jobs.get(child_id)
+                if child and self.apply(child, parent.id, how, done) and child.children:
+                    work.append((child, "cancelled"))
+        for state in ("ready", "scheduled", "cancelled"):
+            self.emit(state, done[state])
+
     def count(self, state: str) -> int:
         return sum(1 for j in self.jobs.values() if j.state == state)
+
+
+def _creation(job_id: str) -> str:
+    return job_id  # ids of one queue sort by creation (one length within a run)
 
 
 class QueueMachine(RuleBasedStateMachine):
@@ -150,6 +204,45 @@ class QueueMachine(RuleBasedStateMachine):
                 for i, (p, d, k, a) in enumerate(batch)]
         self._expect_enqueue(self.queue.enqueue_many(jobs), batch)
 
+    @precondition(lambda self: self.model.jobs)
+    @rule(data=st.data(), run_anyway=st.booleans(), delayed=st.booleans(), idem=IDEM_KEYS)
+    def enqueue_child(self, data: st.DataObject, run_anyway: bool, delayed: bool,
+                      idem: str | None) -> None:
+        """A job that depends on 1-3 existing jobs, whatever their states (a random DAG: a
+        job's parents are always older than it)."""
+        m = self.model
+        parents = data.draw(st.lists(st.sampled_from(sorted(m.jobs)), min_size=1, max_size=3,
+                                     unique=True), label="parents")
+        result = self.queue.enqueue({"child": True}, depends_on=parents, idempotency_key=idem,
+                                    on_parent_failure="run" if run_anyway else None,
+                                    delay_ms=LONG_MS if delayed else None)
+        if idem is not None and idem in m.idem:  # the original, whatever its parents
+            original = m.jobs.get(m.idem[idem])
+            assert result.duplicate and result.id == m.idem[idem]
+            assert result.state == (original.state if original else None)
+            return
+        job = ModelJob(result.id, 0, relayq.limits.DEFAULT_MAX_ATTEMPTS, "waiting",
+                       parents=parents, pending=set(parents), run_anyway=run_anyway,
+                       delayed=delayed)
+        m.jobs[job.id] = job
+        m.totals["enqueued"] += 1
+        if idem is not None:
+            m.idem[idem] = job.id
+        m.emit("waiting", [job.id])
+        done: dict[str, list[str]] = {"ready": [], "scheduled": [], "cancelled": []}
+        for parent in parents:  # the parents that already ended, in the order given
+            p = m.jobs[parent]
+            if p.state not in ("succeeded", "dead", "cancelled"):
+                p.children.add(job.id)
+        for parent in parents:
+            p = m.jobs[parent]
+            if p.state in ("succeeded", "dead", "cancelled") and m.apply(job, parent, p.state,
+                                                                         done):
+                break
+        for state in ("ready", "scheduled", "cancelled"):
+            m.emit(state, done[state])
+        assert result.state == job.state
+
     # -- consuming ------------------------------------------------------------------------
 
     @rule(count=st.integers(1, 4))
@@ -195,11 +288,13 @@ class QueueMachine(RuleBasedStateMachine):
         if job.cancel_requested:  # the cancel wins over a handler that finished anyway
             assert state == "cancelled"
             self.model.cancel_attempt(job)
+            self.model.settle(job, "cancelled")
             return
         assert state == "succeeded"
         job.state = "succeeded"
         self.model.totals["succeeded"] += 1
         self.model.emit("succeeded", [job.id])
+        self.model.settle(job, "succeeded")
 
     @precondition(lambda self: self._held())
     @rule(data=st.data(), retry=st.booleans(), later=st.booleans())
@@ -214,13 +309,14 @@ class QueueMachine(RuleBasedStateMachine):
         result = self.queue.nack(job.id, lease, "boom", retry=retry, delay_ms=delay)
         totals = self.model.totals
         if job.cancel_requested:  # never retried, whatever the failure
-            job.history.insert(0, "cancelled")
+            job.history.insert(0, ("cancelled", "boom"))
             self.model.cancel_attempt(job)
+            self.model.settle(job, "cancelled")
             assert (result.state, result.attempts) == ("cancelled", job.attempts)
             return
         totals["failed"] += 1
-        job.history.insert(0, "dead" if not retry or job.attempts >= job.max_attempts
-                           else "retried")
+        job.history.insert(0, ("dead" if not retry or job.attempts >= job.max_attempts
+                               else "retried", "boom"))
         if not retry or job.attempts >= job.max_attempts:
             job.state = "dead"
             totals["dead"] += 1
@@ -233,6 +329,8 @@ class QueueMachine(RuleBasedStateMachine):
         if job.state != "dead":
             job.progress = None  # the next attempt reports its own
         self.model.emit(job.state, [job.id])
+        if job.state == "dead":
+            self.model.settle(job, "dead")
         assert (result.state, result.attempts) == (job.state, job.attempts)
 
     @precondition(lambda self: self._held())
@@ -256,6 +354,7 @@ class QueueMachine(RuleBasedStateMachine):
         assert self.queue.release_many([(job.id, lease)]) == [expected]
         if expected == "cancelled":
             self.model.cancel_attempt(job)
+            self.model.settle(job, "cancelled")
         elif valid:
             job.attempts -= 1
             job.progress = None
@@ -263,6 +362,39 @@ class QueueMachine(RuleBasedStateMachine):
             job.old_leases.append(lease)
             job.lease = None
             self.model.push_ready(job, front=True)
+
+    @precondition(lambda self: self._held())
+    @rule(data=st.data())
+    def lease_expires(self, data: st.DataObject) -> None:
+        """A worker is lost: its job's lease deadline is moved into the past, and the reaper
+        recovers it (back to the head of its ready list, or dead when its attempts are spent,
+        or cancelled when its cancel was requested), settling the children of a job it ends."""
+        job = self.model.jobs[data.draw(st.sampled_from(self._held()))]
+        self.client.zadd(self.queue.keys.running, {self.queue.local_id(job.id): 1})
+        m = self.model
+        m.totals["reaped"] += 1
+        if job.lease:
+            job.old_leases.append(job.lease)
+        job.lease = None
+        if job.cancel_requested:
+            expected, outcome = (0, 0), "cancelled"
+            error = "lease expired after a cancel request: worker lost"
+        elif job.attempts >= job.max_attempts:
+            expected, outcome = (0, 1), "dead"
+            error = "lease expired: worker lost (attempts spent)"
+        else:
+            expected, outcome, error = (1, 0), "reaped", "lease expired: worker lost"
+        assert self.queue.reap() == expected
+        job.history.insert(0, (outcome, error))
+        if outcome == "reaped":
+            job.progress = None
+            m.push_ready(job, front=True)
+            m.emit("ready", [job.id])
+        else:
+            job.state = outcome
+            m.totals[outcome] += 1
+            m.emit(outcome, [job.id])
+            m.settle(job, outcome)
 
     @precondition(lambda self: self._held())
     @rule(data=st.data(), fraction=st.sampled_from([0.0, 0.5, 1.0]))
@@ -283,13 +415,15 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def cancel(self, data: st.DataObject) -> None:
         job = self.model.jobs[data.draw(st.sampled_from(sorted(self.model.jobs)))]
-        if job.state in ("ready", "scheduled"):
+        if job.state in ("ready", "scheduled", "waiting"):
             assert self.queue.cancel(job.id) == "cancelled"
             if job.state == "ready":
                 self.model.ready[job.priority].remove(job.id)
             job.state = "cancelled"
+            job.pending.clear()
             self.model.totals["cancelled"] += 1
             self.model.emit("cancelled", [job.id])
+            self.model.settle(job, "cancelled")
         elif job.state == "running":  # requested: the attempt's end decides (ack, nack, ...)
             assert self.queue.cancel(job.id) == "running"
             if not job.cancel_requested:
@@ -475,8 +609,11 @@ class QueueMachine(RuleBasedStateMachine):
             assert real.lease == (job.lease if job.state == "running" else None)
             assert (real.cancel_requested, real.progress) == (job.cancel_requested,
                                                               job.progress), job.id
-            assert [a.outcome for a in real.history] == job.history[:HISTORY_LIMIT], job.id
-            assert all(a.error == "boom" for a in real.history)
+            assert [(a.outcome, a.error) for a in real.history] == job.history[:HISTORY_LIMIT], (
+                job.id)
+            assert real.depends_on == job.parents, job.id
+            if job.parents is not None:
+                assert real.parent_results == job.parent_results, job.id
             local = self.queue.local_id(job.id)
             if job.history:  # it lives exactly as long as the job's hash
                 assert (self.client.pttl(self.queue.keys.history(local)) > 0) == (
@@ -499,7 +636,7 @@ class QueueMachine(RuleBasedStateMachine):
         ready = [job_id for priority in sorted(m.ready, reverse=True)
                  for job_id in m.ready[priority]]
         assert [j.id for j in self.queue.jobs("ready", 1000)[0]] == ready
-        for state in ("scheduled", "running", "succeeded", "dead"):
+        for state in ("scheduled", "running", "succeeded", "dead", "waiting"):
             listed = [j.id for j in self.queue.jobs(state, 1000)[0]]
             assert sorted(listed) == sorted(j.id for j in m.jobs.values() if j.state == state)
 

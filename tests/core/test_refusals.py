@@ -12,7 +12,7 @@ import pytest
 from redis.exceptions import RedisClusterException
 
 import relayq
-from relayq import scripts
+from relayq import scripts, workflows
 from relayq.errors import (
     Conflict,
     InvalidArgument,
@@ -380,7 +380,42 @@ def _operations(q: relayq.Queue, busy: dict[str, Any]) -> dict[str, Any]:
         "trigger_schedule": lambda: q.trigger_schedule("s"),
         "fire_schedule": lambda: fire_one(q),
         "due_schedules": q.fire_schedules,
+        # workflows (relayq/workflows.py)
+        "enqueue_deps": lambda: q.enqueue({"x": 1}, depends_on=[busy["ready"]]),
+        "link": lambda: q._run(workflows._link_call(q.name, [(q.local_id(running.id),
+                                                               "other-queue.1")])),
+        "deps_apply": lambda: q._run(workflows.apply_call(
+            q.name, [(q.local_id(busy["ready"]), "other-queue.1", "succeeded", "")])),
+        "outbox_done": lambda: q._run(workflows._outbox_done_call(q.name, ["1-0"])),
     }
+
+
+def test_workflow_scripts_refuse_bad_input_and_write_nothing(r, q: relayq.Queue, busy) -> None:
+    k = q.keys
+    enq = (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake)
+    job = ['{"a":1}', "", "0", "", "", "", "", "", "", "", ""]
+    ready = q.local_id(busy["ready"])
+    cases = [
+        ("enqueue_deps", enq, (k.prefix, q.name, "1", *job, f"{q.name}.999", "")),  # unknown
+        ("enqueue_deps", enq, (k.prefix, q.name, "1", *job, "nope", "")),
+        ("enqueue_deps", enq, (k.prefix, q.name, "1", *job, "@1", "")),  # itself
+        ("enqueue_deps", enq, (k.prefix, q.name, "2", *job, "", "", *job, "@3", "")),
+        ("enqueue_deps", enq, (k.prefix, q.name, "1", *job, busy["ready"], "maybe")),
+        ("enqueue_deps", enq, (k.prefix, q.name, "1", *job, ",", "")),
+        ("enqueue_deps", enq, (k.prefix, q.name, "1", *job,
+                               ",".join(f"x.{i}" for i in range(1001)), "")),
+        ("link", (k.meta,), (k.prefix, q.name, "abc", "other.1")),
+        ("link", (k.meta,), (k.prefix, q.name, ready)),
+        ("deps_apply", (k.meta,), (k.prefix, q.name, ready, "other.1", "won", "")),
+        ("deps_apply", (k.meta,), (k.prefix, q.name, ready, "bad", "dead", "")),
+        ("outbox_done", (k.prefix + "outbox",), ("not-an-id",)),
+        ("outbox_done", (k.meta,), ("1-0",)),
+    ]
+    for name, keys, args in cases:
+        before = keyspace(r, q.name)
+        reply = raw(q, name, keys, args)
+        assert reply[0] == "invalid_argument", (name, args[2:6], reply)
+        assert keyspace(r, q.name) == before, (name, args[2:6])
 
 
 def test_every_script_has_an_operation_here(q: relayq.Queue, busy) -> None:

@@ -268,3 +268,14 @@ def test_serve_worker_metrics_reports_a_busy_port() -> None:
         with pytest.raises(RelayqError, match="cannot serve metrics"):
             metrics.serve_worker_metrics(f"127.0.0.1:{s.getsockname()[1]}",
                                          "redis://127.0.0.1:1/0", [])
+
+
+def test_waiting_jobs_are_counted_per_queue(r: Any, queue_name: str) -> None:
+    """Workflows: relayq_queue_depth{state="waiting"} counts jobs waiting on their parents."""
+    q = relayq.Queue(queue_name, r)
+    parent = q.enqueue({}).id
+    q.enqueue_many([relayq.NewJob(n, relayq.JobOptions(depends_on=[parent])) for n in range(3)])
+    assert sample(render(r), "relayq_queue_depth", state="waiting", queue=queue_name) == 3
+    job = q.claim(1)[0]
+    q.ack(job.id, job.lease)
+    assert sample(render(r), "relayq_queue_depth", state="waiting", queue=queue_name) == 0

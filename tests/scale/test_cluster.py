@@ -100,6 +100,16 @@ def exercise_every_script(q: Queue[Any]) -> None:
     now_ms = int(time.time() * 1000)
     assert q.restore([RestoredJob(f"{now_ms}000001", "ready", 0, '{"back": 1}', None, 0, 3,
                                   now_ms)]) == ["ok"]
+    # workflows: a child in another queue (another slot) and one in this queue
+    q.resume()
+    other = Queue(q.name + "-wf", q.redis)
+    parent = q.enqueue({"p": 1}).id
+    child = other.enqueue({"c": 1}, depends_on=[parent]).id  # enqueue_deps there, link here
+    assert q.enqueue({"s": 1}, depends_on=[parent]).state == "waiting"  # enqueue_deps here
+    (p,) = [j for j in q.claim(100) if j.id == parent]
+    q.ack(p.id, p.lease, "done")  # the fact for `child` goes to this queue's outbox
+    q.move_workflow_facts()  # deps_apply there, outbox_done here
+    assert other.get(child).state == "ready"
 
 
 def test_every_script_stays_in_its_queue_slot(isolated: Cluster,

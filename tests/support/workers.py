@@ -37,20 +37,33 @@ def record(payload: Any) -> Any:
 class WorkerProcesses:
     def __init__(self, count: int, url: str, queues: list[str], directory: Path, *,
                  concurrency: int = 4, visibility_s: float = 3.0,
-                 extra: list[str] | None = None) -> None:
+                 extra: list[str] | None = None,
+                 app: str = "tests.support.workers:recording_app") -> None:
         self.directory = directory
         self.procs: list[subprocess.Popen[bytes]] = []
         args = [sys.executable, "-m", "relayq.worker.cli", "--redis", url,
-                "--app", "tests.support.workers:recording_app", "--concurrency", str(concurrency),
+                "--app", app, "--concurrency", str(concurrency),
                 "--visibility", str(visibility_s), "--grace", "5", "--log-level", "warning",
                 *[a for q in queues for a in ("--queue", q)], *(extra or [])]
-        for i in range(count):
-            env = {**os.environ, RECORD_ENV: str(directory / f"worker-{i}.ran"),
-                   "PYTHONPATH": str(REPO)}
-            with open(directory / f"worker-{i}.log", "wb") as log:
-                self.procs.append(subprocess.Popen(args, cwd=REPO, env=env, stdout=log,
-                                                   stderr=subprocess.STDOUT,
-                                                   start_new_session=True))
+        self.args = args
+        for _ in range(count):
+            self.add()
+
+    def add(self) -> subprocess.Popen[bytes]:
+        """Starts one more worker process (its own record and log files)."""
+        i = len(self.procs)
+        env = {**os.environ, RECORD_ENV: str(self.directory / f"worker-{i}.ran"),
+               "PYTHONPATH": str(REPO)}
+        with open(self.directory / f"worker-{i}.log", "wb") as log:
+            proc = subprocess.Popen(self.args, cwd=REPO, env=env, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, index: int) -> None:
+        """SIGKILL one worker process (no drain, no release: its leases must expire)."""
+        os.killpg(self.procs[index].pid, signal.SIGKILL)
+        self.procs[index].wait(10)
 
     def executions(self) -> Counter[str]:
         """How many times each job id ran, over every worker."""
@@ -60,7 +73,7 @@ class WorkerProcesses:
         return runs
 
     def alive(self) -> bool:
-        return all(p.poll() is None for p in self.procs)
+        return all(p.poll() is None for p in self.procs if p.returncode != -signal.SIGKILL)
 
     def logs(self) -> str:
         return "\n".join(p.read_text()[-3000:] for p in sorted(self.directory.glob("*.log")))

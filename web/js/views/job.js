@@ -1,13 +1,16 @@
 // Job lookup by id: every field of the job's JSON view (payload, result, error, timestamps,
 // progress) and its attempt history, refreshed when the job changes state or reports progress;
 // cancel (a running job by request: 202, then "cancel requested"), requeue or purge where its
-// state allows.
+// state allows. A job of a workflow also shows its parents and children with their states
+// (docs/workflows.md), as an indented list.
 
 import {api} from "../api.js";
 import {
   badge, errorEl, fmtJson, h, jobHref, keepingOpen, progressBar, queueHref, replace, tableBox,
   timeEl,
 } from "../dom.js";
+
+const GRAPH_LIMIT = 100;  // parents or children shown (and read) at most
 
 const TIMES = {created_at: "Created", run_at: "Due", started_at: "Started",
   finished_at: "Finished", lease_deadline: "Lease deadline"};
@@ -30,7 +33,7 @@ export function mount(root, ctx, {id}) {
 
   function actions(job) {
     const buttons = [];
-    if (job.state === "ready" || job.state === "scheduled") {
+    if (job.state === "ready" || job.state === "scheduled" || job.state === "waiting") {
       buttons.push(h("button", {type: "button", on: {click: () =>
         act(`Cancel job ${job.id}?`, () => api.cancelJob(job.id), `Cancelled ${job.id}`)}},
       "Cancel"));
@@ -58,11 +61,49 @@ export function mount(root, ctx, {id}) {
     return [h("dt", {}, label), h("dd", {}, ...value)];
   }
 
-  function render(job) {
-    keepingOpen(details, () => show(job));
+  function render(job, states) {
+    keepingOpen(details, () => show(job, states));
   }
 
-  function show(job) {
+  /** The states of the job's parents and children (the first GRAPH_LIMIT of each), by id;
+   * "expired" for one that is gone. */
+  async function related(job) {
+    const ids = [...(job.depends_on ?? []).slice(0, GRAPH_LIMIT),
+      ...(job.children ?? []).slice(0, GRAPH_LIMIT)];
+    const states = new Map();
+    await Promise.all(ids.map(async (other) => {
+      try {
+        states.set(other, (await api.getJob(other)).state);
+      } catch (err) {
+        if (err.status !== 404) throw err;
+        states.set(other, "expired");
+      }
+    }));
+    return states;
+  }
+
+  /** Parents, then this job, then its children, each with its state: an indented list. */
+  function graph(job, states) {
+    const parents = job.depends_on ?? [];
+    const children = job.children ?? [];
+    if (!parents.length && !children.length) return [];
+    const item = (other) => h("li", {dataset: {job: other}},
+      h("a", {href: jobHref(other)}, other), " ", badge(states.get(other) ?? "unknown"));
+    const more = (ids) => ids.length > GRAPH_LIMIT
+      ? [h("li", {class: "empty"}, `and ${ids.length - GRAPH_LIMIT} more`)] : [];
+    const list = (ids, name) => h("ul", {class: "graph", dataset: {graph: name}},
+      ids.slice(0, GRAPH_LIMIT).map(item), more(ids));
+    const self = h("li", {class: "graph-self"}, h("strong", {}, job.id), " ", badge(job.state),
+      job.on_parent_failure === "run" ? " (runs even if a parent fails)" : "",
+      children.length ? [h("div", {}, `Children (${children.length})`),
+        list(children, "children")] : []);
+    return [h("h3", {}, "Workflow"), h("ul", {class: "graph workflow"},
+      parents.length ? [h("li", {}, `Parents (${parents.length})`, list(parents, "parents"))]
+        : [],
+      self)];
+  }
+
+  function show(job, states) {
     replace(details,
       h("div", {class: "page-head"}, h("h2", {}, job.id), badge(job.state), actions(job)),
       h("dl", {class: "fields"},
@@ -83,6 +124,7 @@ export function mount(root, ctx, {id}) {
       h("h3", {}, "Result"), h("pre", {class: "json", dataset: {field: "result"}},
         fmtJson(job.result)),
       h("h3", {}, "Last error"), errorEl(job.last_error, {dataset: {field: "last_error"}}),
+      graph(job, states),
       h("h3", {}, "Attempt history"), history(job));
   }
 
@@ -112,7 +154,8 @@ export function mount(root, ctx, {id}) {
   async function load() {
     if (!id) return;
     try {
-      render(await api.getJob(id));
+      const job = await api.getJob(id);
+      render(job, await related(job));
     } catch (err) {
       if (err.status === 404 || err.status === 400) {
         replace(details, h("p", {class: "empty"}, err.status === 404

@@ -1,6 +1,6 @@
 // The jobs of a queue page, one tab per state (ready by priority, scheduled by due time,
-// running with worker, lease and progress), succeeded, dead), a page at a time, searchable by
-// id, type or error text; the running tab cancels a job (by request), the dead tab requeues or
+// waiting for parents, running with worker, lease and progress), succeeded, dead), a page at a
+// time, searchable by id, type or error text; the running tab cancels a job (by request), the dead tab requeues or
 // purges one job or all.
 
 import {api} from "../api.js";
@@ -27,6 +27,9 @@ const TABS = {
       time("Enqueued", "created_at")]},
   scheduled: {label: "Scheduled", order: "soonest due first",
     columns: [id, type, time("Due", "run_at"), attempts, error]},
+  waiting: {label: "Waiting", order: "oldest first: jobs waiting for their parents",
+    columns: [id, type, ["Parents", (job) => fmtNumber((job.depends_on ?? []).length), "num"],
+      time("Enqueued", "created_at")]},
   running: {label: "Running", order: "soonest lease deadline first",
     columns: [id, type, ["Worker", (job) => job.worker_id ?? "—"], time("Started", "started_at"),
       time("Lease until", "lease_deadline"), attempts,
