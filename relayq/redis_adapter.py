@@ -35,6 +35,11 @@ internals, and why relayq needs each:
   after a connection error, when they may already have run.
 - redis.asyncio's `ConnectionPool.connection_class` and `.connection_kwargs`, as for sync
   clients: `aio_client_like()` makes the database-0 client of the cluster probe.
+- redis.asyncio's `AbstractConnection.pack_command()` and redis-py's `HiredisRespSerializer`:
+  `aio_hiredis_packing()` makes a redis.asyncio client's connections pack commands with
+  hiredis, as redis-py's sync connections do when hiredis is installed (redis.asyncio packs in
+  Python: measured, 37% of relayq-server's GIL time on batches of 100 jobs over the event loop
+  path, 15% on single enqueues).
 """
 
 from __future__ import annotations
@@ -155,6 +160,30 @@ def reread_slot_map(client: RedisCluster) -> None:
     fails and re-reads it again."""
     with suppress(redis.RedisError, RedisClusterException):
         client.nodes_manager.initialize()
+
+
+_AIO_PACKING: dict[type, type] = {}
+
+
+def aio_hiredis_packing(client: AioRedis) -> None:
+    """Makes the connections `client`'s pool opens from now on pack commands with hiredis
+    (nothing when hiredis is not installed, or for a cluster client, whose nodes have pools of
+    their own)."""
+    from redis.connection import HIREDIS_AVAILABLE, HiredisRespSerializer
+
+    pool = getattr(client, "connection_pool", None)
+    if not HIREDIS_AVAILABLE or pool is None:
+        return
+    base = pool.connection_class
+    fast = _AIO_PACKING.get(base)
+    if fast is None:
+        serializer = HiredisRespSerializer()
+
+        def pack_command(self: Any, *args: Any) -> list[bytes]:
+            return serializer.pack(*args)
+
+        fast = _AIO_PACKING[base] = type(base.__name__, (base,), {"pack_command": pack_command})
+    pool.connection_class = fast
 
 
 async def aio_reread_slot_map(client: AioRedisCluster) -> None:

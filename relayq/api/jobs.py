@@ -42,6 +42,7 @@ from .body import (
     required_str,
 )
 from .bridge import CLIENT_DISCONNECTED
+from .native import Request, post
 from .security import requires
 from .services import services
 
@@ -68,13 +69,12 @@ def _enqueue_view(result: Any) -> dict[str, Any]:
     return {"id": result.id, "state": result.state, "duplicate": result.duplicate}
 
 
-@bp.post("/queues/<queue>/jobs")
-@requires("jobs:write")
-def enqueue(queue: str) -> Any:
-    q = services().queue(queue)
-    job = new_job(json_body(JOB_FIELDS, ("payload",)))
-    with tracing.incoming(request.headers):  # the caller's traceparent, if any
-        (result,) = q.enqueue_many([job])
+@post("/queues/<queue>/jobs", "jobs:write")
+async def enqueue(req: Request, queue: str) -> Any:
+    q = req.queue(queue)
+    job = new_job(req.json(JOB_FIELDS, ("payload",)))
+    with tracing.incoming(req.headers):  # the caller's traceparent, if any
+        (result,) = await q.enqueue_many([job])
     record_enqueued(q.name, 0 if result.duplicate else 1)
     return _enqueue_view(result), 200 if result.duplicate else 201
 
@@ -93,16 +93,15 @@ def list_jobs(queue: str) -> Any:
     return {"jobs": [job.to_dict() for job in jobs], "next_cursor": next_cursor}
 
 
-@bp.post("/queues/<queue>/jobs/batch")
-@requires("jobs:write")
-def enqueue_batch(queue: str) -> Any:
-    q = services().queue(queue)
-    items = json_body(("jobs",), ("jobs",))["jobs"]
+@post("/queues/<queue>/jobs/batch", "jobs:write")
+async def enqueue_batch(req: Request, queue: str) -> Any:
+    q = req.queue(queue)
+    items = req.json(("jobs",), ("jobs",))["jobs"]
     if not isinstance(items, list) or not 1 <= len(items) <= BATCH_LIMIT:
         raise InvalidArgument(f"jobs must be a list of 1 to {BATCH_LIMIT} jobs")
     jobs = [new_job(item, f"job {i + 1}") for i, item in enumerate(items)]
-    with tracing.incoming(request.headers):
-        results = q.enqueue_many(jobs)
+    with tracing.incoming(req.headers):
+        results = await q.enqueue_many(jobs)
     record_enqueued(q.name, sum(not r.duplicate for r in results))
     return {"jobs": [_enqueue_view(r) for r in results]}, 201
 
@@ -140,13 +139,12 @@ def _lease(body: dict[str, Any]) -> str:
     return required_str(body, "lease", MAX_LEASE_BYTES)
 
 
-@bp.post("/jobs/<job_id>/ack")
-@requires("jobs:work")
-def ack(job_id: str) -> Any:
-    q = _job_queue(job_id)
-    body = json_body(("lease", "result"), ("lease",))
+@post("/jobs/<job_id>/ack", "jobs:work")
+async def ack(req: Request, job_id: str) -> Any:
+    q = req.queue(parse_job_id(job_id)[0])
+    body = req.json(("lease", "result"), ("lease",))
     # cancelled: its cancel was requested while it ran, and the cancel wins (result kept)
-    return {"state": q.ack(job_id, _lease(body), body.get("result"))}
+    return {"state": await q.ack(job_id, _lease(body), body.get("result"))}
 
 
 @bp.post("/jobs/<job_id>/nack")

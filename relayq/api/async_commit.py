@@ -1,0 +1,156 @@
+"""Group commit on the event loop: the asyncio twin of relayq.api.group_commit, for the routes
+served natively (relayq.api.native). The rules are the same and the code that decides them is
+shared (group_commit.plan, resolve and spread): at most one round trip of a batcher in flight,
+and the work that arrived meanwhile goes out together in the next one; an idle server sends a
+request's work at once (the round starts on the loop's next turn, with whatever arrived in the
+same turn). Enqueues of one queue merge into one call, acks likewise; a merged call refused
+whole runs again call by call; a round that fails as a whole runs each call alone. Key lookups
+of a round are one HMGET, sent after their requests arrived (a revoked key is refused by the
+next request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+from .. import protocol, redis_adapter
+from ..aio import connection
+from ..aio.queue import Queue as AsyncQueue
+from ..keys import API_KEYS
+from ..protocol import Reads, Scripts
+from ..steps import Sleep
+from .group_commit import MAX_BATCH, plan, resolve, spread
+
+Item = TypeVar("Item")
+AsyncRedis = aioredis.Redis | RedisCluster
+
+
+class AsyncBatcher(Generic[Item]):
+    """Runs `flush(items)` for whatever work is waiting, one round at a time, on a task of its
+    own. `flush` answers one result or exception per item, in order."""
+
+    def __init__(self, flush: Callable[[list[Item]], Awaitable[list[Any]]],
+                 max_batch: int = MAX_BATCH) -> None:
+        self._flush = flush
+        self._max_batch = max_batch
+        self._waiting: list[tuple[Item, asyncio.Future[Any]]] = []
+        self._leading = False
+        self.rounds = 0
+        self.items = 0
+
+    async def submit(self, item: Item) -> Any:
+        """The result of `item`'s work, or its exception raised."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if not self._leading:
+            self._leading = True
+            asyncio.get_running_loop().create_task(self._lead())
+        return await future
+
+    async def _lead(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[:self._max_batch]
+                del self._waiting[:self._max_batch]
+                try:
+                    outcomes = await self._flush([item for item, _ in batch])
+                except BaseException as e:  # a bug in flush: every request of the round sees it
+                    outcomes = [e] * len(batch)
+                self.rounds += 1
+                self.items += len(batch)
+                for (_, future), outcome in zip(batch, outcomes):
+                    if future.done():  # its request was cancelled (the client went away)
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._leading = False
+
+
+class AsyncGroupCommit:
+    """The batchers of one server process's event loop: script calls and API key lookups, on
+    a redis.asyncio client made on first use (on the loop that uses it)."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self._url = redis_url
+        self._redis: AsyncRedis | None = None
+        self._connecting: asyncio.Lock | None = None
+        self.calls: AsyncBatcher[protocol.Call[Any]] = AsyncBatcher(self._run_calls)
+        self.keys: AsyncBatcher[str] = AsyncBatcher(self._lookup_keys)
+
+    async def redis(self) -> AsyncRedis:
+        if self._redis is None:
+            if self._connecting is None:
+                self._connecting = asyncio.Lock()
+            async with self._connecting:
+                if self._redis is None:
+                    client = await connection.connect(self._url)
+                    redis_adapter.aio_hiredis_packing(client)
+                    self._redis = client
+        return self._redis
+
+    async def aclose(self) -> None:
+        if self._redis is not None:
+            client, self._redis = self._redis, None
+            await client.aclose()
+
+    async def run(self, call: protocol.Call[Any]) -> Any:
+        """One script call, sharing its round trip with those of other requests."""
+        return await self.calls.submit(call)
+
+    async def lookup_key(self, key_id: str) -> str | None:
+        """The stored record of an API key (its JSON text), None when there is none."""
+        return await self.keys.submit(key_id)  # type: ignore[no-any-return]
+
+    async def _lookup_keys(self, key_ids: list[str]) -> list[Any]:
+        distinct = list(dict.fromkeys(key_ids))
+        try:
+            (values,) = await connection.read(await self.redis(),
+                                              [("HMGET", API_KEYS, *distinct)])
+        except Exception as e:
+            return [e] * len(key_ids)
+        return spread(key_ids, distinct, values)
+
+    async def _run_calls(self, calls: list[protocol.Call[Any]]) -> list[Any]:
+        if len(calls) == 1:
+            return [await self._alone(calls[0])]
+        groups, sent = plan(calls)
+        try:
+            replies = await connection.run_pipelined(await self.redis(), sent)
+        except Exception:  # the round failed as a whole: each call alone, with its own error
+            return [await self._alone(call) for call in calls]
+        outcomes, again = resolve(calls, groups, sent, replies)
+        for i in again:
+            outcomes[i] = await self._alone(calls[i])
+        return outcomes
+
+    async def _alone(self, call: protocol.Call[Any]) -> Any:
+        try:
+            return call.parse(await connection.run(await self.redis(), call))
+        except Exception as e:
+            return e
+
+
+class GroupedAsyncQueue(AsyncQueue[Any]):
+    """The event loop's Queue: its single script calls without a WAIT share round trips
+    (`commit`); every other step runs as relayq.aio.Queue runs it."""
+
+    def __init__(self, name: str, commit: AsyncGroupCommit, **options: Any) -> None:
+        super().__init__(name, None, **options)
+        self._commit = commit
+        self._owns = False
+
+    async def redis(self) -> AsyncRedis:
+        return await self._commit.redis()
+
+    async def _step(self, step: Scripts | Reads | Sleep) -> Any:
+        if type(step) is Scripts and step.wait is None and len(step.calls) == 1:
+            return [await self._commit.run(step.calls[0])]
+        return await super()._step(step)
