@@ -7,10 +7,10 @@ show in lists), `secret` is 256 random bits. Redis keeps one HASH field per key 
 the digest of the secret; the secret itself is never stored and is shown only once, at creation.
 Lookup is O(1) (HGET by id) and the digests are compared with `hmac.compare_digest`, also when
 the id is unknown (against a digest no secret has), so that a check takes the same time whether
-or not the id exists. The record is read on every request (only its parsed form is kept,
-by its text), so a revoked key is refused by the very next request
-(the server batches lookups of concurrent requests into one HMGET, each sent after its request
-arrived: relayq.api.group_commit).
+or not the id exists. The record is read on every request (only its parsed form is kept, by
+its text: `verify`), so a revoked key is refused by the very next request (the server batches
+lookups of concurrent requests into one HMGET, each sent after its request arrived:
+relayq.api.group_commit).
 
 Who may manage keys, through the API (one rule, `check_manage`, for creating and revoking): a key
 may only create or revoke keys whose every scope it holds itself (`admin` holds them all), so a

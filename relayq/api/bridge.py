@@ -13,7 +13,7 @@ app runs:
   on threads of their own, so waiting requests can never take the threads of enqueues. A lane
   that has no thread free (ordinary requests: nor a place in its short queue) answers 503
   `server_busy` with Retry-After at once instead of queueing without bound.
-- **Native routes** (relayq.api.native: enqueue, a batch, settle, ack) run on the event loop
+- **Native routes** (relayq.api.native: enqueue, settle, ack) run on the event loop
   itself once their body is read: no thread, no Flask. They count as ordinary requests (the
   lane's cap of threads + queue in flight, beyond it 503 `server_busy`), though none waits
   for a thread.
@@ -93,6 +93,8 @@ class Bridge:
         # one thread beyond each cap, so that the request over it gets the app's own 503
         self.long_polls = Lane("long-poll", limits.long_polls + 1, 0)
         self.streams = Lane("events", limits.event_streams + 1, 0)
+        if native is not None:
+            native.offload = self.ordinary.pool  # large bodies of native routes are parsed there
         self.body_bytes = 0  # bodies read or being read now (event loop thread only)
         self.base_environ = {
             "wsgi.version": (1, 0), "wsgi.errors": sys.stderr, "wsgi.multithread": True,

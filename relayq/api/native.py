@@ -1,8 +1,10 @@
-"""Routes served on the event loop: the hot routes (enqueue, a batch, an HTTP worker's settle
-and ack) run in the RSGI bridge itself, as coroutines on relayq.aio's queue operations
+"""Routes served on the event loop: the hot routes (enqueue, an HTTP worker's settle and ack)
+run in the RSGI bridge itself, as coroutines on relayq.aio's queue operations
 (`QueueOps` through redis.asyncio) with an asyncio group commit (relayq.api.async_commit),
 without a thread hop and without Flask. Measured (docs/benchmarks.md): at 8 connections
-py-spy put 38% of a request's GIL time in the bridge's hand-off to a thread and 24% in Flask.
+py-spy put 38% of a request's GIL time in the bridge's hand-off to a thread and 24% in Flask;
+served here, a single enqueue costs the server ~200 us of CPU instead of ~900 us. Batches stay
+with Flask (jobs.enqueue_batch says why).
 
 A route is written once, in its resource module, with `@post(rule, scope)`:
 
@@ -21,11 +23,13 @@ relayq-server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -43,6 +47,7 @@ from .services import QUEUE_CACHE_SIZE, Services
 from .statuses import headers_of, status_of
 
 log = logging.getLogger("relayq.server")
+INLINE_JSON_BYTES = 64 * 1024  # larger bodies are parsed off the event loop (Request.json)
 Handler = Callable[..., Awaitable[Any]]
 
 
@@ -99,13 +104,20 @@ class Request:
         self.address = address
         self.key: ApiKey | None = None
 
-    def json(self, allowed_fields: Collection[str], required: Collection[str] = ()
-             ) -> dict[str, Any]:
-        """The body as a JSON object with only `allowed_fields` (relayq.api.body.json_body)."""
-        limit = self.api.services.config.max_request_bytes
-        if self.length is not None and self.length > limit:
-            raise PayloadTooLarge(f"request body is over the limit of {limit} bytes")
-        body = parse_json(self.body, self.api.services.config.max_json_values)
+    async def json(self, allowed_fields: Collection[str], required: Collection[str] = ()
+                   ) -> dict[str, Any]:
+        """The body as a JSON object with only `allowed_fields` (relayq.api.body.json_body). A
+        body over INLINE_JSON_BYTES is parsed on a thread of the ordinary lane, so that the
+        event loop goes on serving the process's other requests meanwhile."""
+        config = self.api.services.config
+        if self.length is not None and self.length > config.max_request_bytes:
+            raise PayloadTooLarge(f"request body is over the limit of {config.max_request_bytes}"
+                                  " bytes")
+        if len(self.body) > INLINE_JSON_BYTES and self.api.offload is not None:
+            body = await asyncio.get_running_loop().run_in_executor(
+                self.api.offload, parse_json, self.body, config.max_json_values)
+        else:
+            body = parse_json(self.body, config.max_json_values)
         return check_fields(body, allowed_fields, required)
 
     def queue(self, name: str) -> GroupedAsyncQueue:
@@ -121,6 +133,7 @@ class NativeApi:
         self.commit = AsyncGroupCommit(services.config.redis_url)
         self.queue = lru_cache(maxsize=QUEUE_CACHE_SIZE)(self._make_queue)
         self.proxies = services.config.behind_proxy
+        self.offload: Executor | None = None  # the bridge's threads for large bodies
 
     def _make_queue(self, name: str) -> GroupedAsyncQueue:
         return GroupedAsyncQueue(name, self.commit,

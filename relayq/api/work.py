@@ -80,7 +80,7 @@ async def settle(req: Request, queue: str) -> Any:
     """Records `outcomes` (ack, nack or release of jobs this caller holds) and claims up to
     `claim` jobs, in one round trip to Redis: a status per outcome, in order."""
     q = req.queue(queue)
-    body = req.json(("outcomes", "claim", "visibility_ms", "worker_id"))
+    body = await req.json(("outcomes", "claim", "visibility_ms", "worker_id"))
     outcomes = [_outcome(item, f"outcome {i + 1}")
                 for i, item in enumerate(_items(body, "outcomes", False))]
     count = optional_int(body, "claim", 0, MAX_HTTP_CLAIM_COUNT, 0)

@@ -11,7 +11,7 @@ import relayq
 from relayq import InvalidArgument
 from relayq.api.async_commit import AsyncGroupCommit, GroupedAsyncQueue
 from relayq.auth import KeyStore
-from relayq.results import NewJob
+from relayq.results import NewJob, Outcome
 from tests.api.test_group_commit import evalsha_calls
 
 
@@ -82,3 +82,30 @@ def test_a_flushed_script_cache_and_a_closed_connection_cost_no_answer(
     results = asyncio.run(scenario())
     q = relayq.Queue(queue_name, redis_url)
     assert [q.get(res.id).payload["n"] for res in results] == [1, 2, 3, 4, 5]
+
+
+def test_an_operation_of_several_calls_keeps_its_order_in_a_shared_round(
+        r: Any, redis_url: str, queue_name: str) -> None:
+    """settle's ack then claim go in one round with other requests' enqueues, in order and
+    unmerged: the ack lands before the claim, which finds the jobs enqueued meanwhile."""
+    async def scenario() -> tuple[Any, list[Any], int]:
+        commit = AsyncGroupCommit(redis_url)
+        q = GroupedAsyncQueue(queue_name, commit)
+        try:
+            await q.enqueue({"n": 0})
+            (held,) = await q.claim(1)
+            rounds = commit.calls.rounds
+            settled, *enqueued = await asyncio.gather(
+                q.settle([Outcome(held.id, held.lease or "", "ack")], 5),
+                *(q.enqueue({"n": n}) for n in (1, 2)))
+            return settled, enqueued, commit.calls.rounds - rounds
+        finally:
+            await commit.aclose()
+
+    (statuses, claimed), enqueued, rounds = asyncio.run(scenario())
+    assert statuses == ["ok"] and rounds <= 2
+    q = relayq.Queue(queue_name, r)
+    assert q.stats().totals["succeeded"] == 1
+    # the claim ran after the ack in its round; the enqueues of the same round may come first
+    assert {job.payload["n"] for job in claimed} <= {1, 2}
+    assert all(q.get(e.id).state in ("ready", "running") for e in enqueued)
