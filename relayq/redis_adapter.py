@@ -41,8 +41,8 @@ internals, and why relayq needs each:
   Python: measured in relayq-server's event loop, 7% of the GIL time of single enqueues, 37%
   of batches of 100 jobs).
 - redis.asyncio's `AbstractConnection.connect()`, `.disconnect()`, `.is_connected`,
-  `._reader` (its StreamReader: `at_eof()` once the server closed the socket),
-  `.send_packed_command(check_health=False)`, `.pack_commands()` and
+  `._reader` (its StreamReader: `at_eof()` once the server closed the socket), `._writer`
+  (its StreamWriter: `writelines()`, `drain()`), `.pack_commands()` and
   `.read_response(timeout=math.inf)`: `aio_commands()` talks on a connection a batcher of
   relayq-server keeps (relayq.api.async_commit), as `commands()` does for threads: no pool
   checkout, no retry wrapper, one deadline for a round's replies instead of a timer per reply
@@ -187,10 +187,12 @@ async def aio_commands(conn: Any, batch: Sequence[Sequence[Any]]) -> list[Any]:
     if not conn.is_connected or conn._reader.at_eof():
         await conn.disconnect()
         await conn.connect()
+    replies: list[Any] = []
     try:
-        await conn.send_packed_command(conn.pack_commands(batch), check_health=False)
-        replies: list[Any] = []
         async with asyncio.timeout(conn.socket_timeout):
+            # written here, not by send_packed_command, whose asyncio.wait_for makes a task
+            conn._writer.writelines(conn.pack_commands(batch))
+            await conn._writer.drain()
             for _ in batch:
                 try:
                     replies.append(await conn.read_response(timeout=math.inf))
@@ -199,7 +201,9 @@ async def aio_commands(conn: Any, batch: Sequence[Sequence[Any]]) -> list[Any]:
     except BaseException as e:
         await conn.disconnect()
         if isinstance(e, TimeoutError):
-            raise redis.TimeoutError("timed out reading from Redis") from None
+            raise redis.TimeoutError("timed out talking to Redis") from None
+        if isinstance(e, OSError):
+            raise redis.ConnectionError(f"error while writing to Redis: {e}") from None
         raise
     return replies
 

@@ -47,6 +47,7 @@ from .services import QUEUE_CACHE_SIZE, Services
 from .statuses import headers_of, status_of
 
 log = logging.getLogger("relayq.server")
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 INLINE_JSON_BYTES = 64 * 1024  # larger bodies are parsed off the event loop (Request.json)
 Handler = Callable[..., Awaitable[Any]]
 
@@ -160,7 +161,7 @@ class NativeApi:
             await self._authenticate(req, route.scope)
             view = await route.handler(req, **params)
             content, status = view if isinstance(view, tuple) else (view, 200)
-            reply = status, JSON_HEADERS, json.dumps(content, separators=(",", ":")).encode()
+            reply = status, JSON_HEADERS, _ENCODER.encode(content).encode()
         except RelayqError as e:
             status = status_of(e)
             if status >= 500:

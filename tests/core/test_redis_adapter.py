@@ -232,7 +232,7 @@ def test_commands_on_a_kept_asyncio_connection(server: RedisProcess) -> None:
             await conn.disconnect()
             await client.aclose()
 
-    with relied_on("redis.asyncio AbstractConnection.send_packed_command / read_response / "
+    with relied_on("redis.asyncio AbstractConnection._writer / read_response / "
                    "_reader.at_eof()"):
         first, second, seen = asyncio.run(scenario())
         assert first[0] == "OK" and isinstance(first[1], redis.ResponseError) and first[2] == 2
