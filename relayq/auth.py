@@ -7,9 +7,10 @@ show in lists), `secret` is 256 random bits. Redis keeps one HASH field per key 
 the digest of the secret; the secret itself is never stored and is shown only once, at creation.
 Lookup is O(1) (HGET by id) and the digests are compared with `hmac.compare_digest`, also when
 the id is unknown (against a digest no secret has), so that a check takes the same time whether
-or not the id exists. Nothing is cached, so a revoked key is refused by the very next request
-(the server batches lookups of concurrent requests into one HMGET, each sent after its request
-arrived: relayq.api.group_commit).
+or not the id exists. The record is read on every request (only its parsed form is kept, by
+its text: `verify`), so a revoked key is refused by the very next request (the server batches
+lookups of concurrent requests into one HMGET, each sent after its request arrived:
+relayq.api.group_commit).
 
 Who may manage keys, through the API (one rule, `check_manage`, for creating and revoking): a key
 may only create or revoke keys whose every scope it holds itself (`admin` holds them all), so a
@@ -49,6 +50,7 @@ KEY_FORMAT = re.compile(r"rq_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 KEY_ID = re.compile(r"[0-9a-f]{16}")
 SESSION_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 NO_DIGEST = "0" * 64  # compared against when the id is unknown (no secret hashes to it)
+PARSED_KEYS = 1024  # stored records a KeyStore keeps parsed (verify): bounded memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class KeyStore:
         shares the round trip with other requests: relayq.api.group_commit)."""
         self.redis = redis
         self._lookup = lookup or self._hget
+        self._parsed: dict[str, tuple[str, str, ApiKey]] = {}
 
     def create(self, name: str, scopes: Iterable[str], *,
                by: ApiKey | None = None) -> tuple[ApiKey, str]:
@@ -169,17 +172,30 @@ class KeyStore:
     def authenticate(self, key: str) -> ApiKey:
         """The stored key that `key` (the full ``rq_<id>_<secret>`` string) proves; Unauthorized
         when it is malformed, unknown or revoked, or its secret does not match."""
-        match = KEY_FORMAT.fullmatch(key)
-        if match is None:
-            raise Unauthorized("malformed API key")
-        key_id, secret = match.groups()
-        text = self._lookup(key_id)
+        key_id, secret = parse_key(key)
+        return self.verify(key_id, secret, self._lookup(key_id))
+
+    def verify(self, key_id: str, secret: str, text: str | None) -> ApiKey:
+        """The key whose stored record (`text`, just read; None: there is none) `secret`
+        proves; Unauthorized otherwise. The parsed record is remembered by its text (`_parsed`),
+        so the next request of the same key skips the JSON; the record is still read from Redis
+        every time and the secret's digest compared every time, so a revoked key is refused at
+        once."""
+        parsed = self._parsed.get(key_id) if text is not None else None
+        if parsed is not None and parsed[0] == text:
+            if not hmac.compare_digest(parsed[1], _digest(secret)):
+                raise Unauthorized("unknown or revoked API key")
+            return parsed[2]
         # The same work for an unknown id as for a wrong secret: hash, then compare two digests
         # of equal length in constant time. Nothing depends on the id beyond the O(1) lookup.
         stored = NO_DIGEST if text is None else json.loads(text)["sha256"]
         if not hmac.compare_digest(stored, _digest(secret)) or text is None:
             raise Unauthorized("unknown or revoked API key")
-        return self._record(key_id, text)
+        key = self._record(key_id, text)
+        if len(self._parsed) >= PARSED_KEYS:
+            self._parsed.clear()
+        self._parsed[key_id] = (text, stored, key)
+        return key
 
     def _hget(self, key_id: str) -> str | None:
         with redis_errors():
@@ -225,6 +241,14 @@ class KeyStore:
     def _record(key_id: str, text: str) -> ApiKey:
         record = json.loads(text)
         return ApiKey(key_id, record["name"], tuple(record["scopes"]), int(record["created_at"]))
+
+
+def parse_key(key: str) -> tuple[str, str]:
+    """The id and secret of a full ``rq_<id>_<secret>`` key; Unauthorized when malformed."""
+    match = KEY_FORMAT.fullmatch(key)
+    if match is None:
+        raise Unauthorized("malformed API key")
+    return match[1], match[2]
 
 
 def check_manage(holder: ApiKey, scopes: Iterable[str], verb: str) -> None:

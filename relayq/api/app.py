@@ -36,6 +36,7 @@ from . import (
     workers,
 )
 from .headers import security_headers
+from .native import add_rules
 from .security import authenticate, current_key
 from .services import ServerConfig, Services
 from .statuses import headers_of, status_of
@@ -76,6 +77,7 @@ def create_app(config: ServerConfig | None = None) -> Flask:
             app.wsgi_app, x_for=config.behind_proxy, x_proto=config.behind_proxy)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    add_rules(app)  # the routes the bridge serves on its event loop (relayq.api.native)
     app.before_request(_start_timer)
     app.before_request(authenticate)
     app.after_request(_log_request)

@@ -13,6 +13,10 @@ app runs:
   on threads of their own, so waiting requests can never take the threads of enqueues. A lane
   that has no thread free (ordinary requests: nor a place in its short queue) answers 503
   `server_busy` with Retry-After at once instead of queueing without bound.
+- **Native routes** (relayq.api.native: enqueue, settle, ack) run on the event loop
+  itself once their body is read: no thread, no Flask. They count as ordinary requests (the
+  lane's cap of threads + queue in flight, beyond it 503 `server_busy`), though none waits
+  for a thread.
 - A long poll learns that its client hung up through ``environ[CLIENT_DISCONNECTED]()``.
 
 Connections themselves (how many, the header read deadline) are granian's: see relayq.api.cli.
@@ -35,6 +39,8 @@ from .headers import API_HEADERS
 CLIENT_DISCONNECTED = "relayq.client_disconnected"
 RETRY_AFTER_S = 1
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Reply = tuple[int, list[tuple[str, str]], bytes]
+JSON_HEADERS = [("Content-Type", "application/json"), *API_HEADERS.items()]
 
 
 @dataclass(frozen=True)
@@ -50,17 +56,17 @@ class Limits:
     body_timeout_s: float = 10.0
 
 
-def _error(status: int, code: str, message: str,
-           extra: tuple[tuple[str, str], ...] = ()) -> tuple[int, list[tuple[str, str]], bytes]:
+def error_reply(status: int, code: str, message: str,
+                extra: Iterable[tuple[str, str]] = ()) -> Reply:
+    """An error reply of the API: its JSON, the API's headers and `extra` ones."""
     body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    headers = [("Content-Type", "application/json"), *API_HEADERS.items(), *extra]
-    return status, headers, body
+    return status, [*JSON_HEADERS, *extra], body
 
 
-BUSY = _error(503, "server_busy", "the server has no room for this request now: retry later",
-              (("Retry-After", str(RETRY_AFTER_S)),))
-TIMEOUT = _error(408, "request_timeout", "the request body did not arrive in time",
-                 (("Connection", "close"),))
+BUSY = error_reply(503, "server_busy", "the server has no room for this request now: retry "
+                   "later", (("Retry-After", str(RETRY_AFTER_S)),))
+TIMEOUT = error_reply(408, "request_timeout", "the request body did not arrive in time",
+                      (("Connection", "close"),))
 
 
 class Lane:
@@ -76,14 +82,19 @@ class Lane:
 class Bridge:
     """The RSGI application of one worker process, around the WSGI `app`."""
 
-    def __init__(self, app: WsgiApp, limits: Limits, on_stop: Callable[[], None]) -> None:
+    def __init__(self, app: WsgiApp, limits: Limits, on_stop: Callable[[], None],
+                 native: Any = None) -> None:
+        """`native`: the routes served on the event loop (relayq.api.native.NativeApi)."""
         self.app = app
+        self.native = native
         self.limits = limits
         self.on_stop = on_stop
         self.ordinary = Lane("http", limits.threads, limits.queue)
         # one thread beyond each cap, so that the request over it gets the app's own 503
         self.long_polls = Lane("long-poll", limits.long_polls + 1, 0)
         self.streams = Lane("events", limits.event_streams + 1, 0)
+        if native is not None:
+            native.offload = self.ordinary.pool  # large bodies of native routes are parsed there
         self.body_bytes = 0  # bodies read or being read now (event loop thread only)
         self.base_environ = {
             "wsgi.version": (1, 0), "wsgi.errors": sys.stderr, "wsgi.multithread": True,
@@ -128,9 +139,16 @@ class Bridge:
                         length = len(body)
                         if length > self.limits.max_request_bytes:
                             body = b""
-            lane = self._lane(method, scope.path, body)
+            found = self.native.match(method, scope.path) if self.native is not None else None
+            lane = self.ordinary if found is not None else self._lane(method, scope.path, body)
             if lane.busy >= lane.limit:
                 return _respond(proto, BUSY)
+            if found is not None:  # served here, on the event loop, within the lane's cap
+                lane.busy += 1
+                try:
+                    return _respond(proto, await self.native.serve(*found, scope, body, length))
+                finally:
+                    lane.busy -= 1
             environ = self._environ(scope, headers, body, length)
             lane.busy += 1
             try:

@@ -201,6 +201,7 @@ def worker_app(config: ServerConfig, limits: Limits, log_level: str, log_format:
     """Runs in each worker process: its own app, Redis connections and threads. `stopping`
     (set by the main process on SIGTERM) ends its long polls and event streams at once."""
     from .app import create_app  # here: the main process never builds an app
+    from .native import NativeApi
 
     setup_logging(log_level, log_format)
     tracing.configure_test_exporter("relayq-server")
@@ -221,7 +222,7 @@ def worker_app(config: ServerConfig, limits: Limits, log_level: str, log_format:
         stop_logging()
 
     threading.Thread(target=stop_waiting, name="relayq-stop", daemon=True).start()
-    return Bridge(app, limits, stopped)
+    return Bridge(app, limits, stopped, NativeApi(services))
 
 
 def main(argv: list[str] | None = None) -> int:

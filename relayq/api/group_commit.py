@@ -148,31 +148,19 @@ class GroupCommit:
                     values = wire.call(self.redis, "HMGET", API_KEYS, *distinct)
         except Exception as e:
             return [e] * len(key_ids)
-        found = dict(zip(distinct, values))
-        return [found[k] for k in key_ids]
+        return spread(key_ids, distinct, values)
 
     def _run_calls(self, calls: list[protocol.Call[Any]]) -> list[Any]:
         if len(calls) == 1:
             return [self._alone(calls[0])]
-        groups = protocol.group_mergeable(calls, BATCH_LIMIT)
-        sent = [protocol.merge_calls([calls[i] for i in g]) if len(g) > 1 else calls[g[0]]
-                for g in groups]
+        groups, sent = plan(calls)
         try:
             replies = scripts.run_pipelined(self.redis, sent)
         except Exception:  # the round failed as a whole: each call alone, with its own error
             return [self._alone(call) for call in calls]
-        outcomes: list[Any] = [None] * len(calls)
-        for group, call, reply in zip(groups, sent, replies):
-            parsed = _each(call, reply)
-            if len(group) == 1:
-                outcomes[group[0]] = parsed
-            elif isinstance(parsed, BaseException):  # refused whole: nothing was written
-                for i in group:
-                    outcomes[i] = self._alone(calls[i])
-            else:
-                for i, results in zip(group, protocol.split_merged(
-                        [calls[i] for i in group], parsed)):
-                    outcomes[i] = results
+        outcomes, again = resolve(calls, groups, sent, replies)
+        for i in again:
+            outcomes[i] = self._alone(calls[i])
         return outcomes
 
     def _alone(self, call: protocol.Call[Any]) -> Any:
@@ -180,6 +168,42 @@ class GroupCommit:
             return protocol.run(self.redis, call)
         except Exception as e:
             return e
+
+
+def spread(key_ids: list[str], distinct: list[str], values: list[Any]) -> list[Any]:
+    """The value of each of `key_ids`, from those of its `distinct` ids."""
+    found = dict(zip(distinct, values))
+    return [found[k] for k in key_ids]
+
+
+def plan(calls: list[protocol.Call[Any]]
+         ) -> tuple[list[list[int]], list[protocol.Call[Any]]]:
+    """The calls of a round as sent: groups of mergeable calls (indexes into `calls`), and one
+    call per group (their merge, or the call alone)."""
+    groups = protocol.group_mergeable(calls, BATCH_LIMIT)
+    sent = [protocol.merge_calls([calls[i] for i in g]) if len(g) > 1 else calls[g[0]]
+            for g in groups]
+    return groups, sent
+
+
+def resolve(calls: list[protocol.Call[Any]], groups: list[list[int]],
+            sent: list[protocol.Call[Any]], replies: list[Any]) -> tuple[list[Any], list[int]]:
+    """Each call's outcome (a result or an exception) from the replies to `sent`, and the
+    indexes of the calls to run again alone: those of a merged call refused whole (it wrote
+    nothing), so that each gets its own answer."""
+    outcomes: list[Any] = [None] * len(calls)
+    again: list[int] = []
+    for group, call, reply in zip(groups, sent, replies):
+        parsed = _each(call, reply)
+        if len(group) == 1:
+            outcomes[group[0]] = parsed
+        elif isinstance(parsed, BaseException):
+            again.extend(group)
+        else:
+            for i, results in zip(group, protocol.split_merged([calls[i] for i in group],
+                                                               parsed)):
+                outcomes[i] = results
+    return outcomes, again
 
 
 class GroupedQueue(Queue[Any]):

@@ -42,6 +42,7 @@ from .body import (
     required_str,
 )
 from .bridge import CLIENT_DISCONNECTED
+from .native import Request, post
 from .security import requires
 from .services import services
 
@@ -69,13 +70,12 @@ def _enqueue_view(result: Any) -> dict[str, Any]:
     return {"id": result.id, "state": result.state, "duplicate": result.duplicate}
 
 
-@bp.post("/queues/<queue>/jobs")
-@requires("jobs:write")
-def enqueue(queue: str) -> Any:
-    q = services().queue(queue)
-    job = new_job(json_body(JOB_FIELDS, ("payload",)))
-    with tracing.incoming(request.headers):  # the caller's traceparent, if any
-        (result,) = q.enqueue_many([job])
+@post("/queues/<queue>/jobs", "jobs:write")
+async def enqueue(req: Request, queue: str) -> Any:
+    q = req.queue(queue)
+    job = new_job(await req.json(JOB_FIELDS, ("payload",)))
+    with tracing.incoming(req.headers):  # the caller's traceparent, if any
+        (result,) = await q.enqueue_many([job])
     record_enqueued(q.name, 0 if result.duplicate else 1)
     return _enqueue_view(result), 200 if result.duplicate else 201
 
@@ -97,6 +97,9 @@ def list_jobs(queue: str) -> Any:
 @bp.post("/queues/<queue>/jobs/batch")
 @requires("jobs:write")
 def enqueue_batch(queue: str) -> Any:
+    """Served by Flask on a request thread, not on the event loop (relayq.api.native): measured,
+    a batch of 100 costs the same CPU either way (~3.4 ms, the jobs' JSON and Redis encoding),
+    and on the loop a large batch would hold every other request of its process meanwhile."""
     q = services().queue(queue)
     items = json_body(("jobs",), ("jobs",))["jobs"]
     if not isinstance(items, list) or not 1 <= len(items) <= BATCH_LIMIT:
@@ -141,13 +144,12 @@ def _lease(body: dict[str, Any]) -> str:
     return required_str(body, "lease", MAX_LEASE_BYTES)
 
 
-@bp.post("/jobs/<job_id>/ack")
-@requires("jobs:work")
-def ack(job_id: str) -> Any:
-    q = _job_queue(job_id)
-    body = json_body(("lease", "result"), ("lease",))
+@post("/jobs/<job_id>/ack", "jobs:work")
+async def ack(req: Request, job_id: str) -> Any:
+    q = req.queue(parse_job_id(job_id)[0])
+    body = await req.json(("lease", "result"), ("lease",))
     # cancelled: its cancel was requested while it ran, and the cancel wins (result kept)
-    return {"state": q.ack(job_id, _lease(body), body.get("result"))}
+    return {"state": await q.ack(job_id, _lease(body), body.get("result"))}
 
 
 @bp.post("/jobs/<job_id>/nack")

@@ -21,6 +21,7 @@ from flask import current_app, g, request
 from ..auth import ADMIN, ApiKey
 from ..errors import Forbidden, Unauthorized
 from ..logs import log_event
+from ..throttle import AuthThrottle
 from .services import services
 
 log = logging.getLogger("relayq.server")
@@ -49,7 +50,11 @@ def session_cookie(view: View) -> View:
 
 def bearer_key() -> str:
     """The key of the request's one `Authorization: Bearer` header; Unauthorized otherwise."""
-    values = request.headers.getlist("Authorization")
+    return bearer_of(request.headers.getlist("Authorization"))
+
+
+def bearer_of(values: list[str]) -> str:
+    """The key of one `Authorization: Bearer` header, given the values of every such header."""
     if not values:
         raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <key>'")
     if len(values) > 1:
@@ -80,12 +85,22 @@ def authenticate() -> None:
         else:
             key = s.api_keys.authenticate(bearer_key())
     except Unauthorized:
-        if s.auth_throttle.failed(address):
-            log_event(log, logging.WARNING, "auth.throttled", address=address)
+        refused(s.auth_throttle, address)
         raise
+    g.api_key = allowed(key, scope)
+
+
+def refused(throttle: AuthThrottle, address: str) -> None:
+    """Counts a failed authentication from `address` (logged when it starts the throttle)."""
+    if throttle.failed(address):
+        log_event(log, logging.WARNING, "auth.throttled", address=address)
+
+
+def allowed(key: ApiKey, scope: str) -> ApiKey:
+    """`key` if it holds `scope`; Forbidden otherwise."""
     if not key.allows(scope):
         raise Forbidden(f"this API key lacks the scope {scope!r}")
-    g.api_key = key
+    return key
 
 
 def current_key() -> ApiKey | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from ..codec import dumps
 from ..errors import InvalidArgument
@@ -31,6 +31,7 @@ from ..options import check_int
 from ..results import Outcome
 from ..rfc3339 import format_ms
 from .body import check_fields, json_body, optional, optional_int, required_str
+from .native import Request, post
 from .security import requires
 from .services import services
 
@@ -74,22 +75,21 @@ def _outcome(item: Any, what: str) -> Outcome:
                    retry=optional(fields, "retry", bool, True), delay_ms=delay_ms)
 
 
-@bp.post("/queues/<queue>/settle")
-@requires("jobs:work")
-def settle(queue: str) -> Any:
+@post("/queues/<queue>/settle", "jobs:work")
+async def settle(req: Request, queue: str) -> Any:
     """Records `outcomes` (ack, nack or release of jobs this caller holds) and claims up to
     `claim` jobs, in one round trip to Redis: a status per outcome, in order."""
-    q = services().queue(queue)
-    body = json_body(("outcomes", "claim", "visibility_ms", "worker_id"))
+    q = req.queue(queue)
+    body = await req.json(("outcomes", "claim", "visibility_ms", "worker_id"))
     outcomes = [_outcome(item, f"outcome {i + 1}")
                 for i, item in enumerate(_items(body, "outcomes", False))]
     count = optional_int(body, "claim", 0, MAX_HTTP_CLAIM_COUNT, 0)
     visibility_ms = optional_int(body, "visibility_ms", 1, MAX_VISIBILITY_MS,
                                  DEFAULT_VISIBILITY_MS)
     worker_id = (required_str(body, "worker_id", MAX_WORKER_ID_BYTES) if "worker_id" in body
-                 else f"http:{request.remote_addr}")
-    statuses, claimed = q.settle(outcomes, count, visibility_ms=visibility_ms,
-                                 worker_id=worker_id)
+                 else f"http:{req.address}")
+    statuses, claimed = await q.settle(outcomes, count, visibility_ms=visibility_ms,
+                                       worker_id=worker_id)
     view: dict[str, Any] = {"statuses": statuses, "jobs": [], "claim_status": None,
                             "retry_in_ms": None}
     if claimed is not None:

@@ -189,6 +189,56 @@ def test_an_asyncio_client_like_another_on_database_0(server: RedisProcess) -> N
         assert asyncio.run(scenario())[:2] == (3, 0)
 
 
+def test_an_asyncio_client_packs_commands_with_hiredis(server: RedisProcess) -> None:
+    async def scenario() -> tuple[Any, Any, list[bytes], type]:
+        client = await relayq.aio.connect(server.url)
+        try:
+            redis_adapter.aio_hiredis_packing(client)
+            await client.set("adapter:packed", "é 1")  # a connection made after: hiredis packs
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.get("adapter:packed").strlen("adapter:packed")
+                replies = await pipe.execute()
+            conn = client.connection_pool.make_connection()
+            return (await client.get("adapter:packed"), replies,
+                    conn.pack_command("SET", "k", 1), type(conn).__mro__[1])
+        finally:
+            await client.aclose()
+
+    with relied_on("redis.asyncio AbstractConnection.pack_command / HiredisRespSerializer"):
+        value, replies, packed, base = asyncio.run(scenario())
+        assert value == "é 1" and replies == ["é 1", 4]
+        assert packed == [b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n"]
+        assert base is redis.asyncio.Connection
+
+
+def test_commands_on_a_kept_asyncio_connection(server: RedisProcess) -> None:
+    """aio_commands: replies in order with error replies in place, on a connection outside the
+    pool; one the server closed is replaced before use; nothing unread is left behind."""
+    async def scenario() -> tuple[list[Any], list[Any], list[int]]:
+        client = await relayq.aio.connect(server.url)
+        conn = redis_adapter.aio_new_connection(client)
+        try:
+            first = await redis_adapter.aio_commands(
+                conn, [("SET", "adapter:kept", "1"), ("HGET", "adapter:kept", "f"),
+                       ("INCR", "adapter:kept")])
+            await client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            await asyncio.sleep(0.05)  # the loop sees the EOF
+            second = await redis_adapter.aio_commands(conn, [("GET", "adapter:kept")])
+            name = f"kept-{id(conn)}"
+            await redis_adapter.aio_commands(conn, [("CLIENT", "SETNAME", name)])
+            listed = [c["name"] for c in await client.client_list()]
+            return first, second, [listed.count(name)]
+        finally:
+            await conn.disconnect()
+            await client.aclose()
+
+    with relied_on("redis.asyncio AbstractConnection._writer / read_response / "
+                   "_reader.at_eof()"):
+        first, second, seen = asyncio.run(scenario())
+        assert first[0] == "OK" and isinstance(first[1], redis.ResponseError) and first[2] == 2
+        assert second == ["2"] and seen == [1]
+
+
 def test_asyncio_cluster_slot_map_reread_and_commands_on_one_node(cluster: Cluster) -> None:
     node = redis.Redis(port=cluster.nodes[0].port, decode_responses=True)
     script = "return redis.call('SET', KEYS[1], ARGV[1])"
