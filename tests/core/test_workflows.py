@@ -295,3 +295,16 @@ def test_a_parent_that_ends_between_the_enqueue_and_its_link(r: Any, q: relayq.Q
     assert q.get(doomed).state == "cancelled"
     assert q.get(doomed).last_error == f"parent {bad} ended dead"
     assert not r.exists(q.keys.prefix + "linking")
+
+
+def test_parent_results_are_bounded_by_the_payload_limit(q: relayq.Queue[Any]) -> None:
+    """The results a child keeps are at most the queue's max_payload_bytes together: one that
+    would go over is left out (the parent keeps it)."""
+    q.configure(max_payload_bytes=100)
+    a, b = q.enqueue(1).id, q.enqueue(2).id
+    child = q.enqueue(3, depends_on=[a, b]).id
+    run_one(q, "x" * 60)  # 62 bytes of JSON: kept
+    run_one(q, "y" * 60)  # 124 in all: over 100, left out
+    job = q.get(child)
+    assert job.state == "ready" and job.parent_results == {a: "x" * 60}
+    assert q.get(b).result == "y" * 60
