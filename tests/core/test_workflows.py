@@ -308,3 +308,10 @@ def test_parent_results_are_bounded_by_the_payload_limit(q: relayq.Queue[Any]) -
     job = q.get(child)
     assert job.state == "ready" and job.parent_results == {a: "x" * 60}
     assert q.get(b).result == "y" * 60
+
+
+def test_a_parent_that_succeeded_without_a_result_is_listed_with_none(q: relayq.Queue[Any]) -> None:
+    a = q.enqueue(1).id
+    child = q.enqueue(2, depends_on=[a]).id
+    run_one(q)  # acked with no result
+    assert q.get(child).parent_results == {a: None}
