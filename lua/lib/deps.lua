@@ -82,13 +82,12 @@ local function deps_lib()
     local pending = deps.deps_key(prefix, id)
     if redis.call('SREM', pending, parent) == 0 then return nil end
     if outcome == 'succeeded' then
-      if result ~= nil and result ~= '' then
-        local kept = (tonumber(f[6]) or 0) + #result
-        -- parent results are bounded, together, by the queue's payload limit; beyond it a
-        -- parent's result is left out (the child can still read it from the parent)
-        if kept <= config(prefix).max_payload_bytes then
-          redis.call('HSET', job_key, 'R:' .. parent, result, 'rb', kept)
-        end
+      if result == nil or result == '' then result = 'null' end -- it succeeded with no result
+      local kept = (tonumber(f[6]) or 0) + #result
+      -- parent results are bounded, together, by the queue's payload limit; beyond it a
+      -- parent's result is left out (the child can still read it from the parent)
+      if kept <= config(prefix).max_payload_bytes then
+        redis.call('HSET', job_key, 'R:' .. parent, result, 'rb', kept)
       end
     elseif f[2] ~= 'run' then
       redis.call('DEL', pending)

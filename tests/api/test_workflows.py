@@ -170,4 +170,18 @@ def test_the_server_moves_facts_across_queues_without_any_worker(api: Api, q: Qu
         message="relayq-server's fact mover to release the child",
     )
     assert q.get(child).parent_results == {parent: "done"}
-    assert not q.redis.exists(other.keys.prefix + "outbox")
+    # the mover drops the facts it applied just after applying them
+    wait_until(lambda: not q.redis.exists(other.keys.prefix + "outbox"), timeout=10,
+               message="the applied fact to leave the outbox")
+
+
+def test_a_child_claimed_over_http_carries_its_parents_results(api: Api, q: Queue) -> None:
+    """relayq-worker --server gets current_job().parent_results from the claim's JSON."""
+    parent = q.enqueue(1).id
+    child = q.enqueue(2, depends_on=[parent]).id
+    finish(q, {"made": True})
+    reply = api.call("POST", f"/api/queues/{q.name}/claim", {"worker_id": "w"})
+    assert reply.status == 200, reply
+    (job,) = reply.body["jobs"]
+    assert job["id"] == child and job["parent_results"] == {parent: {"made": True}}
+    assert job["depends_on"] == [parent]

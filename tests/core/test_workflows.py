@@ -264,9 +264,54 @@ def test_finished_graphs_leave_no_key_behind(r: Any, q: relayq.Queue[Any]) -> No
     while True:
         for queue in (q, p):
             queue.reap()  # trims the succeeded and dead indexes
-        left = {k.split(":", 2)[2] for queue in (q, p)
-                for k in r.scan_iter(match=queue.keys.prefix + "*")}
+        left = {
+            k.split(":", 2)[2]
+            for queue in (q, p)
+            for k in r.scan_iter(match=queue.keys.prefix + "*")
+        }
         if left <= fixed or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert left <= fixed, sorted(left - fixed)
+
+
+def test_a_parent_that_ends_between_the_enqueue_and_its_link(r: Any, q: relayq.Queue[Any]) -> None:
+    """The race of creating a child in another slot: the parent ends after the child's
+    enqueue script made it waiting but before link.lua listed it under the parent. link
+    (atomic with the parent's end) then answers the end itself, and the child gets it."""
+    from relayq import workflows
+
+    p = other(r)
+    ok, bad = p.enqueue("ok").id, p.enqueue("bad", max_attempts=1).id
+    call = workflows._enqueue_call(q.name, ["1", *JobOptions().script_args(), "", ok, ""])
+    child = q._drive(iter_op(call))[0].id
+    call = workflows._enqueue_call(q.name, ["2", *JobOptions().script_args(), "", bad, ""])
+    doomed = q._drive(iter_op(call))[0].id
+    run_one(p, {"v": 1})  # both parents end while their children are not linked yet
+    run_one(p, fail=True)
+    assert not r.exists(p.keys.prefix + "outbox")  # no child was listed: no fact was sent
+    assert q._drive(workflows.relink(q.name, older_than_ms=0)) == 2
+    assert q.get(child).state == "ready" and q.get(child).parent_results == {ok: {"v": 1}}
+    assert q.get(doomed).state == "cancelled"
+    assert q.get(doomed).last_error == f"parent {bad} ended dead"
+    assert not r.exists(q.keys.prefix + "linking")
+
+
+def test_parent_results_are_bounded_by_the_payload_limit(q: relayq.Queue[Any]) -> None:
+    """The results a child keeps are at most the queue's max_payload_bytes together: one that
+    would go over is left out (the parent keeps it)."""
+    q.configure(max_payload_bytes=100)
+    a, b = q.enqueue(1).id, q.enqueue(2).id
+    child = q.enqueue(3, depends_on=[a, b]).id
+    run_one(q, "x" * 60)  # 62 bytes of JSON: kept
+    run_one(q, "y" * 60)  # 124 in all: over 100, left out
+    job = q.get(child)
+    assert job.state == "ready" and job.parent_results == {a: "x" * 60}
+    assert q.get(b).result == "y" * 60
+
+
+def test_a_parent_that_succeeded_without_a_result_is_listed_with_none(q: relayq.Queue[Any]) -> None:
+    a = q.enqueue(1).id
+    child = q.enqueue(2, depends_on=[a]).id
+    run_one(q)  # acked with no result
+    assert q.get(child).parent_results == {a: None}

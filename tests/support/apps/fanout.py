@@ -36,5 +36,7 @@ def total(payload: Any) -> Any:
     _record()
     results = (current_job().parent_results or {}).values()
     # parents are parts (a number each) or totals below this one (a fan-in of fan-ins)
-    return {"parts": sum(r["parts"] if isinstance(r, dict) else 1 for r in results),
-            "sum": sum(r["sum"] if isinstance(r, dict) else r for r in results)}
+    return {
+        "parts": sum(r["parts"] if isinstance(r, dict) else 1 for r in results),
+        "sum": sum(r["sum"] if isinstance(r, dict) else r for r in results),
+    }
