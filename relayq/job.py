@@ -105,6 +105,8 @@ class Job(Generic[T]):
     # A job made by a periodic schedule: its id and the tick (epoch ms) the job is for.
     schedule_id: str | None = None
     tick_at: int | None = None
+    # Its group (fair queues, docs/fair-queues.md); None when it has none.
+    group: str | None = None
 
     @classmethod
     def from_hash(cls, queue: str, local_id: str, h: dict[str, str], decode: Any) -> Job[Any]:
@@ -138,6 +140,7 @@ class Job(Generic[T]):
             json.loads(info) if (info := get("pi")) else None,
             get("sc"),
             int(tick) if tick else None,
+            get("g"),
         )
 
     def to_dict(self, encode_payload: Any = None, with_lease: bool = False) -> dict[str, Any]:
@@ -170,6 +173,7 @@ class Job(Generic[T]):
             "progress_info": self.progress_info,
             "schedule_id": self.schedule_id,
             "tick_at": format_ms(self.tick_at),
+            "group": self.group,
         }
         if with_lease:
             view["lease"] = self.lease

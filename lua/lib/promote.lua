@@ -10,10 +10,10 @@ local function promote_due(prefix, queue, scheduled_key, prios_key, now, limit)
   local moved = {}
   for _, id in ipairs(due) do
     local job_key = prefix .. 'job:' .. id
-    local fields = redis.call('HMGET', job_key, 's', 'pr')
+    local fields = redis.call('HMGET', job_key, 's', 'pr', 'g')
     if fields[1] then -- a hash that is gone (deleted by hand) is only dropped from the index
       redis.call('HSET', job_key, 's', 'ready')
-      push_ready(prefix, prios_key, id, fields[2] or '0', false)
+      push_ready(prefix, prios_key, id, fields[2] or '0', false, fields[3])
       moved[#moved + 1] = id
     end
   end

@@ -36,6 +36,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-attempts", type=int, help="attempts before the dead-letter queue")
     p.add_argument("--idempotency-key", help="enqueue at most once per key (within its TTL)")
     p.add_argument("--timeout-ms", type=int, help="a run that lasts longer fails")
+    p.add_argument("--group", help="its group (fair queues: a tenant id, say)")
     add_server_args(p)
     p.set_defaults(handler=enqueue)
 
@@ -76,7 +77,7 @@ def register(subparsers: Any) -> None:
 
 def enqueue(args: argparse.Namespace) -> int:
     options = {name: getattr(args, name) for name in (
-        "type", "delay_ms", "max_attempts", "idempotency_key", "timeout_ms")
+        "type", "delay_ms", "max_attempts", "idempotency_key", "timeout_ms", "group")
         if getattr(args, name) is not None}
     if args.run_at is not None:
         options["run_at"] = parse_ms(args.run_at, "--run-at")  # refused here, before a request
