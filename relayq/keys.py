@@ -111,6 +111,7 @@ class QueueKeys:
     __slots__ = (
         "prefix", "meta", "prios", "scheduled", "running", "dead", "succeeded", "totals",
         "seq", "leases", "wake", "events", "log", "schedules", "due_schedules", "groups",
+        "gparked",
     )
 
     def __init__(self, queue: str) -> None:
@@ -131,6 +132,7 @@ class QueueKeys:
         self.schedules = p + "schedules"
         self.due_schedules = p + "due_schedules"
         self.groups = p + "groups"
+        self.gparked = p + "gparked"
 
     def job(self, local_id: str) -> str:
         return f"{self.prefix}job:{local_id}"

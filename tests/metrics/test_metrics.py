@@ -268,3 +268,17 @@ def test_serve_worker_metrics_reports_a_busy_port() -> None:
         with pytest.raises(RelayqError, match="cannot serve metrics"):
             metrics.serve_worker_metrics(f"127.0.0.1:{s.getsockname()[1]}",
                                          "redis://127.0.0.1:1/0", [])
+
+
+def test_group_gauges_count_groups_and_never_name_them(r: Any, queue_name: str) -> None:
+    """Fair queues: groups with ready jobs, at their limit, throttled; no group is a label."""
+    q = relayq.Queue(queue_name, r)
+    q.configure(group_max_running=1)
+    q.set_group_limits("slow", max_running=0, rate=0.001, burst=1)  # its bucket holds it
+    for group in ("a", "a", "b", "b", "slow", "slow", "c"):
+        q.enqueue({}, group=group)
+    q.claim(10)  # a and b at their limit, slow out of tokens, c drained
+    text = render(r)
+    for state, expected in (("ready", 3), ("limited", 2), ("throttled", 1)):
+        assert sample(text, "relayq_queue_groups", queue=queue_name, state=state) == expected
+    assert 'group="' not in text and '"slow"' not in text
