@@ -20,8 +20,11 @@ QUEUE_LIMIT = 9
 
 
 def test_limits_hold_under_8_competing_workers_with_kills(
-    r: Any, queue_name: str, redis_url: str, workers: list[Any]
-) -> None:  # noqa: F811
+    r: Any,
+    queue_name: str,
+    redis_url: str,
+    workers: list[Any],  # noqa: F811 (the fixture imported above)
+) -> None:
     q = relayq.Queue(queue_name, r)
     q.configure(max_running=QUEUE_LIMIT, group_max_running=2)
     q.set_group_limits("big", max_running=4)
