@@ -29,11 +29,11 @@ def test_limits_hold_under_8_competing_workers_with_kills(
     q.configure(max_running=QUEUE_LIMIT, group_max_running=2)
     q.set_group_limits("big", max_running=4)
     jobs = [
-        NewJob({"sleep_ms": 40}, JobOptions(group=g))
+        NewJob({"sleep_ms": 150}, JobOptions(group=g))
         for g in LIMITS
         for _ in range(40 if g == "big" else 15)
     ]
-    jobs += [NewJob({"sleep_ms": 40}) for _ in range(10)]
+    jobs += [NewJob({"sleep_ms": 150}) for _ in range(10)]
     group_of = {
         res.id: job.options.group for res, job in zip(q.enqueue_many(jobs), jobs, strict=True)
     }
@@ -44,10 +44,13 @@ def test_limits_hold_under_8_competing_workers_with_kills(
         timeout=30,
         message="the workers to fill the queue's slots",
     )
-    for victim in workers[:3]:  # mid-job: they hold slots that only the reaper gives back
+    holders = {int(j.worker_id.split(":")[1]) for j in q.jobs("running", 100)[0]}
+    victims = [p for p in workers if p.pid in holders][:3]
+    assert victims, holders
+    for victim in victims:  # mid-job: they hold slots that only the reaper gives back
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(10)
-    workers += [start_worker(redis_url, q.name, *options) for _ in range(3)]
+    workers += [start_worker(redis_url, q.name, *options) for _ in victims]
     wait_until(lambda: q.stats().succeeded == len(jobs), timeout=90, message="every job to succeed")
     peak, total_peak = peak_running(q, group_of)
     print(
