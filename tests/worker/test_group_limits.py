@@ -63,3 +63,30 @@ def test_limits_hold_under_8_competing_workers_with_kills(
     assert q.stats().totals["reaped"] >= 1  # the kills took running jobs with them
     running = {g.group: g.running for g in q.groups(100).groups}
     assert set(running.values()) <= {0}  # every slot given back
+
+
+def test_a_late_small_tenant_is_served_at_once_under_a_limit_of_2(
+    r: Any,
+    queue_name: str,
+    redis_url: str,
+    workers: list[Any],  # noqa: F811 (the fixture imported above)
+) -> None:
+    """The issue's scenario, small (scripts/fair_queues.py runs it with 100,000 jobs): 2,000
+    jobs of tenant A, then 10 of tenant B; B's all succeed while A has done a small part of
+    its jobs, and neither tenant ever runs more than 2 at once with 2 workers of 8 threads."""
+    q = relayq.Queue(queue_name, r)
+    q.configure(group_max_running=2)
+    a = [NewJob({"sleep_ms": 20}, JobOptions(group="A")) for _ in range(2000)]
+    group_of = {res.id: "A" for res in q.enqueue_many(a)}
+    b_ids = [q.enqueue({"sleep_ms": 20}, group="B").id for _ in range(10)]
+    group_of.update((i, "B") for i in b_ids)
+    workers += [start_worker(redis_url, q.name, "--concurrency", "8") for _ in range(2)]
+    wait_until(
+        lambda: all(q.get(i).state == "succeeded" for i in b_ids),
+        timeout=30,
+        message="tenant B's jobs to succeed",
+    )
+    done_a = q.stats().succeeded - 10
+    assert done_a < 200, done_a  # FIFO would have run all 2,000 of A first
+    peak, _ = peak_running(q, group_of)
+    assert peak["A"] == 2 and peak["B"] == 2, peak
