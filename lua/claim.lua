@@ -66,7 +66,12 @@ local grouped, max_running = meta[6] == '1', tonumber(meta[7])
 
 local now = now_ms()
 -- writes below (promotion is part of every claim, whatever it answers)
-promote_due(prefix, queue, scheduled_key, prios_key, now, PROMOTE_PER_CLAIM)
+local _, promoted_grouped = promote_due(prefix, queue, scheduled_key, prios_key, now,
+  PROMOTE_PER_CLAIM)
+if promoted_grouped then -- grouped jobs became ready (the queue's first, maybe): read again
+  local m = redis.call('HMGET', meta_key, 'grouped', 'gready')
+  grouped, meta[8] = m[1] == '1', m[2]
+end
 
 if redis.call('EXISTS', prios_key) == 0 and not (grouped and (tonumber(meta[8]) or 0) > 0) then
   return {'empty', next_due_in(scheduled_key, now)}

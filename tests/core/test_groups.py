@@ -261,3 +261,16 @@ def test_the_ready_listing_shows_grouped_jobs_after_the_others(q: relayq.Queue) 
     first, cursor = q.jobs("ready", 2)
     rest, end = q.jobs("ready", 10, cursor)
     assert [j.id for j in first + rest] == listed and end is None
+
+
+def test_a_queues_first_grouped_job_may_come_by_promotion(r: Any, q: relayq.Queue) -> None:
+    """The claim that promotes a queue's first grouped job hands it out at once."""
+    job_id = q.enqueue(1, group="a", delay_ms=50).id
+    due = q.get(job_id).run_at
+
+    def redis_ms() -> int:
+        seconds, micros = r.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    wait_until(lambda: redis_ms() > due, timeout=5, interval=0.01, message="the due time")
+    assert [j.id for j in q.claim(1)] == [job_id]
