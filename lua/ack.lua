@@ -30,6 +30,7 @@
 --@include lib/history.lua
 --@include lib/events.lua
 --@include lib/deps.lua
+--@include lib/groups.lua
 
 local bad_keys = keys_problem(4, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -49,16 +50,17 @@ for a = 4, #ARGV, 3 do
 end
 
 local now = now_ms()
-local config = read_config(meta_key, {'succeeded_ttl_ms'})
+local config = read_config(meta_key, {'succeeded_ttl_ms', 'max_running'})
 -- writes below (each job's fence is checked just before its own write)
-local reply, done, indexed, cancelled, parents = {'ok'}, {}, {}, {}, {}
+local reply, done, indexed, cancelled, parents, ended = {'ok'}, {}, {}, {}, {}, {}
 local now_str = ms_str(now)
 for a = 4, #ARGV, 3 do
   local id, lease, result = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local job_key = prefix .. 'job:' .. id
-  local status, state, same_holder, has_history, cancel_requested, has_children =
+  local status, state, same_holder, has_history, cancel_requested, has_children, group =
     check_lease(job_key, lease)
   if status == 'ok' then
+    ended[#ended + 1] = group
     finish(job_key, cancel_requested and 'cancelled' or 'succeeded', now,
       config.succeeded_ttl_ms, result ~= '' and {'res', result} or nil,
       has_history and history_key(prefix, id) or nil)
@@ -88,6 +90,7 @@ if #cancelled > 0 then
   redis.call('ZREM', running_key, unpack(cancelled))
   redis.call('HINCRBY', totals_key, 'cancelled', #cancelled)
 end
+slots_freed(prefix, ended, config.max_running) -- fair queues (lib/groups.lua)
 emit(prefix, queue, 'succeeded', done)
 emit(prefix, queue, 'cancelled', cancelled)
 for _, p in ipairs(parents) do deps_lib().finished(prefix, queue, p[1], p[2], p[3], now) end

@@ -41,7 +41,7 @@ local prefix, queue = ARGV[1], ARGV[2]
 local id, err = str_arg(ARGV[3], 'job id', MAX_JOB_ID_DIGITS)
 if not id then return {'invalid_argument', err} end
 local job_key = prefix .. 'job:' .. id
-local job = redis.call('HMGET', job_key, 's', 'pr', 'cr', 'ch')
+local job = redis.call('HMGET', job_key, 's', 'pr', 'cr', 'ch', 'g')
 local state = job[1]
 if not state then return {'not_found'} end
 if state == 'running' then
@@ -60,7 +60,7 @@ local now = now_ms()
 local config = read_config(meta_key, {'succeeded_ttl_ms'})
 -- writes below
 if state == 'ready' then
-  remove_ready(prefix, prios_key, id, job[2] or '0')
+  remove_ready(prefix, prios_key, id, job[2] or '0', job[5])
 elseif state == 'waiting' then -- workflows: it no longer waits on its parents
   redis.call('ZREM', prefix .. 'waiting', id)
   redis.call('DEL', deps_lib().deps_key(prefix, id))

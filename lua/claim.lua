@@ -4,8 +4,12 @@
 -- jobs (a delay is honoured with no promoter running). Honours pause and the token-bucket rate
 -- limit (rate jobs/s refilled continuously, at most burst tokens). Claiming takes the highest
 -- priority first, FIFO within one: O(log 256) to find the priority, O(1) per job popped.
+-- Fair queues (lib/groups.lua): `max_running` caps the queue's running jobs; once the queue has
+-- seen a group, its groups (and the jobs without one, as one member) are served in round robin,
+-- each within its own concurrency limit and token bucket: O(log groups) per job.
 --
--- KEYS[1] relayq:{<q>}:meta       HASH  paused, rate, burst, tokens, tokens_at
+-- KEYS[1] relayq:{<q>}:meta       HASH  paused, rate, burst, tokens, tokens_at, grouped,
+--                                       max_running, gready
 -- KEYS[2] relayq:{<q>}:prios      ZSET  priorities with a non-empty ready list
 -- KEYS[3] relayq:{<q>}:scheduled  ZSET  job id by due time (ms)
 -- KEYS[4] relayq:{<q>}:running    ZSET  job id by lease deadline (ms)
@@ -23,7 +27,8 @@
 --        claim, as flat name, value pairs in which a name may repeat: the last value wins
 --    or  {'empty', next_due_in_ms}      nothing ready; -1 when nothing is scheduled either
 --    or  {'paused'}
---    or  {'throttled', retry_after_ms}  jobs are ready but the rate limit has no token
+--    or  {'throttled', retry_after_ms}  jobs are ready but the rate limit has no token (the
+--                                       queue's, or every group's that has ready jobs)
 --    or  {'invalid_argument', message}
 
 --@include lib/clock.lua
@@ -32,6 +37,7 @@
 --@include lib/wake.lua
 --@include lib/events.lua
 --@include lib/promote.lua
+--@include lib/groups.lua
 
 local bad_keys = keys_problem(7, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -53,15 +59,26 @@ if #nonce > MAX_LEASE_NONCE_BYTES then
   return {'invalid_argument', 'lease nonce must be at most ' .. MAX_LEASE_NONCE_BYTES .. ' bytes'}
 end
 
-local meta = redis.call('HMGET', meta_key, 'paused', 'rate', 'burst', 'tokens', 'tokens_at')
+local meta = redis.call('HMGET', meta_key, 'paused', 'rate', 'burst', 'tokens', 'tokens_at',
+  'grouped', 'max_running', 'gready')
 if meta[1] == '1' then return {'paused'} end
+local grouped, max_running = meta[6] == '1', tonumber(meta[7])
 
 local now = now_ms()
 -- writes below (promotion is part of every claim, whatever it answers)
-promote_due(prefix, queue, scheduled_key, prios_key, now, PROMOTE_PER_CLAIM)
+local _, promoted_grouped = promote_due(prefix, queue, scheduled_key, prios_key, now,
+  PROMOTE_PER_CLAIM)
+if promoted_grouped then -- grouped jobs became ready (the queue's first, maybe): read again
+  local m = redis.call('HMGET', meta_key, 'grouped', 'gready')
+  grouped, meta[8] = m[1] == '1', m[2]
+end
 
-if redis.call('EXISTS', prios_key) == 0 then
+if redis.call('EXISTS', prios_key) == 0 and not (grouped and (tonumber(meta[8]) or 0) > 0) then
   return {'empty', next_due_in(scheduled_key, now)}
+end
+if max_running and max_running > 0 then -- fair queues: the queue's concurrency limit
+  count = math.min(count, max_running - redis.call('ZCARD', running_key))
+  if count <= 0 then return {'empty', next_due_in(scheduled_key, now)} end
 end
 
 -- Token bucket: refill by elapsed time, spend one token per job handed out.
@@ -77,7 +94,14 @@ if rate then
   count = math.min(count, math.floor(tokens))
 end
 
-local ids = pop_ready(prefix, prios_key, count)
+local ids, _, group_throttled
+if grouped then
+  ids, _, group_throttled = fair().claim(prefix, count, now,
+    function(k) return pop_ready(prefix, prios_key, k) end)
+  if group_throttled then return {'throttled', group_throttled} end
+else
+  ids = pop_ready(prefix, prios_key, count)
+end
 if #ids == 0 then return {'empty', next_due_in(scheduled_key, now)} end
 local deadline = ms_str(now + visibility)
 local started = ms_str(now)
@@ -111,7 +135,9 @@ if rate then
   redis.call('HSET', meta_key, 'tokens', tostring(tokens - #claimed), 'tokens_at', ms_str(now))
 end
 -- Jobs left behind: pass the wake-up on to the next idle worker.
-if redis.call('EXISTS', prios_key) == 1 then wake(wake_key) end
+if redis.call('EXISTS', prios_key) == 1 or (grouped and fair().ring_busy(prefix)) then
+  wake(wake_key)
+end
 emit(prefix, queue, 'running', claimed)
 if #claimed == 0 then return {'empty', next_due_in(scheduled_key, now)} end
 return reply

@@ -14,10 +14,11 @@
 -- ARGV[1] key prefix relayq:{<q>}:  (job, ready and idem keys are built from it)
 -- ARGV[2] queue name (for events)
 -- ARGV[3] number of jobs N (1..BATCH_LIMIT)
--- ARGV[4 + 11*(i-1) ...] per job, 11 fields ('' = absent):
+-- ARGV[4 + 12*(i-1) ...] per job, 12 fields ('' = absent):
 --   payload (JSON text), type, priority (MIN_PRIORITY..MAX_PRIORITY), delay_ms (>= 0),
 --   run_at (epoch ms, at most MAX_DURATION_MS from now), max_attempts (1..MAX_ATTEMPTS),
 --   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms,
+--   group (fair queues: lib/groups.lua; stored as 'g' only when given),
 --   trace (a W3C traceparent, checked by relayq/tracing.py; stored as 'tp' only when given)
 --   (the limits are relayq/limits.py's, prepended by relayq/scripts.py)
 --

@@ -18,7 +18,7 @@
 -- ARGV[1] key prefix relayq:{<q>}:  (job, ready, idem, deps, children, waiting, linking keys)
 -- ARGV[2] queue name (for events)
 -- ARGV[3] number of jobs N (1..BATCH_LIMIT)
--- ARGV[4 + 13*(i-1) ...] per job, the 11 fields of enqueue.lua, then
+-- ARGV[4 + 14*(i-1) ...] per job, the 12 fields of enqueue.lua, then
 --   depends_on: parents, comma-separated, each a full job id '<queue>.<n>' or '@<k>' (job k of
 --     this call, k < i); '' = none; at most MAX_PARENTS
 --   on_parent_failure: '' or 'cancel' (the default) or 'run'

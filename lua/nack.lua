@@ -69,12 +69,13 @@ end
 
 local now = now_ms()
 local config = read_config(meta_key,
-  {'backoff_base_ms', 'backoff_cap_ms', 'dead_ttl_ms', 'succeeded_ttl_ms'})
-local job = redis.call('HMGET', job_key, 'a', 'ma', 'pr', 'bb', 'bc', 'w', 'st', 'ch')
+  {'backoff_base_ms', 'backoff_cap_ms', 'dead_ttl_ms', 'succeeded_ttl_ms', 'max_running'})
+local job = redis.call('HMGET', job_key, 'a', 'ma', 'pr', 'bb', 'bc', 'w', 'st', 'ch', 'g')
 local attempts, max_attempts = tonumber(job[1]) or 0, tonumber(job[2]) or 1
 
 -- writes below
 redis.call('ZREM', running_key, id)
+slots_freed(prefix, {job[9] or ''}, config.max_running) -- fair queues (lib/groups.lua)
 redis.call('HSET', job_key, 'err', error_text)
 local ended = ms_str(now)
 if cancel_requested then
@@ -106,7 +107,7 @@ end
 if delay == 0 then
   redis.call('HSET', job_key, 's', 'ready')
   redis.call('HDEL', job_key, 'r')
-  push_ready(prefix, prios_key, id, job[3] or '0', false)
+  push_ready(prefix, prios_key, id, job[3] or '0', false, job[9])
   if redis.call('HGET', meta_key, 'paused') ~= '1' then wake(wake_key) end
   emit(prefix, queue, 'ready', {id})
   return {'ok', 'ready', attempts, ''}

@@ -40,7 +40,7 @@ local limit, err = int_arg(ARGV[3], 'limit', 1, MAX_SWEEP_LIMIT)
 if not limit then return {'invalid_argument', err} end
 
 local now = now_ms()
-local config = read_config(meta_key, {'dead_ttl_ms', 'succeeded_ttl_ms'})
+local config = read_config(meta_key, {'dead_ttl_ms', 'succeeded_ttl_ms', 'max_running'})
 local expired = redis.call('ZRANGEBYSCORE', running_key, '-inf', '(' .. ms_str(now), 'LIMIT', 0, limit)
 
 -- writes below
@@ -48,13 +48,15 @@ trim_index(succeeded_key, now, config.succeeded_ttl_ms)
 trim_index(dead_key, now, config.dead_ttl_ms)
 if #expired == 0 then return {'ok', 0, 0, 0} end
 
-local requeued, died, cancelled = {}, {}, {}
+local requeued, died, cancelled, freed = {}, {}, {}, 0
 local ended = ms_str(now)
 for _, id in ipairs(expired) do
   local job_key = prefix .. 'job:' .. id
-  local job = redis.call('HMGET', job_key, 's', 'a', 'ma', 'pr', 'w', 'st', 'cr', 'ch')
+  local job = redis.call('HMGET', job_key, 's', 'a', 'ma', 'pr', 'w', 'st', 'cr', 'ch', 'g')
   if job[1] == 'running' then
     redis.call('HDEL', job_key, 'l')
+    slots_freed(prefix, {job[9] or ''}, 0) -- fair queues (lib/groups.lua); woken below
+    freed = freed + 1
     if job[7] == '1' then
       local lost = 'lease expired after a cancel request: worker lost'
       redis.call('HSET', job_key, 'err', lost)
@@ -75,7 +77,7 @@ for _, id in ipairs(expired) do
       redis.call('HSET', job_key, 's', 'ready', 'err', lost)
       redis.call('HDEL', job_key, 'pg', 'pi')
       record_attempt(prefix, id, job_key, job[5], job[6], ended, 'reaped', lost)
-      push_ready(prefix, prios_key, id, job[4] or '0', true)
+      push_ready(prefix, prios_key, id, job[4] or '0', true, job[9])
       requeued[#requeued + 1] = id
     end
   end
@@ -85,7 +87,10 @@ local reaped = #requeued + #died + #cancelled
 if reaped > 0 then redis.call('HINCRBY', totals_key, 'reaped', reaped) end
 if #died > 0 then redis.call('HINCRBY', totals_key, 'dead', #died) end
 if #cancelled > 0 then redis.call('HINCRBY', totals_key, 'cancelled', #cancelled) end
-if #requeued > 0 and redis.call('HGET', meta_key, 'paused') ~= '1' then wake(wake_key) end
+if (#requeued > 0 or (freed > 0 and config.max_running > 0))
+    and redis.call('HGET', meta_key, 'paused') ~= '1' then
+  wake(wake_key)
+end
 emit(prefix, queue, 'ready', requeued)
 emit(prefix, queue, 'dead', died)
 emit(prefix, queue, 'cancelled', cancelled)

@@ -41,7 +41,8 @@ local reply, released, cancelled, parents = {'ok'}, {}, {}, {}
 for a = 3, #ARGV, 2 do
   local id, lease = ARGV[a], ARGV[a + 1]
   local job_key = prefix .. 'job:' .. id
-  local status, _, _, _, cancel_requested, has_children = check_lease(job_key, lease)
+  local status, _, _, _, cancel_requested, has_children, group = check_lease(job_key, lease)
+  if status == 'ok' then slots_freed(prefix, {group}, 0) end -- fair queues (lib/groups.lua)
   if status == 'ok' and cancel_requested then
     local ttl = read_config(meta_key, {'succeeded_ttl_ms'}).succeeded_ttl_ms
     finish(job_key, 'cancelled', now_ms(), ttl, nil, history_key(prefix, id))
@@ -54,12 +55,14 @@ for a = 3, #ARGV, 2 do
     redis.call('HSET', job_key, 's', 'ready', 'a', math.max(0, attempts - 1))
     redis.call('HDEL', job_key, 'l', 'pg', 'pi')
     redis.call('ZREM', running_key, id)
-    push_ready(prefix, prios_key, id, redis.call('HGET', job_key, 'pr') or '0', true)
+    push_ready(prefix, prios_key, id, redis.call('HGET', job_key, 'pr') or '0', true, group)
     released[#released + 1] = id
   end
   reply[#reply + 1] = status
 end
-if #released > 0 and redis.call('HGET', meta_key, 'paused') ~= '1' then wake(wake_key) end
+if #released + #cancelled > 0 and redis.call('HGET', meta_key, 'paused') ~= '1' then
+  wake(wake_key)
+end
 if #cancelled > 0 then redis.call('HINCRBY', totals_key, 'cancelled', #cancelled) end
 emit(prefix, queue, 'ready', released)
 emit(prefix, queue, 'cancelled', cancelled)

@@ -41,7 +41,8 @@ for _, id in ipairs(ids) do
       redis.call('PERSIST', history_key(prefix, id))
       redis.call('HSET', job_key, 's', 'ready', 'a', 0)
       redis.call('HDEL', job_key, 'f', 'l', 'r')
-      push_ready(prefix, prios_key, id, redis.call('HGET', job_key, 'pr') or '0', false)
+      local job = redis.call('HMGET', job_key, 'pr', 'g')
+      push_ready(prefix, prios_key, id, job[1] or '0', false, job[2])
       requeued[#requeued + 1] = id
       status = 'ok'
     end

@@ -13,7 +13,8 @@
 --         {totals as HGETALL}, latency_ms}   rate, burst: '' when unlimited;
 --         latency_ms: the age of the oldest ready job, 0 when nothing is ready. A job is ready
 --         since its due time (run_at), or its creation when it has none; the oldest is found
---         among the heads of the ready lists (one per priority: O(priorities), like the count).
+--         among the heads of the ready lists (one per priority: O(priorities), like the count;
+--         the jobs of groups are counted, their age is not looked at).
 --    or  {'invalid_argument', message}  (wrong keys)
 
 --@include lib/clock.lua
@@ -26,9 +27,10 @@ if bad_keys then return {'invalid_argument', bad_keys} end
 local meta_key, prios_key, scheduled_key, running_key, dead_key, succeeded_key, totals_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix = ARGV[1]
-local meta = redis.call('HMGET', meta_key, 'paused', 'rate', 'burst')
+local meta = redis.call('HMGET', meta_key, 'paused', 'rate', 'burst', 'gready')
 
-local ready, oldest = 0, nil
+-- jobs with a group (fair queues, lib/groups.lua) are counted in meta's gready
+local ready, oldest = tonumber(meta[4]) or 0, nil
 for _, p in ipairs(redis.call('ZRANGE', prios_key, 0, -1)) do
   local key = ready_key(prefix, p)
   ready = ready + redis.call('LLEN', key)

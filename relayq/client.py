@@ -66,6 +66,7 @@ from .keys import check_queue_name
 from .limits import BATCH_LIMIT, DEFAULT_PAGE
 from .options import JobOptions, check_run_at, is_digits
 from .protocol import Heartbeat
+from .queue_groups import GroupsPage, groups_page_from_view
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 from .rfc3339 import format_ms, parse_ms, to_epoch_ms
 from .schedules import check_schedule_id
@@ -387,6 +388,23 @@ class ClientOps:
     def _clear_rate_limit(self, queue: str) -> ClientOp[None]:
         yield from self._data("DELETE", self._queue(queue) + "/rate-limit", repeatable=True)
 
+    # fair queues (relayq/queue_groups.py, relayq/api/groups.py)
+
+    def _groups(self, queue: str, limit: int, cursor: str | None) -> ClientOp[GroupsPage]:
+        fields = {"limit": str(limit), **({"cursor": cursor} if cursor is not None else {})}
+        view = yield from self._data("GET", self._queue(queue) + "/groups", repeatable=True,
+                                     fields=fields)
+        return groups_page_from_view(view)
+
+    def _group_limits(self, queue: str, group: str, limits: dict[str, Any] | None
+                      ) -> ClientOp[None]:
+        path = f"{self._queue(queue)}/groups/{quote(group, safe='')}/limits"
+        if limits is None:
+            yield from self._data("DELETE", path, repeatable=True)
+        else:
+            body = {k: v for k, v in limits.items() if v is not None}
+            yield from self._data("PUT", path, body, repeatable=True)
+
     def _jobs(self, queue: str, state: str, limit: int, cursor: str | None,
               search: str | None) -> ClientOp[tuple[list[Job[Any]], str | None]]:
         fields: dict[str, Any] = {"state": state, "limit": str(limit)}
@@ -668,6 +686,22 @@ class Client(ClientOps):
 
     def clear_rate_limit(self, queue: str) -> None:
         self._drive(self._clear_rate_limit(queue))
+
+    # -- fair queues (docs/fair-queues.md) ----------------------------------------------------
+
+    def groups(self, queue: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
+               ) -> GroupsPage:
+        """A page of the queue's groups, the largest backlog first (see Queue.groups)."""
+        return self._drive(self._groups(queue, limit, cursor))
+
+    def set_group_limits(self, queue: str, group: str, *, max_running: int | None = None,
+                         rate: float | None = None, burst: int | None = None) -> None:
+        """Gives `group` limits of its own (see Queue.set_group_limits)."""
+        self._drive(self._group_limits(queue, group, {"max_running": max_running, "rate": rate,
+                                                      "burst": burst}))
+
+    def clear_group_limits(self, queue: str, group: str) -> None:
+        self._drive(self._group_limits(queue, group, None))
 
     # -- periodic schedules (docs/periodic.md); each is its JSON view -----------------------
 

@@ -105,6 +105,8 @@ class Job(Generic[T]):
     # A job made by a periodic schedule: its id and the tick (epoch ms) the job is for.
     schedule_id: str | None = None
     tick_at: int | None = None
+    # Its group (fair queues, docs/fair-queues.md); None when it has none.
+    group: str | None = None
     # Workflows (docs/workflows.md): its parents (full ids), what it does when one fails
     # ('cancel' or 'run'), the results of its succeeded parents by id (None: no parents), and
     # its children (full ids; read by Queue.get only, else None).
@@ -145,6 +147,7 @@ class Job(Generic[T]):
             json.loads(info) if (info := get("pi")) else None,
             get("sc"),
             int(tick) if tick else None,
+            get("g"),
         )
         if (parents := get("dp")) is not None:  # a job of a workflow (lib/deps.lua)
             job.depends_on = parents.split(",")
@@ -183,6 +186,7 @@ class Job(Generic[T]):
             "progress_info": self.progress_info,
             "schedule_id": self.schedule_id,
             "tick_at": format_ms(self.tick_at),
+            "group": self.group,
         }
         if self.depends_on is not None:
             view["depends_on"] = self.depends_on

@@ -41,6 +41,17 @@ and every script touches one slot only. Field-level details are in docs/data-mod
 |                          |        | same script (lua/lib/events.lua): the     | near the      |
 |                          |        | queue's durable event log                 | event_log_max |
 |                          |        |                                           | setting)      |
+| relayq:{q}:gring         | LIST   | fair queues (lua/lib/groups.lua): the     | none          |
+|                          |        | round robin of groups that may be claimed |               |
+|                          |        | from ('' for the jobs without a group)    |               |
+| relayq:{q}:gparked       | ZSET   | groups held back: at their limit (+inf)   | none          |
+|                          |        | or throttled (score: next token, ms)      |               |
+| relayq:{q}:groups        | ZSET   | group -> ready count (ready, running or   | none          |
+|                          |        | limited groups): the listing              |               |
+| relayq:{q}:group:<g>     | HASH   | a group: running count, limits, bucket    | none; idle:   |
+|                          |        |                                           | bucket refill |
+| relayq:{q}:gprios:<g>    | ZSET   | priorities of the group's ready lists     | none          |
+| relayq:{q}:gready:<p>:<g>| LIST   | the group's ready jobs of priority p      | none          |
 | relayq:queues            | SET    | Queue on first use (all queue names)      | none          |
 | relayq:scheduled_queues  | SET    | Queue.schedule: queues that have had a    | none          |
 |                          |        | schedule (what relayq-server fires)       |               |
@@ -102,6 +113,7 @@ class QueueKeys:
     __slots__ = (
         "prefix", "meta", "prios", "scheduled", "running", "dead", "succeeded", "totals",
         "seq", "leases", "wake", "events", "log", "schedules", "due_schedules", "waiting",
+        "groups", "gparked",
     )
 
     def __init__(self, queue: str) -> None:
@@ -122,6 +134,8 @@ class QueueKeys:
         self.schedules = p + "schedules"
         self.due_schedules = p + "due_schedules"
         self.waiting = p + "waiting"  # workflows: lua/lib/deps.lua
+        self.groups = p + "groups"
+        self.gparked = p + "gparked"
 
     def job(self, local_id: str) -> str:
         return f"{self.prefix}job:{local_id}"
@@ -134,6 +148,12 @@ class QueueKeys:
 
     def schedule(self, schedule_id: str) -> str:
         return f"{self.prefix}schedule:{schedule_id}"
+
+    def group_prios(self, group: str) -> str:
+        return f"{self.prefix}gprios:{group}"
+
+    def group_ready(self, priority: int | str, group: str) -> str:
+        return f"{self.prefix}gready:{priority}:{group}"
 
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}idem:{key}"

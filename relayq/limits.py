@@ -146,6 +146,17 @@ MIN_RATE = 0.001
 MAX_RATE = 1_000_000
 MAX_BURST = 1_000_000
 
+# -- fair queues: groups and concurrency limits (lua/lib/groups.lua, docs/fair-queues.md) -----
+
+MAX_GROUP_BYTES = 128
+# A group name: a tenant id, say. The scripts check the same set of characters
+# (lib/groups.lua's group_chars, kept equal to this by tests/core/test_groups.py).
+GROUP_PATTERN = rf"[A-Za-z0-9_.:-]{{1,{MAX_GROUP_BYTES}}}"
+MAX_RUNNING_LIMIT = 1_000_000  # the largest max_running of a queue or a group
+# Throttled groups whose next token is due that a claim puts back into the round robin at once
+GROUP_UNPARK_PER_CLAIM = 100
+MAX_GROUPS_PAGE = 1000  # groups per page of Queue.groups / GET /api/queues/{q}/groups
+
 # -- queue settings: defaults and ranges (lua/configure.lua, lua/lib/config.lua) ----------------
 
 SETTING_DEFAULTS = {
@@ -157,6 +168,11 @@ SETTING_DEFAULTS = {
     "idempotency_ttl_ms": 86_400_000,  # idempotency keys: 24 h
     "max_payload_bytes": DEFAULT_MAX_PAYLOAD_BYTES,
     "event_log_max": DEFAULT_EVENT_LOG_MAX,
+    # fair queues (docs/fair-queues.md): 0 = no limit
+    "max_running": 0,
+    "group_max_running": 0,
+    "group_rate": 0,
+    "group_burst": 0,
 }
 SETTING_RANGES = {
     "max_attempts": (1, MAX_ATTEMPTS),
@@ -167,7 +183,14 @@ SETTING_RANGES = {
     "idempotency_ttl_ms": (1, MAX_DURATION_MS),
     "max_payload_bytes": (1, MAX_PAYLOAD_BYTES),
     "event_log_max": (0, MAX_EVENT_LOG),
+    "max_running": (0, MAX_RUNNING_LIMIT),
+    "group_max_running": (0, MAX_RUNNING_LIMIT),
+    "group_rate": (0, MAX_RATE),  # a number, not only an integer (FRACTIONAL_SETTINGS)
+    "group_burst": (0, MAX_BURST),
 }
+# Settings that take a fractional number (jobs per second); the others are integers. A value of
+# 1 marks one (a table of numbers, so that the scripts can be given it).
+FRACTIONAL_SETTINGS = {"group_rate": 1}
 DEFAULT_MAX_ATTEMPTS = SETTING_DEFAULTS["max_attempts"]
 
 # -- the RESP gateway (relayq/gateway) --------------------------------------------------------

@@ -4,7 +4,9 @@ Each state is read from the index that keeps it (docs/data-model.md), in that in
 
 | state     | index                          | order                                      |
 |-----------|--------------------------------|--------------------------------------------|
-| ready     | relayq:{q}:ready:<p> (+ prios) | claim order: priority high to low, FIFO    |
+| ready     | relayq:{q}:ready:<p> (+ prios) | claim order: priority high to low, FIFO;   |
+|           | then gready:<p>:<g> (+ groups) | then the jobs of each group (fair queues), |
+|           |                                | groups by name, each in its claim order    |
 | scheduled | relayq:{q}:scheduled           | due time, soonest first                    |
 | running   | relayq:{q}:running             | lease deadline, soonest first              |
 | succeeded | relayq:{q}:succeeded           | finish time, newest first                  |
@@ -64,7 +66,38 @@ def _index_slice(keys: QueueKeys, state: str, start: int, count: int
             reads.append(("LRANGE", keys.ready(priority), lo - position, hi - position - 1))
         position += length
     chunks = (yield Reads(reads)) if reads else []
-    return [local for chunk in chunks for local in chunk], position > end
+    ids = [local for chunk in chunks for local in chunk]
+    if position > end:
+        return ids, True
+    more = yield from _group_slice(keys, max(0, start - position), end - position, ids)
+    return ids, more
+
+
+GROUPS_PER_READ = 100
+
+
+def _group_slice(keys: QueueKeys, start: int, end: int, ids: list[str]) -> Op[bool]:
+    """Appends to `ids` the ready jobs of groups at positions [start, end) of the groups'
+    part of the ready listing (fair queues: groups by name, each highest priority first, FIFO);
+    whether more follow. Reads the groups a hundred at a time, up to the page's end."""
+    position = 0
+    names = sorted((yield Reads([("ZRANGE", keys.groups, 1, "+inf", "BYSCORE")]))[0])
+    for first in range(0, len(names), GROUPS_PER_READ):
+        batch = names[first:first + GROUPS_PER_READ]
+        prios = yield Reads([("ZREVRANGE", keys.group_prios(g), 0, -1) for g in batch])
+        lists = [keys.group_ready(p, g) for g, ps in zip(batch, prios, strict=True) for p in ps]
+        lengths = (yield Reads([("LLEN", k) for k in lists])) if lists else []
+        reads = []
+        for key, length in zip(lists, lengths, strict=True):
+            lo, hi = max(start, position), min(end, position + length)
+            if lo < hi:
+                reads.append(("LRANGE", key, lo - position, hi - position - 1))
+            position += length
+        for chunk in (yield Reads(reads)) if reads else []:
+            ids.extend(chunk)
+        if position > end:
+            return True
+    return False
 
 
 def _hashes(keys: QueueKeys, ids: list[str], *fields: str) -> Op[list[Any]]:

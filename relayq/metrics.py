@@ -42,6 +42,10 @@ process that exports it: aggregate with `max by (queue, ...)`, never `sum`):
 | relayq_queue_paused                  | gauge     | 1 while the queue is paused               |
 | relayq_queue_latency_seconds         | gauge     | age of the oldest ready job (since it was |
 |                                      |           | due), 0 when none: Redis clock            |
+| relayq_queue_groups{state}           | gauge     | fair queues: groups with ready jobs       |
+|                                      |           | (ready), held at their concurrency limit  |
+|                                      |           | (limited), waiting for a token            |
+|                                      |           | (throttled). Group names are never labels |
 | relayq_redis_up                      | gauge     | 1 when the last scrape read Redis (no     |
 |                                      |           | queue label)                              |
 
@@ -285,6 +289,27 @@ class QueueCollector:
             paused.add_metric([s.queue], 1 if s.paused else 0)
             latency.add_metric([s.queue], s.latency_ms / 1000)
         yield from (depth, events, paused, latency)
+        with suppress(RelayqError), redis_errors():  # the figures above stand without these
+            yield self._groups([s.queue for s in stats])
+
+    def _groups(self, names: Sequence[str]) -> Metric:
+        """Fair queues: per queue, the groups with ready jobs, at their limit and throttled
+        (counts only: a group's name is never a label). One pipelined round trip."""
+        family = GaugeMetricFamily("relayq_queue_groups", "Groups of the queue (fair queues) "
+                                   "with ready jobs, held at their concurrency limit, or "
+                                   "waiting for a token", labels=["queue", "state"])
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            keys = QueueKeys(name)
+            pipe.zcount(keys.groups, 1, "+inf")
+            pipe.zcount(keys.gparked, "+inf", "+inf")
+            pipe.zcount(keys.gparked, "-inf", "(+inf")
+        counts = pipe.execute() if names else []
+        for i, name in enumerate(names):
+            for state, value in zip(("ready", "limited", "throttled"), counts[3 * i:3 * i + 3],
+                                    strict=True):
+                family.add_metric([name, state], value)
+        return family
 
 
 class _Forward:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import InvalidArgument, InvalidPayload, PayloadTooLarge
 from .limits import (
+    GROUP_PATTERN,
     MAX_ATTEMPTS,
     MAX_DURATION_MS,
     MAX_IDEMPOTENCY_KEY_BYTES,
@@ -28,6 +29,7 @@ from .rfc3339 import to_epoch_ms
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKETS = re.compile(r"[\[\]{}]")
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_GROUP = re.compile(GROUP_PATTERN)
 
 
 def check_int(value: Any, name: str, lo: int, hi: int) -> int:
@@ -45,6 +47,13 @@ def check_str(value: Any, name: str, max_bytes: int) -> str:
         raise InvalidArgument(f"{name} must be at most {max_bytes} bytes")
     if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
         raise InvalidArgument(f"{name} must be valid Unicode (no lone surrogates)")
+    return value
+
+
+def check_group(value: Any) -> str:
+    """A group name (fair queues: a tenant id, say), or InvalidArgument."""
+    if not isinstance(value, str) or not _GROUP.fullmatch(value):
+        raise InvalidArgument(f"group must match {GROUP_PATTERN}, got {value!r:.60}")
     return value
 
 
@@ -120,13 +129,14 @@ class JobOptions:
     timeout_ms: int | None = None
     backoff_base_ms: int | None = None
     backoff_cap_ms: int | None = None
+    group: str | None = None  # fair queues (docs/fair-queues.md)
     # workflows (relayq/workflows.py): parent job ids, and 'cancel' (default) or 'run' when one
     # of them fails; not among script_args (enqueue_deps.lua takes them after these)
     depends_on: Sequence[str] | None = None
     on_parent_failure: str | None = None
 
     def script_args(self) -> list[str]:
-        """The nine option fields of enqueue.lua (after the payload), checked."""
+        """The ten option fields of enqueue.lua (after the payload, before the trace), checked."""
         if self is DEFAULT_OPTIONS:
             return DEFAULT_ARGS
         if self.delay_ms is not None and self.run_at is not None:
@@ -146,8 +156,9 @@ class JobOptions:
             opt_int(self.timeout_ms, "timeout_ms", 1, MAX_DURATION_MS),
             opt_int(self.backoff_base_ms, "backoff_base_ms", 0, MAX_DURATION_MS),
             opt_int(self.backoff_cap_ms, "backoff_cap_ms", 0, MAX_DURATION_MS),
+            "" if self.group is None else check_group(self.group),
         ]
 
 
 DEFAULT_OPTIONS = JobOptions()
-DEFAULT_ARGS = ["", "0", "", "", "", "", "", "", ""]
+DEFAULT_ARGS = ["", "0", "", "", "", "", "", "", "", ""]

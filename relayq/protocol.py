@@ -32,7 +32,7 @@ from .results import TOTALS, ClaimResult, EnqueueResult, NackResult, QueueStats
 
 R = TypeVar("R")
 
-ENQUEUE_FIELDS = 11  # per job of an enqueue call: payload, nine options, trace (enqueue.lua)
+ENQUEUE_FIELDS = 12  # per job of an enqueue call: payload, ten options, trace (enqueue.lua)
 
 ENQUEUE, CLAIM, ACK, NACK, HEARTBEAT, RELEASE, STATS, REAP, PROMOTE, REQUEUE, PURGE, CANCEL, \
     PAUSE, RATE_LIMIT, CONFIGURE, RESTORE, PROGRESS = (scripts.script(name) for name in (
@@ -394,7 +394,7 @@ class QueueCalls:
     # -- producing ------------------------------------------------------------------------
 
     def enqueue(self, fields: Sequence[str]) -> Call[list[EnqueueResult]]:
-        """The fields of 1..1000 jobs, flat: per job its payload (JSON text), the nine option
+        """The fields of 1..1000 jobs, flat: per job its payload (JSON text), the ten option
         fields of `JobOptions.script_args()` and its trace ('' for none). All or nothing."""
         args = (*self._head, str(len(fields) // ENQUEUE_FIELDS), *fields)
         return Call(ENQUEUE, self._enqueue_keys, args, self._parse_enqueued)

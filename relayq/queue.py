@@ -66,6 +66,7 @@ from .options import (
     check_str,
 )
 from .protocol import Call, Op, QueueCalls, Reads, Scripts
+from .queue_groups import GroupOperations, GroupOps
 from .queue_schedules import ScheduleOperations, ScheduleOps
 from .replication import DEFAULT_TIMEOUT_MS, Wait, override, wait_for
 from .results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
@@ -118,7 +119,7 @@ def _refused(status: str, message: str) -> RelayqError:
     return error_for(status, message, about_job=True)
 
 
-class QueueOps(ScheduleOps, Generic[T]):
+class QueueOps(ScheduleOps, GroupOps, Generic[T]):
     """Every operation of a queue, without I/O: input checks, the calls built through
     relayq.protocol, the replies turned into results or exceptions. `Queue` (redis-py) and
     `relayq.aio.Queue` (redis.asyncio) drive these generators; see the module's docstring."""
@@ -486,7 +487,7 @@ class QueueOps(ScheduleOps, Generic[T]):
         yield Reads([("RPUSH", self.keys.wake, "1")])
 
 
-class Queue(ScheduleOperations, QueueOps[T]):
+class Queue(ScheduleOperations, GroupOperations, QueueOps[T]):
     """One named queue. `redis` is a URL or a client from `relayq.connect()`; `payload_type`
     (e.g. a dataclass) picks a codec so that payloads come back typed (`Queue[Order]`).
 
@@ -740,11 +741,13 @@ class Queue(ScheduleOperations, QueueOps[T]):
     def clear_rate_limit(self) -> None:
         self._drive(self._script(self._calls.rate_limit(None, None)))
 
-    def configure(self, **settings: int) -> None:
+    def configure(self, **settings: float) -> None:
         """Changes the queue's defaults for new jobs and its retention: max_attempts,
         backoff_base_ms, backoff_cap_ms, succeeded_ttl_ms, dead_ttl_ms, idempotency_ttl_ms,
         max_payload_bytes, and event_log_max (the entries its event log keeps, about; 0: no
-        log)."""
+        log); and its fair-queue limits (docs/fair-queues.md; 0: none): max_running (running
+        jobs of the queue, all workers together), group_max_running, group_rate (jobs per
+        second) and group_burst (the defaults of every group)."""
         # the queue is listed after: the script checks the values (a refusal lists nothing)
         self._drive(self._script(self._configure_call(settings), register=True))
 

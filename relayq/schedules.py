@@ -117,7 +117,7 @@ class Definition:
         return cls(**json.loads(text))
 
     def template(self) -> list[str]:
-        """The 11 job fields of lua/lib/jobs.lua that each tick's job is made from (no trace:
+        """The 12 job fields of lua/lib/jobs.lua that each tick's job is made from (no trace:
         a tick's job is no request's child)."""
         args = JobOptions(**self.options).script_args()
         return [self.payload, *args, ""]

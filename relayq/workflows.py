@@ -26,14 +26,14 @@ from .errors import InvalidArgument
 from .job import make_job_id, parse_job_id
 from .keys import QueueKeys
 from .limits import BATCH_LIMIT, MAX_PARENTS, OUTBOX_BATCH, RELINK_AFTER_MS
-from .protocol import Call, Op, Reads, Scripts, refuse
+from .protocol import ENQUEUE_FIELDS, Call, Op, Reads, Scripts, refuse
 from .results import EnqueueResult
 
 ENQUEUE_DEPS, LINK, DEPS_APPLY, OUTBOX_DONE = (
     scripts.script(name) for name in ("enqueue_deps", "link", "deps_apply", "outbox_done")
 )
 ON_PARENT_FAILURE = ("cancel", "run")
-ENQUEUE_DEPS_FIELDS = 13  # per job: enqueue.lua's 11, depends_on, on_parent_failure
+ENQUEUE_DEPS_FIELDS = ENQUEUE_FIELDS + 2  # per job: enqueue.lua's, depends_on, on_parent_failure
 LINK_BATCH = BATCH_LIMIT  # links or facts per script call
 
 
@@ -136,7 +136,7 @@ def _chunks(items: Sequence[Any], size: int = LINK_BATCH) -> list[Sequence[Any]]
 def enqueue_dependent(
     queue: str, fields: list[list[str]], options: Sequence[Any], wait: Any
 ) -> Op[list[EnqueueResult]]:
-    """Enqueues jobs of `queue`: `fields` the 11 checked enqueue fields of each, `options` its
+    """Enqueues jobs of `queue`: `fields` the checked enqueue fields of each (protocol.ENQUEUE_FIELDS), `options` its
     JobOptions (depends_on and on_parent_failure read here). A parent is a job id, or '@k': job
     k (1-based) of these same jobs, an earlier one (flows use them)."""
     rows: list[list[str]] = []

@@ -21,6 +21,7 @@
 --@include lib/config.lua
 --@include lib/finish.lua
 --@include lib/events.lua
+--@include lib/ready.lua
 
 -- Everything below is made on first use, by deps_lib(): the scripts that end a job include
 -- this file but, for a job without children, never call it, and making a dozen closures on
@@ -51,9 +52,9 @@ local function deps_lib()
     return conf
   end
 
-  -- A waiting job whose last parent fact came: ready (the tail of its priority's list, as
-  -- lib/ready.lua's push_ready does), or scheduled while its due time is ahead.
-  local function release(prefix, id, job_key, due, priority, now)
+  -- A waiting job whose last parent fact came: ready (the tail of its priority's list, or of
+  -- its group's: lib/ready.lua), or scheduled while its due time is ahead.
+  local function release(prefix, id, job_key, due, priority, group, now)
     redis.call('ZREM', prefix .. 'waiting', id)
     redis.call('DEL', deps.deps_key(prefix, id))
     if due and due > now then
@@ -63,10 +64,7 @@ local function deps_lib()
       return
     end
     redis.call('HSET', job_key, 's', 'ready')
-    local p = priority or '0'
-    if redis.call('RPUSH', prefix .. 'ready:' .. p, id) == 1 then
-      redis.call('ZADD', prefix .. 'prios', p, p)
-    end
+    push_ready(prefix, prefix .. 'prios', id, priority or '0', false, group)
     acc.ready[#acc.ready + 1] = id
   end
 
@@ -77,7 +75,7 @@ local function deps_lib()
   -- cancelled the job; nil when it changed nothing.
   function deps.apply(prefix, id, parent, outcome, result, now)
     local job_key = prefix .. 'job:' .. id
-    local f = redis.call('HMGET', job_key, 's', 'opf', 'ch', 'r', 'pr', 'rb')
+    local f = redis.call('HMGET', job_key, 's', 'opf', 'ch', 'r', 'pr', 'rb', 'g')
     if f[1] ~= 'waiting' then return nil end
     local pending = deps.deps_key(prefix, id)
     if redis.call('SREM', pending, parent) == 0 then return nil end
@@ -100,7 +98,7 @@ local function deps_lib()
       return 'cancelled', f[3] == '1'
     end
     if redis.call('SCARD', pending) == 0 then
-      release(prefix, id, job_key, tonumber(f[4]), f[5], now)
+      release(prefix, id, job_key, tonumber(f[4]), f[5], f[7], now)
     end
     return 'applied'
   end

@@ -1,17 +1,20 @@
 -- lib/jobs.lua: making jobs, shared by enqueue.lua (jobs a caller sends) and fire_schedule.lua
 -- (jobs a schedule's template makes), so that a job is checked and written one way only.
 --
--- A job is 11 fields ('' = absent): payload (JSON text), type, priority, delay_ms, run_at,
--- max_attempts, idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms, trace (a W3C
--- traceparent, checked by relayq/tracing.py; stored as 'tp' only when given).
+-- A job is 12 fields ('' = absent): payload (JSON text), type, priority, delay_ms, run_at,
+-- max_attempts, idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms, group (fair
+-- queues, lib/groups.lua; stored as 'g' only when given), trace (a W3C traceparent, checked by
+-- relayq/tracing.py; stored as 'tp' only when given). A template saved with 11 (no group) reads
+-- its trace '' as no group.
 
 --@include lib/clock.lua
 --@include lib/args.lua
 --@include lib/ready.lua
 --@include lib/wake.lua
 --@include lib/events.lua
+--@include lib/groups.lua
 
-local job_fields = 11
+local job_fields = 12
 
 -- The settings of the queue that making jobs reads, from its meta hash, in one HMGET.
 local function job_settings(meta_key)
@@ -23,11 +26,11 @@ local function job_settings(meta_key)
           paused = meta[4] == '1', id_ms = tonumber(meta[5]), id_seq = tonumber(meta[6])}
 end
 
--- The checked job of the 11 fields f[a + 1 .. a + 11], or nil, a message and a refusal status
+-- The checked job of the 12 fields f[a + 1 .. a + 12], or nil, a message and a refusal status
 -- (nil for invalid_argument).
 local function check_job(f, a, now, settings)
   local payload, type, priority, delay, run_at, max_attempts, idempotency_key, timeout_ms,
-    backoff_base_ms, backoff_cap_ms, trace
+    backoff_base_ms, backoff_cap_ms, group, trace
   local e, status
   payload, e, status = json_arg(f[a + 1], 'payload', settings.max_payload_bytes)
   if e == nil then type, e = str_arg(f[a + 2], 'type', MAX_TYPE_BYTES, true) end
@@ -48,7 +51,8 @@ local function check_job(f, a, now, settings)
   if e == nil then
     backoff_cap_ms, e = int_arg(f[a + 10], 'backoff_cap_ms', 0, MAX_DURATION_MS, -1)
   end
-  if e == nil then trace, e = str_arg(f[a + 11], 'trace', TRACEPARENT_BYTES, true) end
+  if e == nil then group, e = group_arg(f[a + 11], true) end
+  if e == nil then trace, e = str_arg(f[a + 12], 'trace', TRACEPARENT_BYTES, true) end
   if e == nil and f[a + 4] ~= '' and f[a + 5] ~= '' then
     e = 'give delay_ms or run_at, not both'
   end
@@ -56,7 +60,8 @@ local function check_job(f, a, now, settings)
   return {payload = payload, type = type, priority = priority,
           due = (run_at >= 0) and run_at or (now + delay), max_attempts = max_attempts,
           idempotency_key = idempotency_key, timeout_ms = timeout_ms,
-          backoff_base_ms = backoff_base_ms, backoff_cap_ms = backoff_cap_ms, trace = trace}
+          backoff_base_ms = backoff_base_ms, backoff_cap_ms = backoff_cap_ms, group = group,
+          trace = trace}
 end
 
 -- Writes the checked `jobs` (each may carry `extra`, more hash fields as a flat list, and
@@ -66,6 +71,7 @@ end
 local function create_jobs(prefix, queue, k, jobs, now, settings, reply)
   local n = #jobs
   local ready_by_priority, scheduled_ids, waiting_ids = {}, {}, {}
+  local grouped_ready, group_order = {}, {}
   local created = 0
   local seen_in_batch = {}
   local now_str = ms_str(now)
@@ -120,6 +126,7 @@ local function create_jobs(prefix, queue, k, jobs, now, settings, reply)
         fields[#fields + 1] = 'bc'; fields[#fields + 1] = job.backoff_cap_ms
       end
       if job.trace ~= '' then fields[#fields + 1] = 'tp'; fields[#fields + 1] = job.trace end
+      if job.group ~= '' then fields[#fields + 1] = 'g'; fields[#fields + 1] = job.group end
       if job.extra then
         for _, value in ipairs(job.extra) do fields[#fields + 1] = value end
       end
@@ -131,8 +138,17 @@ local function create_jobs(prefix, queue, k, jobs, now, settings, reply)
         redis.call('ZADD', k.scheduled, job.due, id)
         scheduled_ids[#scheduled_ids + 1] = id
       else
-        local ids = ready_by_priority[job.priority]
-        if not ids then ids = {}; ready_by_priority[job.priority] = ids end
+        local by = ready_by_priority
+        if job.group ~= '' then -- fair queues: the group's own lists (lib/groups.lua)
+          by = grouped_ready[job.group]
+          if not by then
+            by = {}
+            grouped_ready[job.group] = by
+            group_order[#group_order + 1] = job.group
+          end
+        end
+        local ids = by[job.priority]
+        if not ids then ids = {}; by[job.priority] = ids end
         ids[#ids + 1] = id
       end
       if idem_key then
@@ -151,6 +167,12 @@ local function create_jobs(prefix, queue, k, jobs, now, settings, reply)
   for priority, ids in pairs(ready_by_priority) do
     push_ready_many(prefix, k.prios, ids, priority)
     for _, id in ipairs(ids) do ready_ids[#ready_ids + 1] = id end
+  end
+  for _, group in ipairs(group_order) do -- the groups enter the ring in the order first seen
+    for priority, ids in pairs(grouped_ready[group]) do
+      fair().push_many(prefix, group, ids, priority)
+      for _, id in ipairs(ids) do ready_ids[#ready_ids + 1] = id end
+    end
   end
   if created > 0 then redis.call('HINCRBY', k.totals, 'enqueued', created) end
   -- A token whenever jobs became ready, not only when the ready set was empty before: a token

@@ -52,6 +52,7 @@ from ..keys import check_queue_name
 from ..limits import DEFAULT_PAGE
 from ..options import is_digits
 from ..protocol import Heartbeat
+from ..queue_groups import GroupsPage
 from ..results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 from ..steps import Sleep, drive_async
 from ..worker_registry import WorkerEntry
@@ -248,6 +249,18 @@ class Client(ClientOps):
 
     async def clear_rate_limit(self, queue: str) -> None:
         await self._drive(self._clear_rate_limit(queue))
+
+    async def groups(self, queue: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
+                     ) -> GroupsPage:
+        return await self._drive(self._groups(queue, limit, cursor))
+
+    async def set_group_limits(self, queue: str, group: str, *, max_running: int | None = None,
+                               rate: float | None = None, burst: int | None = None) -> None:
+        await self._drive(self._group_limits(queue, group, {
+            "max_running": max_running, "rate": rate, "burst": burst}))
+
+    async def clear_group_limits(self, queue: str, group: str) -> None:
+        await self._drive(self._group_limits(queue, group, None))
 
     async def jobs(self, queue: str, state: str, limit: int = DEFAULT_PAGE,
                    cursor: str | None = None, search: str | None = None

@@ -28,6 +28,7 @@ from ..limits import (
 )
 from ..protocol import Op, QueueCalls, Reads, Scripts, parse_replies, parsing_not_replicated
 from ..queue import QueueOps
+from ..queue_groups import GroupsPage
 from ..replication import DEFAULT_TIMEOUT_MS
 from ..results import ClaimResult, EnqueueResult, NackResult, NewJob, Outcome, QueueStats
 from ..schedules import FireReport, Schedule
@@ -258,8 +259,22 @@ class Queue(QueueOps[T]):
     async def clear_rate_limit(self) -> None:
         await self._drive(self._script(self._calls.rate_limit(None, None)))
 
-    async def configure(self, **settings: int) -> None:
+    async def configure(self, **settings: float) -> None:
         await self._drive(self._script(self._configure_call(settings), register=True))
+
+    # -- fair queues (relayq/queue_groups.py) -------------------------------------------
+
+    async def set_group_limits(self, group: str, *, max_running: int | None = None,
+                               rate: float | None = None, burst: int | None = None) -> None:
+        """Gives `group` limits of its own (see relayq.Queue.set_group_limits)."""
+        await self._drive(self._set_group_limits(group, max_running, rate, burst))
+
+    async def clear_group_limits(self, group: str) -> None:
+        await self._drive(self._clear_group_limits(group))
+
+    async def groups(self, limit: int = DEFAULT_PAGE, cursor: str | None = None) -> GroupsPage:
+        """A page of the queue's groups, the largest backlog first."""
+        return await self._drive(self._groups(limit, cursor))
 
     async def pass_wake(self) -> None:
         await self._drive(self._pass_wake())

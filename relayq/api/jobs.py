@@ -49,7 +49,7 @@ from .services import services
 bp = Blueprint("jobs", __name__, url_prefix="/api")
 
 OPTION_FIELDS = ("type", "priority", "delay_ms", "run_at", "max_attempts", "idempotency_key",
-                 "timeout_ms", "backoff_base_ms", "backoff_cap_ms",
+                 "timeout_ms", "backoff_base_ms", "backoff_cap_ms", "group",
                  "depends_on", "on_parent_failure")  # the last two: workflows
 JOB_FIELDS = ("payload", *OPTION_FIELDS)
 

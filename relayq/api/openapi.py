@@ -16,6 +16,7 @@ from ..flows import REF
 from ..job import HISTORY_OUTCOMES, LISTED_STATES, STATES
 from ..limits import (
     BATCH_LIMIT,
+    GROUP_PATTERN,
     HISTORY_LIMIT,
     JOB_ID_PATTERN,
     MAX_ATTEMPTS,
@@ -24,6 +25,7 @@ from ..limits import (
     MAX_CURSOR_DIGITS,
     MAX_DURATION_MS,
     MAX_FLOW_JOBS,
+    MAX_GROUPS_PAGE,
     MAX_HOST_BYTES,
     MAX_HTTP_CLAIM_COUNT,
     MAX_HTTP_OUTCOMES,
@@ -34,6 +36,7 @@ from ..limits import (
     MAX_PARENTS,
     MAX_PRIORITY,
     MAX_RATE,
+    MAX_RUNNING_LIMIT,
     MAX_SEARCH_BYTES,
     MAX_TYPE_BYTES,
     MAX_TZ_BYTES,
@@ -137,6 +140,8 @@ JOB_PROPERTIES: dict[str, Any] = {
     "progress_info": ANY_JSON,
     "schedule_id": nullable(string(description="the periodic schedule that made the job")),
     "tick_at": nullable({**TIME, "description": "the tick of its schedule the job is for"}),
+    "group": nullable(string(pattern=f"^{GROUP_PATTERN}$",
+                             description="its group (fair queues); null when none")),
 }
 JOB_ID_LIST = {"type": "array", "items": string(pattern=f"^{JOB_ID_PATTERN}$")}
 # Workflows (docs/workflows.md): present only on jobs that have parents (or children).
@@ -186,6 +191,9 @@ NEW_JOB = obj(
     on_parent_failure={"type": "string", "enum": list(ON_PARENT_FAILURE),
                        "description": "cancel (default): a dead or cancelled parent cancels "
                                       "the job; run: it runs anyway"},
+    group=string(pattern=f"^{GROUP_PATTERN}$",
+                 description="fair queues: the queue serves its groups (a tenant id, say) in "
+                             "round robin, each within its own limits"),
 )
 NEW_JOB["not"] = {"required": ["delay_ms", "run_at"]}
 FLOW_REF = string(pattern=f"^{REF.pattern}$", description="the job's name within the flow")
@@ -245,6 +253,33 @@ API_KEY_PROPERTIES: dict[str, Any] = {
     "scopes": {"type": "array", "items": {"type": "string", "enum": list(SCOPES)}},
     "created_at": TIME,
 }
+
+# -- fair queues (relayq/queue_groups.py, relayq/api/groups.py) --
+GROUP_NAME = string(pattern=f"^{GROUP_PATTERN}$")
+GROUP_LIMITS = closed(
+    max_running=integer(0, MAX_RUNNING_LIMIT, description="0: no limit for this group"),
+    rate={"type": "number", "minimum": 0, "maximum": MAX_RATE,
+          "description": f"jobs per second: 0 (none for this group) or at least {MIN_RATE}; "
+                        "needs a burst (its own or the queue's group_burst)"},
+    burst=integer(1, MAX_BURST),
+)
+GROUP_INFO = closed(
+    group=GROUP_NAME, ready=integer(0), running=integer(0),
+    max_running=nullable(integer(0)), rate=nullable({"type": "number"}),
+    burst=nullable(integer(1)),
+    state={"type": "string", "enum": ["ready", "limited", "throttled", "idle"]},
+)
+GROUP_LIST = closed(
+    groups={"type": "array", "items": GROUP_INFO}, next_cursor=nullable(string()),
+    total=integer(0), with_ready=integer(0), limited=integer(0), throttled=integer(0),
+    defaults=closed(max_running=nullable(integer(0)), group_max_running=nullable(integer(0)),
+                    group_rate=nullable({"type": "number"}),
+                    group_burst=nullable(integer(0))),
+)
+GROUP_PAGE = ({"name": "limit", "in": "query", "required": False,
+               "schema": integer(1, MAX_GROUPS_PAGE)},
+              {"name": "cursor", "in": "query", "required": False,
+               "schema": string(pattern=f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$")})
 
 SCHEMAS: dict[str, Any] = {
     "Error": closed(error=closed(code=string(), message=string())),
@@ -334,6 +369,13 @@ SCHEMAS: dict[str, Any] = {
                                      "description": "jobs per second"},
                      burst=integer(1, MAX_BURST)),
     "RateLimitSet": closed(queue=string(), rate_limit=STATS["properties"]["rate_limit"]),
+    # -- fair queues (relayq/api/groups.py) --
+    "GroupLimits": GROUP_LIMITS,
+    "GroupLimitsSet": closed(queue=string(), group=GROUP_NAME,
+                             limits={"oneOf": [{"type": "null"}, closed(
+                                 **{k: nullable(v)
+                                    for k, v in GROUP_LIMITS["properties"].items()})]}),
+    "GroupList": GROUP_LIST,
     "DeadList": closed(jobs={"type": "array", "items": ref("Job")},
                        next_cursor=nullable(string())),
     "Requeued": closed(requeued=integer(0)),
@@ -521,6 +563,16 @@ PATHS: dict[str, Any] = {
         "delete": op("Remove the rate limit", "queues:admin", {200: ("RateLimitSet", "removed")},
                      params=("queue",)),
     },
+    "/api/queues/{queue}/groups": {"get": op(
+        "A queue's groups (fair queues), the largest backlog first, paged", "jobs:read",
+        {200: ("GroupList", "a page")}, params=("queue",), query=GROUP_PAGE)},
+    "/api/queues/{queue}/groups/{group}/limits": {
+        "put": op("Set a group's own limits (the ones left out take the queue's defaults)",
+                  "queues:admin", {200: ("GroupLimitsSet", "set")}, body="GroupLimits",
+                  params=("queue", "group")),
+        "delete": op("Remove a group's own limits", "queues:admin",
+                     {200: ("GroupLimitsSet", "removed")}, params=("queue", "group")),
+    },
     "/api/queues/{queue}/dead": {
         "get": op("Dead jobs, most recent first, paged", "queues:admin",
                   {200: ("DeadList", "a page")}, params=("queue",), query=PAGE),
@@ -632,6 +684,7 @@ PARAMETERS = {
                   "schema": string(MAX_WORKER_ID_BYTES)},
     "schedule_id": {"name": "schedule_id", "in": "path", "required": True,
                     "schema": string(pattern=f"^{SCHEDULE_ID_PATTERN}$")},
+    "group": {"name": "group", "in": "path", "required": True, "schema": GROUP_NAME},
     "key_id": {"name": "key_id", "in": "path", "required": True,
                "schema": API_KEY_PROPERTIES["id"]},
     "name": {"name": "name", "in": "path", "required": True,

@@ -41,6 +41,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--on-parent-failure", choices=("cancel", "run"),
                    help="when a parent ends dead or cancelled: cancel the job (default) or "
                         "run it anyway")
+    p.add_argument("--group", help="its group (fair queues: a tenant id, say)")
     add_server_args(p)
     p.set_defaults(handler=enqueue)
 
@@ -81,8 +82,8 @@ def register(subparsers: Any) -> None:
 
 def enqueue(args: argparse.Namespace) -> int:
     options = {name: getattr(args, name) for name in (
-        "type", "delay_ms", "max_attempts", "idempotency_key", "timeout_ms", "depends_on",
-        "on_parent_failure")
+        "type", "delay_ms", "max_attempts", "idempotency_key", "timeout_ms", "group",
+        "depends_on", "on_parent_failure")
         if getattr(args, name) is not None}
     if args.run_at is not None:
         options["run_at"] = parse_ms(args.run_at, "--run-at")  # refused here, before a request

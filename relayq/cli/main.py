@@ -18,6 +18,7 @@ COMMANDS = [
     "jobs",      # enqueue, job, jobs, cancel
     "work",      # claim, ack, nack, heartbeat
     "queues",    # status, pause, resume, rate-limit
+    "groups",    # groups, group-limits set|clear (fair queues)
     "dlq",       # dlq list|requeue|purge
     "schedules",  # schedule set|list|show|rm|pause|resume|trigger
     "workers",

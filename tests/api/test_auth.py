@@ -111,6 +111,11 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
         "PUT", f"/api/queues/{q.name}/rate-limit", {"rate": 5})),
     "rate-limit clear": ("queues:admin", lambda q, _: (
         "DELETE", f"/api/queues/{q.name}/rate-limit", None)),
+    "groups": ("jobs:read", lambda q, _: ("GET", f"/api/queues/{q.name}/groups", None)),
+    "group limits set": ("queues:admin", lambda q, _: (
+        "PUT", f"/api/queues/{q.name}/groups/tenant-a/limits", {"max_running": 2})),
+    "group limits clear": ("queues:admin", lambda q, _: (
+        "DELETE", f"/api/queues/{q.name}/groups/tenant-a/limits", None)),
     "dead list": ("queues:admin", lambda q, _: ("GET", f"/api/queues/{q.name}/dead", None)),
     "dead requeue one": ("queues:admin", lambda q, _: (
         "POST", f"/api/queues/{q.name}/dead/{_dead(q)}/requeue", None)),

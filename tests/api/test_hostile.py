@@ -48,6 +48,7 @@ SEGMENTS = {
     "{worker_id}": st.one_of(st.from_regex(r"[a-z0-9:.-]{1,40}", fullmatch=True), st.text()),
     "{schedule_id}": st.one_of(st.from_regex(r"[A-Za-z0-9_.:-]{1,40}", fullmatch=True),
                                st.text()),
+    "{group}": st.one_of(st.from_regex(r"[A-Za-z0-9_.:-]{1,40}", fullmatch=True), st.text()),
     # the dashboard's files: real names, path tricks, anything
     "{name}": st.one_of(st.sampled_from(["app.css", "main.js", "../README.md", "..%2f..",
                                          ".hidden.js", "x.py"]), st.text()),

@@ -14,6 +14,11 @@ running anyway when a parent fails); every end of a parent (ack, nack to dead, c
 requested cancel ending the attempt) settles its waiting children in the same call, as the
 model's work list does, down the graph.
 
+Fair queues (lua/lib/groups.lua) are in the model too: jobs of groups "a" and "b" (or none),
+served in round robin (the jobs without a group as one member), each group within its
+concurrency limit (the queue's default group_max_running, or its own), and the queue within
+max_running; the slot is given back by ack, nack and release (the reaper's by its own test).
+
 Time is kept out of the model: delays are 0 or ten minutes and leases last ten minutes, so
 nothing falls due or expires during a run (those paths have their own tests with real
 short leases). Runs on fakeredis (many examples) and on the real redis-server (fewer).
@@ -40,6 +45,7 @@ from relayq.limits import HISTORY_LIMIT
 LONG_MS = 600_000
 PRIORITIES = st.sampled_from([0, 0, 1, 7, 255])
 IDEM_KEYS = st.sampled_from([None, None, None, "a", "b"])
+GROUPS = st.sampled_from([None, None, "a", "b"])
 SCHEDULE_IDS = st.sampled_from(["daily", "hourly"])
 
 
@@ -64,6 +70,7 @@ class ModelJob:
     delayed: bool = False
     children: set[str] = field(default_factory=set)
     parent_results: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None
 
 
 class Model:
@@ -78,6 +85,15 @@ class Model:
         # periodic schedules by id: definition (payload n, priority, misfire), paused, revision
         self.schedules: dict[str, dict[str, Any]] = {}
         self.log: list[tuple[str, list[str]]] = []  # (state, sorted ids) per entry, in order
+        # fair queues: each group's ready lists, the round robin ("" for the jobs without a
+        # group, once a group was seen), where each group is ("r" ring, "p" parked at its limit)
+        self.gready: dict[str, dict[int, list[str]]] = {}
+        self.ring: list[str] = []
+        self.at: dict[str, str] = {}
+        self.grunning: dict[str, int] = {}
+        self.group_max: dict[str, int] = {}
+        self.default_group_max = 0
+        self.max_running = 0
 
     def emit(self, state: str, ids: list[str]) -> None:
         if ids:
@@ -91,14 +107,22 @@ class Model:
 
     def push_ready(self, job: ModelJob, front: bool = False) -> None:
         job.state = "ready"
-        queue = self.ready.setdefault(job.priority, [])
+        lists = self.gready.setdefault(job.group, {}) if job.group else self.ready
+        queue = lists.setdefault(job.priority, [])
         queue.insert(0, job.id) if front else queue.append(job.id)
+        if job.group and job.group not in self.at:  # it had no ready job
+            if not self.ring:
+                self.ring.append("")
+            self.at[job.group] = "p" if self.at_limit(job.group) else "r"
+            if self.at[job.group] == "r":
+                self.ring.append(job.group)
 
-    def pop_ready(self, count: int) -> list[str]:
+    def pop_ready(self, count: int, lists: dict[int, list[str]] | None = None) -> list[str]:
+        lists = self.ready if lists is None else lists
         taken = []
-        for priority in sorted(self.ready, reverse=True):
-            while self.ready[priority] and len(taken) < count:
-                taken.append(self.ready[priority].pop(0))
+        for priority in sorted(lists, reverse=True):
+            while lists[priority] and len(taken) < count:
+                taken.append(lists[priority].pop(0))
         return taken
 
     def apply(self, child: ModelJob, parent: str, outcome: str, done: dict[str, list[str]]
@@ -137,6 +161,86 @@ class Model:
         for state in ("ready", "scheduled", "cancelled"):
             self.emit(state, done[state])
 
+    # -- fair queues --
+
+    def limit_of(self, group: str) -> int:
+        return self.group_max.get(group, self.default_group_max)
+
+    def at_limit(self, group: str) -> bool:
+        limit = self.limit_of(group)
+        return limit > 0 and self.grunning.get(group, 0) >= limit
+
+    def group_ready(self, group: str) -> list[str]:
+        lists = self.gready.get(group, {})
+        return [i for p in sorted(lists, reverse=True) for i in lists[p]]
+
+    def unpark(self, group: str) -> None:
+        self.at[group] = "r"
+        self.ring.append(group)
+
+    def claim(self, count: int) -> list[str]:
+        """What claim.lua hands out (nothing is due, nothing throttled in the model)."""
+        if not self.ready_count():
+            return []
+        if self.max_running > 0:
+            count = min(count, self.max_running - self.count("running"))
+        if count <= 0 or not self.ring:
+            return self.pop_ready(max(count, 0))
+        taken: list[str] = []
+        moved = True
+        while len(taken) < count:
+            group = self.ring.pop(0)
+            self.ring.append(group)
+            if group == "":
+                got = self.pop_ready(1)
+                if got:
+                    taken += got
+                    moved = True
+                elif not moved or len(self.ring) == 1:
+                    break
+                else:
+                    moved = False
+                continue
+            moved = True
+            if not self.group_ready(group):  # emptied by a cancel
+                self.ring.pop()
+                del self.at[group]
+                continue
+            if self.at_limit(group):
+                self.ring.pop()
+                self.at[group] = "p"
+                continue
+            taken += self.pop_ready(1, self.gready[group])
+            self.grunning[group] = self.grunning.get(group, 0) + 1
+            if not self.group_ready(group):
+                self.ring.pop()
+                del self.at[group]
+            elif self.at_limit(group):
+                self.ring.pop()
+                self.at[group] = "p"
+        return taken
+
+    def slot_freed(self, job: ModelJob) -> None:
+        if job.group:
+            self.grunning[job.group] -= 1
+            if self.at.get(job.group) == "p" and not self.at_limit(job.group):
+                self.unpark(job.group)
+
+    def remove_ready(self, job: ModelJob) -> None:
+        if not job.group:
+            self.ready[job.priority].remove(job.id)
+            return
+        self.gready[job.group][job.priority].remove(job.id)
+        if not self.group_ready(job.group) and self.at.get(job.group) == "p":
+            del self.at[job.group]
+
+    def ready_count(self) -> int:
+        return self.count("ready")
+
+    def ready_listing(self) -> list[str]:
+        plain = [i for p in sorted(self.ready, reverse=True) for i in self.ready[p]]
+        return plain + [i for g in sorted(self.gready) for i in self.group_ready(g)]
+
     def count(self, state: str) -> int:
         return sum(1 for j in self.jobs.values() if j.state == state)
 
@@ -148,11 +252,14 @@ def _creation(job_id: str) -> str:
 class QueueMachine(RuleBasedStateMachine):
     client_factory: Any = None
 
-    @initialize()
-    def setup(self) -> None:
+    @initialize(group_max=st.sampled_from([0, 1, 1, 2]), max_running=st.sampled_from([0, 0, 3]))
+    def setup(self, group_max: int, max_running: int) -> None:
         self.client = self.client_factory()
         self.queue: Queue[Any] = Queue(f"m-{uuid.uuid4().hex[:8]}", self.client)
         self.model = Model()
+        if group_max or max_running:  # most runs start with limits: they are held all along
+            self.queue.configure(group_max_running=group_max, max_running=max_running)
+            self.model.default_group_max, self.model.max_running = group_max, max_running
 
     def teardown(self) -> None:
         if hasattr(self, "queue"):
@@ -162,14 +269,14 @@ class QueueMachine(RuleBasedStateMachine):
     # -- producing ------------------------------------------------------------------------
 
     def _expect_enqueue(self, results: list[relayq.EnqueueResult],
-                        batch: list[tuple[int, bool, str | None, int]]) -> None:
+                        batch: list[tuple[int, bool, str | None, int, str | None]]) -> None:
         created = [self._expect_one(result, *options)
                    for result, options in zip(results, batch, strict=True)]
         for state in ("ready", "scheduled"):
             self.model.emit(state, [job.id for job in created if job and job.state == state])
 
     def _expect_one(self, result: relayq.EnqueueResult, priority: int, delayed: bool,
-                    idem: str | None, max_attempts: int) -> ModelJob | None:
+                    idem: str | None, max_attempts: int, group: str | None) -> ModelJob | None:
         m = self.model
         if idem is not None and idem in m.idem:
             original = m.jobs.get(m.idem[idem])
@@ -177,7 +284,7 @@ class QueueMachine(RuleBasedStateMachine):
             assert result.state == (original.state if original else None)
             return None
         assert not result.duplicate and result.id not in m.jobs
-        job = ModelJob(result.id, priority, max_attempts, "scheduled")
+        job = ModelJob(result.id, priority, max_attempts, "scheduled", group=group)
         m.jobs[job.id] = job
         if not delayed:
             m.push_ready(job)
@@ -188,20 +295,20 @@ class QueueMachine(RuleBasedStateMachine):
         return job
 
     @rule(n=st.integers(0, 1000), priority=PRIORITIES, delayed=st.booleans(), idem=IDEM_KEYS,
-          max_attempts=st.integers(1, 3))
+          max_attempts=st.integers(1, 3), group=GROUPS)
     def enqueue(self, n: int, priority: int, delayed: bool, idem: str | None,
-                max_attempts: int) -> None:
+                max_attempts: int, group: str | None) -> None:
         result = self.queue.enqueue({"n": n}, priority=priority,
                                     delay_ms=LONG_MS if delayed else None,
-                                    idempotency_key=idem, max_attempts=max_attempts)
-        self._expect_enqueue([result], [(priority, delayed, idem, max_attempts)])
+                                    idempotency_key=idem, max_attempts=max_attempts, group=group)
+        self._expect_enqueue([result], [(priority, delayed, idem, max_attempts, group)])
 
-    @rule(batch=st.lists(st.tuples(PRIORITIES, st.booleans(), IDEM_KEYS, st.integers(1, 3)),
-                         min_size=1, max_size=5))
-    def enqueue_many(self, batch: list[tuple[int, bool, str | None, int]]) -> None:
+    @rule(batch=st.lists(st.tuples(PRIORITIES, st.booleans(), IDEM_KEYS, st.integers(1, 3),
+                                   GROUPS), min_size=1, max_size=5))
+    def enqueue_many(self, batch: list[tuple[int, bool, str | None, int, str | None]]) -> None:
         jobs = [NewJob({"b": i}, JobOptions(priority=p, delay_ms=LONG_MS if d else None,
-                                            idempotency_key=k, max_attempts=a))
-                for i, (p, d, k, a) in enumerate(batch)]
+                                            idempotency_key=k, max_attempts=a, group=g))
+                for i, (p, d, k, a, g) in enumerate(batch)]
         self._expect_enqueue(self.queue.enqueue_many(jobs), batch)
 
     @precondition(lambda self: self.model.jobs)
@@ -252,9 +359,10 @@ class QueueMachine(RuleBasedStateMachine):
         if m.paused:
             assert list(claimed) == [] and claimed.status == "paused"
             return
-        expected = m.pop_ready(count)
+        expected = m.claim(count)
         assert [j.id for j in claimed] == expected
         assert claimed.status == ("ok" if expected else "empty")
+        assert [j.group for j in claimed] == [m.jobs[i].group for i in expected]
         for job in claimed:
             mj = m.jobs[job.id]
             if mj.lease:
@@ -285,6 +393,7 @@ class QueueMachine(RuleBasedStateMachine):
                 self.queue.ack(job.id, lease, {"r": 1})
             return
         state = self.queue.ack(job.id, lease, {"r": 1})
+        self.model.slot_freed(job)
         if job.cancel_requested:  # the cancel wins over a handler that finished anyway
             assert state == "cancelled"
             self.model.cancel_attempt(job)
@@ -307,6 +416,7 @@ class QueueMachine(RuleBasedStateMachine):
                 self.queue.nack(job.id, lease, "boom", retry=retry, delay_ms=delay)
             return
         result = self.queue.nack(job.id, lease, "boom", retry=retry, delay_ms=delay)
+        self.model.slot_freed(job)
         totals = self.model.totals
         if job.cancel_requested:  # never retried, whatever the failure
             job.history.insert(0, ("cancelled", "boom"))
@@ -352,6 +462,8 @@ class QueueMachine(RuleBasedStateMachine):
         expected = "cancelled" if valid and job.cancel_requested else "ok" if valid else \
             "lease_lost"
         assert self.queue.release_many([(job.id, lease)]) == [expected]
+        if valid:
+            self.model.slot_freed(job)
         if expected == "cancelled":
             self.model.cancel_attempt(job)
             self.model.settle(job, "cancelled")
@@ -385,6 +497,7 @@ class QueueMachine(RuleBasedStateMachine):
         else:
             expected, outcome, error = (1, 0), "reaped", "lease expired: worker lost"
         assert self.queue.reap() == expected
+        m.slot_freed(job)  # the reaper gives the group's slot back (fair queues)
         job.history.insert(0, (outcome, error))
         if outcome == "reaped":
             job.progress = None
@@ -418,7 +531,7 @@ class QueueMachine(RuleBasedStateMachine):
         if job.state in ("ready", "scheduled", "waiting"):
             assert self.queue.cancel(job.id) == "cancelled"
             if job.state == "ready":
-                self.model.ready[job.priority].remove(job.id)
+                self.model.remove_ready(job)
             job.state = "cancelled"
             job.pending.clear()
             self.model.totals["cancelled"] += 1
@@ -475,6 +588,35 @@ class QueueMachine(RuleBasedStateMachine):
         with pytest.raises(JobNotFound):
             self.queue.get(job_id)
         assert not self.client.exists(self.queue.keys.history(self.queue.local_id(job_id)))
+
+    @rule(max_running=st.sampled_from([None, 0, 1, 2, 4]),
+          group_max=st.sampled_from([None, 0, 1, 2]))
+    def configure_limits(self, max_running: int | None, group_max: int | None) -> None:
+        settings = {name: value for name, value in (("max_running", max_running),
+                                                    ("group_max_running", group_max))
+                    if value is not None}
+        if not settings:
+            return
+        self.queue.configure(**settings)
+        m = self.model
+        if max_running is not None:
+            m.max_running = max_running
+        if group_max is not None:  # every parked group back into the ring, by name
+            m.default_group_max = group_max
+            for group in sorted(g for g, where in m.at.items() if where == "p"):
+                m.unpark(group)
+
+    @rule(group=st.sampled_from(["a", "b"]), max_running=st.sampled_from([None, 0, 1, 2]))
+    def group_limits(self, group: str, max_running: int | None) -> None:
+        m = self.model
+        if max_running is None:
+            self.queue.clear_group_limits(group)
+            m.group_max.pop(group, None)
+        else:
+            self.queue.set_group_limits(group, max_running=max_running)
+            m.group_max[group] = max_running
+        if m.at.get(group) == "p":
+            m.unpark(group)
 
     @rule(paused=st.booleans())
     def pause_or_resume(self, paused: bool) -> None:
@@ -620,6 +762,18 @@ class QueueMachine(RuleBasedStateMachine):
                     self.client.pttl(self.queue.keys.job(local)) > 0), job.id
 
     @invariant()
+    def groups_agree(self) -> None:
+        if not hasattr(self, "queue"):
+            return
+        m = self.model
+        page = self.queue.groups(1000)
+        shown = {g.group: (g.ready, g.running) for g in page.groups if g.ready or g.running}
+        expected = {g: (len(m.group_ready(g)), m.grunning.get(g, 0)) for g in ("a", "b")}
+        assert shown == {g: counts for g, counts in expected.items() if any(counts)}
+        assert page.limited == sum(1 for where in m.at.values() if where == "p")
+        assert page.with_ready == sum(1 for g in ("a", "b") if m.group_ready(g))
+
+    @invariant()
     def the_event_log_agrees(self) -> None:
         if not hasattr(self, "queue"):
             return
@@ -633,16 +787,23 @@ class QueueMachine(RuleBasedStateMachine):
         if not hasattr(self, "queue"):
             return
         m = self.model
-        ready = [job_id for priority in sorted(m.ready, reverse=True)
-                 for job_id in m.ready[priority]]
-        assert [j.id for j in self.queue.jobs("ready", 1000)[0]] == ready
+        assert [j.id for j in self.queue.jobs("ready", 1000)[0]] == m.ready_listing()
         for state in ("scheduled", "running", "succeeded", "dead", "waiting"):
             listed = [j.id for j in self.queue.jobs(state, 1000)[0]]
             assert sorted(listed) == sorted(j.id for j in m.jobs.values() if j.state == state)
 
 
-def _run(factory: Any, examples: int) -> None:
-    machine = type("Machine", (QueueMachine,), {"client_factory": staticmethod(factory)})
+class GroupMachine(QueueMachine):
+    """The same machine with only the rules that move jobs in and out of running and change
+    limits, so that groups meet their limits (and get their slots back) in most runs."""
+
+    heartbeat = progress = requeue_dead = requeue_all_dead = purge_dead = None  # type: ignore
+    pause_or_resume = maintenance_finds_nothing_due = schedule = None  # type: ignore
+    pause_or_resume_schedule = trigger_schedule = a_tick_is_missed = unschedule = None  # type: ignore
+
+
+def _run(factory: Any, examples: int, base: type = QueueMachine) -> None:
+    machine = type("Machine", (base,), {"client_factory": staticmethod(factory)})
     machine.TestCase.settings = settings(
         max_examples=examples, stateful_step_count=30, deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -655,3 +816,12 @@ def test_scripts_match_the_model_on_fakeredis() -> None:
 
 def test_scripts_match_the_model_on_redis(redis_url: str) -> None:
     _run(lambda: relayq.connect(redis_url), 40)
+
+
+def test_groups_and_limits_match_the_model_on_fakeredis() -> None:
+    _run(lambda: fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True), 15,
+         GroupMachine)
+
+
+def test_groups_and_limits_match_the_model_on_redis(redis_url: str) -> None:
+    _run(lambda: relayq.connect(redis_url), 60, GroupMachine)

@@ -142,7 +142,7 @@ def test_run_at_has_one_bound_with_one_name(r, q: relayq.Queue, busy) -> None:
     k = q.keys
     beyond = str(now_ms + MAX_DURATION_MS + 86_400_000)
     reply = raw(q, "enqueue", (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake),
-                (k.prefix, q.name, "1", '{"a":1}', "", "0", "", beyond, "", "", "", "", "", ""))
+                (k.prefix, q.name, "1", '{"a":1}', "", "0", "", beyond, "", "", "", "", "", "", ""))
     assert reply[0] == "invalid_argument" and reply[1].startswith("run_at must be between 0")
     assert q.get(q.enqueue({"x": 1}, run_at=now_ms + MAX_DURATION_MS - 60_000).id).state == \
         "scheduled"
@@ -154,7 +154,7 @@ def test_enqueue_refuses_an_overlong_trace_and_writes_nothing(q: Any, r: Any) ->
     k = q.keys
     before = keyspace(r, q.name)
     reply = raw(q, "enqueue", (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake),
-                (k.prefix, q.name, "1", '{"a":1}', "", "0", "", "", "", "", "", "", "",
+                (k.prefix, q.name, "1", '{"a":1}', "", "0", "", "", "", "", "", "", "", "",
                  "x" * (TRACEPARENT_BYTES + 1)))
     assert reply == ["invalid_argument", f"trace must be at most {TRACEPARENT_BYTES} bytes"]
     assert keyspace(r, q.name) == before
@@ -261,7 +261,7 @@ def raw(q: relayq.Queue, name: str, keys: tuple[str, ...], args: tuple[Any, ...]
 def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue, busy) -> None:
     k = q.keys
     enq = (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake)
-    good_job = ['{"a":1}', "", "0", "", "", "", "", "", "", "", ""]
+    good_job = ['{"a":1}', "", "0", "", "", "", "", "", "", "", "", ""]
     sched = (k.meta, k.schedules, k.due_schedules)
     cases = [
         ("enqueue", enq, (k.prefix, q.name, "1", *good_job[:-1])),           # too few fields
@@ -307,15 +307,15 @@ def test_scripts_called_directly_with_wrong_types_and_counts(r, q: relayq.Queue,
          (k.prefix, q.name, "", "1", "1", "bogus-state", *[""] * 15)),
         ("save_schedule", sched, (k.prefix, q.name, "s", "{}", "[]", "", "", "")),  # template
         ("save_schedule", sched, (k.prefix, q.name, "s", "{}",
-                                  json.dumps(["{}", "", "999", *[""] * 8]), "", "", "")),
+                                  json.dumps(["{}", "", "999", *[""] * 9]), "", "", "")),
         ("save_schedule", sched, (k.prefix, q.name, "s", "{}",
-                                  json.dumps(["{", *[""] * 10]), "", "", ""), "invalid_payload"),
+                                  json.dumps(["{", *[""] * 11]), "", "", ""), "invalid_payload"),
         ("save_schedule", sched, (k.prefix, q.name, "bad id!", "{}",
-                                  json.dumps(["{}", *[""] * 10]), "", "", "")),
+                                  json.dumps(["{}", *[""] * 11]), "", "", "")),
         ("save_schedule", sched, (k.prefix, q.name, "s", "not json",
-                                  json.dumps(["{}", *[""] * 10]), "", "", "")),
+                                  json.dumps(["{}", *[""] * 11]), "", "", "")),
         ("save_schedule", sched, (k.prefix, q.name, "s", "{}",
-                                  json.dumps(["{}", *[""] * 10]), "", "maybe", "")),
+                                  json.dumps(["{}", *[""] * 11]), "", "maybe", "")),
         ("delete_schedule", sched[1:], (k.prefix, q.name, "nope"), "not_found"),
         ("delete_schedule", sched[1:], (k.prefix, q.name, "bad id!")),
         ("pause_schedule", (k.due_schedules,), (k.prefix, q.name, "nope", "1"), "not_found"),
@@ -387,6 +387,8 @@ def _operations(q: relayq.Queue, busy: dict[str, Any]) -> dict[str, Any]:
         "deps_apply": lambda: q._run(workflows.apply_call(
             q.name, [(q.local_id(busy["ready"]), "other-queue.1", "succeeded", "")])),
         "outbox_done": lambda: q._run(workflows._outbox_done_call(q.name, ["1-0"])),
+        "group_limits": lambda: q.set_group_limits("tenant-a", max_running=2),
+        "groups": q.groups,
     }
 
 

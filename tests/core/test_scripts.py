@@ -142,7 +142,7 @@ def test_a_limit_changed_in_python_is_the_limit_of_the_scripts(
     assert enqueue.sha != scripts.SCRIPTS["enqueue"].sha
     k = q.keys
     call = scripts.ScriptCall(enqueue, (k.meta, k.prios, k.scheduled, k.totals, k.seq, k.wake),
-                              (k.prefix, q.name, "1", '{"a":1}', "", "8", *[""] * 8))
+                              (k.prefix, q.name, "1", '{"a":1}', "", "8", *[""] * 9))
     reply = scripts.run(r, call)
     assert reply == ["invalid_argument", "priority must be between 0 and 7, got 8"]
 

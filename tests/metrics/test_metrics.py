@@ -279,3 +279,18 @@ def test_waiting_jobs_are_counted_per_queue(r: Any, queue_name: str) -> None:
     job = q.claim(1)[0]
     q.ack(job.id, job.lease)
     assert sample(render(r), "relayq_queue_depth", state="waiting", queue=queue_name) == 0
+
+
+def test_group_gauges_count_groups_and_never_name_them(r: Any, queue_name: str) -> None:
+    """Fair queues: groups with ready jobs, at their limit, throttled; no group is a label."""
+    q = relayq.Queue(queue_name, r)
+    q.configure(group_max_running=1)
+    q.set_group_limits("slow", max_running=0, rate=0.001, burst=1)  # its bucket holds it
+    for group in ("a", "a", "b", "b", "slow", "slow", "c"):
+        q.enqueue({}, group=group)
+    q.claim(10)  # a and b at their limit, slow out of tokens, c drained
+    text = render(r)
+    for state, expected in (("ready", 3), ("limited", 2), ("throttled", 1)):
+        assert sample(text, "relayq_queue_groups", queue=queue_name, state=state) == expected
+    mine = [line for line in text.splitlines() if queue_name in line]
+    assert mine and not any("group=" in line or "slow" in line for line in mine)

@@ -19,11 +19,12 @@ from redis.crc import key_slot
 
 import relayq
 import relayq.results
-from relayq import InvalidArgument, Queue, scripts
+from relayq import InvalidArgument, JobOptions, NewJob, Queue, scripts
 from relayq.job import RestoredJob
 from relayq.queue import fire_schedules_many, stats_many
 from relayq.scripts import Script, ScriptCall
 from relayq.tools.redis_process import free_port
+from tests.support.fairness import peak_running
 from tests.support.helpers import wait_until
 from tests.support.topologies import SLOTS, Cluster, admin
 from tests.support.workers import WorkerProcesses
@@ -97,6 +98,17 @@ def exercise_every_script(q: Queue[Any]) -> None:
     q.pause_schedule("tick")
     q.unschedule("tick")
     q.clear_rate_limit()
+    # fair queues (lua/lib/groups.lua builds its keys from the prefix: they must stay in slot)
+    q.configure(max_running=10, group_max_running=1, group_rate=100, group_burst=10)
+    q.set_group_limits("tenant-a", max_running=2)
+    q.enqueue_many([NewJob(i, JobOptions(group=g)) for g in ("tenant-a", "tenant-b")
+                    for i in range(3)])
+    grouped = q.claim(10)
+    assert sorted(j.group for j in grouped if j.group) == ["tenant-a", "tenant-a", "tenant-b"]
+    for job in grouped:
+        q.ack(job.id, job.lease)
+    assert q.groups().total == 2
+    q.clear_group_limits("tenant-a")
     now_ms = int(time.time() * 1000)
     assert q.restore([RestoredJob(f"{now_ms}000001", "ready", 0, '{"back": 1}', None, 0, 3,
                                   now_ms)]) == ["ok"]
@@ -249,6 +261,36 @@ def test_competing_worker_processes_run_each_job_once(cluster: Cluster, tmp_path
             stats = q.stats()
             assert (stats.succeeded, stats.totals["claimed"]) == (400, 400)
             assert stats.ready == stats.running == 0
+    finally:
+        workers.stop()
+        client.close()
+
+
+def test_group_limits_hold_with_competing_workers_on_every_master(cluster: Cluster,
+                                                                  tmp_path: Any) -> None:
+    """Fair queues on a cluster: a grouped queue on each master, drained by competing worker
+    processes; no group ever ran more jobs at once than its limit (the event log replayed)."""
+    names = [n for m in range(3) for n in cluster.queue_names(m, 1, "fair")]
+    client = relayq.connect(cluster.url)
+    queues = [Queue(name, client) for name in names]
+    group_of: dict[str, str | None] = {}
+    for q in queues:
+        q.configure(group_max_running=2)
+        q.set_group_limits("big", max_running=3)
+        jobs = [NewJob({"n": i}, JobOptions(group=g)) for g in ("big", "a", "b")
+                for i in range(60)]
+        for res, job in zip(q.enqueue_many(jobs), jobs, strict=True):
+            group_of[res.id] = job.options.group
+    workers = WorkerProcesses(3, cluster.url, names, tmp_path, concurrency=4)
+    try:
+        wait_until(lambda: all(q.stats().succeeded == 180 for q in queues)
+                   or not workers.alive(), timeout=120, interval=0.2,
+                   message="the grouped queues to drain")
+        assert workers.alive(), workers.logs()
+        for q in queues:
+            peak, _ = peak_running(q, group_of)
+            assert peak["big"] <= 3 and peak["a"] <= 2 and peak["b"] <= 2, (q.name, peak)
+            assert all(g.running == 0 for g in q.groups().groups)
     finally:
         workers.stop()
         client.close()

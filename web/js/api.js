@@ -55,6 +55,12 @@ export const api = {
   setRateLimit: (name, rate, burst) =>
     request("PUT", `${q(name)}/rate-limit`, burst === undefined ? {rate} : {rate, burst}),
   clearRateLimit: (name) => request("DELETE", `${q(name)}/rate-limit`),
+  // fair queues: the top groups by backlog, a group's own limits
+  groups: (name, limit) => request("GET", `${q(name)}/groups?limit=${limit}`),
+  setGroupLimits: (name, group, limits) =>
+    request("PUT", `${q(name)}/groups/${encodeURIComponent(group)}/limits`, limits),
+  clearGroupLimits: (name, group) =>
+    request("DELETE", `${q(name)}/groups/${encodeURIComponent(group)}/limits`),
   enqueue: (name, body) => request("POST", `${q(name)}/jobs`, body),
   /** One page of the jobs of `state` in queue `name`; `search` filters by id, type or error. */
   jobs: (name, state, limit, cursor, search) => {

@@ -10,6 +10,7 @@ import {LiveFeed} from "../live.js";
 import {badge, fmtDuration, fmtNumber, fmtTime, h, jobHref, setText} from "../dom.js";
 import {createEnqueueForm} from "./enqueue.js";
 import {createJobBrowser} from "./jobs.js";
+import {createGroupPanel} from "./groups.js";
 import {createSchedulePanel} from "./schedules.js";
 
 const STATES = ["ready", "scheduled", "running", "dead", "succeeded"];
@@ -43,6 +44,7 @@ export function mount(root, ctx, {queue, state}) {
   const chart = createChart(`Jobs per second, ${queue}`);
   const jobs = createJobBrowser(ctx, queue, state, () => refresh());
   const schedules = createSchedulePanel(ctx, queue);
+  const groups = createGroupPanel(ctx, queue);
   const activity = h("ol", {class: "activity", "aria-live": "polite"});
   const feedStatus = h("span", {class: "feed-status", dataset: {state: "connecting"}},
     "connecting");
@@ -53,6 +55,7 @@ export function mount(root, ctx, {queue, state}) {
     h("section", {class: "panel"}, h("h2", {}, "Depth"), h("div", {class: "cards"}, depthCards),
       h("h3", {}, "Lifetime totals"), h("dl", {class: "totals"}, totalsRow)),
     jobs.element,
+    groups.element,
     schedules.element,
     h("section", {class: "panel"}, h("h2", {}, "Throughput"), chart.element),
     h("section", {class: "panel"}, h("h2", {}, "Rate limit"),
@@ -152,6 +155,7 @@ export function mount(root, ctx, {queue, state}) {
       feed.stop();
       jobs.stop();
       schedules.stop();
+      groups.stop();
     },
   };
 }
