@@ -98,7 +98,10 @@ local ids, _, group_throttled
 if grouped then
   ids, _, group_throttled = fair().claim(prefix, count, now,
     function(k) return pop_ready(prefix, prios_key, k) end)
-  if group_throttled then return {'throttled', group_throttled} end
+  if group_throttled then
+    redis.call('HINCRBY', totals_key, 'throttled', 1)
+    return {'throttled', group_throttled}
+  end
 else
   ids = pop_ready(prefix, prios_key, count)
 end

@@ -135,6 +135,7 @@ def test_a_throttled_group_does_not_throttle_the_others(q: relayq.Queue) -> None
     assert sorted(group_of(j) for j in got) == ["fast"] * 5 + ["slow"] * 2
     nothing = q.claim(1)
     assert nothing.status == "throttled" and nothing.retry_in_ms > 900_000
+    assert q.stats().totals["throttled"] == 1  # counted as the queue's own bucket's are
     assert q.groups().throttled == 1
     q.enqueue(1)  # a job without a group is served though "slow" is throttled
     assert [group_of(j) for j in q.claim(5)] == ["-"]
