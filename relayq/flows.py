@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from .codec import dumps
@@ -34,18 +34,8 @@ from .rfc3339 import parse_ms
 from .workflows import check_on_parent_failure, enqueue_dependent
 
 REF = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
-OPTION_NAMES = (
-    "type",
-    "priority",
-    "delay_ms",
-    "run_at",
-    "max_attempts",
-    "idempotency_key",
-    "timeout_ms",
-    "backoff_base_ms",
-    "backoff_cap_ms",
-    "on_parent_failure",
-)
+# A flow's job takes every enqueue option (its parents come as refs or ids in depends_on).
+OPTION_NAMES = tuple(f.name for f in fields(JobOptions) if f.name != "depends_on")
 
 
 @dataclass(eq=False)

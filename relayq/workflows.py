@@ -136,9 +136,10 @@ def _chunks(items: Sequence[Any], size: int = LINK_BATCH) -> list[Sequence[Any]]
 def enqueue_dependent(
     queue: str, fields: list[list[str]], options: Sequence[Any], wait: Any
 ) -> Op[list[EnqueueResult]]:
-    """Enqueues jobs of `queue`: `fields` the checked enqueue fields of each (protocol.ENQUEUE_FIELDS), `options` its
-    JobOptions (depends_on and on_parent_failure read here). A parent is a job id, or '@k': job
-    k (1-based) of these same jobs, an earlier one (flows use them)."""
+    """Enqueues jobs of `queue`: `fields` the checked enqueue fields of each
+    (protocol.ENQUEUE_FIELDS), `options` its JobOptions (depends_on and on_parent_failure read
+    here). A parent is a job id, or '@k': job k (1-based) of these same jobs, an earlier one
+    (flows use them)."""
     rows: list[list[str]] = []
     cross: dict[str, set[str]] = {}  # parent queue -> parent local ids to check
     for i, (job_fields, opts) in enumerate(zip(fields, options)):

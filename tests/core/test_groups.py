@@ -275,3 +275,29 @@ def test_a_queues_first_grouped_job_may_come_by_promotion(r: Any, q: relayq.Queu
 
     wait_until(lambda: redis_ms() > due, timeout=5, interval=0.01, message="the due time")
     assert [j.id for j in q.claim(1)] == [job_id]
+
+
+def test_a_child_released_by_its_parent_joins_its_groups_round_robin_and_limit(
+        q: relayq.Queue) -> None:
+    """Workflows and fair queues together: a waiting job with a group, released by its last
+    parent's ack, is ready in its group (listed there, and held back by the group's limit),
+    not in the plain ready lists."""
+    q.configure(group_max_running=1)
+    parent = q.enqueue({"step": "parent"}).id
+    busy = q.enqueue({"step": "busy"}, group="t").id
+    child = q.enqueue({"step": "child"}, group="t", depends_on=[parent]).id
+    held = {job.id: job for job in q.claim(10)}
+    assert set(held) == {parent, busy}  # the child waits for its parent
+    q.ack(parent, held[parent].lease or "")
+    assert q.get(child).state == "ready"
+    (tenant,) = [g for g in q.groups().groups if g.group == "t"]
+    assert (tenant.ready, tenant.running) == (1, 1)
+    assert q.claim(10) == []  # t is at its limit of 1: its released child waits its turn
+    q.ack(busy, held[busy].lease or "")
+    assert [(job.id, job.group) for job in q.claim(10)] == [(child, "t")]
+
+
+def test_a_flow_job_takes_a_group(q: relayq.Queue) -> None:
+    made = relayq.flow(relayq.chain(relayq.FlowJob(q.name, 1, group="t"),
+                                    relayq.FlowJob(q.name, 2, group="u")), redis=q.redis)
+    assert [q.get(job.id).group for job in made] == ["t", "u"]
