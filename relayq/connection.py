@@ -51,6 +51,7 @@ from redis.exceptions import (
     SlotNotCoveredError,
     TryAgainError,
 )
+from redis.maint_notifications import MaintNotificationsConfig
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -93,6 +94,12 @@ def _options(socket_timeout: float | None) -> dict[str, Any]:
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": 5,
         "socket_keepalive": True,
+        # Off: while they are on ("auto", redis-py 8's default) redis.asyncio's pool skips its
+        # check of an idle connection, and hands out one the server has closed (its timeout,
+        # a CLIENT KILL, a restart); the command sent on it fails in a way that cannot tell
+        # whether it ran, so relayq may not resend it. They serve Redis Enterprise's
+        # MOVING/MIGRATING pushes, which come over RESP3 only.
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
     }
 
 

@@ -51,7 +51,7 @@ internals, and why relayq needs each:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -184,7 +184,7 @@ async def aio_commands(conn: Any, batch: Sequence[Sequence[Any]]) -> list[Any]:
     import asyncio
     import math
 
-    if not conn.is_connected or conn._reader.at_eof():
+    if not conn.is_connected or conn._reader.at_eof() or _closed_while_idle(conn):
         await conn.disconnect()
         await conn.connect()
     replies: list[Any] = []
@@ -208,28 +208,71 @@ async def aio_commands(conn: Any, batch: Sequence[Sequence[Any]]) -> list[Any]:
     return replies
 
 
-_AIO_PACKING: dict[type, type] = {}
+def _closed_while_idle(conn: Any) -> bool:
+    """Whether the kernel holds input for an idle redis.asyncio connection: the server closed
+    it (its `timeout`, a CLIENT KILL, a restart) or a stray reply is there. asyncio sees that
+    only once its loop has polled the socket, so redis.asyncio's own check (`can_read`, with a
+    timeout of 0) misses a close that has just happened (and relayq-server's loop runs only
+    while granian hands it requests): the command would go out on a dead connection, and its
+    failure could not tell whether it ran."""
+    import select
+
+    writer = getattr(conn, "_writer", None)
+    sock = writer.transport.get_extra_info("socket") if writer is not None else None
+    if sock is None:
+        return False
+    readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    return bool(readable)
+
+
+def _aio_subclass(client: AioRedis, name: str,
+                  methods_for: Callable[[type], dict[str, Any]]) -> None:
+    """Makes the connections of `client`'s pool, those it holds and those it opens from now
+    on, a subclass of their class `base` with `methods_for(base)` (nothing for a cluster
+    client, whose nodes have pools of their own). The subclass adds methods only, so the
+    connections it holds simply take it."""
+    pool = getattr(client, "connection_pool", None)
+    if pool is None:
+        return
+    base = pool.connection_class
+    made = _AIO_SUBCLASSES.get((base, name))
+    if made is None:
+        made = _AIO_SUBCLASSES[(base, name)] = type(base.__name__, (base,), methods_for(base))
+    pool.connection_class = made
+    for conn in [*pool._available_connections, *pool._in_use_connections]:
+        if type(conn) is base:
+            conn.__class__ = made
+
+
+_AIO_SUBCLASSES: dict[tuple[type, str], type] = {}
+
+
+def aio_checked_connections(client: AioRedis) -> None:
+    """Makes `client`'s pool replace an idle connection the server has closed before handing
+    it out (`_closed_while_idle`), as redis-py's sync pool does (relayq.aio.connect applies it
+    to every client it makes)."""
+    def methods_for(base: type) -> dict[str, Any]:
+        async def can_read(self: Any) -> bool:
+            return _closed_while_idle(self) or await base.can_read(self)
+
+        return {"can_read": can_read}
+
+    _aio_subclass(client, "checked", methods_for)
 
 
 def aio_hiredis_packing(client: AioRedis) -> None:
-    """Makes the connections `client`'s pool opens from now on pack commands with hiredis
-    (nothing when hiredis is not installed, or for a cluster client, whose nodes have pools of
-    their own)."""
+    """Makes the connections of `client`'s pool pack commands with hiredis (nothing when
+    hiredis is not installed, or for a cluster client)."""
     from redis.connection import HIREDIS_AVAILABLE, HiredisRespSerializer
 
-    pool = getattr(client, "connection_pool", None)
-    if not HIREDIS_AVAILABLE or pool is None:
+    if not HIREDIS_AVAILABLE:
         return
-    base = pool.connection_class
-    fast = _AIO_PACKING.get(base)
-    if fast is None:
-        serializer = HiredisRespSerializer()
+    serializer = HiredisRespSerializer()
 
-        def pack_command(self: Any, *args: Any) -> list[bytes]:
-            return serializer.pack(*args)
+    def pack_command(self: Any, *args: Any) -> list[bytes]:
+        return serializer.pack(*args)
 
-        fast = _AIO_PACKING[base] = type(base.__name__, (base,), {"pack_command": pack_command})
-    pool.connection_class = fast
+    _aio_subclass(client, "hiredis", lambda base: {"pack_command": pack_command})
 
 
 async def aio_reread_slot_map(client: AioRedisCluster) -> None:

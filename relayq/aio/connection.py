@@ -70,8 +70,11 @@ async def connect(url: str | None = None, *, socket_timeout: float | None = 30.0
             startup_nodes=[ClusterNode(h, p) for h, p in target.hosts],
             username=target.username, password=target.password, retry=_no_retry(), **options))
     if target.kind == "sentinel":
-        return _sentinel_client(target, options)
+        client = _sentinel_client(target, options)
+        redis_adapter.aio_checked_connections(client)
+        return client
     client = aioredis.Redis.from_url(target.url, retry=_no_retry(), **options)
+    redis_adapter.aio_checked_connections(client)
     if target.kind == "url" and await _is_cluster_node(client):
         await client.aclose()
         if redis_adapter.database(client):

@@ -16,6 +16,7 @@ from ..flows import REF
 from ..job import HISTORY_OUTCOMES, LISTED_STATES, STATES
 from ..limits import (
     BATCH_LIMIT,
+    FRACTIONAL_SETTINGS,
     GROUP_PATTERN,
     HISTORY_LIMIT,
     JOB_ID_PATTERN,
@@ -50,6 +51,7 @@ from ..limits import (
     QUEUE_NAME_PATTERN,
     SCHEDULE_ID_PATTERN,
     SEARCH_SCAN_LIMIT,
+    SETTING_RANGES,
     WORKER_TTL_MS,
 )
 from ..results import TOTALS
@@ -256,13 +258,14 @@ API_KEY_PROPERTIES: dict[str, Any] = {
 
 # -- fair queues (relayq/queue_groups.py, relayq/api/groups.py) --
 GROUP_NAME = string(pattern=f"^{GROUP_PATTERN}$")
-GROUP_LIMITS = closed(
+# at least one of them; the ones left out take the queue's defaults (group_* settings)
+GROUP_LIMITS = {**obj(
     max_running=integer(0, MAX_RUNNING_LIMIT, description="0: no limit for this group"),
     rate={"type": "number", "minimum": 0, "maximum": MAX_RATE,
           "description": f"jobs per second: 0 (none for this group) or at least {MIN_RATE}; "
                         "needs a burst (its own or the queue's group_burst)"},
     burst=integer(1, MAX_BURST),
-)
+), "minProperties": 1}
 GROUP_INFO = closed(
     group=GROUP_NAME, ready=integer(0), running=integer(0),
     max_running=nullable(integer(0)), rate=nullable({"type": "number"}),
@@ -280,6 +283,12 @@ GROUP_PAGE = ({"name": "limit", "in": "query", "required": False,
                "schema": integer(1, MAX_GROUPS_PAGE)},
               {"name": "cursor", "in": "query", "required": False,
                "schema": string(pattern=f"^[0-9]{{1,{MAX_CURSOR_DIGITS}}}$")})
+
+# The settings of Queue.configure (relayq/limits.py's SETTING_RANGES), one schema each.
+SETTING_SCHEMAS = {
+    name: ({"type": "number", "minimum": lo, "maximum": hi} if name in FRACTIONAL_SETTINGS
+           else integer(lo, hi))
+    for name, (lo, hi) in SETTING_RANGES.items()}
 
 SCHEMAS: dict[str, Any] = {
     "Error": closed(error=closed(code=string(), message=string())),
@@ -369,6 +378,8 @@ SCHEMAS: dict[str, Any] = {
                                      "description": "jobs per second"},
                      burst=integer(1, MAX_BURST)),
     "RateLimitSet": closed(queue=string(), rate_limit=STATS["properties"]["rate_limit"]),
+    "SettingsChange": {**obj(**SETTING_SCHEMAS), "minProperties": 1},
+    "Settings": closed(queue=string(), settings=closed(**SETTING_SCHEMAS)),
     # -- fair queues (relayq/api/groups.py) --
     "GroupLimits": GROUP_LIMITS,
     "GroupLimitsSet": closed(queue=string(), group=GROUP_NAME,
@@ -562,6 +573,14 @@ PATHS: dict[str, Any] = {
                   body="RateLimit", params=("queue",)),
         "delete": op("Remove the rate limit", "queues:admin", {200: ("RateLimitSet", "removed")},
                      params=("queue",)),
+    },
+    "/api/queues/{queue}/settings": {
+        "get": op("A queue's settings (defaults of new jobs, retention, event log, fair-queue "
+                  "limits)", "jobs:read", {200: ("Settings", "every setting")},
+                  params=("queue",)),
+        "patch": op("Change some of a queue's settings (all given or none)", "queues:admin",
+                    {200: ("Settings", "every setting, after the change")},
+                    body="SettingsChange", params=("queue",)),
     },
     "/api/queues/{queue}/groups": {"get": op(
         "A queue's groups (fair queues), the largest backlog first, paged", "jobs:read",

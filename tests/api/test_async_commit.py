@@ -5,13 +5,17 @@ that restarted (scripts flushed, connection closed) costs no request its answer.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 import relayq
 from relayq import InvalidArgument
 from relayq.api.async_commit import AsyncGroupCommit, GroupedAsyncQueue
 from relayq.auth import KeyStore
 from relayq.results import NewJob, Outcome
+from relayq.tools.redis_process import RedisProcess
 from tests.api.test_group_commit import evalsha_calls
 
 
@@ -63,8 +67,20 @@ def test_key_lookups_of_a_round_are_one_hmget_and_a_revoke_is_seen_at_once(
     assert hmgets == 1 and after is None
 
 
+@pytest.fixture
+def private_redis() -> Iterator[RedisProcess]:
+    """A redis-server of this test alone: it flushes the scripts and closes every connection,
+    which on the session's Redis would hit the other fixtures' clients (the session server)."""
+    server = RedisProcess().start()
+    yield server
+    server.stop()
+
+
 def test_a_flushed_script_cache_and_a_closed_connection_cost_no_answer(
-        r: Any, redis_url: str, queue_name: str) -> None:
+        private_redis: RedisProcess, queue_name: str) -> None:
+    redis_url = private_redis.url
+    r = relayq.connect(redis_url)
+
     async def scenario() -> list[Any]:
         commit = AsyncGroupCommit(redis_url)
         q = GroupedAsyncQueue(queue_name, commit)

@@ -200,15 +200,15 @@ def test_an_asyncio_client_packs_commands_with_hiredis(server: RedisProcess) -> 
                 replies = await pipe.execute()
             conn = client.connection_pool.make_connection()
             return (await client.get("adapter:packed"), replies,
-                    conn.pack_command("SET", "k", 1), type(conn).__mro__[1])
+                    conn.pack_command("SET", "k", 1), type(conn).__mro__)
         finally:
             await client.aclose()
 
     with relied_on("redis.asyncio AbstractConnection.pack_command / HiredisRespSerializer"):
-        value, replies, packed, base = asyncio.run(scenario())
+        value, replies, packed, mro = asyncio.run(scenario())
         assert value == "é 1" and replies == ["é 1", 4]
         assert packed == [b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n1\r\n"]
-        assert base is redis.asyncio.Connection
+        assert redis.asyncio.Connection in mro
 
 
 def test_commands_on_a_kept_asyncio_connection(server: RedisProcess) -> None:
@@ -272,3 +272,39 @@ def test_asyncio_cluster_slot_map_reread_and_commands_on_one_node(cluster: Clust
     assert isinstance(first[0], NoScriptError) and first[1] is None
     assert second[0] == sha and second[1] == "OK" and second[3] == "w"
     assert isinstance(second[2], redis.ResponseError)  # WRONGTYPE, in place
+
+
+def _kill_other_clients(server: RedisProcess) -> None:
+    """Closes every other client's connection, and waits until Redis has closed them (it does
+    so after answering the kill)."""
+    killer = redis.Redis.from_url(server.url)
+    killer.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+    wait_until(lambda: len(killer.client_list(_type="normal")) == 1, timeout=5)
+
+
+def test_a_sync_client_replaces_a_connection_the_server_closed(server: RedisProcess) -> None:
+    """The first command after the server closed an idle connection (its timeout, a CLIENT
+    KILL) goes out on a new one instead of failing in a way that cannot tell whether it ran:
+    redis-py's sync client sees the close (the asyncio twin needs relayq's help, below)."""
+    client = relayq.connect(server.url)
+    client.set("adapter:idle", "1")
+    _kill_other_clients(server)
+    with relied_on("redis's sync client on a connection the server closed"):
+        assert client.incr("adapter:idle") == 2
+
+
+def test_an_asyncio_client_replaces_a_connection_the_server_closed(server: RedisProcess) -> None:
+    """The same for relayq.aio's clients: redis.asyncio's pool checks an idle connection only
+    with maintenance notifications off (relayq.connection's options), and its check cannot
+    see a close its event loop has not polled yet (redis_adapter.aio_checked_connections)."""
+    async def scenario() -> Any:
+        client = await relayq.aio.connect(server.url)
+        try:
+            await client.set("adapter:aidle", "1")
+            _kill_other_clients(server)  # at once: the loop has not polled the socket since
+            return await client.incr("adapter:aidle")
+        finally:
+            await client.aclose()
+
+    with relied_on("redis.asyncio ConnectionPool.ensure_connection's can_read check"):
+        assert asyncio.run(scenario()) == 2
