@@ -388,6 +388,17 @@ class ClientOps:
     def _clear_rate_limit(self, queue: str) -> ClientOp[None]:
         yield from self._data("DELETE", self._queue(queue) + "/rate-limit", repeatable=True)
 
+    def _settings(self, queue: str) -> ClientOp[dict[str, float]]:
+        data = yield from self._data("GET", self._queue(queue) + "/settings", repeatable=True)
+        return data["settings"]  # type: ignore[no-any-return]
+
+    def _configure(self, queue: str, settings: dict[str, float]) -> ClientOp[dict[str, float]]:
+        if not settings:
+            raise InvalidArgument("configure needs at least one setting")
+        data = yield from self._data("PATCH", self._queue(queue) + "/settings", settings,
+                                     repeatable=True)
+        return data["settings"]  # type: ignore[no-any-return]
+
     # fair queues (relayq/queue_groups.py, relayq/api/groups.py)
 
     def _groups(self, queue: str, limit: int, cursor: str | None) -> ClientOp[GroupsPage]:
@@ -686,6 +697,14 @@ class Client(ClientOps):
 
     def clear_rate_limit(self, queue: str) -> None:
         self._drive(self._clear_rate_limit(queue))
+
+    def settings(self, queue: str) -> dict[str, float]:
+        """Every setting of the queue (see Queue.configure), as it has it now."""
+        return self._drive(self._settings(queue))
+
+    def configure(self, queue: str, **settings: float) -> dict[str, float]:
+        """Changes the settings given (Queue.configure's), all or none; every setting after."""
+        return self._drive(self._configure(queue, settings))
 
     # -- fair queues (docs/fair-queues.md) ----------------------------------------------------
 

@@ -191,6 +191,13 @@ SETTING_RANGES = {
 # Settings that take a fractional number (jobs per second); the others are integers. A value of
 # 1 marks one (a table of numbers, so that the scripts can be given it).
 FRACTIONAL_SETTINGS = {"group_rate": 1}
+
+
+def settings_value(name: str, stored: str | None) -> float:
+    """A setting as the meta hash holds it (None: never set, so its default), as a number."""
+    if stored is None:
+        return SETTING_DEFAULTS[name]
+    return float(stored) if name in FRACTIONAL_SETTINGS else int(float(stored))
 DEFAULT_MAX_ATTEMPTS = SETTING_DEFAULTS["max_attempts"]
 
 # -- the RESP gateway (relayq/gateway) --------------------------------------------------------

@@ -54,7 +54,9 @@ from .limits import (
     MAX_WORKER_ID_BYTES,
     MIN_RATE,
     OUTBOX_BATCH,
+    SETTING_DEFAULTS,
     SWEEP_LIMIT,
+    settings_value,
 )
 from .options import (
     DEFAULT_OPTIONS,
@@ -475,6 +477,11 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
             raise InvalidArgument("configure needs at least one setting")
         return self._calls.configure(settings)
 
+    def _settings(self) -> Op[dict[str, float]]:
+        names = list(SETTING_DEFAULTS)
+        (values,) = yield Reads([("HMGET", self.keys.meta, *names)])
+        return {name: settings_value(name, value) for name, value in zip(names, values)}
+
     def _move_workflow_facts(self) -> Op[int]:
         total = 0
         while (moved := (yield from workflows.move_facts(self.name))) > 0:
@@ -750,6 +757,10 @@ class Queue(ScheduleOperations, GroupOperations, QueueOps[T]):
         second) and group_burst (the defaults of every group)."""
         # the queue is listed after: the script checks the values (a refusal lists nothing)
         self._drive(self._script(self._configure_call(settings), register=True))
+
+    def settings(self) -> dict[str, float]:
+        """Every setting of `configure`, as the queue has it now (its default when never set)."""
+        return self._drive(self._settings())
 
     # -- maintenance (the worker's reaper and promoter) ------------------------------------
 

@@ -250,6 +250,12 @@ class Client(ClientOps):
     async def clear_rate_limit(self, queue: str) -> None:
         await self._drive(self._clear_rate_limit(queue))
 
+    async def settings(self, queue: str) -> dict[str, float]:
+        return await self._drive(self._settings(queue))
+
+    async def configure(self, queue: str, **settings: float) -> dict[str, float]:
+        return await self._drive(self._configure(queue, settings))
+
     async def groups(self, queue: str, limit: int = DEFAULT_PAGE, cursor: str | None = None
                      ) -> GroupsPage:
         return await self._drive(self._groups(queue, limit, cursor))

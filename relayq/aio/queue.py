@@ -262,6 +262,9 @@ class Queue(QueueOps[T]):
     async def configure(self, **settings: float) -> None:
         await self._drive(self._script(self._configure_call(settings), register=True))
 
+    async def settings(self) -> dict[str, float]:
+        return await self._drive(self._settings())
+
     # -- fair queues (relayq/queue_groups.py) -------------------------------------------
 
     async def set_group_limits(self, group: str, *, max_running: int | None = None,

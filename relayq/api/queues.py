@@ -1,4 +1,6 @@
-"""Queues: list with stats, one queue's stats, pause/resume, the rate limit."""
+"""Queues: list with stats, one queue's stats, pause/resume, the rate limit, and the settings
+of `Queue.configure` (defaults of new jobs, retention, the event log's length, the fair-queue
+limits)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint
 
+from ..limits import FRACTIONAL_SETTINGS, SETTING_DEFAULTS
 from .body import json_body, optional
 from .security import requires
 from .services import services
@@ -53,3 +56,20 @@ def set_rate_limit(queue: str) -> Any:
 def clear_rate_limit(queue: str) -> Any:
     services().queue(queue).clear_rate_limit()
     return {"queue": queue, "rate_limit": None}
+
+
+@bp.get("/queues/<queue>/settings")
+@requires("jobs:read")
+def settings(queue: str) -> Any:
+    return {"queue": queue, "settings": services().queue(queue).settings()}
+
+
+@bp.patch("/queues/<queue>/settings")
+@requires("queues:admin")
+def configure(queue: str) -> Any:
+    """Changes the settings given (at least one), all or none: the script checks each range."""
+    q = services().queue(queue)
+    body = json_body(SETTING_DEFAULTS)
+    q.configure(**{name: optional(body, name, (int, float) if name in FRACTIONAL_SETTINGS else int)
+                   for name in body})
+    return {"queue": queue, "settings": q.settings()}

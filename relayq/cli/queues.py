@@ -1,10 +1,12 @@
-"""`relayq status`, `pause`, `resume`, `rate-limit`: looking at and steering queues over the
-HTTP API.
+"""`relayq status`, `pause`, `resume`, `rate-limit`, `settings`: looking at and steering queues
+over the HTTP API.
 
     relayq status                   # every queue
     relayq pause emails
     relayq rate-limit set emails 50 --burst 100
     relayq rate-limit clear emails
+    relayq settings emails          # every setting of Queue.configure
+    relayq settings emails --set max_running=20 --set group_max_running=2
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import difflib
 from typing import Any
 
 from ..client import Client
-from ..errors import NotFound
+from ..errors import InvalidArgument, NotFound
+from ..limits import FRACTIONAL_SETTINGS, SETTING_DEFAULTS
 from ..results import QueueStats
 from .common import add_server_args, client_for, print_json, print_table
 
@@ -46,6 +49,17 @@ def register(subparsers: Any) -> None:
     c.add_argument("queue")
     add_server_args(c)
     c.set_defaults(handler=rate_limit)
+
+    p = subparsers.add_parser(
+        "settings", help="show or change a queue's settings",
+        description="Show a queue's settings (defaults of new jobs, retention, the event log's "
+                    "length, the fair-queue limits), or change some with --set (all or none). "
+                    f"Settings: {', '.join(SETTING_DEFAULTS)}.")
+    p.add_argument("queue")
+    p.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
+                   help="a setting to change (repeat for more)")
+    add_server_args(p)
+    p.set_defaults(handler=settings)
 
 
 def status(args: argparse.Namespace) -> int:
@@ -115,3 +129,28 @@ def rate_limit(args: argparse.Namespace) -> int:
     else:
         print(f"{args.queue} rate limit: {_rate(limit)}")
     return 0
+
+
+def settings(args: argparse.Namespace) -> int:
+    changes = dict(_setting(text) for text in args.set)
+    with client_for(args) as client:
+        values = (client.configure(args.queue, **changes) if changes
+                  else client.settings(args.queue))
+    if args.json:
+        print_json({"queue": args.queue, "settings": values})
+    else:
+        print_table(["setting", "value"], [[name, f"{value:g}"] for name, value in values.items()])
+    return 0
+
+
+def _setting(text: str) -> tuple[str, float]:
+    """NAME=VALUE of --set, the value a number (an integer unless the setting takes fractions)."""
+    name, sep, value = text.partition("=")
+    if not sep or name not in SETTING_DEFAULTS:
+        raise InvalidArgument(f"--set {text!r}: expected NAME=VALUE, NAME one of "
+                              f"{', '.join(SETTING_DEFAULTS)}")
+    try:
+        return name, float(value) if name in FRACTIONAL_SETTINGS else int(value)
+    except ValueError:
+        kind = "a number" if name in FRACTIONAL_SETTINGS else "an integer"
+        raise InvalidArgument(f"--set {text!r}: {name} must be {kind}") from None

@@ -68,6 +68,13 @@ def test_operating_over_http(twin_client: Any, q: Queue) -> None:
     twin_client.set_rate_limit(q.name, 10, 2)
     assert twin_client.stats(q.name).rate_limit is not None
     twin_client.clear_rate_limit(q.name)
+    assert twin_client.settings(q.name) == q.settings()
+    changed = twin_client.configure(q.name, group_max_running=2, group_rate=0.5, group_burst=1)
+    assert changed == q.settings() and changed["group_rate"] == 0.5
+    with pytest.raises(InvalidArgument, match="at least one"):
+        twin_client.configure(q.name)  # refused before anything is sent
+    with pytest.raises(InvalidArgument, match="max_running"):
+        twin_client.configure(q.name, max_running=-1)
     twin_client.cancel(job_id)
     assert twin_client.get(job_id).state == "cancelled"
     assert isinstance(twin_client.workers(), list)

@@ -111,6 +111,9 @@ ROUTES: dict[str, tuple[str | None, Callable[[Queue, str], Prepared]]] = {
         "PUT", f"/api/queues/{q.name}/rate-limit", {"rate": 5})),
     "rate-limit clear": ("queues:admin", lambda q, _: (
         "DELETE", f"/api/queues/{q.name}/rate-limit", None)),
+    "settings": ("jobs:read", lambda q, _: ("GET", f"/api/queues/{q.name}/settings", None)),
+    "settings change": ("queues:admin", lambda q, _: (
+        "PATCH", f"/api/queues/{q.name}/settings", {"max_attempts": 3})),
     "groups": ("jobs:read", lambda q, _: ("GET", f"/api/queues/{q.name}/groups", None)),
     "group limits set": ("queues:admin", lambda q, _: (
         "PUT", f"/api/queues/{q.name}/groups/tenant-a/limits", {"max_running": 2})),

@@ -170,6 +170,16 @@ def test_rate_limit_bad_input(api: Api, r, q: Queue, job_in: str, body: Any) -> 
             code="invalid_argument")
 
 
+@pytest.mark.parametrize("body", [{}, {"max_running": -1}, {"max_running": "5"},
+                                  {"max_running": True}, {"max_running": 1.5},
+                                  {"max_running": None}, {"group_rate": 2},  # no burst
+                                  {"max_attempts": 0}, {"succeeded_ttl_ms": 10**20},
+                                  {"unknown": 1}, {"max_running": 2, "group_rate": -1}])
+def test_settings_bad_input(api: Api, r, q: Queue, job_in: str, body: Any) -> None:
+    refused(api, r, q, "PATCH", "/api/queues/{q}/settings", body, status=400,
+            code="invalid_argument")
+
+
 @pytest.mark.parametrize("query", ["limit=0", "limit=abc", "limit=1001", "limit=%C2%B2",
                                    "cursor=xyz", "cursor=-1", "cursor=%C2%B2", "cursor=%D9%A3",
                                    "cursor=1_0", "cursor=+1", "cursor=%205", "limit=%D9%A3"])

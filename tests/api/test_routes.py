@@ -289,3 +289,19 @@ def test_requests_are_logged_without_secrets(api: Api, server, admin_key: str) -
     assert "http.request method=GET path=/api/queues status=200" in log
     assert admin_key not in log and admin_key.split("_", 2)[2] not in log  # secrets may hold "_"
     assert f"key={admin_key.split('_')[1]}" in log
+
+
+def test_settings_read_and_changed_over_http(api: Api, q: Queue) -> None:
+    """GET /api/queues/{q}/settings shows every setting of Queue.configure (defaults until
+    set); PATCH changes those given, and the queue runs by them."""
+    defaults = api.call("GET", f"/api/queues/{q.name}/settings").body
+    assert defaults == {"queue": q.name, "settings": q.settings()}
+    assert defaults["settings"]["max_running"] == 0
+    changed = api.call("PATCH", f"/api/queues/{q.name}/settings",
+                       {"max_running": 1, "group_rate": 2.5, "group_burst": 3})
+    assert changed.status == 200
+    assert {k: changed.body["settings"][k] for k in ("max_running", "group_rate",
+                                                     "group_burst", "max_attempts")} == {
+        "max_running": 1, "group_rate": 2.5, "group_burst": 3, "max_attempts": 5}
+    q.enqueue_many([1, 2])
+    assert len(q.claim(10)) == 1  # max_running, all workers together

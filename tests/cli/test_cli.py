@@ -106,6 +106,21 @@ def test_status_pause_resume_rate_limit(capsys, q: Queue) -> None:
     assert q.name in {s["queue"] for s in run_json(capsys, "status")["queues"]}
 
 
+def test_settings_shown_and_changed(capsys, q: Queue) -> None:
+    assert run_json(capsys, "settings", q.name) == {"queue": q.name, "settings": q.settings()}
+    changed = run_json(capsys, "settings", q.name, "--set", "max_running=20",
+                       "--set", "group_rate=1.5", "--set", "group_burst=2")["settings"]
+    assert (changed["max_running"], changed["group_rate"], changed["group_burst"]) == (20, 1.5, 2)
+    assert q.settings() == changed
+    code, out, _ = run(capsys, "settings", q.name)
+    assert code == 0 and any(line.split() == ["max_running", "20"] for line in out.splitlines())
+    before = q.settings()
+    for bad in ("max_running", "nope=1", "max_running=x", "max_running=-1"):
+        code, _, err = run(capsys, "settings", q.name, "--set", bad)
+        assert code != 0 and ("max_running" in err or "nope" in err), (bad, err)
+    assert q.settings() == before
+
+
 def test_dlq_list_requeue_purge(capsys, q: Queue) -> None:
     ids = [q.enqueue({"n": i}, max_attempts=1).id for i in range(3)]
     for job in q.claim(3):
