@@ -48,7 +48,7 @@ MISFIRE_POLICIES = ("once", "skip", "all")
 # The job options a template may carry. delay_ms and run_at belong to the tick, and the
 # idempotency of a tick's job is the schedule's own (a tick fires once).
 TEMPLATE_OPTIONS = ("type", "priority", "max_attempts", "timeout_ms", "backoff_base_ms",
-                    "backoff_cap_ms")
+                    "backoff_cap_ms", "group")
 ORIGIN_APP = "app"  # a schedule upserted by a worker from an @app.task
 
 

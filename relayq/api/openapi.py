@@ -55,7 +55,7 @@ from ..limits import (
     WORKER_TTL_MS,
 )
 from ..results import TOTALS
-from ..schedules import MISFIRE_POLICIES
+from ..schedules import MISFIRE_POLICIES, TEMPLATE_OPTIONS
 from ..workflows import ON_PARENT_FAILURE
 from .dashboard import FILE_NAME
 from .security import public
@@ -216,8 +216,7 @@ STATS = closed(
             "additionalProperties": integer(0)},
     latency_ms=integer(0, description="age of the oldest ready job (0 when none)"),
 )
-TEMPLATE = {name: NEW_JOB["properties"][name] for name in (
-    "type", "priority", "max_attempts", "timeout_ms", "backoff_base_ms", "backoff_cap_ms")}
+TEMPLATE = {name: NEW_JOB["properties"][name] for name in TEMPLATE_OPTIONS}
 SCHEDULE_WHEN = {
     "cron": string(MAX_CRON_BYTES, description="5 fields, or 6 with seconds first (cronsim); "
                                                "not with every_ms"),

@@ -42,6 +42,7 @@ def register(subparsers: Any) -> None:
                        help="saved active (default: a new schedule is active, an existing one "
                             "keeps its state)")
     s.add_argument("--type", help="the jobs' type")
+    s.add_argument("--group", help="the jobs' group (fair queues: a tenant id, say)")
     for name in ("priority", "max-attempts", "timeout-ms", "backoff-base-ms",
                  "backoff-cap-ms"):
         s.add_argument(f"--{name}", type=int)
@@ -69,7 +70,7 @@ def save(args: argparse.Namespace) -> int:
         "end_at": args.end_at, "misfire": args.misfire, "paused": args.paused,
         "type": args.type, "priority": args.priority, "max_attempts": args.max_attempts,
         "timeout_ms": args.timeout_ms, "backoff_base_ms": args.backoff_base_ms,
-        "backoff_cap_ms": args.backoff_cap_ms}
+        "backoff_cap_ms": args.backoff_cap_ms, "group": args.group}
     payload = json_arg(args.payload, "--payload")
     with client_for(args) as client:
         saved = client.schedule(args.queue, args.id, payload, **fields)

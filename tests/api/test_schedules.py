@@ -67,6 +67,20 @@ def test_save_read_pause_resume_trigger_delete(api: Api, q: Queue) -> None:
         assert (reply.status, reply.code) == (404, "not_found"), (method, path)
 
 
+def test_a_schedules_jobs_take_its_group(api: Api, q: Queue) -> None:
+    """Fair queues: a template's group goes with every job the schedule makes."""
+    base = f"/api/queues/{q.name}/schedules"
+    saved = api.call("PUT", f"{base}/per-tenant",
+                     {"payload": {}, "every_ms": 60_000, "group": "tenant-7"})
+    assert saved.status == 201 and saved.body["group"] == "tenant-7"
+    fired = api.call("POST", f"{base}/per-tenant/trigger").body
+    assert api.call("GET", f"/api/jobs/{fired['job_id']}").body["group"] == "tenant-7"
+    assert [g.group for g in q.groups().groups] == ["tenant-7"]
+    bad = api.call("PUT", f"{base}/per-tenant", {"payload": {}, "every_ms": 60_000,
+                                                 "group": "no spaces"})
+    assert (bad.status, bad.code) == (400, "invalid_argument")
+
+
 @pytest.mark.parametrize(("body", "code"), BAD)
 def test_bad_input_is_a_400_that_writes_nothing(api: Api, q: Queue, r: Any,
                                                 body: dict[str, Any], code: str) -> None:
