@@ -10,11 +10,12 @@
 -- ARGV[1] key prefix relayq:{<q>}:
 --
 -- Reply: {'ok', ready, scheduled, running, dead, succeeded, paused ('1'|'0'), rate, burst,
---         {totals as HGETALL}, latency_ms}   rate, burst: '' when unlimited;
+--         {totals as HGETALL}, latency_ms, waiting}   rate, burst: '' when unlimited;
 --         latency_ms: the age of the oldest ready job, 0 when nothing is ready. A job is ready
 --         since its due time (run_at), or its creation when it has none; the oldest is found
 --         among the heads of the ready lists (one per priority: O(priorities), like the count;
 --         the jobs of groups are counted, their age is not looked at).
+--         waiting: jobs waiting for their parents (workflows: relayq:{<q>}:waiting).
 --    or  {'invalid_argument', message}  (wrong keys)
 
 --@include lib/clock.lua
@@ -55,4 +56,5 @@ return {
   meta[3] or '',
   redis.call('HGETALL', totals_key),
   latency,
+  redis.call('ZCARD', prefix .. 'waiting'),
 }

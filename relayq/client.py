@@ -138,7 +138,7 @@ def job_from_view(view: dict[str, Any]) -> Job[Any]:
 def stats_from_view(view: dict[str, Any]) -> QueueStats:
     return QueueStats(view["queue"], view["ready"], view["scheduled"], view["running"],
                       view["dead"], view["succeeded"], view["paused"], view["rate_limit"],
-                      view["totals"], view["latency_ms"])
+                      view["totals"], view["latency_ms"], view["waiting"])
 
 
 def _job_body(job: NewJob[Any]) -> dict[str, Any]:

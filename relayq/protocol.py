@@ -475,12 +475,12 @@ class QueueCalls:
 
     def _parse_stats(self, reply: Sequence[Any]) -> QueueStats:
         (_, ready, scheduled, running, dead, succeeded, paused, rate, burst, totals,
-         latency_ms) = _ok(reply)
+         latency_ms, waiting) = _ok(reply)
         counts = dict.fromkeys(TOTALS, 0)
         counts.update({name: int(v) for name, v in _as_dict(totals).items()})
         return QueueStats(self.name, ready, scheduled, running, dead, succeeded, paused == "1",
                           {"rate": float(rate), "burst": int(burst)} if rate else None, counts,
-                          latency_ms)
+                          latency_ms, waiting)
 
     # -- operating ------------------------------------------------------------------------
 

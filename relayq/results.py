@@ -70,13 +70,14 @@ class QueueStats:
     rate_limit: dict[str, float] | None
     totals: dict[str, int]
     latency_ms: int  # age of the oldest ready job (since it became due), 0 when none
+    waiting: int = 0  # jobs waiting for their parents (workflows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "queue": self.queue, "ready": self.ready, "scheduled": self.scheduled,
             "running": self.running, "dead": self.dead, "succeeded": self.succeeded,
             "paused": self.paused, "rate_limit": self.rate_limit, "totals": self.totals,
-            "latency_ms": self.latency_ms,
+            "latency_ms": self.latency_ms, "waiting": self.waiting,
         }
 
 

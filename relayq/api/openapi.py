@@ -215,6 +215,7 @@ STATS = closed(
     totals={"type": "object", "properties": {name: integer(0) for name in TOTALS},
             "additionalProperties": integer(0)},
     latency_ms=integer(0, description="age of the oldest ready job (0 when none)"),
+    waiting=integer(0, description="jobs waiting for their parents (workflows)"),
 )
 TEMPLATE = {name: NEW_JOB["properties"][name] for name in TEMPLATE_OPTIONS}
 SCHEDULE_WHEN = {

@@ -315,3 +315,13 @@ def test_a_parent_that_succeeded_without_a_result_is_listed_with_none(q: relayq.
     child = q.enqueue(2, depends_on=[a]).id
     run_one(q)  # acked with no result
     assert q.get(child).parent_results == {a: None}
+
+
+def test_the_queue_stats_count_the_waiting_jobs(q: relayq.Queue) -> None:
+    parent = q.enqueue({}).id
+    q.enqueue_many([relayq.NewJob(n, relayq.JobOptions(depends_on=[parent])) for n in range(3)])
+    stats = q.stats()
+    assert (stats.ready, stats.waiting, stats.to_dict()["waiting"]) == (1, 3, 3)
+    (job,) = q.claim(1)
+    q.ack(job.id, job.lease or "")
+    assert (q.stats().ready, q.stats().waiting) == (3, 0)

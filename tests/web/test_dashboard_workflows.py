@@ -38,7 +38,9 @@ def test_the_job_page_shows_parents_and_children_with_their_states(
     }
     page.sign_in(hash_route=f"#/queues/{queue_name}")
     p = page.page
-    p.get_by_role("tab", name=re.compile("^Waiting")).click()
+    waiting_tab = p.get_by_role("tab", name=re.compile("^Waiting"))
+    expect(waiting_tab.locator(".count")).to_have_text("1")  # the queue's stats count it
+    waiting_tab.click()
     expect(p.locator(f'tr[data-job="{made["sum"]}"]')).to_be_visible()
     p.goto(f"/#/jobs/{made['part0']}")
     child = p.locator(f'[data-graph="children"] li[data-job="{made["sum"]}"]')
