@@ -208,7 +208,11 @@ class Terminal:
                 os.killpg(proc.pid, signal.SIGTERM)
         for command, proc, log in self.background:
             try:
-                assert proc.wait(30) == 0, f"`{command}`:\n{log.read_text()[-3000:]}"
+                try:
+                    code = proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    code = None  # did not stop: its log says where it was
+                assert code == 0, f"`{command}` ended with {code}:\n{log.read_text()[-3000:]}"
             finally:
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGKILL)

@@ -196,10 +196,38 @@ def share(total: int, workers: int) -> int:
     return math.ceil(total / workers)
 
 
+class StopSignal:
+    """The main process's word to its granian workers that the server is stopping: a pipe
+    whose writing end only the main process keeps open (granian forks the workers; each
+    closes the copy it inherited). `send` closes it: every worker's reading end then reads an
+    end of file at once, the workers still starting included, and nobody is waited for, so it
+    is safe in a signal handler. (A multiprocessing.Event was not: its set() waits until every
+    waiter has woken, and a worker killed first, by a SIGTERM to the whole process group as
+    systemd sends, never does: the server hung.)"""
+
+    def __init__(self) -> None:
+        self._reader, self._writer = multiprocessing.Pipe(duplex=False)
+
+    def send(self) -> None:
+        self._writer.close()
+
+    def in_worker(self) -> None:
+        self._writer.close()  # the forked copy: else no worker would ever read an end of file
+
+    def is_set(self) -> bool:
+        return self._reader.poll(0)
+
+    def wait(self) -> None:
+        self._reader.poll(None)
+
+
 def worker_app(config: ServerConfig, limits: Limits, log_level: str, log_format: str,
-               stopping: Any) -> Bridge:
+               stopping: StopSignal) -> Bridge:
     """Runs in each worker process: its own app, Redis connections and threads. `stopping`
     (set by the main process on SIGTERM) ends its long polls and event streams at once."""
+    # First of all: until this worker closes the copy of the signal's writing end it inherited,
+    # no worker can read the end of file that says "stop" (the app takes a while to build).
+    stopping.in_worker()
     from .app import create_app  # here: the main process never builds an app
     from .native import NativeApi
 
@@ -255,7 +283,7 @@ def serve(args: argparse.Namespace) -> int:
     if not config.auth:
         print("relayq-server: WARNING: --auth off: every request is allowed without a key. "
               "Use this only for local experiments.", file=sys.stderr, flush=True)
-    stopping = multiprocessing.get_context().Event()
+    stopping = StopSignal()
     server = _granian(args, host, port, stopping)
     # one /metrics sums every granian worker's counts (the main process never imports
     # prometheus_client, so the directory is set before any worker does)
@@ -278,6 +306,9 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as e:
         raise RelayqError(f"cannot listen on {args.addr}: {e.strerror or e}") from e
     finally:
+        # both told first, then waited for: their rounds in flight end together
+        firer.stop_soon()
+        mover.stop_soon()
         firer.stop()
         mover.stop()
         if exporter is not None:
@@ -288,7 +319,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _granian(args: argparse.Namespace, host: str, port: int, stopping: Any) -> Any:
+def _granian(args: argparse.Namespace, host: str, port: int, stopping: StopSignal) -> Any:
     """The granian server: HTTP/1.1 only, since the HTTP/2 detection of its "auto" mode reads a
     new connection's first bytes with no deadline (an idle connection would stay forever)."""
     from granian.constants import HTTPModes, Interfaces, RuntimeModes
@@ -297,7 +328,7 @@ def _granian(args: argparse.Namespace, host: str, port: int, stopping: Any) -> A
 
     class RelayqServer(Server):  # type: ignore[misc, valid-type]
         def signal_handler_interrupt(self, *a: Any, **kw: Any) -> None:
-            stopping.set()  # workers end their long polls and streams now
+            stopping.send()  # workers end their long polls and streams now
             super().signal_handler_interrupt(*a, **kw)
 
     level = {"debug": "debug", "info": "warning"}.get(args.log_level, args.log_level)

@@ -77,6 +77,11 @@ class GatewayProcess:
             self._process.join(timeout=1.0)
             if self._stopping.is_set() or self._process.is_alive():
                 continue
+            if self._process.exitcode == 0:
+                # it stopped cleanly, so on a SIGTERM of its own: the whole process group was
+                # told to stop (systemd does so), the server included; not started again
+                log_event(log, logging.INFO, "gateway.stopped")
+                return
             log_event(log, logging.WARNING, "gateway.died", exitcode=self._process.exitcode)
             from ..metrics import forget_process  # here: the server's process loads it late
 

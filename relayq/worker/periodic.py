@@ -31,8 +31,13 @@ class Periodic:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self.stop_soon()
         self._thread.join(timeout)
+
+    def stop_soon(self) -> None:
+        """Asks the loop to end after its round in flight, without waiting for it (so that
+        several loops wind down together: `stop` then waits for each)."""
+        self._stop.set()
 
     def tick(self) -> None:
         raise NotImplementedError
