@@ -398,8 +398,7 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
 
     def _wait(self, job_id: str, timeout: float, poll_s: float,
               on_change: Callable[[Job[T]], None] | None) -> Op[Job[T]]:
-        return (yield from until_finished(lambda: self._get(job_id), job_id, timeout, poll_s,
-                                          on_change))
+        return (yield from until_finished(lambda: self._get(job_id), timeout, poll_s, on_change))
 
     def _stats(self) -> Op[QueueStats]:
         return (yield Scripts((self._calls.stats(),)))[0]
@@ -483,6 +482,10 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
         return {name: settings_value(name, value) for name, value in zip(names, values)}
 
     def _move_workflow_facts(self) -> Op[int]:
+        # one read while the queue has no workflow work (every worker asks every round)
+        p = self.keys.prefix
+        if not (yield Reads([("EXISTS", p + "outbox", p + "linking")]))[0]:
+            return 0
         total = 0
         while (moved := (yield from workflows.move_facts(self.name))) > 0:
             total += moved  # a full read: more may wait (a parent with many children)

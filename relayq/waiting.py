@@ -18,7 +18,7 @@ FINAL_STATES = ("succeeded", "dead", "cancelled")
 MAX_POLL_S = 1.0  # the longest interval between two reads of a job
 
 
-def until_finished(get: Callable[[], Generator[Any, Any, Job[Any]]], job_id: str,
+def until_finished(get: Callable[[], Generator[Any, Any, Job[Any]]],
                    timeout: float, poll_s: float,
                    on_change: Callable[[Job[Any]], None] | None) -> Generator[Any, Any, Job[Any]]:
     """The job once it is finished (succeeded, dead or cancelled); TimeoutError when it is not

@@ -9,6 +9,7 @@ counts once. A round costs one read of the queue list and one pipelined EXISTS p
 from __future__ import annotations
 
 from ..connection import RedisClient, redis_errors
+from ..keys import prefix
 from ..limits import WORKFLOW_MOVE_INTERVAL_MS
 from ..queue import Queue, list_queues
 from ..worker.periodic import Periodic
@@ -28,8 +29,7 @@ class FactMover(Periodic):
         with redis_errors():
             pipe = self.redis.pipeline(transaction=False)
             for name in names:
-                prefix = Queue(name, self.redis).keys.prefix
-                pipe.exists(prefix + "outbox", prefix + "linking")
+                pipe.exists(prefix(name) + "outbox", prefix(name) + "linking")
             busy = [name for name, found in zip(names, pipe.execute()) if found]
         for name in busy:
             Queue(name, self.redis).move_workflow_facts()
