@@ -11,7 +11,18 @@
 -- from the job's creation, never longer than the queue's idempotency TTL) has not run out and the
 -- key is free: an existing job or key is never overwritten. Payload and result are held to the
 -- queue's max_payload_bytes, as enqueue holds them. The id sequence is raised to the snapshot's,
--- so that ids handed out later do not repeat restored ones.
+-- so that ids handed out later do not repeat restored ones. A job's group (fair queues) comes
+-- back with it, a ready one in its group's lists.
+--
+-- A job of a workflow keeps its parents (depends_on, on_parent_failure) and the results of the
+-- parents that had already succeeded. A waiting job comes back waiting for the parents whose
+-- end it had not heard of (waiting_for), and enters relayq:{<q>}:linking: the movers
+-- (relayq/workflows.py `relink`) link it to each of them again, in whatever queue, and apply
+-- the end of those that have ended meanwhile, so it is released or cancelled as it would have
+-- been. Restore the queues of its parents before it or with it: a parent that does not exist
+-- when it is linked cancels it (unless on_parent_failure is 'run'), as a missing parent does at
+-- enqueue. A waiting job with nothing left to wait for comes back ready (or scheduled). Links
+-- from parents to their children are not restored as such: the children make them again.
 --
 -- KEYS[1] relayq:{<q>}:meta       HASH  queue settings (retention, idempotency TTL, payload
 --                                       limit, paused)
@@ -25,15 +36,19 @@
 -- ARGV[2] queue name (for events)
 -- ARGV[3] lowest id sequence to leave behind (integer >= 0; '' = leave the sequence alone)
 -- ARGV[4] number of jobs N (1..BATCH_LIMIT)
--- ARGV[5 + 18*(i-1) ...] per job, 18 fields ('' = absent):
---   id (digits), state (ready|scheduled|running|succeeded|dead|cancelled), priority
+-- ARGV[5 + 23*(i-1) ...] per job, 23 fields ('' = absent):
+--   id (digits), state (ready|scheduled|running|succeeded|dead|cancelled|waiting), priority
 --   (MIN_PRIORITY..MAX_PRIORITY), payload (JSON text, at most max_payload_bytes), type, attempts (>= 0), max_attempts
 --   (1..MAX_ATTEMPTS), created_at (epoch ms),
 --   run_at (epoch ms; required when scheduled), started_at (epoch ms), finished_at (epoch ms;
 --   required when succeeded, dead or cancelled), result (JSON text, at most
 --   max_payload_bytes), last_error,
 --   idempotency_key, timeout_ms, backoff_base_ms, backoff_cap_ms, worker_id (the worker that
---   ran it last; dropped for a running job, which comes back ready)
+--   ran it last; dropped for a running job, which comes back ready), group,
+--   depends_on (parents' full ids, comma-separated, 1..MAX_PARENTS; required when waiting),
+--   on_parent_failure ('' | 'cancel' | 'run'), parent_results (a JSON object: parent full id ->
+--   that parent's result as JSON text, a string), waiting_for (full ids among depends_on,
+--   comma-separated: the parents a waiting job still waits for)
 --
 -- Reply: {'ok', restored, status_1, ..., status_N}  status: 'ok' | 'present' | 'conflict' |
 --        'expired'
@@ -45,6 +60,7 @@
 --@include lib/ready.lua
 --@include lib/wake.lua
 --@include lib/events.lua
+--@include lib/deps.lua
 
 local bad_keys = keys_problem(7, 2)
 if bad_keys then return {'invalid_argument', bad_keys} end
@@ -52,9 +68,9 @@ if bad_keys then return {'invalid_argument', bad_keys} end
 local meta_key, prios_key, scheduled_key, dead_key, succeeded_key, seq_key, wake_key =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local prefix, queue = ARGV[1], ARGV[2]
-local FIELDS = 18
+local FIELDS = 23
 local STATES = {ready = true, scheduled = true, running = true, succeeded = true, dead = true,
-                cancelled = true}
+                cancelled = true, waiting = true}
 local FINISHED = {succeeded = true, dead = true, cancelled = true}
 
 local min_seq, err = int_arg(ARGV[3], 'sequence', 0, MAX_SEQUENCE, -1)
@@ -69,6 +85,45 @@ end
 local config = read_config(meta_key, {'succeeded_ttl_ms', 'dead_ttl_ms', 'idempotency_ttl_ms',
                                       'max_payload_bytes', 'paused', 'id_ms'})
 local paused = config.paused
+local now = now_ms()
+
+-- Full job ids, comma-separated ('' = none): a list and a set of them, or nil and a message.
+local function id_list(text, name)
+  local ids, set = {}, {}
+  if text == '' then return ids, set end
+  for token in string.gmatch(text, '[^,]+') do
+    local pq, pid = deps_lib().split_job_id(token)
+    if not pq or #pq > MAX_QUEUE_NAME_LENGTH or #pid > MAX_JOB_ID_DIGITS then
+      return nil, name .. ' holds an invalid job id ' .. string.format('%q', string.sub(token, 1, 90))
+    end
+    if not set[token] then ids[#ids + 1] = token; set[token] = true end
+    if #ids > MAX_PARENTS then return nil, name .. ' holds more than ' .. MAX_PARENTS .. ' ids' end
+  end
+  if #ids == 0 then return nil, name .. ' is malformed' end
+  return ids, set
+end
+
+-- The parents' results: a list of full id, JSON text pairs, or nil and a message.
+local function parent_results(text, parents)
+  if text == '' then return {}, 0 end
+  local ok, decoded = pcall(cjson.decode, text)
+  if not ok or type(decoded) ~= 'table' then return nil, 'parent_results is not a JSON object' end
+  local pairs_, bytes = {}, 0
+  for parent, result in pairs(decoded) do
+    if type(parent) ~= 'string' or not parents[parent] then
+      return nil, 'parent_results names a job that is not a parent'
+    end
+    if type(result) ~= 'string' or not pcall(cjson.decode, result) then
+      return nil, 'parent_results holds a result that is not JSON text'
+    end
+    bytes = bytes + #result
+    pairs_[#pairs_ + 1] = {parent, result}
+  end
+  if bytes > config.max_payload_bytes then
+    return nil, 'parent_results are over the payload limit of ' .. config.max_payload_bytes
+  end
+  return pairs_, bytes
+end
 
 local function json_or_empty(value, name)
   if value == '' then return '' end
@@ -107,6 +162,35 @@ for i = 1, n do
   job.backoff_base_ms = check(int_arg(ARGV[a + 16], 'backoff_base_ms', 0, MAX_DURATION_MS, -1))
   job.backoff_cap_ms = check(int_arg(ARGV[a + 17], 'backoff_cap_ms', 0, MAX_DURATION_MS, -1))
   job.worker_id = check(str_arg(ARGV[a + 18], 'worker_id', MAX_WORKER_ID_BYTES, true))
+  job.group = check(group_arg(ARGV[a + 19], true))
+  local parents, parent_set, waiting_for, why
+  if e == nil then
+    parents, parent_set = id_list(ARGV[a + 20], 'depends_on')
+    if not parents then e = parent_set end
+  end
+  job.on_parent_failure = ARGV[a + 21]
+  if e == nil and job.on_parent_failure ~= '' and job.on_parent_failure ~= 'cancel'
+      and job.on_parent_failure ~= 'run' then
+    e = 'on_parent_failure must be cancel or run'
+  end
+  if e == nil then
+    job.parent_results, job.results_bytes = parent_results(ARGV[a + 22], parent_set)
+    if not job.parent_results then e = job.results_bytes end
+  end
+  if e == nil then
+    waiting_for, why = id_list(ARGV[a + 23], 'waiting_for')
+    if not waiting_for then e = why end
+  end
+  if e == nil then
+    for _, parent in ipairs(waiting_for) do
+      if not parent_set[parent] then e = 'waiting_for names a job that is not a parent' end
+    end
+    if job.state == 'waiting' and #parents == 0 then e = 'a waiting job needs depends_on' end
+    if job.state ~= 'waiting' and #waiting_for > 0 then
+      e = 'only a waiting job waits for parents'
+    end
+  end
+  job.parents, job.waiting_for = parents, waiting_for
   if e == nil and job.state == 'scheduled' and job.run_at < 0 then
     e = 'a scheduled job needs run_at'
   end
@@ -120,15 +204,17 @@ for i = 1, n do
   jobs[i] = job
 end
 
-local now = now_ms()
-
 -- writes below
 local reply = {'ok', 0}
 local newest_ms = -1 -- the newest millisecond of a restored id
-local restored = {ready = {}, scheduled = {}, succeeded = {}, dead = {}, cancelled = {}}
+local restored = {ready = {}, scheduled = {}, succeeded = {}, dead = {}, cancelled = {},
+                  waiting = {}}
 for _, job in ipairs(jobs) do
   local job_key = prefix .. 'job:' .. job.id
   local state = job.state == 'running' and 'ready' or job.state
+  if state == 'waiting' and #job.waiting_for == 0 then -- every parent's end had come
+    state = (job.run_at > now) and 'scheduled' or 'ready'
+  end
   local expires_at = -1
   if state == 'dead' then expires_at = job.finished + config.dead_ttl_ms
   elseif FINISHED[state] then expires_at = job.finished + config.succeeded_ttl_ms end
@@ -154,9 +240,21 @@ for _, job in ipairs(jobs) do
     if job.backoff_base_ms >= 0 then put('bb', job.backoff_base_ms) end
     if job.backoff_cap_ms >= 0 then put('bc', job.backoff_cap_ms) end
     if job.worker_id ~= '' and job.state ~= 'running' then put('w', job.worker_id) end
+    if job.group ~= '' then put('g', job.group) end
+    if #job.parents > 0 then
+      put('dp', table.concat(job.parents, ','))
+      if job.on_parent_failure == 'run' then put('opf', 'run') end
+      for _, pr in ipairs(job.parent_results) do put('R:' .. pr[1], pr[2]) end
+      if job.results_bytes > 0 then put('rb', job.results_bytes) end
+    end
     redis.call('HSET', job_key, unpack(fields))
-    if state == 'ready' then
-      push_ready(prefix, prios_key, job.id, job.priority, false)
+    if state == 'waiting' then -- linked again to its parents by the movers (relink)
+      local d = deps_lib()
+      redis.call('ZADD', prefix .. 'waiting', job.created, job.id)
+      redis.call('SADD', d.deps_key(prefix, job.id), unpack(job.waiting_for))
+      redis.call('ZADD', prefix .. 'linking', 0, job.id) -- 0: at the movers' next round
+    elseif state == 'ready' then
+      push_ready(prefix, prios_key, job.id, job.priority, false, job.group)
     elseif state == 'scheduled' then
       redis.call('ZADD', scheduled_key, job.run_at, job.id)
     elseif state == 'dead' then

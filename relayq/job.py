@@ -23,9 +23,9 @@ from .rfc3339 import format_ms
 T = TypeVar("T")
 
 LOCAL_ID = re.compile(rf"[0-9]{{1,{MAX_JOB_ID_DIGITS}}}")
-STATES = ("scheduled", "ready", "running", "succeeded", "dead", "cancelled")
-# The states a listing (Queue.jobs, GET /api/queues/{q}/jobs) accepts: `waiting` belongs to the
-# contract's workflows and `cancelled` has no index, so both list as an empty page.
+STATES = ("scheduled", "ready", "running", "succeeded", "dead", "cancelled", "waiting")
+# The states a listing (Queue.jobs, GET /api/queues/{q}/jobs) accepts (`cancelled` has no index:
+# it lists as an empty page).
 LISTED_STATES = ("ready", "scheduled", "running", "succeeded", "dead", "waiting", "cancelled")
 # How an attempt in a job's history ended (written by lua/nack.lua and lua/reap.lua).
 # cancelled: the attempt of a job whose cancel was requested while it ran (nack, reap).
@@ -222,3 +222,8 @@ class RestoredJob(NamedTuple):
     backoff_base_ms: int | None = None
     backoff_cap_ms: int | None = None
     worker_id: str | None = None
+    group: str | None = None
+    depends_on: str | None = None  # parents' full ids, comma-separated (workflows)
+    on_parent_failure: str | None = None
+    parent_results: str | None = None  # JSON object: parent full id -> its result as JSON text
+    waiting_for: str | None = None  # of a waiting job: parents still to end, comma-separated

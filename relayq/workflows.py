@@ -279,12 +279,10 @@ def relink(queue: str, older_than_ms: int = RELINK_AFTER_MS) -> Op[int]:
     if not children:
         return 0
     pending = yield Reads([("SMEMBERS", k.prefix + "deps:" + child) for child in children])
-    links = [
-        (child, parent)
-        for child, parents in zip(children, pending)
-        for parent in sorted(parents)
-        if parse_job_id(parent)[0] != queue
-    ]
+    # parents of the child's own queue too: a restored child (lua/restore.lua) is linked to
+    # every parent here; for a child of enqueue_deps.lua, linking one again is harmless
+    links = [(child, parent) for child, parents in zip(children, pending)
+             for parent in sorted(parents)]
     if links:
         yield from link(queue, links)
     else:

@@ -111,7 +111,7 @@ JOB_PROPERTIES: dict[str, Any] = {
     "queue": string(),
     "type": nullable(string()),
     "payload": ANY_JSON,
-    "state": {"type": "string", "enum": [*STATES, "waiting"]},
+    "state": {"type": "string", "enum": list(STATES)},
     "priority": integer(MIN_PRIORITY, MAX_PRIORITY),
     "attempts": integer(0),
     "max_attempts": integer(1),

@@ -75,8 +75,8 @@ def export_queue(redis: RedisClient, store: ObjectStore, queue: str, *, keep: in
     with SnapshotWriter(queue) as writer, tempfile.TemporaryFile(prefix="relayq-snap-") as out:
         done = 0
         for batch in reads.job_hashes(redis, queue):
-            for local_id, h in batch:
-                writer.add(local_id, h)
+            for local_id, h, waiting_for in batch:
+                writer.add(local_id, h, waiting_for)
             done += len(batch)
             if progress:
                 progress(done, total)

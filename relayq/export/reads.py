@@ -10,7 +10,8 @@ key of a queue shares its hash tag), so one node is asked and every job key live
 What SCAN promises is what a snapshot promises (docs/export.md): a key present for the whole scan
 is returned at least once (possibly twice, when Redis resizes its table meanwhile); a key created
 or deleted during the scan may or may not be. Each HGETALL is atomic, so each job is read whole,
-as it was at one moment.
+as it was at one moment; a waiting job (workflows) is read again with the set of parents it still
+waits for, both in one MULTI, so that the two agree.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ def redis_time_ms(redis: RedisClient) -> int:
 
 
 def job_hashes(redis: RedisClient, queue: str, count: int | None = None
-               ) -> Iterator[list[tuple[str, dict[str, str]]]]:
-    """Batches of (local id, job hash) of every job of `queue`, as SCAN finds them (`count`:
-    SCAN's COUNT, default SCAN_COUNT). A key that is gone by the time it is read (expired,
-    purged) is left out."""
+               ) -> Iterator[list[tuple[str, dict[str, str], list[str] | None]]]:
+    """Batches of (local id, job hash, parents still waited for or None) of every job of
+    `queue`, as SCAN finds them (`count`: SCAN's COUNT, default SCAN_COUNT). A key that is gone
+    by the time it is read (expired, purged) is left out."""
     count = count or SCAN_COUNT
     keys = QueueKeys(queue)
     pattern = keys.job("*")
@@ -54,9 +55,27 @@ def job_hashes(redis: RedisClient, queue: str, count: int | None = None
                 for key in found:
                     pipe.hgetall(key)
                 hashes = pipe.execute()
-                yield [(key[start:], h) for key, h in zip(found, hashes) if h]
+                yield [(key[start:], h, pending) for key, h, pending
+                       in _with_parents(node, keys, found, hashes) if h]
             if cursor == 0:
                 return
+
+
+def _with_parents(node: RedisClient, keys: QueueKeys, found: list[str],
+                  hashes: list[dict[str, str]]
+                  ) -> Iterator[tuple[str, dict[str, str], list[str] | None]]:
+    """Each (key, hash, None); a waiting job's hash read again with its pending parents
+    (deps:<id>), in one MULTI per job."""
+    start = len(keys.job(""))
+    for key, h in zip(found, hashes):
+        if h.get("s") != "waiting":
+            yield key, h, None
+            continue
+        pipe = node.pipeline(transaction=True)
+        pipe.hgetall(key)
+        pipe.smembers(keys.prefix + "deps:" + key[start:])
+        h, pending = pipe.execute()
+        yield key, h, sorted(pending) if h.get("s") == "waiting" else None
 
 
 def queue_sequence(redis: RedisClient, queue: str) -> int:
@@ -91,10 +110,11 @@ def existing(redis: RedisClient, queue: str, local_ids: Iterable[str]) -> list[b
 
 
 def estimated_jobs(redis: RedisClient, queue: str) -> int:
-    """Jobs the queue indexes (ready, scheduled, running, dead, succeeded): the progress bar's
-    total for an export. Cancelled jobs are not indexed, so the true count can be a little
-    higher."""
+    """Jobs the queue indexes (ready, scheduled, running, dead, succeeded, waiting): the
+    progress bar's total for an export. Cancelled jobs are not indexed, so the true count can be
+    a little higher."""
     stats = Queue(queue, redis).stats()
-    return stats.ready + stats.scheduled + stats.running + stats.dead + stats.succeeded
+    return (stats.ready + stats.scheduled + stats.running + stats.dead + stats.succeeded
+            + stats.waiting)
 
 

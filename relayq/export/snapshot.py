@@ -4,9 +4,11 @@ Header: `{"format": "relayq.snapshot", "version": 1, "queue", "key", "started_at
 "read_until", "sequence", "settings"}` (times RFC 3339 UTC; `sequence` is the queue's id
 sequence when reading ended; `settings` the queue's recorded settings, for reference).
 
-Each job line is the job's JSON view (docs/data-model.md: id, queue, type, payload, state, ...;
-times as RFC 3339 UTC with milliseconds) plus `backoff_base_ms` and `backoff_cap_ms`, so that a
-line holds everything needed to put the job back. Lease tokens are never written.
+Each job line is the job's JSON view (docs/data-model.md: id, queue, type, payload, state, group,
+depends_on, parent_results, ...; times as RFC 3339 UTC with milliseconds) plus `backoff_base_ms`
+and `backoff_cap_ms`, and for a waiting job `waiting_for` (the parents whose end it has not heard
+of yet), so that a line holds everything needed to put the job back. Lease tokens are never
+written.
 
 Lines are sorted by job id (so by creation time) with each job exactly once: `SnapshotWriter`
 sorts runs of lines in memory, spills each run to a temporary file, and merges the runs into
@@ -43,6 +45,7 @@ from ..limits import (
     MAX_DURATION_MS,
     MAX_ERROR_BYTES,
     MAX_IDEMPOTENCY_KEY_BYTES,
+    MAX_PARENTS,
     MAX_PRIORITY,
     MAX_RESTORED_ATTEMPTS,
     MAX_SEQUENCE,
@@ -53,7 +56,7 @@ from ..limits import (
     MIN_PRIORITY,
     SNAPSHOT_LINE_OVERHEAD_BYTES,
 )
-from ..options import check_int, check_json_text, check_payload_size, check_str
+from ..options import check_group, check_int, check_json_text, check_payload_size, check_str
 from ..rfc3339 import parse_ms
 
 FORMAT = "relayq.snapshot"
@@ -78,11 +81,15 @@ class SnapshotInfo:
     sha256: str = ""
 
 
-def job_line(queue: str, local_id: str, h: dict[str, str]) -> str:
-    """One job hash as a snapshot line (JSON text, no newline)."""
+def job_line(queue: str, local_id: str, h: dict[str, str],
+             waiting_for: list[str] | None = None) -> str:
+    """One job hash as a snapshot line (JSON text, no newline); `waiting_for`: of a waiting
+    job, the parents it still waits for."""
     view = Job.from_hash(queue, local_id, h, json.loads).to_dict()
     view["backoff_base_ms"] = int(h["bb"]) if "bb" in h else None
     view["backoff_cap_ms"] = int(h["bc"]) if "bc" in h else None
+    if view["state"] == "waiting":
+        view["waiting_for"] = sorted(waiting_for or ())
     return json.dumps(view, separators=(",", ":"))
 
 
@@ -121,10 +128,12 @@ class SnapshotWriter:
             f.close()
         self._spilled.clear()
 
-    def add(self, local_id: str, h: dict[str, str]) -> None:
+    def add(self, local_id: str, h: dict[str, str], waiting_for: list[str] | None = None
+            ) -> None:
         if not LOCAL_ID.fullmatch(local_id):
             return  # not a key relayq made: nothing to snapshot
-        self._run.append((local_id.zfill(KEY_WIDTH), job_line(self.queue, local_id, h)))
+        self._run.append((local_id.zfill(KEY_WIDTH),
+                          job_line(self.queue, local_id, h, waiting_for)))
         if len(self._run) >= self.run_size:
             self._spill()
 
@@ -222,6 +231,42 @@ def _json(view: dict[str, Any], name: str, limits: Limits) -> str:
                            name)
 
 
+def _job_ids(view: dict[str, Any], name: str) -> list[str]:
+    """A list of full job ids (absent: empty), each checked; at most MAX_PARENTS."""
+    value = view.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_PARENTS:
+        raise ValueError(f"{name} must be a list of at most {MAX_PARENTS} job ids")
+    for job_id in value:
+        parse_job_id(job_id)
+    return value
+
+
+def _workflow(view: dict[str, Any], state: str, limits: Limits) -> dict[str, str | None]:
+    """The workflow fields of a job line as restore.lua takes them: parents, what to do if one
+    fails, the results of those that succeeded, and (waiting) those still to end."""
+    parents = _job_ids(view, "depends_on")
+    waiting_for = _job_ids(view, "waiting_for")
+    if state == "waiting" and not parents:
+        raise ValueError("a waiting job needs depends_on")
+    if not set(waiting_for) <= set(parents) or (waiting_for and state != "waiting"):
+        raise ValueError("waiting_for must name parents of a waiting job")
+    on_failure = view.get("on_parent_failure")
+    if on_failure not in (None, "cancel", "run"):
+        raise ValueError("on_parent_failure must be cancel or run")
+    results = view.get("parent_results") or {}
+    if not isinstance(results, dict) or not set(results) <= set(parents):
+        raise ValueError("parent_results must map parents to their results")
+    texts = {parent: check_json_text(dumps(result), "parent result")
+             for parent, result in results.items()}
+    if sum(len(text.encode()) for text in texts.values()) > limits.payload_bytes:
+        raise ValueError(f"parent_results are over the payload limit of {limits.payload_bytes}")
+    return {"depends_on": ",".join(parents) or None, "on_parent_failure": on_failure,
+            "parent_results": json.dumps(texts) if texts else None,
+            "waiting_for": ",".join(waiting_for) or None}
+
+
 def _time(view: dict[str, Any], name: str) -> int | None:
     value = view.get(name)
     if value is None:
@@ -264,6 +309,8 @@ def restored_job(view: Any, queue: str, limits: Limits) -> RestoredJob:
         backoff_base_ms=_int(view, "backoff_base_ms", 0, MAX_DURATION_MS),
         backoff_cap_ms=_int(view, "backoff_cap_ms", 0, MAX_DURATION_MS),
         worker_id=_text(view, "worker_id", MAX_WORKER_ID_BYTES),
+        group=None if view.get("group") is None else check_group(view["group"]),
+        **_workflow(view, state, limits),
     )
     if job.created_at is None:
         raise ValueError("created_at is missing")

@@ -174,3 +174,54 @@ def test_new_ids_never_take_restored_ones_of_the_same_millisecond(any_q: Queue) 
         if any(i.startswith(f"{any_q.name}.{soon}") for i in made):
             return  # enqueues were made in that millisecond, and took none of its ids
     pytest.fail("no enqueue landed in the restored ids' millisecond: the machine is too busy")
+
+
+def test_group_and_workflow_fields_come_back(any_q: Queue) -> None:
+    t = now_ms(any_q)
+    name = any_q.name
+    statuses = any_q.restore([
+        job("1", "ready", t - 5, group="tenant-1"),
+        job("2", "waiting", t - 4, group="tenant-2", depends_on=f"{name}.1,other.9",
+            on_parent_failure="run", parent_results='{"other.9": "{\\"r\\":7}"}',
+            waiting_for=f"{name}.1"),
+        job("3", "waiting", t - 3, depends_on="other.9", parent_results='{"other.9": "null"}'),
+    ])
+    assert statuses == ["ok"] * 3
+    r, k = any_q.redis, any_q.keys
+    first = any_q.get(f"{name}.1")
+    assert first.group == "tenant-1" and first.state == "ready"
+    waiting = any_q.get(f"{name}.2")
+    assert waiting.state == "waiting" and waiting.group == "tenant-2"
+    assert waiting.depends_on == [f"{name}.1", "other.9"]
+    assert waiting.on_parent_failure == "run" and waiting.parent_results == {"other.9": {"r": 7}}
+    assert r.smembers(k.prefix + "deps:2") == {f"{name}.1"}
+    assert r.zrange(k.prefix + "waiting", 0, -1) == ["2"]
+    assert r.zrange(k.prefix + "linking", 0, -1) == ["2"]  # linked again by the movers
+    # nothing left to wait for: ready at once, in its group's lists like the first
+    assert any_q.get(f"{name}.3").state == "ready"
+    assert sorted(j.id for j in any_q.claim(10)) == [f"{name}.1", f"{name}.3"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    (dict(state="waiting"), "a waiting job needs depends_on"),
+    (dict(state="waiting", depends_on="a.1", waiting_for="a.2"),
+     "waiting_for names a job that is not a parent"),
+    (dict(state="ready", depends_on="a.1", waiting_for="a.1"),
+     "only a waiting job waits for parents"),
+    (dict(state="ready", depends_on="a.x"), "depends_on holds an invalid job id"),
+    (dict(state="ready", depends_on="a.1", on_parent_failure="maybe"),
+     "on_parent_failure must be cancel or run"),
+    (dict(state="ready", depends_on="a.1", parent_results='{"b.1": "1"}'),
+     "parent_results names a job that is not a parent"),
+    (dict(state="ready", depends_on="a.1", parent_results='{"a.1": "{"}'),
+     "parent_results holds a result that is not JSON text"),
+    (dict(state="ready", group="no spaces"), "group must be"),
+])
+def test_bad_workflow_fields_are_refused_and_change_nothing(
+        any_q: Queue, fields: dict[str, str], message: str) -> None:
+    t = now_ms(any_q)
+    before = keyspace(any_q.redis, any_q.name)
+    fields = {"state": "ready", **fields}
+    with pytest.raises(InvalidArgument, match=message):
+        any_q.restore([job("1", created=t, **fields)])
+    assert keyspace(any_q.redis, any_q.name) == before

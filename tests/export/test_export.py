@@ -20,7 +20,7 @@ from relayq.errors import RedisUnavailable
 from relayq.export import ObjectStore, export_queue, open_store, reads, restore_snapshot, snapshot
 from relayq.export import manifest as manifests
 from relayq.export.snapshot import SnapshotWriter
-from tests.support.export import all_ids, populate, views, wipe
+from tests.support.export import all_ids, populate, snapshot_view, views, wipe
 from tests.support.helpers import keyspace, wait_until
 
 
@@ -247,3 +247,45 @@ def test_a_restore_killed_mid_write_is_completed_by_running_it_again(
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["statuses"] == {"ok": 1250, "present": 1250}
     assert restored_state(q) == whole
+
+
+def test_workflows_and_groups_survive_export_and_restore(q: Queue, tmp_path: Path) -> None:
+    """A workflow caught mid-way, with parents in its own queue and in another: the waiting
+    child comes back waiting for the parents it had not heard from, keeps the result of the one
+    that had succeeded and its group, and runs once they have succeeded after the restore."""
+    store = open_store(f"file://{tmp_path}")
+    up = Queue(q.name + "-up", q.redis)
+    done = q.enqueue({"done": 1}).id
+    (claimed,) = q.claim(1)
+    q.ack(done, claimed.lease, {"r": 7})
+    local_parent = q.enqueue({"a": 1}, group="tenant-1").id
+    remote_parent = up.enqueue({"b": 1}).id
+    child = q.enqueue({"c": 1}, group="tenant-2",
+                      depends_on=[done, local_parent, remote_parent]).id
+    before = {i: snapshot_view(q, i) for i in (done, local_parent, child)}
+    assert before[child]["state"] == "waiting"
+
+    line = next(j for j in read_lines(store, export_queue(q.redis, store, q.name).key)[1:]
+                if j["id"] == child)
+    assert line["waiting_for"] == sorted([local_parent, remote_parent])
+    assert line["group"] == "tenant-2" and line["parent_results"] == {done: {"r": 7}}
+    export_queue(q.redis, store, up.name)
+    wipe(q)
+    wipe(up)
+    assert restore_snapshot(up, store).statuses == {"ok": 1}
+    assert restore_snapshot(q, store).statuses == {"ok": 3}
+
+    q.move_workflow_facts()  # the movers link the child again, to both parents
+    assert {i: snapshot_view(q, i) for i in before} == before  # the parent lists it again
+    assert [(g.group, g.ready) for g in q.groups().groups] == [("tenant-1", 1)]
+    (a,) = q.claim(5)
+    assert a.id == local_parent and a.group == "tenant-1"
+    q.ack(a.id, a.lease)
+    assert q.get(child).state == "waiting"  # still waits for the other queue's parent
+    (b,) = up.claim(1)
+    up.ack(b.id, b.lease, "B")
+    up.move_workflow_facts()  # the fact crosses to the child's queue
+    (c,) = q.claim(5)
+    assert c.id == child and c.group == "tenant-2"
+    assert q.get(child).parent_results == {done: {"r": 7}, local_parent: None,
+                                           remote_parent: "B"}
