@@ -47,6 +47,7 @@ stay correct, because snapshots and manifests are written with conditional puts.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import math
 import multiprocessing
@@ -288,6 +289,14 @@ def serve(args: argparse.Namespace) -> int:
     # one /metrics sums every granian worker's counts (the main process never imports
     # prometheus_client, so the directory is set before any worker does)
     metrics_dir = make_shared_metrics_dir("relayq-server-metrics-")
+    # Before any thread of this process starts: granian forks its workers from here, and a
+    # module that a thread is importing at that moment stays locked in the child for good, so
+    # the child's own import of it hangs (seen: a worker stuck importing relayq.metrics, which
+    # the schedule firer's first round was importing; the server never answered, about one
+    # start in three on a busy 2-core machine). Everything the workers and these threads
+    # import is imported now, once (after the metrics directory: prometheus_client reads it).
+    for module in ("relayq.metrics", "relayq.api.app", "relayq.api.native"):
+        importlib.import_module(module)
     gateway = None
     # fires every queue's due schedule ticks (counted into the metrics directory just set)
     firer = ScheduleFirer(connect(config.redis_url))
