@@ -242,6 +242,12 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
         worker = check_str(worker_id or default_worker_id(), "worker_id", MAX_WORKER_ID_BYTES)
         return self._calls.claim(count, visibility_ms, worker, os.urandom(4).hex())
 
+    def claim_call(self, count: int, visibility_ms: int, worker_id: str | None
+                   ) -> Call[ClaimResult]:
+        """A claim as a script call, for a caller that sends it on a connection of its own (the
+        worker's waker, behind its BLPOP: relayq.wake)."""
+        return self._claim_call(count, visibility_ms, worker_id)
+
     def _claim(self, count: int, visibility_ms: int, worker_id: str | None) -> Op[ClaimResult]:
         started = tracing.clock()
         claimed = (yield Scripts((self._claim_call(count, visibility_ms, worker_id),)))[0]

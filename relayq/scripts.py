@@ -141,6 +141,11 @@ def script(name: str) -> Script:
     return SCRIPTS[name]
 
 
+def evalsha(call: ScriptCall) -> tuple[Any, ...]:
+    """The command that runs `call`."""
+    return ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+
+
 def load_all(client: redis.Redis) -> None:
     """SCRIPT LOAD every script (done by the server's readiness check; runs work without it)."""
     with redis_errors():
@@ -152,7 +157,7 @@ def run(client: RedisClient, call: ScriptCall) -> Any:
     """Runs one script by SHA, loading it first if Redis does not have it. A cluster client
     sends it itself (it follows MOVED; run_pipelined repeats instead), any other client on
     this thread's kept connection."""
-    command = ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+    command = evalsha(call)
     if is_cluster(client):
         def send() -> Any:
             return client.execute_command(*command)
@@ -275,8 +280,7 @@ def rounds(calls: list[ScriptCall], wait: Wait | None, loaded: set[str] | None =
 
 def commands_of(calls: list[ScriptCall], wait: Wait | None) -> list[tuple[Any, ...]]:
     """The commands of one round trip: EVALSHA per call, then WAIT when asked."""
-    commands: list[tuple[Any, ...]] = [
-        ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args) for call in calls]
+    commands: list[tuple[Any, ...]] = [evalsha(call) for call in calls]
     if wait is not None:
         commands.append(("WAIT", wait.replicas, wait.timeout_ms))
     return commands

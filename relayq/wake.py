@@ -15,20 +15,29 @@ Behind Sentinel a demoted primary that has not learnt it yet gives no error at a
 wake tokens): before each wait the listener checks that its connection is still on the primary
 the sentinels name (asked at most every PRIMARY_CHECK_S), and moves if not.
 
-Threads: one thread calls `wait()` and `close()`; any thread may call `unblock()`.
+A worker's waker sends its claim in the same round trip, behind the BLPOP (`wait_then_run`):
+Redis runs the claim the moment the wait ends, so a job enqueued into an idle queue reaches a
+worker in one round trip of the worker's, as a BRPOP queue's does.
+
+Threads: one thread calls `wait()`, `wait_then_run()` and `close()`; any thread may call
+`unblock()`.
 """
 
 from __future__ import annotations
 
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
+from redis.exceptions import NoScriptError
 
-from . import redis_adapter
+from . import redis_adapter, scripts
 from .connection import node_client, on_primary, refresh_topology
 from .errors import RedisUnavailable
+from .protocol import Call
 from .queue import Queue
+
+R = TypeVar("R")
 
 
 class WakeListener:
@@ -44,6 +53,17 @@ class WakeListener:
         """Blocks until a token is taken (True), `timeout_s` passes or `unblock()` is called
         (False). RedisUnavailable when Redis fails or is not serving: the connection is dropped
         and the next call makes a new one."""
+        return self._wait(timeout_s, None)[0]
+
+    def wait_then_run(self, timeout_s: float, call: Call[R]) -> tuple[bool, R | None]:
+        """`wait`, with `call` (a script of this queue: a worker's claim) sent behind the BLPOP
+        in the same round trip. Redis runs it as soon as the wait ends, token or not, so a
+        woken worker has its jobs without a round trip of its own (the latency of an idle
+        queue). Answers the token and the call's parsed reply: None when Redis did not have
+        the script (NOSCRIPT: it did not run, and is loaded for the next time)."""
+        return self._wait(timeout_s, call)
+
+    def _wait(self, timeout_s: float, call: Call[R] | None) -> tuple[bool, R | None]:
         try:
             conn = self._conn
             if conn is not None and not on_primary(self.queue.redis, conn):
@@ -51,9 +71,19 @@ class WakeListener:
                 conn = None
             if conn is None:
                 conn = self._connect()
-            reply = redis_adapter.command(conn, "BLPOP", self.queue.keys.wake,
-                                          f"{max(0.001, timeout_s):.3f}")
-            return reply is not None
+            blpop = ("BLPOP", self.queue.keys.wake, f"{max(0.001, timeout_s):.3f}")
+            if call is None:
+                return redis_adapter.command(conn, *blpop) is not None, None
+            token, reply = redis_adapter.commands(conn, [blpop, scripts.evalsha(call)])
+            if isinstance(token, redis.ResponseError):
+                raise token
+            if isinstance(reply, NoScriptError):
+                node_client(self.queue.redis, self.queue.keys.wake).script_load(
+                    call.script.source)
+                return token is not None, None
+            if isinstance(reply, redis.ResponseError):
+                raise reply
+            return token is not None, call.parse(reply)
         except (redis.RedisError, RedisUnavailable, OSError) as e:
             self._drop()
             refresh_topology(self.queue.redis)

@@ -51,7 +51,15 @@ from ..connection import (
     redis_errors,
 )
 from ..replication import Wait
-from ..scripts import ScriptCall, by_node, commands_of, loaded_on, loaded_on_node, rounds
+from ..scripts import (
+    ScriptCall,
+    by_node,
+    commands_of,
+    evalsha,
+    loaded_on,
+    loaded_on_node,
+    rounds,
+)
 
 
 def _no_retry() -> Retry:
@@ -127,7 +135,7 @@ async def run(client: aioredis.Redis | RedisCluster, call: ScriptCall) -> Any:
     """Runs one script by SHA, loading it first if Redis does not have it. A cluster client
     sends it to the node of its first key itself (following MOVED), and loads the script on
     every primary."""
-    command = ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
+    command = evalsha(call)
     with redis_errors():
         try:
             return await client.execute_command(*command)

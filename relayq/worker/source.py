@@ -4,7 +4,8 @@ them.
 
 - Over Redis (the default, the hot path): the queues are `relayq.Queue` objects as they are, so
   the dispatcher, the lease keeper and maintenance call the scripts with no layer in between;
-  an idle waker blocks on the queue's wake list (`TokenListener`).
+  an idle waker blocks on the queue's wake list with its claim behind the BLPOP
+  (`TokenListener`), and hands what it claimed straight to the dispatcher.
 - Over HTTP (`relayq-worker --server URL`): `HttpQueue` makes each operation one request to a
   relayq-server, which runs the same `Queue` operation (`POST /api/queues/{q}/settle`,
   `.../heartbeat`, `.../reap`, relayq.api.work), and keeps the worker's registry entry with
@@ -20,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..limits import MAX_HTTP_CLAIM_COUNT, MAX_HTTP_OUTCOMES, MAX_WAIT_MS
+from .. import tracing
+from ..limits import MAX_CLAIM_COUNT, MAX_HTTP_CLAIM_COUNT, MAX_HTTP_OUTCOMES, MAX_WAIT_MS
 from ..protocol import Heartbeat
 from ..queue import Queue
 from ..results import ClaimResult, Outcome
@@ -70,15 +72,28 @@ class Listener(Protocol):
 
 
 class TokenListener:
-    """Over Redis: BLPOP on the queue's wake list (relayq.wake.WakeListener)."""
+    """Over Redis: BLPOP on the queue's wake list with a claim of up to `count` jobs behind it
+    in the same round trip (relayq.wake.WakeListener.wait_then_run); True (a token: claim now)
+    only when Redis did not have the claim script yet."""
 
     interruptible = True
 
-    def __init__(self, queue: Queue[Any]) -> None:
+    def __init__(self, queue: Queue[Any], visibility_ms: int, worker_id: str) -> None:
+        self._queue = queue
         self._listener = WakeListener(queue)
+        self._visibility_ms = visibility_ms
+        self._worker_id = worker_id
 
-    def wait(self, timeout_s: float, count: int) -> bool:
-        return self._listener.wait(timeout_s)
+    def wait(self, timeout_s: float, count: int) -> bool | ClaimResult:
+        call = self._queue.claim_call(max(1, min(count, MAX_CLAIM_COUNT)), self._visibility_ms,
+                                      self._worker_id)
+        started = tracing.clock()
+        token, claimed = self._listener.wait_then_run(timeout_s, call)
+        if claimed is None:
+            return token
+        if started:
+            tracing.claimed(self._queue.name, claimed, started)
+        return claimed
 
     def unblock(self) -> None:
         self._listener.unblock()
@@ -184,9 +199,10 @@ class HttpRegistryStore:
         self.client.remove_worker(worker_id)
 
 
-def listener_for(queue: WorkQueue) -> Listener:
-    """The way an idle worker waits for jobs of `queue`."""
+def listener_for(queue: WorkQueue, visibility_ms: int, worker_id: str) -> Listener:
+    """The way an idle worker waits for jobs of `queue` (and claims them, under leases of
+    `visibility_ms` for `worker_id`)."""
     if isinstance(queue, HttpQueue):
         return ClaimListener(queue)
     assert isinstance(queue, Queue)
-    return TokenListener(queue)
+    return TokenListener(queue, visibility_ms, worker_id)

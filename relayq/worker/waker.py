@@ -1,10 +1,11 @@
 """The waker: lets an idle dispatcher sleep until a job arrives, with no polling.
 
 One waker per queue. When the dispatcher finds nothing to claim it arms the wakers; each then
-waits with its queue's listener (relayq.worker.source): over Redis for a token on the queue's
-wake list (relayq.wake.WakeListener: BLPOP on a connection of its own, which follows failovers
-on Redis Cluster and behind Sentinel); over HTTP with a long-poll claim of up to the free slots,
-whose jobs ride on the wake-up. A token, jobs, or the timeout the dispatcher gave (when the
+waits with its queue's listener (relayq.worker.source) and claims up to the free slots as it
+wakes: over Redis, a BLPOP for a token on the queue's wake list with the claim sent behind it
+in the same round trip (relayq.wake.WakeListener, on a connection of its own, which follows
+failovers on Redis Cluster and behind Sentinel); over HTTP, a long-poll claim. The jobs ride on
+the wake-up. A token, jobs, or the timeout the dispatcher gave (when the
 next scheduled job is due, or when the rate limit refills), posts a wake-up to the dispatcher's
 inbox. While Redis (or the server) cannot be reached the waker retries with backoff and posts a
 wake-up after each failure (the dispatcher's claim then reports the outage). `stop()` unblocks
@@ -44,14 +45,15 @@ class Wake:
 
 
 class Waker:
-    def __init__(self, queue: WorkQueue, post: Callable[[Any], None]) -> None:
+    def __init__(self, queue: WorkQueue, post: Callable[[Any], None], *, visibility_ms: int,
+                 worker_id: str) -> None:
         self.queue = queue
         self.post = post
         self._armed = threading.Event()
         self._stopping = threading.Event()
         self._timeout_s = MAX_BLOCK_S
         self._count = 1
-        self._listener = listener_for(queue)
+        self._listener = listener_for(queue, visibility_ms, worker_id)
         self._thread = threading.Thread(target=self._run, name=f"relayq-waker-{queue.name}",
                                         daemon=True)
 

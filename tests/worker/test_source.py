@@ -34,10 +34,10 @@ def test_an_idle_http_waker_claims_at_most_the_routes_bound(q: relayq.Queue[Any]
                                                             client: relayq.Client) -> None:
     q.enqueue_many(range(MAX_HTTP_CLAIM_COUNT + 1))
     http = HttpQueue(q.name, client, visibility_ms=30_000, worker_id="seam-test")
-    listener = listener_for(http)
+    listener = listener_for(http, 30_000, "seam-test")
     assert isinstance(listener, ClaimListener) and not listener.interruptible
     got = listener.wait(0.5, 1000)
     assert len(got) == MAX_HTTP_CLAIM_COUNT and all(j.lease for j in got)
     assert len(listener.wait(0.5, 5)) == 1
     assert not listener.wait(0.05, 5) and http.promote() == (0, None)
-    assert isinstance(listener_for(q), TokenListener)
+    assert isinstance(listener_for(q, 30_000, "seam-test"), TokenListener)
