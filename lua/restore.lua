@@ -162,23 +162,24 @@ for i = 1, n do
   job.backoff_base_ms = check(int_arg(ARGV[a + 16], 'backoff_base_ms', 0, MAX_DURATION_MS, -1))
   job.backoff_cap_ms = check(int_arg(ARGV[a + 17], 'backoff_cap_ms', 0, MAX_DURATION_MS, -1))
   job.worker_id = check(str_arg(ARGV[a + 18], 'worker_id', MAX_WORKER_ID_BYTES, true))
-  job.group = check(group_arg(ARGV[a + 19], true))
+  local w = a + 18 -- the fields that fair queues and workflows added
+  job.group = check(group_arg(ARGV[w + 1], true))
   local parents, parent_set, waiting_for, why
   if e == nil then
-    parents, parent_set = id_list(ARGV[a + 20], 'depends_on')
+    parents, parent_set = id_list(ARGV[w + 2], 'depends_on')
     if not parents then e = parent_set end
   end
-  job.on_parent_failure = ARGV[a + 21]
+  job.on_parent_failure = ARGV[w + 3]
   if e == nil and job.on_parent_failure ~= '' and job.on_parent_failure ~= 'cancel'
       and job.on_parent_failure ~= 'run' then
     e = 'on_parent_failure must be cancel or run'
   end
   if e == nil then
-    job.parent_results, job.results_bytes = parent_results(ARGV[a + 22], parent_set)
+    job.parent_results, job.results_bytes = parent_results(ARGV[w + 4], parent_set)
     if not job.parent_results then e = job.results_bytes end
   end
   if e == nil then
-    waiting_for, why = id_list(ARGV[a + 23], 'waiting_for')
+    waiting_for, why = id_list(ARGV[w + 5], 'waiting_for')
     if not waiting_for then e = why end
   end
   if e == nil then
