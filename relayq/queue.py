@@ -235,22 +235,18 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
 
     # -- consuming ------------------------------------------------------------------------
 
-    def _claim_call(self, count: int, visibility_ms: int, worker_id: str | None
-                    ) -> Call[ClaimResult]:
+    def claim_call(self, count: int, visibility_ms: int, worker_id: str | None
+                   ) -> Call[ClaimResult]:
+        """A claim as a script call, checked: run by `claim` and `settle`, and sent by the
+        worker's waker on a connection of its own, behind its BLPOP (relayq.wake)."""
         check_int(count, "count", 1, MAX_CLAIM_COUNT)
         check_int(visibility_ms, "visibility_ms", 1, MAX_VISIBILITY_MS)
         worker = check_str(worker_id or default_worker_id(), "worker_id", MAX_WORKER_ID_BYTES)
         return self._calls.claim(count, visibility_ms, worker, os.urandom(4).hex())
 
-    def claim_call(self, count: int, visibility_ms: int, worker_id: str | None
-                   ) -> Call[ClaimResult]:
-        """A claim as a script call, for a caller that sends it on a connection of its own (the
-        worker's waker, behind its BLPOP: relayq.wake)."""
-        return self._claim_call(count, visibility_ms, worker_id)
-
     def _claim(self, count: int, visibility_ms: int, worker_id: str | None) -> Op[ClaimResult]:
         started = tracing.clock()
-        claimed = (yield Scripts((self._claim_call(count, visibility_ms, worker_id),)))[0]
+        claimed = (yield Scripts((self.claim_call(count, visibility_ms, worker_id),)))[0]
         if started:
             tracing.claimed(self.name, claimed, started)
         return claimed
@@ -337,7 +333,7 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
 
     def _settle(self, outcomes: Sequence[Outcome], claim: int, visibility_ms: int,
                 worker_id: str | None) -> Op[tuple[list[str], ClaimResult | None]]:
-        claim_call = self._claim_call(claim, visibility_ms, worker_id) if claim else None
+        claim_call = self.claim_call(claim, visibility_ms, worker_id) if claim else None
         outcomes = [self._fit(o) for o in outcomes]
         acks = [(o.job_id, o.lease, o.result_json) for o in outcomes if o.kind == "ack"]
         releases = [(o.job_id, o.lease) for o in outcomes if o.kind == "release"]

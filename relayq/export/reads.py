@@ -55,27 +55,28 @@ def job_hashes(redis: RedisClient, queue: str, count: int | None = None
                 for key in found:
                     pipe.hgetall(key)
                 hashes = pipe.execute()
-                yield [(key[start:], h, pending) for key, h, pending
-                       in _with_parents(node, keys, found, hashes) if h]
+                yield _with_parents(node, keys, [key[start:] for key in found], hashes)
             if cursor == 0:
                 return
 
 
-def _with_parents(node: RedisClient, keys: QueueKeys, found: list[str],
+def _with_parents(node: RedisClient, keys: QueueKeys, local_ids: list[str],
                   hashes: list[dict[str, str]]
-                  ) -> Iterator[tuple[str, dict[str, str], list[str] | None]]:
-    """Each (key, hash, None); a waiting job's hash read again with its pending parents
-    (deps:<id>), in one MULTI per job."""
-    start = len(keys.job(""))
-    for key, h in zip(found, hashes):
-        if h.get("s") != "waiting":
-            yield key, h, None
-            continue
+                  ) -> list[tuple[str, dict[str, str], list[str] | None]]:
+    """(local id, hash, None) per job still there; the waiting ones read again with their
+    pending parents (deps:<id>), all in one MULTI, so that each hash and its set agree."""
+    waiting = [local for local, h in zip(local_ids, hashes) if h.get("s") == "waiting"]
+    again: dict[str, tuple[dict[str, str], list[str] | None]] = {}
+    if waiting:
         pipe = node.pipeline(transaction=True)
-        pipe.hgetall(key)
-        pipe.smembers(keys.prefix + "deps:" + key[start:])
-        h, pending = pipe.execute()
-        yield key, h, sorted(pending) if h.get("s") == "waiting" else None
+        for local in waiting:
+            pipe.hgetall(keys.job(local))
+            pipe.smembers(keys.prefix + "deps:" + local)
+        replies = pipe.execute()
+        for local, h, pending in zip(waiting, replies[::2], replies[1::2]):
+            again[local] = h, sorted(pending) if h.get("s") == "waiting" else None
+    jobs = [(local, *again.get(local, (h, None))) for local, h in zip(local_ids, hashes)]
+    return [(local, h, pending) for local, h, pending in jobs if h]
 
 
 def queue_sequence(redis: RedisClient, queue: str) -> int:
