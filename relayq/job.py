@@ -114,6 +114,9 @@ class Job(Generic[T]):
     on_parent_failure: str | None = None
     parent_results: dict[str, Any] | None = None
     children: list[str] | None = None
+    # It has children (hash field `ch`), as of the read: its worker's fact mover is nudged when
+    # it ends (relayq/worker/fact_mover.py).
+    has_children: bool = field(default=False, repr=False)
 
     @classmethod
     def from_hash(cls, queue: str, local_id: str, h: dict[str, str], decode: Any) -> Job[Any]:
@@ -154,6 +157,7 @@ class Job(Generic[T]):
             job.on_parent_failure = get("opf") or "cancel"
             job.parent_results = {name[2:]: json.loads(value) for name, value in h.items()
                                   if name.startswith("R:")}
+        job.has_children = get("ch") == "1"
         return job
 
     def to_dict(self, encode_payload: Any = None, with_lease: bool = False) -> dict[str, Any]:

@@ -13,6 +13,12 @@ throughput = jobs / that time. `--kill` SIGKILLs one worker after a fifth of the
 starts another (its jobs are reaped after the 3 s lease and run again). `--one-queue` puts
 everything in one queue: no fact crosses queues. Checks the total's result. Prints one JSON
 line per run and the medians.
+
+    python scripts/bench_workflows.py --chain 50 --workers 1 --rounds 3
+
+`--chain N` measures instead the latency of a hop: a chain of N jobs, each depending on the one
+before, alternating between the two queues (every hop crosses queues, unless --one-queue);
+hop_ms = (last finish - first finish) / (N - 1).
 """
 
 from __future__ import annotations
@@ -74,13 +80,23 @@ def make_graph(queues: list[Queue], jobs: int) -> tuple[int, str]:
     return 1 + len(part_ids) + len(subtotals) + 1, total
 
 
+def make_chain(queues: list[Queue], length: int) -> int:
+    parent = None
+    for n in range(length):
+        options = {"depends_on": [parent]} if parent else {}
+        parent = queues[n % 2].enqueue({"n": n}, **options).id
+    return length
+
+
 def run(url: str, mode: str, args: argparse.Namespace, round_no: int) -> dict:
     client = relayq.connect(url)
     queues = [Queue(f"{mode}{round_no}-{side}", client) for side in ("a", "b")]
     if args.one_queue:  # every fact settled inside the ack that ends the parent
         queues = [queues[0], queues[0]]
     total_id = None
-    if mode == "graph":
+    if mode == "chain":
+        made = make_chain(queues, args.chain)
+    elif mode == "graph":
         made, total_id = make_graph(queues, args.jobs)
     else:
         made = make_independent(queues, args.jobs)
@@ -107,6 +123,8 @@ def run(url: str, mode: str, args: argparse.Namespace, round_no: int) -> dict:
     seconds, count = finished_span(client, list(dict.fromkeys(queues)))
     report = {"mode": mode, "round": round_no, "jobs": count, "seconds": round(seconds, 3),
               "jobs_per_s": round(count / seconds, 1) if seconds else None, "killed": killed}
+    if mode == "chain":
+        report["hop_ms"] = round(seconds * 1000 / (count - 1), 2)
     if total_id is not None:  # every part counted once in the fan-in of fan-ins
         result = queues[1].get(total_id).result
         assert result == {"parts": args.jobs, "sum": sum(range(1, args.jobs + 1))}, result
@@ -123,9 +141,17 @@ def main() -> None:
     parser.add_argument("--kill", action="store_true")
     parser.add_argument("--one-queue", action="store_true",
                         help="the whole graph in one queue (no fact crosses queues)")
+    parser.add_argument("--chain", type=int, default=0,
+                        help="measure a hop's latency on a chain of this many jobs instead")
     args = parser.parse_args()
     server = RedisProcess().start()
     try:
+        if args.chain:
+            hops = [run(server.url, "chain", args, round_no) for round_no in range(args.rounds)]
+            for report in hops:
+                print(json.dumps(report), flush=True)
+            print(json.dumps({"median_hop_ms": statistics.median(r["hop_ms"] for r in hops)}))
+            return
         reports: dict[str, list[float]] = {"independent": [], "graph": []}
         for round_no in range(args.rounds):
             for mode in ("independent", "graph"):

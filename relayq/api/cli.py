@@ -71,9 +71,10 @@ from ..keys import check_queue_name
 from ..limits import MAX_VISIBILITY_MS, RESP_IDLE_TIMEOUT_MS, RESP_LEASE_MS, RESP_MAX_CONNECTIONS
 from ..logs import log_event, setup_logging, stop_logging
 from ..metrics_dir import make_shared_metrics_dir, remove_shared_metrics_dir
+from ..queue import list_queues
 from ..throttle import DEFAULT_BURST, DEFAULT_RATE
+from ..worker.fact_mover import FactMover
 from .bridge import Bridge, Limits
-from .fact_mover import FactMover
 from .schedule_firer import ScheduleFirer
 from .services import ServerConfig
 
@@ -301,7 +302,8 @@ def serve(args: argparse.Namespace) -> int:
     # fires every queue's due schedule ticks (counted into the metrics directory just set)
     firer = ScheduleFirer(connect(config.redis_url))
     firer.start()
-    mover = FactMover(connect(config.redis_url))  # workflows: facts across queues
+    mover_redis = connect(config.redis_url)  # workflows: facts across queues, of every queue
+    mover = FactMover(mover_redis, lambda: list_queues(mover_redis))
     mover.start()
     try:
         # after the metrics directory: the gateway counts into it too

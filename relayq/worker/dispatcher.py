@@ -25,6 +25,7 @@ import random
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from ..backoff import Backoff
@@ -55,7 +56,8 @@ class Dispatcher:
     def __init__(self, queues: list[WorkQueue], weights: list[float] | None,
                  executor: Executor, inflight: InFlight, events: WorkerEvents, *,
                  capacity: int, visibility_ms: int, worker_id: str,
-                 inbox: queue.SimpleQueue[Any]) -> None:
+                 inbox: queue.SimpleQueue[Any],
+                 parents_settled: Callable[[], None] | None = None) -> None:
         self.queues = queues
         self.weights = weights
         self.executor = executor
@@ -66,6 +68,9 @@ class Dispatcher:
         self.visibility_ms = visibility_ms
         self.worker_id = worker_id
         self.inbox = inbox
+        # called after a turn settled jobs that have children (workflows: their facts for
+        # children in other queues wait in the outbox for a fact mover)
+        self.parents_settled = parents_settled
         self._by_name = {q.name: q for q in queues}
         self.wakers = {q.name: Waker(q, self._woken, visibility_ms=visibility_ms,
                                      worker_id=worker_id) for q in queues}
@@ -272,15 +277,19 @@ class Dispatcher:
         return not short
 
     def _settled(self, pending: list[tuple[Outcome, Running | None]], statuses: list[str]) -> None:
+        parents = False
         for (outcome, running), status in zip(pending, statuses):
             if running is not None:
                 self.events.settled(running.job, outcome.kind, status)
+                parents = parents or running.job.has_children
             if status == "cancelled":  # its cancel was requested: the script ended it so
                 log_event(log, logging.INFO, "job.cancelled", id=outcome.job_id,
                           outcome=outcome.kind)
             elif status != "ok":
                 log_event(log, logging.WARNING, "job.lease_lost", id=outcome.job_id,
                           outcome=outcome.kind, status=status)
+        if parents and self.parents_settled is not None:
+            self.parents_settled()
 
     def _dispatch(self, q: WorkQueue, claimed: ClaimResult) -> int:
         if not claimed:

@@ -62,9 +62,6 @@ class Maintenance(Periodic):
                       requeued=requeued, dead=dead)
             self.events.reaped(queue.name, requeued, dead)
         queue.promote()
-        move = getattr(queue, "move_workflow_facts", None)  # workflows; not over HTTP
-        if move is not None:
-            move()
         fired = queue.fire_schedules()  # a queue without schedules: one read of a missing key
         if fired.fired or fired.missed:
             if fired.missed:

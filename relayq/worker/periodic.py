@@ -1,5 +1,6 @@
 """`Periodic`: the lifecycle shared by the worker's background loops (lease keeper, maintenance,
-registry): a daemon thread that calls `tick()` every `interval_s` until `stop()`. A round that
+registry, workflow facts): a daemon thread that calls `tick()` every `interval_s` until `stop()`,
+or at once when `nudge()`d (nudges that arrive during a round make one more round). A round that
 meets an outage (Redis, or over HTTP the server: relayq.errors.OUTAGES) is logged (and, with
 `back_off`, followed by a capped, jittered pause); any other failure of a round is logged with
 its traceback and the loop goes on, because jobs depend on these loops running."""
@@ -25,6 +26,7 @@ class Periodic:
         self.jitter = jitter  # wait between half and all of the interval: workers spread out
         self.back_off = back_off
         self._stop = threading.Event()
+        self._nudged = threading.Event()  # set by nudge() and by stop_soon(): ends the wait
         self._thread = threading.Thread(target=self._run, name=f"relayq-{part}", daemon=True)
 
     def start(self) -> None:
@@ -38,6 +40,12 @@ class Periodic:
         """Asks the loop to end after its round in flight, without waiting for it (so that
         several loops wind down together: `stop` then waits for each)."""
         self._stop.set()
+        self._nudged.set()
+
+    def nudge(self) -> None:
+        """Asks for a round now instead of at the end of the interval (cheap: any thread may
+        call it as often as it likes; nudges during a round make exactly one more round)."""
+        self._nudged.set()
 
     def tick(self) -> None:
         raise NotImplementedError
@@ -47,7 +55,11 @@ class Periodic:
 
     def _run(self) -> None:
         backoff = Backoff()
-        while not self._stop.wait(self._delay()):
+        while True:
+            self._nudged.wait(self._delay())
+            self._nudged.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.tick()
                 backoff.reset()

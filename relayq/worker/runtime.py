@@ -4,7 +4,8 @@ Start order (each depends on the ones before it):
   1. executor threads (run handlers; post outcomes to the inbox)
   2. dispatcher + its wakers (claims into free slots; settles outcomes)
   3. lease keeper (extends leases of running jobs; times them out)
-  4. maintenance (saves the app's schedules first; then reaper, promoter, schedule firer)
+  4. maintenance (saves the app's schedules first; then reaper, promoter, schedule firer),
+     and the workflow fact mover (on Redis; nudged by the dispatcher)
   5. registry (the worker's entry in the workers registry, listed once the rest runs)
 Stop order: the dispatcher drains: it stops claiming, waits up to `grace_s` for running jobs to
 finish and records their outcomes; whatever is still running after the grace period is released
@@ -30,6 +31,7 @@ from .app import App, save_schedules
 from .dispatcher import Dispatcher, Stop
 from .events import WorkerEvents
 from .executor import Executor
+from .fact_mover import FactMover
 from .inflight import InFlight
 from .lease_keeper import LeaseKeeper
 from .maintenance import Maintenance
@@ -96,19 +98,26 @@ class Worker:
         self.inflight = InFlight()
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.executor = Executor(app, concurrency, self.inbox.put, self.events)
+        # the reaper looks at least four times a lease, so a dead worker's job waits about
+        # one lease (not a lease plus a whole interval) before it runs again
+        maintenance_interval_s = min(maintenance_interval_s, visibility_ms / 4000)
+        self.prune_schedules = prune_schedules
+        self.maintenance = Maintenance(self.queues, self.events, maintenance_interval_s,
+                                       setup=self._save_schedules)
+        # workflows: the facts this worker's queues owe children in other queues; nudged by
+        # the dispatcher when it settled a job with children (over HTTP: the server's mover)
+        self.fact_mover: FactMover | None = None
+        if self.redis is not None:
+            names = [q.name for q in self.queues]
+            self.fact_mover = FactMover(self.redis, lambda: names, maintenance_interval_s)
         self.dispatcher = Dispatcher(
             self.queues, weights, self.executor, self.inflight, self.events,
             capacity=concurrency + prefetch, visibility_ms=visibility_ms,
             worker_id=self.worker_id,
-            inbox=self.inbox)
+            inbox=self.inbox,
+            parents_settled=self.fact_mover.nudge if self.fact_mover is not None else None)
         self.lease_keeper = LeaseKeeper(self.inflight, visibility_ms, self.inbox.put,
                                         enforce_timeouts, self.events)
-        # the reaper looks at least four times a lease, so a dead worker's job waits about
-        # one lease (not a lease plus a whole interval) before it runs again
-        self.prune_schedules = prune_schedules
-        self.maintenance = Maintenance(self.queues, self.events,
-                                       min(maintenance_interval_s, visibility_ms / 4000),
-                                       setup=self._save_schedules)
         self.registry = Registry(
             self.redis, self.worker_id, list(queues), concurrency, self.inflight,
             registry_interval_s,
@@ -143,6 +152,8 @@ class Worker:
         self.dispatcher.start()
         self.lease_keeper.start()
         self.maintenance.start()
+        if self.fact_mover is not None:
+            self.fact_mover.start()
         self.registry.start()
         log_event(log, logging.INFO, "worker.started", worker=self.worker_id,
                   queues=",".join(q.name for q in self.queues),
@@ -165,6 +176,8 @@ class Worker:
             self.inbox.put(Stop(release=True))
             self.dispatcher.join(10)
         self.maintenance.stop()
+        if self.fact_mover is not None:
+            self.fact_mover.stop()
         self.lease_keeper.stop()
         self.executor.stop(timeout=0.5)
         self.dispatcher.stop_wakers()

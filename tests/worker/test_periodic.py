@@ -5,6 +5,7 @@ real Queue on a port where nothing listens) to tick again."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -118,3 +119,16 @@ def test_jitter_spreads_the_wait_over_the_second_half_of_the_interval() -> None:
     assert all(0.5 <= d <= 1.0 for d in delays) and len(set(delays)) > 100
     assert min(delays) < 0.6 and max(delays) > 0.9
     assert {Ticker(1.0)._delay() for _ in range(10)} == {1.0}
+
+
+def test_a_nudge_runs_a_round_at_once_and_nudges_during_a_round_make_one_more(run: Any) -> None:
+    release = threading.Event()
+    ticker = run(Ticker(3600, each_round=lambda n: release.wait(10) if n == 1 else None))
+    ticker.nudge()
+    wait_until(lambda: len(ticker.rounds) == 1, message="the nudged round")
+    for _ in range(5):  # while the first round runs
+        ticker.nudge()
+    release.set()
+    wait_until(lambda: len(ticker.rounds) == 2, message="one more round")
+    ticker.stop()
+    assert len(ticker.rounds) == 2 and not ticker._thread.is_alive()

@@ -412,3 +412,26 @@ def test_the_worker_threads_survive_unexpected_errors(
     assert all(t.is_alive() for t in threads)
     later = q.enqueue(0).id
     wait_until(state_of(q, later, "succeeded"), message="a job after the failures")
+
+
+def test_a_chain_across_queues_moves_on_when_each_parent_ends_not_at_the_next_round(
+    r, q: Queue, app: App, start_worker
+) -> None:
+    """A parent's fact for a child in another queue waits in the parent queue's outbox for a
+    fact mover. The worker nudges its mover when it settles a job that has children, so with
+    rounds an hour apart (they would move nothing in this test) the chain still runs through:
+    a -> b -> a -> b."""
+    other = Queue(f"{q.name}-b", r)
+
+    @app.task
+    def step(payload):
+        return payload["n"]
+
+    first = q.enqueue({"n": 0}, type="step")
+    second = other.enqueue({"n": 1}, type="step", depends_on=[first.id])
+    third = q.enqueue({"n": 2}, type="step", depends_on=[second.id])
+    fourth = other.enqueue({"n": 3}, type="step", depends_on=[third.id])
+    start_worker(app, [q.name, other.name], maintenance_interval_s=3600,
+                 visibility_ms=4 * 3600 * 1000)
+    wait_until(state_of(other, fourth.id, "succeeded"), message="the last of the chain ran")
+    assert other.get(fourth.id).parent_results == {third.id: 2}
