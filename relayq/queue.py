@@ -194,24 +194,50 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
         same = isinstance(first, str) and all(job.options.type == first for job in jobs)
         # the span is open while the jobs are checked: a refused batch is a failed enqueue
         with tracing.enqueue_span(self.name, first if same else None, len(jobs)) as trace:
-            fields: list[list[str]] = []
-            for i, job in enumerate(jobs):
-                try:
-                    text = check_json_text(check_payload_size(self.codec.encode(job.payload),
-                                                               self.max_payload_bytes))
-                    fields.append([text, *job.options.script_args(), trace])
-                except InvalidArgument as e:
-                    if len(jobs) > 1:
-                        e.message = f"job {i + 1}: {e.message}"
-                        e.args = (e.message,)
-                    raise
+            fields = self._job_fields(jobs, trace)
             if workflows.has_dependencies(job.options for job in jobs):
                 return (yield from self._enqueue_dependent(fields, [j.options for j in jobs],
                                                            wait))
-            calls = [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
-                                          for f in job_fields])
-                     for start in range(0, len(fields), BATCH_LIMIT)]
-            return (yield from self._enqueued(calls, wait))
+            return (yield from self._enqueued(self._enqueue_calls(fields), wait))
+
+    def _push(self, payloads: list[T]) -> Op[tuple[list[EnqueueResult], int]]:
+        """Jobs of `payloads` (no options), and how many jobs are ready right after them, in
+        one round trip: what a Redis list's LPUSH answers (the RESP gateway). The count is read
+        by the stats script just after the enqueue, so it may include other clients' jobs."""
+        jobs: list[NewJob[T]] = [NewJob(payload) for payload in payloads]
+        with tracing.enqueue_span(self.name, None, len(jobs)) as trace:
+            calls = self._enqueue_calls(self._job_fields(jobs, trace))
+            try:
+                *enqueued, stats = yield Scripts((*calls, self._calls.stats()), self.replication)
+            except NotReplicated as e:  # written, only short of replicas
+                *enqueued, stats = e.result  # type: ignore[attr-defined]
+                e.result = ([r for rs in enqueued for r in rs], stats.ready)  # type: ignore[attr-defined]
+                yield from self._register()
+                raise
+        yield from self._register()
+        return [r for rs in enqueued for r in rs], stats.ready
+
+    def _job_fields(self, jobs: list[NewJob[T]], trace: str) -> list[list[str]]:
+        """Each job's fields for enqueue.lua, checked here first (InvalidArgument; in a batch,
+        naming the job)."""
+        fields: list[list[str]] = []
+        for i, job in enumerate(jobs):
+            try:
+                text = check_json_text(check_payload_size(self.codec.encode(job.payload),
+                                                           self.max_payload_bytes))
+                fields.append([text, *job.options.script_args(), trace])
+            except InvalidArgument as e:
+                if len(jobs) > 1:
+                    e.message = f"job {i + 1}: {e.message}"
+                    e.args = (e.message,)
+                raise
+        return fields
+
+    def _enqueue_calls(self, fields: list[list[str]]) -> list[Call[list[EnqueueResult]]]:
+        """enqueue.lua calls of at most BATCH_LIMIT jobs each."""
+        return [self._calls.enqueue([f for job_fields in fields[start:start + BATCH_LIMIT]
+                                     for f in job_fields])
+                for start in range(0, len(fields), BATCH_LIMIT)]
 
     def _enqueue_dependent(self, fields: list[list[str]], options: list[JobOptions], wait: Any
                            ) -> Op[list[EnqueueResult]]:
@@ -574,6 +600,11 @@ class Queue(ScheduleOperations, GroupOperations, QueueOps[T]):
         """Adds many jobs in one round trip. Every job is checked before any is written; in
         Redis each call of up to BATCH_LIMIT jobs is all or nothing."""
         return self._drive(self._enqueue_many(jobs, replicas, replica_timeout_ms))
+
+    def push(self, payloads: list[T]) -> tuple[list[EnqueueResult], int]:
+        """Adds a job per payload (no options) and says how many jobs are ready right after,
+        in one round trip, like a Redis list's LPUSH (the RESP gateway's)."""
+        return self._drive(self._push(payloads))
 
     # -- consuming ------------------------------------------------------------------------
 

@@ -24,7 +24,6 @@ from ..errors import InvalidArgument, PayloadTooLarge, RelayqError
 from ..limits import MAX_CLAIM_COUNT
 from ..metrics import record_claimed, record_enqueued
 from ..queue import Queue
-from ..results import NewJob
 from .resp import NIL, NIL_ARRAY, OK, Error, Status
 from .session import Gateway, Session
 
@@ -189,30 +188,30 @@ def push(gw: Gateway, s: Session, args: list[bytes]) -> Any:
 
 
 def push_many(gw: Gateway, key: bytes, commands: list[list[bytes]]) -> list[Any]:
-    """Consecutive pushes to one queue as one enqueue (one round trip) and one stats read: a
-    reply per command, the ready count after its values (as of this batch)."""
+    """Consecutive pushes to one queue as one enqueue with the ready count read after it, in
+    one round trip (Queue.push): a reply per command, the ready count after its values (as of
+    this batch)."""
     q = queue_of(gw, key)
     replies: list[Any] = [None] * len(commands)
-    jobs: list[NewJob[Any]] = []
+    payloads: list[Any] = []
     counts: list[tuple[int, int]] = []  # (command index, values) of the accepted commands
     for i, args in enumerate(commands):
         try:
-            new = [NewJob(payload_of(gw, value)) for value in args[2:]]
+            new = [payload_of(gw, value) for value in args[2:]]
         except RelayqError as e:
             replies[i] = error_reply(e)
             continue
-        jobs.extend(new)
+        payloads.extend(new)
         counts.append((i, len(new)))
-    if jobs:
+    if payloads:
         try:
-            results = q.enqueue_many(jobs)
-            ready = q.stats().ready
+            results, ready = q.push(payloads)
         except RelayqError as e:
             for i, _ in counts:
                 replies[i] = error_reply(e)
             return replies
         record_enqueued(q.name, sum(not r.duplicate for r in results))
-        later = len(jobs)
+        later = len(payloads)
         for i, n in counts:
             later -= n
             replies[i] = max(0, ready - later)

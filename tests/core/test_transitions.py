@@ -40,6 +40,21 @@ def test_ids_are_time_ordered_and_unique(any_q: Queue) -> None:
     assert numbers == sorted(numbers)
 
 
+def test_push_enqueues_and_answers_the_ready_count_after(any_q: Queue) -> None:
+    """Queue.push (the RESP gateway's LPUSH): jobs of plain payloads and the ready count just
+    after them, from the same round trip; a refused payload writes nothing."""
+    results, ready = any_q.push([{"n": 1}, "two"])
+    assert ready == 2 and [r.state for r in results] == ["ready", "ready"]
+    assert any_q.get(results[1].id).payload == "two"
+    assert any_q.name in relayq.list_queues(any_q.redis)  # listed, as by enqueue
+    any_q.enqueue({"n": 3}, delay_ms=60_000)  # scheduled: not counted as ready
+    results, ready = any_q.push([3])
+    assert ready == 3 and len(results) == 1
+    with pytest.raises(relayq.PayloadTooLarge):
+        any_q.push([4, "x" * (any_q.max_payload_bytes + 1)])
+    assert any_q.stats().ready == 3
+
+
 def test_claim_takes_highest_priority_first_and_fifo_within(any_q: Queue) -> None:
     low = [any_q.enqueue({"n": i}, priority=1).id for i in range(3)]
     high = [any_q.enqueue({"n": i}, priority=200).id for i in range(3)]
