@@ -219,6 +219,11 @@ RESP_KEY_RECHECK_MS = 1000  # an open connection's key is read again at most thi
 # connection (BLPOP on its wake list); beyond it a blocking command answers server_busy.
 RESP_MAX_WATCHED_QUEUES = 200
 RESP_THREADS = 8  # threads of the gateway process that run Queue operations
+GATEWAY_STOP_TIMEOUT_S = 5  # the gateway process and its watcher get this long to end
+
+# -- relayq-server (relayq/api/cli.py) -----------------------------------------------------------
+
+SERVER_STOP_TIMEOUT_S = 10  # a server worker still busy this long after SIGTERM is killed
 
 # -- names -------------------------------------------------------------------------------------
 

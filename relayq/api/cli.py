@@ -24,7 +24,7 @@ address gets 429 with Retry-After, its key unchecked, until `--auth-failure-rate
 has forgiven one.
 
 On SIGTERM or SIGINT the workers stop accepting, waiting long polls answer at once, event
-streams end, and requests in progress finish (for up to `STOP_TIMEOUT_S`).
+streams end, and requests in progress finish (for up to `SERVER_STOP_TIMEOUT_S`).
 
 Behind a reverse proxy that terminates TLS, `--behind-proxy N` (or $RELAYQ_BEHIND_PROXY) trusts
 the X-Forwarded-For and X-Forwarded-Proto headers of the N proxies in front: the client's own
@@ -68,7 +68,13 @@ from ..gateway.process import GatewayProcess
 from ..gateway.session import GatewayConfig
 from ..hostport import parse_host_port
 from ..keys import check_queue_name
-from ..limits import MAX_VISIBILITY_MS, RESP_IDLE_TIMEOUT_MS, RESP_LEASE_MS, RESP_MAX_CONNECTIONS
+from ..limits import (
+    MAX_VISIBILITY_MS,
+    RESP_IDLE_TIMEOUT_MS,
+    RESP_LEASE_MS,
+    RESP_MAX_CONNECTIONS,
+    SERVER_STOP_TIMEOUT_S,
+)
 from ..logs import log_event, setup_logging, stop_logging
 from ..metrics_dir import make_shared_metrics_dir, remove_shared_metrics_dir
 from ..queue import list_queues
@@ -79,7 +85,6 @@ from .schedule_firer import ScheduleFirer
 from .services import ServerConfig
 
 log = logging.getLogger("relayq.server")
-STOP_TIMEOUT_S = 10  # a worker still busy this long after SIGTERM is killed
 # granian's own log lines go through our handler (stderr, our format), not to stdout
 GRANIAN_LOGGING = {"loggers": {"_granian": {"handlers": [], "propagate": True}}}
 BODY_BUDGET_REQUESTS = 4  # bodies of --max-request-bytes a worker may hold at once
@@ -239,7 +244,7 @@ def worker_app(config: ServerConfig, limits: Limits, log_level: str, log_format:
     if stopping.is_set():
         # The server was told to stop while this worker was still starting. granian's SIGTERM
         # reached it before it could act on one (it would serve on until killed, after
-        # STOP_TIMEOUT_S): there is nothing to drain yet, so end now.
+        # SERVER_STOP_TIMEOUT_S): there is nothing to drain yet, so end now.
         os._exit(0)
     services = app.extensions["relayq"]
 
@@ -350,7 +355,7 @@ def _granian(args: argparse.Namespace, host: str, port: int, stopping: StopSigna
         backpressure=share(args.max_connections, args.workers),
         http1_settings=HTTP1Settings(header_read_timeout=max(1, round(args.header_timeout * 1000))),
         log_level=level, log_dictconfig=GRANIAN_LOGGING,
-        workers_kill_timeout=STOP_TIMEOUT_S, respawn_failed_workers=True)
+        workers_kill_timeout=SERVER_STOP_TIMEOUT_S, respawn_failed_workers=True)
 
 
 def _gateway(addr: tuple[str, int], args: argparse.Namespace, config: ServerConfig

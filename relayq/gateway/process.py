@@ -16,13 +16,13 @@ import threading
 from typing import Any
 
 from ..errors import RelayqError
+from ..limits import GATEWAY_STOP_TIMEOUT_S
 from ..logs import log_event, setup_logging
 from .session import GatewayConfig
 
 log = logging.getLogger("relayq.gateway")
 START_TIMEOUT_S = 30
 RESTART_DELAY_S = 1.0
-STOP_TIMEOUT_S = 5
 
 
 def _child(config: GatewayConfig, ready: Any, log_level: str, log_format: str) -> None:
@@ -67,7 +67,7 @@ class GatewayProcess:
         except EOFError:
             raise RelayqError("the RESP gateway ended as it started") from None
         if status != "ok":
-            process.join(STOP_TIMEOUT_S)
+            process.join(GATEWAY_STOP_TIMEOUT_S)
             raise RelayqError(detail)
         self._process, self._conn = process, parent
 
@@ -98,11 +98,11 @@ class GatewayProcess:
         process = self._process
         if process is not None and process.is_alive():
             process.terminate()
-            process.join(STOP_TIMEOUT_S)
+            process.join(GATEWAY_STOP_TIMEOUT_S)
             if process.is_alive():
                 process.kill()
                 process.join()
         if self._conn is not None:
             self._conn.close()
         if self._watcher is not None:
-            self._watcher.join(STOP_TIMEOUT_S)
+            self._watcher.join(GATEWAY_STOP_TIMEOUT_S)

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..api.cli import STOP_TIMEOUT_S
+from ..limits import SERVER_STOP_TIMEOUT_S
 from .redis_process import free_port
 
 KEY_LINE = re.compile(r"^(rq_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$", re.MULTILINE)
@@ -86,13 +86,13 @@ class ServerProcess:
             self.proc.wait(10)
 
     def terminate(self) -> None:
-        """SIGTERM, then the server's own drain (at most STOP_TIMEOUT_S); past that, SIGKILL
+        """SIGTERM, then the server's own drain (at most SERVER_STOP_TIMEOUT_S); past that, SIGKILL
         to its whole process group, so that no worker process outlives it. `start()` brings
         it back on the same port (a graceful restart)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(STOP_TIMEOUT_S + 5)
+                self.proc.wait(SERVER_STOP_TIMEOUT_S + 5)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)

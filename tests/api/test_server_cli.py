@@ -96,20 +96,20 @@ def test_workers_share_one_bootstrap_key_printed_once() -> None:
 
 def test_a_server_stopped_while_a_worker_still_starts_exits_at_once(redis_url: str) -> None:
     """/healthz answers as soon as one worker serves; a SIGTERM then found the other still
-    importing, and granian waited STOP_TIMEOUT_S for it before killing it. That worker now
+    importing, and granian waited SERVER_STOP_TIMEOUT_S for it before killing it. That worker now
     ends itself, so the server exits promptly and leaves no process behind."""
     import signal
     import time
 
-    from relayq.api.cli import STOP_TIMEOUT_S
+    from relayq.limits import SERVER_STOP_TIMEOUT_S
     from tests.support.server import start_server
 
     server = start_server(redis_url, "--auth", "off", "--workers", "2")
     group = server.proc.pid
     started = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
-    assert server.proc.wait(STOP_TIMEOUT_S + 5) == 0
-    assert time.monotonic() - started < STOP_TIMEOUT_S / 2
+    assert server.proc.wait(SERVER_STOP_TIMEOUT_S + 5) == 0
+    assert time.monotonic() - started < SERVER_STOP_TIMEOUT_S / 2
     ps = subprocess.run(["ps", "-o", "pid=", "-g", str(group)], capture_output=True, text=True)
     assert ps.stdout.split() == []
 
@@ -124,7 +124,7 @@ def test_a_sigterm_to_the_whole_process_group_stops_the_server_at_once(redis_url
     import signal
     import time
 
-    from relayq.api.cli import STOP_TIMEOUT_S
+    from relayq.limits import SERVER_STOP_TIMEOUT_S
     from tests.support.helpers import wait_until
     from tests.support.server import start_server
 
@@ -136,10 +136,10 @@ def test_a_sigterm_to_the_whole_process_group_stops_the_server_at_once(redis_url
         started = time.monotonic()
         os.killpg(group, signal.SIGTERM)
         try:
-            assert server.proc.wait(STOP_TIMEOUT_S + 5) == 0
+            assert server.proc.wait(SERVER_STOP_TIMEOUT_S + 5) == 0
         finally:
             server.stop()
-        assert time.monotonic() - started < STOP_TIMEOUT_S / 2
+        assert time.monotonic() - started < SERVER_STOP_TIMEOUT_S / 2
         # multiprocessing's resource tracker (of the gateway's spawn) ignores SIGTERM and ends
         # when the server's end of its pipe closes: a moment after the server
         wait_until(lambda g=group: subprocess.run(["ps", "-o", "pid=", "-g", str(g)],
