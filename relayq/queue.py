@@ -180,7 +180,7 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
                 if not self._registered:
                     yield from self._register()
                 return result
-            return (yield from self._enqueued([call], wait))[0]
+            return (yield from self._enqueued([call], wait))[0][0]
 
     def _enqueue_many(self, jobs: Iterable[NewJob[T] | T], replicas: int | None,
                       replica_timeout_ms: int | None) -> Op[list[EnqueueResult]]:
@@ -198,7 +198,7 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
             if workflows.has_dependencies(job.options for job in jobs):
                 return (yield from self._enqueue_dependent(fields, [j.options for j in jobs],
                                                            wait))
-            return (yield from self._enqueued(self._enqueue_calls(fields), wait))
+            return (yield from self._enqueued(self._enqueue_calls(fields), wait))[0]
 
     def _push(self, payloads: list[T]) -> Op[tuple[list[EnqueueResult], int]]:
         """Jobs of `payloads` (no options), and how many jobs are ready right after them, in
@@ -207,15 +207,9 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
         jobs: list[NewJob[T]] = [NewJob(payload) for payload in payloads]
         with tracing.enqueue_span(self.name, None, len(jobs)) as trace:
             calls = self._enqueue_calls(self._job_fields(jobs, trace))
-            try:
-                *enqueued, stats = yield Scripts((*calls, self._calls.stats()), self.replication)
-            except NotReplicated as e:  # written, only short of replicas
-                *enqueued, stats = e.result  # type: ignore[attr-defined]
-                e.result = ([r for rs in enqueued for r in rs], stats.ready)  # type: ignore[attr-defined]
-                yield from self._register()
-                raise
-        yield from self._register()
-        return [r for rs in enqueued for r in rs], stats.ready
+            results, (stats,) = yield from self._enqueued(calls, self.replication,
+                                                          (self._calls.stats(),))
+        return results, stats.ready
 
     def _job_fields(self, jobs: list[NewJob[T]], trace: str) -> list[list[str]]:
         """Each job's fields for enqueue.lua, checked here first (InvalidArgument; in a batch,
@@ -246,18 +240,19 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
         yield from self._register()
         return results
 
-    def _enqueued(self, calls: list[Call[list[EnqueueResult]]], wait: Any
-                  ) -> Op[list[EnqueueResult]]:
-        """The results of enqueue calls, in order; a NotReplicated carries them too. The queue is
-        listed once the scripts accepted the jobs, so a refused call leaves no name behind."""
+    def _enqueued(self, calls: list[Call[list[EnqueueResult]]], wait: Any,
+                  after: Sequence[Call[Any]] = ()) -> Op[tuple[list[EnqueueResult], list[Any]]]:
+        """The results of enqueue calls, in order, and the replies of `after`: calls sent behind
+        them in the same round trip. A NotReplicated carries the results. The queue is listed
+        once the scripts accepted the jobs, so a refused call leaves no name behind."""
         try:
-            results = [r for rs in (yield Scripts(calls, wait)) for r in rs]
+            replies = yield Scripts((*calls, *after), wait)
         except NotReplicated as e:
-            e.result = [r for rs in e.result for r in rs]  # type: ignore[attr-defined]
+            e.result = [r for rs in e.result[:len(calls)] for r in rs]  # type: ignore[attr-defined]
             yield from self._register()  # written, only short of replicas
             raise
         yield from self._register()
-        return results
+        return [r for rs in replies[:len(calls)] for r in rs], list(replies[len(calls):])
 
     # -- consuming ------------------------------------------------------------------------
 
@@ -510,10 +505,8 @@ class QueueOps(ScheduleOps, GroupOps, Generic[T]):
         return {name: settings_value(name, value) for name, value in zip(names, values)}
 
     def _move_workflow_facts(self) -> Op[int]:
-        # one read while the queue has no workflow work (every worker asks every round)
-        p = self.keys.prefix
-        if not (yield Reads([("EXISTS", p + "outbox", p + "linking")]))[0]:
-            return 0
+        # (the fact movers, which ask every queue every round, skip a queue with no outbox and
+        # no links under way with one pipelined EXISTS for all: relayq/worker/fact_mover.py)
         total = 0
         while (moved := (yield from workflows.move_facts(self.name))) > 0:
             total += moved  # a full read: more may wait (a parent with many children)
@@ -818,5 +811,6 @@ class Queue(ScheduleOperations, GroupOperations, QueueOps[T]):
     def move_workflow_facts(self) -> int:
         """Workflows (docs/workflows.md): applies the facts of this queue's outbox (its jobs
         that ended, for children in other queues) and redoes links an enqueue left unfinished;
-        how many. Run by the worker's maintenance loop and the server's background loop."""
+        how many. Run by the fact movers of workers and of relayq-server
+        (relayq/worker/fact_mover.py)."""
         return self._drive(self._move_workflow_facts())
