@@ -9,8 +9,20 @@ from typing import Any
 import pytest
 
 from relayq import Queue
+from relayq.connection import connect
+from relayq.testing.redis_process import RedisProcess
 from relayq.worker.fact_mover import FactMover
 from tests.support.helpers import wait_until
+
+
+@pytest.fixture(scope="module")
+def r() -> Iterator[Any]:
+    """A Redis of these tests alone: a relayq-server of other tests, on the shared one, runs a
+    fact mover over every queue, which would move what these movers must leave."""
+    with RedisProcess() as server:
+        client = connect(server.url)
+        yield client
+        client.close()
 
 
 @pytest.fixture
