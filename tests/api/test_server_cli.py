@@ -147,8 +147,9 @@ def test_a_sigterm_to_the_whole_process_group_stops_the_server_at_once(redis_url
                    timeout=5, message="no process of the server left")
 
 
-def _wait_for(stop: Any) -> None:
+def _wait_for(stop: Any, waiting: Any) -> None:
     stop.in_worker()
+    waiting.set()
     stop.wait()
 
 
@@ -163,9 +164,12 @@ def test_the_stop_signal_waits_for_no_worker_not_even_a_dead_one() -> None:
 
     stop = StopSignal()
     fork = multiprocessing.get_context("fork")  # as granian starts its workers
-    dead, live = (fork.Process(target=_wait_for, args=(stop,)) for _ in range(2))
+    waiting = [fork.Event() for _ in range(2)]
+    dead, live = (fork.Process(target=_wait_for, args=(stop, w)) for w in waiting)
     dead.start()
     live.start()
+    # both wait for the word (a worker still starting keeps the copy it inherited open)
+    assert all(w.wait(5) for w in waiting)
     dead.kill()
     dead.join(5)
     assert not stop.is_set()
