@@ -16,10 +16,12 @@ internals, and why relayq needs each:
 - `AbstractConnection.connect()`, `.disconnect()`, `.can_read()`: `make_ready()` checks a
   connection before use as the pool does at checkout (a socket the server closed reads as EOF,
   and is replaced before a command is lost on it).
-- `AbstractConnection.send_command()`, `.pack_commands()`, `.send_packed_command()`,
-  `.read_response()`: `command()` and `commands()` talk on such a connection without redis-py's
-  per-command layer (~40 µs of client CPU per command in redis-py 8: a pool checkout under a
-  lock, a retry wrapper, observability hooks), more than Redis spends on an enqueue script.
+- `AbstractConnection.send_packed_command()`, `.read_response()`: `command()` and
+  `commands()` talk on such a connection without redis-py's per-command layer (~40 µs of
+  client CPU per command in redis-py 8: a pool checkout under a lock, a retry wrapper,
+  observability hooks), more than Redis spends on an enqueue script. They pack with `pack()`
+  (hiredis's `pack_command`, which redis-py's `HiredisRespSerializer` calls after a Python
+  pass over every argument: 9 µs for a script call's 25 arguments, against 3 µs).
 - `SentinelConnectionPool.get_master_address()` (asks the sentinels; when the primary changed,
   disconnects the pool's idle connections to the old one), `.owns_connection(conn)` (False
   for a connection to a server that is no longer the primary) and `.service_name`: an old
@@ -35,18 +37,17 @@ internals, and why relayq needs each:
   after a connection error, when they may already have run.
 - redis.asyncio's `ConnectionPool.connection_class` and `.connection_kwargs`, as for sync
   clients: `aio_client_like()` makes the database-0 client of the cluster probe.
-- redis.asyncio's `AbstractConnection.pack_command()` and redis-py's `HiredisRespSerializer`:
-  `aio_hiredis_packing()` makes a redis.asyncio client's connections pack commands with
-  hiredis, as redis-py's sync connections do when hiredis is installed (redis.asyncio packs in
+- redis.asyncio's `AbstractConnection.pack_command()`: `aio_hiredis_packing()` makes a
+  redis.asyncio client's connections pack commands with `pack()` (redis.asyncio packs in
   Python: measured in relayq-server's event loop, 7% of the GIL time of single enqueues, 37%
   of batches of 100 jobs).
 - redis.asyncio's `AbstractConnection.connect()`, `.disconnect()`, `.is_connected`,
   `._reader` (its StreamReader: `at_eof()` once the server closed the socket), `._writer`
-  (its StreamWriter: `writelines()`, `drain()`), `.pack_commands()` and
-  `.read_response(timeout=math.inf)`: `aio_commands()` talks on a connection a batcher of
-  relayq-server keeps (relayq.api.async_commit), as `commands()` does for threads: no pool
-  checkout, no retry wrapper, one deadline for a round's replies instead of a timer per reply
-  (measured: redis.asyncio's pipeline was 17% of the server's GIL time at 32 connections).
+  (its StreamWriter: `write()`, `drain()`) and `.read_response(timeout=math.inf)`:
+  `aio_commands()` talks on a connection a batcher of relayq-server keeps
+  (relayq.api.async_commit), as `commands()` does for threads: no pool checkout, no retry
+  wrapper, one deadline for a round's replies instead of a timer per reply (measured:
+  redis.asyncio's pipeline was 17% of the server's GIL time at 32 connections).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
+import hiredis
 import redis
 from redis.cluster import RedisCluster
 from redis.connection import AbstractConnection
@@ -114,18 +116,31 @@ def make_ready(conn: Connection) -> None:
         conn.connect()
 
 
+def pack(args: Sequence[Any]) -> bytes:
+    """One command in the Redis protocol: the bytes redis-py's HiredisRespSerializer makes (a
+    first argument with spaces, "SCRIPT LOAD", is split into words; str as UTF-8; an argument
+    of another type than str, bytes, int or float is a DataError), by hiredis alone."""
+    first = args[0]
+    if (" " in first) if type(first) is str else (b" " in first):
+        args = (*first.split(), *args[1:])
+    try:
+        return hiredis.pack_command(args if type(args) is tuple else tuple(args))
+    except TypeError as e:
+        raise redis.DataError(str(e)) from e
+
+
 def command(conn: Connection, *args: Any) -> Any:
     """One command and its reply on `conn`; an error reply raises (ResponseError). Replies are
     as the server sends them (decoded if the client decodes), without redis-py's per-command
     parsing (INFO stays text)."""
-    conn.send_command(*args)
+    conn.send_packed_command((pack(args),))
     return conn.read_response()
 
 
 def commands(conn: Connection, batch: Sequence[Sequence[Any]]) -> list[Any]:
     """Several commands in one round trip on `conn` (not a transaction); an error reply takes
     its command's place in the list as a ResponseError."""
-    conn.send_packed_command(conn.pack_commands(batch))
+    conn.send_packed_command((b"".join([pack(args) for args in batch]),))
     replies: list[Any] = []
     for _ in batch:
         try:
@@ -191,7 +206,7 @@ async def aio_commands(conn: Any, batch: Sequence[Sequence[Any]]) -> list[Any]:
     try:
         async with asyncio.timeout(conn.socket_timeout):
             # written here, not by send_packed_command, whose asyncio.wait_for makes a task
-            conn._writer.writelines(conn.pack_commands(batch))
+            conn._writer.write(b"".join([pack(args) for args in batch]))
             await conn._writer.drain()
             for _ in batch:
                 try:
@@ -261,16 +276,10 @@ def aio_checked_connections(client: AioRedis) -> None:
 
 
 def aio_hiredis_packing(client: AioRedis) -> None:
-    """Makes the connections of `client`'s pool pack commands with hiredis (nothing when
-    hiredis is not installed, or for a cluster client)."""
-    from redis.connection import HIREDIS_AVAILABLE, HiredisRespSerializer
-
-    if not HIREDIS_AVAILABLE:
-        return
-    serializer = HiredisRespSerializer()
-
+    """Makes the connections of `client`'s pool pack commands with `pack()` (nothing for a
+    cluster client)."""
     def pack_command(self: Any, *args: Any) -> list[bytes]:
-        return serializer.pack(*args)
+        return [pack(args)]
 
     _aio_subclass(client, "hiredis", lambda base: {"pack_command": pack_command})
 

@@ -90,14 +90,14 @@ def test_a_connection_the_server_closed_is_replaced_before_use(client: redis.Red
 
 def test_commands_and_replies_on_a_connection(client: redis.Redis) -> None:
     conn = redis_adapter.new_connection(client)
-    with relied_on("AbstractConnection.send_command / read_response"):
+    with relied_on("AbstractConnection.send_packed_command / read_response"):
         redis_adapter.make_ready(conn)
         assert redis_adapter.command(conn, "SET", "adapter:k", "v") == "OK"
         assert redis_adapter.command(conn, "GET", "adapter:k") == "v"  # decoded, as the client
         with pytest.raises(redis.ResponseError):
             redis_adapter.command(conn, "INCR", "adapter:k")
         assert redis_adapter.command(conn, "PING") == "PONG"  # nothing left unread
-    with relied_on("AbstractConnection.pack_commands / send_packed_command / read_response"):
+    with relied_on("AbstractConnection.send_packed_command / read_response (several)"):
         replies = redis_adapter.commands(conn, [("INCR", "adapter:n"), ("INCR", "adapter:k"),
                                                 ("INCR", "adapter:n")])
         assert replies[0] == 1 and replies[2] == 2
