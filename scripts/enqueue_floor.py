@@ -17,19 +17,31 @@ On one private redis-server, rounds alternating between the variants; prints eac
 the medians:
 
     python scripts/enqueue_floor.py [--calls 3000] [--rounds 5]
+
+Timings on these shared machines move by 2x between rounds. `--callgrind` counts instructions
+instead (deterministic): each variant, and enqueue.lua cut after each of its steps, on a
+redis-server of its own under `valgrind --tool=callgrind --toggle-collect=evalGenericCommand`;
+prints thousands of instructions per call (needs valgrind; ~2 minutes):
+
+    python scripts/enqueue_floor.py --callgrind [--calls 1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
 import statistics
+import subprocess
+import tempfile
+import time
 from typing import Any
 
 import redis
 
 import relayq
 from relayq import scripts
-from relayq.tools.redis_process import RedisProcess
+from relayq.tools.redis_process import RedisProcess, free_port
 
 RETURN = "do return {'ok'} end\n"
 
@@ -79,11 +91,104 @@ def variants() -> dict[str, str]:
             "flat_writes": FLAT_WRITES + EVENTS + REPLY, "flat_no_events": FLAT_WRITES + REPLY}
 
 
+# enqueue.lua cut after each step: (what the step adds, the text it is cut before); the cuts
+# inside create_jobs return the reply so far
+STEPS = [
+    ("the generated limits", "-- enqueue.lua: create one"),
+    ("every lib's functions (the prelude)", "local bad_keys = keys_problem"),
+    ("keys_problem", "local k = {meta"),
+    ("the job count and #ARGV check", "local now = now_ms()"),
+    ("TIME", "local settings = job_settings"),
+    ("the settings HMGET", "-- Check every job"),
+    ("the job's field checks", "-- writes below"),
+    ("INCRBY of the sequence, the id_ms HSET, the id closure", "  local function next_id()"),
+    ("the id, the job's fields and HSET", "  -- One push per priority"),
+    ("the ready RPUSH", "  if created > 0 then redis.call('HINCRBY'"),
+    ("HINCRBY of totals, the wake LLEN", "  emit(prefix, queue, 'ready', ready_ids)"),
+]
+
+
+def steps() -> dict[str, str]:
+    """enqueue.lua cut after each step, in order, then whole."""
+    source = scripts.script("enqueue").source
+    create_jobs = range(source.index("local function create_jobs"),
+                        source.index("local bad_keys = keys_problem"))
+    cuts = {"an empty script": RETURN}
+    for name, before in STEPS:
+        at = source.index(before)
+        cuts[name] = (source[:at] + "  do return reply end\n" + source[at:] if at in create_jobs
+                      else source[:at] + RETURN)
+    cuts["the event: PUBLISH, the log cap HGET, XADD (whole)"] = source
+    return cuts
+
+
+def callgrind_instructions(text: str, command: tuple[Any, ...], calls: int) -> float:
+    """Instructions per call of `text` (run as `command` runs enqueue.lua), counted by callgrind
+    in EVAL's C function (and all it calls) on a redis-server of its own."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="relayq-callgrind-") as tmp:
+        log = f"{tmp}/valgrind.log"
+        server = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", "--toggle-collect=evalGenericCommand",
+             f"--callgrind-out-file={tmp}/callgrind.out", f"--log-file={log}",
+             "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+        try:
+            r = redis.Redis(port=port)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    r.ping()
+                    break
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            numkeys = int(command[2])
+            keys, argv = command[3:3 + numkeys], command[3 + numkeys:]
+            sha = r.script_load(text)
+            for _ in range(calls):
+                r.evalsha(sha, numkeys, *keys, *argv)
+            r.close()
+        finally:
+            server.terminate()  # Redis stops on SIGTERM; valgrind then writes its counts
+            server.wait(60)
+        with open(log) as f:
+            found = re.search(r"Collected : (\d+)", f.read())
+    if found is None:
+        raise RuntimeError(f"no instruction count in valgrind's log for port {port}")
+    return int(found.group(1)) / calls
+
+
+def run_callgrind(calls: int) -> None:
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--callgrind needs valgrind (apt-get install valgrind)")
+    server = RedisProcess().start()
+    try:
+        command = enqueue_command(server.url, "floor")
+    finally:
+        server.stop()
+    cuts = {**steps(), **{name: text for name, text in variants().items()
+                          if name.startswith("flat")}}
+    previous = 0.0
+    print(f"{'enqueue.lua cut after':58s} {'k instr/call':>12s} {'step':>8s}")
+    for name, text in cuts.items():
+        count = callgrind_instructions(text, command, calls) / 1000
+        step = count - previous if not name.startswith("flat") else float("nan")
+        print(f"{name:58s} {count:12.1f} {step:8.1f}", flush=True)
+        previous = count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count instructions per call with callgrind instead of timing")
     args = parser.parse_args()
+    if args.callgrind:
+        run_callgrind(min(args.calls, 1000))
+        return
     server = RedisProcess().start()
     try:
         r = redis.Redis.from_url(server.url)
