@@ -106,6 +106,23 @@ def test_commands_and_replies_on_a_connection(client: redis.Redis) -> None:
     conn.disconnect()
 
 
+def test_pack_sends_the_bytes_redis_py_sends() -> None:
+    """redis_adapter.pack is hiredis without redis-py's Python pass: the same bytes for what
+    relayq sends (str, UTF-8 text, int, bytes; a first argument with spaces split into words),
+    and a bad argument is a DataError, as through redis-py."""
+    from redis.connection import HiredisRespSerializer
+
+    serializer = HiredisRespSerializer()
+    for args in [("EVALSHA", "a" * 40, 2, "relayq:{q}:meta", "relayq:{q}:x", "", "é 1"),
+                 ("SCRIPT LOAD", "return 1"), (b"HSET", b"k", b"f\x00\xff", 7)]:
+        with relied_on("HiredisRespSerializer.pack"):
+            assert redis_adapter.pack(args) == b"".join(serializer.pack(*args))
+        assert redis_adapter.pack(list(args)) == redis_adapter.pack(args)
+    for bad in (None, True, {"a": 1}):
+        with pytest.raises(redis.DataError):
+            redis_adapter.pack(("SET", "k", bad))
+
+
 class OneSentinel:
     """What a SentinelConnectionPool asks of its manager (redis.sentinel.Sentinel), answered
     from a variable: the primary is whatever `primary` says."""
