@@ -66,7 +66,7 @@ from ..export import ExportScheduler, open_store, parse_duration
 from ..export.exporter import DEFAULT_KEEP
 from ..gateway.process import GatewayProcess
 from ..gateway.session import GatewayConfig
-from ..hostport import parse_host_port
+from ..hostport import check_can_listen, parse_host_port
 from ..keys import check_queue_name
 from ..limits import (
     MAX_VISIBILITY_MS,
@@ -269,6 +269,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.max_connections < args.workers:
         raise InvalidArgument("--max-connections must be at least --workers")
     host, port = parse_host_port(args.addr, "--addr")
+    check_can_listen(host, port, "--addr")
     resp_addr = parse_host_port(args.resp_addr, "--resp-addr") if args.resp_addr else None
     workers = args.workers
     config = ServerConfig(

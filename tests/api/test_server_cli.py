@@ -32,6 +32,24 @@ def test_bad_starts_fail_cleanly(args: list[str], code: int, says: str) -> None:
     assert says in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_port_in_use_fails_cleanly_before_anything_starts(redis_url: str) -> None:
+    """relayq-server on a port another program listens on (a second `relayq dev`, say) says so
+    in one line and exits 1: no traceback of granian's bind, no "listening" line, and it did
+    not bootstrap a key first."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "relayq.api.cli", "--addr",
+                               f"127.0.0.1:{port}", "--redis", redis_url], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert (f"relayq-server: cannot listen on --addr 127.0.0.1:{port}: Address already in use"
+            in done.stderr)
+    assert "Traceback" not in done.stderr and "server.listening" not in done.stderr
+    assert "rq_" not in done.stdout  # no admin key was made
+
+
 def test_server_exports_on_a_schedule(tmp_path) -> None:
     """On a Redis of its own: each round exports every queue, and the session's Redis holds
     the queues of every test before this one (hundreds: two rounds could outlast the wait)."""
