@@ -88,8 +88,11 @@ def crash_scenario(url: str, queues: list[str], tmp_path: Path, *,
                    message="the producer to get through after the crash")
         recovered = producer.recovered_after(crashed)
         assert recovered is not None
+        # a snapshot of the values (list() copies them under the GIL): the producer thread
+        # adds to the dict meanwhile, and a comprehension over the live view can fail with
+        # "dictionary changed size during iteration"
         wait_until(lambda: len(producer.confirmed) > 200 + len(
-            [c for c in producer.confirmed.values() if c <= recovered]),
+            [c for c in list(producer.confirmed.values()) if c <= recovered]),
             timeout=60, message="200 more enqueues after recovery")
         producer.stop_event.set()
         producer.join(10)
