@@ -129,6 +129,11 @@ def pack(args: Sequence[Any]) -> bytes:
         raise redis.DataError(str(e)) from e
 
 
+def pack_all(batch: Sequence[Sequence[Any]]) -> bytes:
+    """Several commands, packed one after another, for one write."""
+    return b"".join([pack(args) for args in batch])
+
+
 def command(conn: Connection, *args: Any) -> Any:
     """One command and its reply on `conn`; an error reply raises (ResponseError). Replies are
     as the server sends them (decoded if the client decodes), without redis-py's per-command
@@ -140,7 +145,7 @@ def command(conn: Connection, *args: Any) -> Any:
 def commands(conn: Connection, batch: Sequence[Sequence[Any]]) -> list[Any]:
     """Several commands in one round trip on `conn` (not a transaction); an error reply takes
     its command's place in the list as a ResponseError."""
-    conn.send_packed_command((b"".join([pack(args) for args in batch]),))
+    conn.send_packed_command((pack_all(batch),))
     replies: list[Any] = []
     for _ in batch:
         try:
@@ -206,7 +211,7 @@ async def aio_commands(conn: Any, batch: Sequence[Sequence[Any]]) -> list[Any]:
     try:
         async with asyncio.timeout(conn.socket_timeout):
             # written here, not by send_packed_command, whose asyncio.wait_for makes a task
-            conn._writer.write(b"".join([pack(args) for args in batch]))
+            conn._writer.write(pack_all(batch))
             await conn._writer.drain()
             for _ in batch:
                 try:

@@ -32,18 +32,20 @@ import argparse
 import re
 import shutil
 import statistics
-import subprocess
 import tempfile
-import time
+from pathlib import Path
 from typing import Any
 
 import redis
 
 import relayq
 from relayq import scripts
-from relayq.tools.redis_process import RedisProcess, free_port
+from relayq.tools.redis_process import RedisProcess
 
 RETURN = "do return {'ok'} end\n"
+# where enqueue.lua's own code starts (after the limits and the libs), and its writes
+MAIN = "local bad_keys = keys_problem"
+WRITES = "-- writes below"
 
 FLAT_WRITES = """
 local t = redis.call('TIME')
@@ -84,8 +86,8 @@ def enqueue_command(url: str, queue: str) -> tuple[Any, ...]:
 
 def variants() -> dict[str, str]:
     source = scripts.script("enqueue").source
-    main = source.index("local bad_keys = keys_problem")
-    writes = source.index("-- writes below")
+    main = source.index(MAIN)
+    writes = source.index(WRITES)
     return {"empty": RETURN, "prelude": source[:main] + RETURN,
             "checks": source[:writes] + RETURN, "full": source,
             "flat_writes": FLAT_WRITES + EVENTS + REPLY, "flat_no_events": FLAT_WRITES + REPLY}
@@ -95,12 +97,12 @@ def variants() -> dict[str, str]:
 # inside create_jobs return the reply so far
 STEPS = [
     ("the generated limits", "-- enqueue.lua: create one"),
-    ("every lib's functions (the prelude)", "local bad_keys = keys_problem"),
+    ("every lib's functions (the prelude)", MAIN),
     ("keys_problem", "local k = {meta"),
     ("the job count and #ARGV check", "local now = now_ms()"),
     ("TIME", "local settings = job_settings"),
     ("the settings HMGET", "-- Check every job"),
-    ("the job's field checks", "-- writes below"),
+    ("the job's field checks", WRITES),
     ("INCRBY of the sequence, the id_ms HSET, the id closure", "  local function next_id()"),
     ("the id, the job's fields and HSET", "  -- One push per priority"),
     ("the ready RPUSH", "  if created > 0 then redis.call('HINCRBY'"),
@@ -111,8 +113,7 @@ STEPS = [
 def steps() -> dict[str, str]:
     """enqueue.lua cut after each step, in order, then whole."""
     source = scripts.script("enqueue").source
-    create_jobs = range(source.index("local function create_jobs"),
-                        source.index("local bad_keys = keys_problem"))
+    create_jobs = range(source.index("local function create_jobs"), source.index(MAIN))
     cuts = {"an empty script": RETURN}
     for name, before in STEPS:
         at = source.index(before)
@@ -122,28 +123,28 @@ def steps() -> dict[str, str]:
     return cuts
 
 
+class UnderCallgrind(RedisProcess):
+    """A private redis-server run by callgrind, which counts instructions only inside EVAL's C
+    function (and all it calls); valgrind's log, with the count, goes to `log`."""
+
+    def __init__(self, log: Path) -> None:
+        super().__init__()
+        self.log = log
+
+    def command(self) -> list[str]:
+        return ["valgrind", "--tool=callgrind", "--toggle-collect=evalGenericCommand",
+                f"--callgrind-out-file={self.dir / 'callgrind.out'}", f"--log-file={self.log}",
+                *super().command()]
+
+
 def callgrind_instructions(text: str, command: tuple[Any, ...], calls: int) -> float:
-    """Instructions per call of `text` (run as `command` runs enqueue.lua), counted by callgrind
-    in EVAL's C function (and all it calls) on a redis-server of its own."""
-    port = free_port()
+    """Instructions per call of `text` (run as `command` runs enqueue.lua) on a redis-server of
+    its own under callgrind."""
     with tempfile.TemporaryDirectory(prefix="relayq-callgrind-") as tmp:
-        log = f"{tmp}/valgrind.log"
-        server = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", "--toggle-collect=evalGenericCommand",
-             f"--callgrind-out-file={tmp}/callgrind.out", f"--log-file={log}",
-             "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL)
+        log = Path(tmp) / "valgrind.log"
+        server = UnderCallgrind(log).start(timeout=60)  # valgrind starts it slowly
         try:
-            r = redis.Redis(port=port)
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    r.ping()
-                    break
-                except (redis.ConnectionError, redis.BusyLoadingError):
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            r = redis.Redis.from_url(server.url)
             numkeys = int(command[2])
             keys, argv = command[3:3 + numkeys], command[3 + numkeys:]
             sha = r.script_load(text)
@@ -151,12 +152,10 @@ def callgrind_instructions(text: str, command: tuple[Any, ...], calls: int) -> f
                 r.evalsha(sha, numkeys, *keys, *argv)
             r.close()
         finally:
-            server.terminate()  # Redis stops on SIGTERM; valgrind then writes its counts
-            server.wait(60)
-        with open(log) as f:
-            found = re.search(r"Collected : (\d+)", f.read())
+            server.stop()  # Redis stops on SIGTERM; valgrind then writes its count
+        found = re.search(r"Collected : (\d+)", log.read_text())
     if found is None:
-        raise RuntimeError(f"no instruction count in valgrind's log for port {port}")
+        raise RuntimeError("no instruction count in valgrind's log")
     return int(found.group(1)) / calls
 
 

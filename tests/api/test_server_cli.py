@@ -32,16 +32,19 @@ def test_bad_starts_fail_cleanly(args: list[str], code: int, says: str) -> None:
     assert says in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_port_in_use_fails_cleanly_before_anything_starts(redis_url: str) -> None:
+def test_a_port_in_use_fails_cleanly_before_anything_starts() -> None:
     """relayq-server on a port another program listens on (a second `relayq dev`, say) says so
     in one line and exits 1: no traceback of granian's bind, no "listening" line, and it did
-    not bootstrap a key first."""
+    not bootstrap a key first (on a Redis of its own, which has none: a server that got as far
+    as the bootstrap would print one)."""
     import socket
 
-    with socket.create_server(("127.0.0.1", 0)) as taken:
+    from relayq.tools.redis_process import RedisProcess
+
+    with RedisProcess() as redis_server, socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         done = subprocess.run([sys.executable, "-m", "relayq.api.cli", "--addr",
-                               f"127.0.0.1:{port}", "--redis", redis_url], cwd=ROOT,
+                               f"127.0.0.1:{port}", "--redis", redis_server.url], cwd=ROOT,
                               capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert (f"relayq-server: cannot listen on --addr 127.0.0.1:{port}: Address already in use"
